@@ -1,0 +1,37 @@
+# modshop: `make run` runs the shop, `make test` passes the tests.
+GO      ?= go
+BIN     := bin/modshop
+PKGS    := ./...
+
+.PHONY: run build test lint fmt vet bench clean postgres-binaries
+
+## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set)
+run: postgres-binaries build
+	./$(BIN) serve
+
+## build: compile the single binary into bin/modshop
+build:
+	$(GO) build -o $(BIN) .
+
+## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL
+test: postgres-binaries
+	$(GO) test -race -count=1 -p 2 -timeout 20m $(PKGS)
+
+## lint: gofmt and go vet
+lint: fmt vet
+
+fmt:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## bench: benchmarks (figures in the issue notes and docs)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5s ./...
+
+postgres-binaries:
+	@./scripts/ensure-postgres-binaries
+
+clean:
+	rm -rf bin

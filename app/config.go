@@ -1,0 +1,45 @@
+package app
+
+import (
+	"time"
+
+	"github.com/modshop/modshop/platform/config"
+)
+
+// Config is everything an operator can set, by flag or MODSHOP_* variable.
+type Config struct {
+	HTTPAddr        string
+	DatabaseURL     string
+	DataDir         string
+	EmbeddedPort    int
+	LogLevel        string
+	LogFormat       string
+	DBMaxConns      int
+	MaxBodyBytes    int
+	ShutdownTimeout time.Duration
+	TrustedProxies  string
+	SessionTTL      time.Duration
+	SecureCookies   bool
+	LoginPerAccount int
+	LoginPerClient  int
+	LoginWindow     time.Duration
+}
+
+// bindConfig registers the settings shared by every command.
+func bindConfig(s *config.Set, c *Config) {
+	s.String(&c.HTTPAddr, "http-addr", "MODSHOP_HTTP_ADDR", ":8080", "address the HTTP server listens on")
+	s.String(&c.DatabaseURL, "database-url", "MODSHOP_DATABASE_URL", "", "PostgreSQL URL (its user must be able to create roles and schemas); empty: run the embedded PostgreSQL")
+	s.String(&c.DataDir, "data-dir", "MODSHOP_DATA_DIR", ".data", "where the embedded PostgreSQL keeps its data")
+	s.Int(&c.EmbeddedPort, "embedded-pg-port", "MODSHOP_EMBEDDED_PG_PORT", 54320, "TCP port of the embedded PostgreSQL (127.0.0.1)")
+	s.String(&c.LogLevel, "log-level", "MODSHOP_LOG_LEVEL", "info", "debug, info, warn or error")
+	s.String(&c.LogFormat, "log-format", "MODSHOP_LOG_FORMAT", "text", "text or json")
+	s.Int(&c.DBMaxConns, "db-max-conns", "MODSHOP_DB_MAX_CONNS", 10, "connections per module pool")
+	s.Int(&c.MaxBodyBytes, "max-body-bytes", "MODSHOP_MAX_BODY_BYTES", 1<<20, "largest request body accepted")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "MODSHOP_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may take to finish on shutdown")
+	s.String(&c.TrustedProxies, "trusted-proxies", "MODSHOP_TRUSTED_PROXIES", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
+	s.Duration(&c.SessionTTL, "session-ttl", "MODSHOP_SESSION_TTL", 24*time.Hour, "how long a log-in lasts")
+	s.Bool(&c.SecureCookies, "secure-cookies", "MODSHOP_SECURE_COOKIES", false, "mark the session cookie Secure (set it when serving over HTTPS)")
+	s.Int(&c.LoginPerAccount, "login-attempts-per-account", "MODSHOP_LOGIN_ATTEMPTS_PER_ACCOUNT", 5, "failed log-ins allowed per account per window")
+	s.Int(&c.LoginPerClient, "login-attempts-per-client", "MODSHOP_LOGIN_ATTEMPTS_PER_CLIENT", 30, "log-ins allowed per client address per window")
+	s.Duration(&c.LoginWindow, "login-throttle-window", "MODSHOP_LOGIN_THROTTLE_WINDOW", 15*time.Minute, "window of the log-in throttles")
+}

@@ -1,0 +1,144 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/gin-gonic/gin"
+
+	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/openapi"
+	"github.com/modshop/modshop/web"
+)
+
+// Shop is a built, migrated modshop ready to serve HTTP.
+type Shop struct {
+	stack   *stack
+	handler http.Handler
+	doc     *openapi3.T
+}
+
+// DefaultConfig is the configuration with every default and no
+// environment: what tests start from.
+func DefaultConfig() Config {
+	c, err := parseConfig(Env{Lookup: func(string) (string, bool) { return "", false }}, "defaults", nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Open builds a shop: database, schemas, migrations, modules and routes.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
+	st, err := openStack(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	shop := &Shop{stack: st}
+	if err := shop.buildHandler(); err != nil {
+		st.close(ctx)
+		return nil, err
+	}
+	return shop, nil
+}
+
+// Handler serves the whole shop.
+func (s *Shop) Handler() http.Handler { return s.handler }
+
+// OpenAPI returns the document served at /api/openapi.json.
+func (s *Shop) OpenAPI() *openapi3.T { return s.doc }
+
+// CreateUser makes an account directly, as `modshop users create` does.
+func (s *Shop) CreateUser(ctx context.Context, username, email, password string, admin bool) (string, error) {
+	u, err := s.stack.user.CreateUser(ctx, username, email, password, admin)
+	return u.ID, err
+}
+
+// Close releases the database (and stops the embedded one).
+func (s *Shop) Close(ctx context.Context) error { return s.stack.close(ctx) }
+
+func (s *Shop) buildHandler() error {
+	cfg, log := s.stack.cfg, s.stack.log
+	fragments := make([][]byte, 0, len(s.stack.modules))
+	for _, m := range s.stack.modules {
+		fragments = append(fragments, m.OpenAPI())
+	}
+	doc, docJSON, err := openapi.Build(fragments...)
+	if err != nil {
+		return err
+	}
+	s.doc = doc
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	var proxies []string
+	if cfg.TrustedProxies != "" {
+		proxies = strings.Split(cfg.TrustedProxies, ",")
+	}
+	if err := r.SetTrustedProxies(proxies); err != nil {
+		return fmt.Errorf("trusted proxies: %w", err)
+	}
+	metrics := httpx.NewMetrics()
+	r.Use(
+		httpx.RequestIDs(),
+		httpx.AccessLog(log),
+		metrics.Middleware(),
+		httpx.Recover(log),
+		httpx.SecurityHeaders(),
+		httpx.Errors(log),
+		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
+		httpx.CrossOriginProtection(),
+		auth.Middleware(s.stack.user.Authenticator()),
+	)
+	r.NoRoute(s.notFound)
+	r.NoMethod(httpx.NoMethod)
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", metrics.Handler())
+	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", docJSON) })
+
+	api := r.Group("/api/v1")
+	for _, m := range s.stack.modules {
+		m.Routes(api)
+	}
+	s.handler = r
+	return nil
+}
+
+func (s *Shop) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.stack.ready(ctx); err != nil {
+		s.stack.log.Warn("not ready", "err", err)
+		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", err.Error()))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok", "migrations": "ok"}})
+}
+
+// notFound serves the web UI's files for browser paths and a problem for
+// unknown API paths.
+func (s *Shop) notFound(c *gin.Context) {
+	p := c.Request.URL.Path
+	if strings.HasPrefix(p, "/api/") || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
+		httpx.NoRoute(c)
+		return
+	}
+	if name := strings.TrimPrefix(p, "/"); name != "" {
+		if st, err := fs.Stat(web.Static(), name); err != nil || st.IsDir() {
+			httpx.NoRoute(c)
+			return
+		}
+	}
+	c.FileFromFS(p, http.FS(web.Static()))
+}

@@ -1,0 +1,16 @@
+// Package events is the user module's public face on the bus: its event
+// types and their stable, versioned names. It is the only package of the
+// user module that other modules may import.
+package events
+
+import "time"
+
+// UserRegisteredV1 names the event announcing a new account.
+const UserRegisteredV1 = "user.registered.v1"
+
+// UserRegistered is published when an account is created.
+type UserRegistered struct {
+	UserID       string    `json:"user_id"`
+	Username     string    `json:"username"`
+	RegisteredAt time.Time `json:"registered_at"`
+}

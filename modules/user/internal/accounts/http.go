@@ -1,0 +1,130 @@
+package accounts
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/httpx"
+)
+
+// MaxPageSize bounds every list.
+const MaxPageSize = 100
+
+// Routes mounts the user endpoints on the /api/v1 group.
+func (s *Service) Routes(api *gin.RouterGroup) {
+	api.POST("/users", s.handleRegister)
+	api.POST("/sessions", s.handleLogin)
+	api.DELETE("/sessions/current", auth.RequireUser(), s.handleLogout)
+	api.GET("/users/me", auth.RequireUser(), s.handleMe)
+	api.GET("/users", auth.RequireRole(auth.RoleAdmin), s.handleListUsers)
+	api.PUT("/users/:id/roles", auth.RequireRole(auth.RoleAdmin), s.handleSetRoles)
+}
+
+func (s *Service) handleRegister(c *gin.Context) {
+	var r Registration
+	if err := httpx.DecodeJSON(c, &r); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	u, err := s.Register(c.Request.Context(), r, []string{"customer"})
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.Header("Location", "/api/v1/users/"+u.ID)
+	c.JSON(http.StatusCreated, u)
+}
+
+func (s *Service) handleLogin(c *gin.Context) {
+	var cr Credentials
+	if err := httpx.DecodeJSON(c, &cr); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	sess, err := s.Login(c.Request.Context(), cr, c.ClientIP(), c.Request.UserAgent())
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	s.setCookie(c, sess.Token, int(time.Until(sess.ExpiresAt).Seconds()))
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, sess)
+}
+
+func (s *Service) handleLogout(c *gin.Context) {
+	id := auth.MustIdentity(c)
+	if err := s.Logout(c.Request.Context(), id.Token); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	s.setCookie(c, "", -1)
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Service) handleMe(c *gin.Context) {
+	u, err := s.Me(c.Request.Context(), auth.MustIdentity(c))
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+func (s *Service) handleListUsers(c *gin.Context) {
+	limit, err := pageLimit(c.Query("limit"))
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	page, err := s.ListUsers(c.Request.Context(), c.Query("cursor"), limit)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+type rolesRequest struct {
+	Roles []string `json:"roles"`
+}
+
+func (s *Service) handleSetRoles(c *gin.Context) {
+	var req rolesRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	if req.Roles == nil {
+		httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "is required (an empty list removes every role)"}))
+		return
+	}
+	u, err := s.SetRoles(c.Request.Context(), auth.MustIdentity(c), c.Param("id"), req.Roles)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+// setCookie sets (or, with maxAge < 0, clears) the session cookie:
+// HttpOnly so scripts cannot read it, SameSite=Lax so other sites cannot
+// send it on their forms; unsafe cross-site requests are refused as well.
+func (s *Service) setCookie(c *gin.Context, token string, maxAge int) {
+	c.SetSameSite(http.SameSiteLaxMode)
+	c.SetCookie(auth.SessionCookie, token, maxAge, "/", "", s.cfg.SecureCookies, true)
+}
+
+func pageLimit(raw string) (int, error) {
+	if raw == "" {
+		return 20, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > MaxPageSize {
+		return 0, httpx.Invalid(httpx.FieldError{Field: "limit", Message: "must be a whole number from 1 to 100"})
+	}
+	return n, nil
+}

@@ -1,0 +1,290 @@
+// Package accounts is the user module's inside: accounts, password hashes,
+// sessions, roles and log-in throttling, with their HTTP handlers.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/httpx"
+)
+
+// Config tunes sessions and log-in throttling.
+type Config struct {
+	SessionTTL    time.Duration
+	SecureCookies bool
+	Throttle      ThrottleConfig
+}
+
+// Service holds the account use cases.
+type Service struct {
+	store      store
+	log        *slog.Logger
+	cfg        Config
+	perAccount *throttle
+	perClient  *throttle
+	now        func() time.Time
+}
+
+// NewService builds the use cases on the module's database handle.
+func NewService(gdb *gorm.DB, log *slog.Logger, cfg Config) *Service {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 24 * time.Hour
+	}
+	if cfg.Throttle.Window <= 0 {
+		cfg.Throttle = DefaultThrottle
+	}
+	return &Service{
+		store:      store{db: gdb},
+		log:        log,
+		cfg:        cfg,
+		perAccount: newThrottle(cfg.Throttle.PerAccountBurst, cfg.Throttle.Window),
+		perClient:  newThrottle(cfg.Throttle.PerClientBurst, cfg.Throttle.Window),
+		now:        time.Now,
+	}
+}
+
+// Register creates an account with the given roles ("customer" for
+// everyone who signs up through the API).
+func (s *Service) Register(ctx context.Context, r Registration, roles []string) (User, error) {
+	r = r.normalise()
+	if errs := r.validate(); len(errs) > 0 {
+		return User{}, httpx.Invalid(errs...)
+	}
+	hash, err := HashPassword(r.Password)
+	if err != nil {
+		return User{}, err
+	}
+	row := userRow{ID: uuid.NewString(), Username: r.Username, Email: r.Email, PasswordHash: hash, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	switch err := s.store.createUser(ctx, row, roles); {
+	case errors.Is(err, errUsernameTaken):
+		return User{}, withField(httpx.Conflict("this username is taken"), "username", "is taken")
+	case errors.Is(err, errEmailTaken):
+		return User{}, withField(httpx.Conflict("an account with this e-mail address exists"), "email", "is taken")
+	case err != nil:
+		return User{}, err
+	}
+	slices.Sort(roles)
+	return User{ID: row.ID, Username: row.Username, Email: row.Email, Roles: roles, CreatedAt: row.CreatedAt}, nil
+}
+
+func withField(p *httpx.Problem, field, msg string) *httpx.Problem {
+	p.Errors = []httpx.FieldError{{Field: field, Message: msg}}
+	return p
+}
+
+// Credentials is what a log-in sends: a username or e-mail, and a password.
+type Credentials struct {
+	Login    string `json:"login"`
+	Password string `json:"password"`
+}
+
+// Session is a fresh log-in: the token is shown once and stored only hashed.
+type Session struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      User      `json:"user"`
+}
+
+// errBadCredentials is one answer for an unknown login and a wrong
+// password, so the API does not reveal which accounts exist.
+var errBadCredentials = httpx.Unauthorized("the login or password is wrong")
+
+// Login checks credentials under the throttles and opens a session.
+func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgent string) (Session, error) {
+	login := strings.ToLower(strings.TrimSpace(c.Login))
+	var errs []httpx.FieldError
+	if login == "" || len(login) > maxLoginLen {
+		errs = append(errs, httpx.FieldError{Field: "login", Message: "must be your username or e-mail address"})
+	}
+	if c.Password == "" || len(c.Password) > 4*MaxPasswordLen {
+		errs = append(errs, httpx.FieldError{Field: "password", Message: "is required"})
+	}
+	if len(errs) > 0 {
+		return Session{}, httpx.Invalid(errs...)
+	}
+
+	now := s.now()
+	accountKey, clientKey := "login:"+login, "client:"+clientAddr
+	if wait := max(s.perClient.wait(clientKey, now), s.perAccount.wait(accountKey, now)); wait > 0 {
+		return Session{}, httpx.TooManyRequests("too many log-in attempts; try again later", int(wait.Seconds()))
+	}
+	s.perClient.spend(clientKey, now)
+
+	row, err := s.store.userByLogin(ctx, login)
+	if err != nil && !errors.Is(err, errNoUser) {
+		return Session{}, err
+	}
+	hash := row.PasswordHash
+	if errors.Is(err, errNoUser) {
+		hash = dummyHash
+	}
+	ok, verr := VerifyPassword(c.Password, hash)
+	if verr != nil {
+		return Session{}, fmt.Errorf("verify password of user %s: %w", row.ID, verr)
+	}
+	if !ok || errors.Is(err, errNoUser) {
+		s.perAccount.spend(accountKey, now)
+		s.log.InfoContext(ctx, "log-in refused", "client", clientAddr)
+		return Session{}, errBadCredentials
+	}
+	s.perAccount.forget(accountKey)
+
+	token, tokenHash, err := newToken()
+	if err != nil {
+		return Session{}, err
+	}
+	expires := now.Add(s.cfg.SessionTTL).UTC().Truncate(time.Second)
+	if err := s.store.createSession(ctx, row.ID, tokenHash, expires, truncate(userAgent, 200), truncate(clientAddr, 64)); err != nil {
+		return Session{}, err
+	}
+	u, err := s.store.userByID(ctx, row.ID)
+	if err != nil {
+		return Session{}, err
+	}
+	return Session{Token: token, ExpiresAt: expires, User: u}, nil
+}
+
+// Authenticate implements auth.Authenticator for the platform middleware.
+func (s *Service) Authenticate(ctx context.Context, token string) (auth.Identity, error) {
+	hash, ok := hashToken(token)
+	if !ok {
+		return auth.Identity{}, auth.ErrInvalidToken
+	}
+	su, err := s.store.sessionUser(ctx, hash)
+	if errors.Is(err, errNoUser) {
+		return auth.Identity{}, auth.ErrInvalidToken
+	}
+	if err != nil {
+		return auth.Identity{}, err
+	}
+	roles := []string{}
+	if su.Roles != "" {
+		roles = splitRoles(su.Roles)
+	}
+	return auth.Identity{UserID: su.UserID, Username: su.Username, Roles: roles}, nil
+}
+
+// Logout revokes the caller's token: it stops working at once.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	hash, ok := hashToken(token)
+	if !ok {
+		return nil
+	}
+	return s.store.revokeSession(ctx, hash)
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context, id auth.Identity) (User, error) {
+	u, err := s.store.userByID(ctx, id.UserID)
+	if errors.Is(err, errNoUser) {
+		return User{}, httpx.Unauthorized("this account no longer exists")
+	}
+	return u, err
+}
+
+// SetRoles replaces a user's roles. An admin cannot take the admin role
+// away from themselves, so a shop never locks out its last operator by accident.
+func (s *Service) SetRoles(ctx context.Context, caller auth.Identity, userID string, roles []string) (User, error) {
+	if _, err := uuid.Parse(userID); err != nil {
+		return User{}, httpx.NotFound("no such user")
+	}
+	roles = dedupe(roles)
+	if len(roles) > 10 {
+		return User{}, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "at most 10 roles"})
+	}
+	if userID == caller.UserID && !slices.Contains(roles, auth.RoleAdmin) {
+		return User{}, httpx.Conflict("you cannot remove your own admin role; ask another admin")
+	}
+	switch err := s.store.setRoles(ctx, userID, roles); {
+	case errors.Is(err, errNoUser):
+		return User{}, httpx.NotFound("no such user")
+	case errors.Is(err, errUnknownRole):
+		known, _ := s.store.roleNames(ctx)
+		return User{}, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "unknown role; known roles: " + strings.Join(known, ", ")})
+	case err != nil:
+		return User{}, err
+	}
+	return s.store.userByID(ctx, userID)
+}
+
+// UserPage is one page of the staff user list.
+type UserPage struct {
+	Items      []User  `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// ListUsers pages through every account for staff.
+func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) (UserPage, error) {
+	var after *userCursor
+	if cursor != "" {
+		c, err := decodeUserCursor(cursor)
+		if err != nil {
+			return UserPage{}, httpx.BadRequest("the cursor is not one this API gave out")
+		}
+		after = &c
+	}
+	users, err := s.store.listUsers(ctx, after, limit+1)
+	if err != nil {
+		return UserPage{}, err
+	}
+	page := UserPage{Items: users}
+	if len(users) > limit {
+		page.Items = users[:limit]
+		last := page.Items[limit-1]
+		next := encodeUserCursor(userCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		page.NextCursor = &next
+	}
+	return page, nil
+}
+
+// newToken returns a random session token and the hash that is stored.
+func newToken() (string, []byte, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, fmt.Errorf("session token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(token))
+	return token, sum[:], nil
+}
+
+// hashToken hashes a presented token, refusing anything that is not shaped
+// like one of ours before it reaches the database.
+func hashToken(token string) ([]byte, bool) {
+	if len(token) != 43 {
+		return nil, false
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(token); err != nil {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return sum[:], true
+}
+
+func splitRoles(s string) []string { return strings.Split(s, ",") }
+
+func dedupe(in []string) []string {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

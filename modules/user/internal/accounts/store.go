@@ -1,0 +1,211 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
+)
+
+// User is an account as the module shows it: never with its hash.
+type User struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email"`
+	Roles     []string  `json:"roles"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type userRow struct {
+	ID           string
+	Username     string
+	Email        string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+var (
+	errUsernameTaken = errors.New("username taken")
+	errEmailTaken    = errors.New("email taken")
+	errNoUser        = errors.New("no such user")
+	errUnknownRole   = errors.New("unknown role")
+)
+
+// store is the only code that touches the users schema.
+type store struct{ db *gorm.DB }
+
+func (s store) createUser(ctx context.Context, u userRow, roles []string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Exec(`INSERT INTO users (id, username, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+			u.ID, u.Username, u.Email, u.PasswordHash, u.CreatedAt).Error
+		if constraint, ok := db.IsUniqueViolation(err); ok {
+			if constraint == "users_email_key" {
+				return errEmailTaken
+			}
+			return errUsernameTaken
+		}
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		for _, r := range roles {
+			if err := tx.Exec(`INSERT INTO user_roles (user_id, role) VALUES (?, ?)`, u.ID, r).Error; err != nil {
+				return fmt.Errorf("grant role %s: %w", r, err)
+			}
+		}
+		return nil
+	})
+}
+
+// userByLogin finds an account by username (any case) or e-mail.
+func (s store) userByLogin(ctx context.Context, login string) (userRow, error) {
+	var rows []userRow
+	err := s.db.WithContext(ctx).Raw(
+		`SELECT id, username, email, password_hash, created_at FROM users
+		  WHERE lower(username) = lower(?) OR email = lower(?) LIMIT 1`, login, login).Scan(&rows).Error
+	if err != nil {
+		return userRow{}, fmt.Errorf("find user by login: %w", err)
+	}
+	if len(rows) == 0 {
+		return userRow{}, errNoUser
+	}
+	return rows[0], nil
+}
+
+type userWithRoles struct {
+	ID        string
+	Username  string
+	Email     string
+	CreatedAt time.Time
+	Roles     string // comma-separated, sorted
+}
+
+func (r userWithRoles) user() User {
+	u := User{ID: r.ID, Username: r.Username, Email: r.Email, CreatedAt: r.CreatedAt, Roles: []string{}}
+	if r.Roles != "" {
+		u.Roles = splitRoles(r.Roles)
+	}
+	return u
+}
+
+const selectUsers = `SELECT u.id, u.username, u.email, u.created_at,
+       coalesce((SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_id = u.id), '') AS roles
+  FROM users u`
+
+func (s store) userByID(ctx context.Context, id string) (User, error) {
+	var rows []userWithRoles
+	if err := s.db.WithContext(ctx).Raw(selectUsers+` WHERE u.id = ?`, id).Scan(&rows).Error; err != nil {
+		return User{}, fmt.Errorf("find user %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return User{}, errNoUser
+	}
+	return rows[0].user(), nil
+}
+
+// listUsers pages through accounts in sign-up order, keyset-paginated on
+// (created_at, id) so pages stay stable while people register.
+func (s store) listUsers(ctx context.Context, after *userCursor, limit int) ([]User, error) {
+	q := s.db.WithContext(ctx)
+	var rows []userWithRoles
+	var err error
+	if after == nil {
+		err = q.Raw(selectUsers+` ORDER BY u.created_at, u.id LIMIT ?`, limit).Scan(&rows).Error
+	} else {
+		err = q.Raw(selectUsers+` WHERE (u.created_at, u.id) > (?, ?) ORDER BY u.created_at, u.id LIMIT ?`,
+			after.CreatedAt, after.ID, limit).Scan(&rows).Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]User, len(rows))
+	for i, r := range rows {
+		out[i] = r.user()
+	}
+	return out, nil
+}
+
+// setRoles replaces a user's roles in one transaction.
+func (s store) setRoles(ctx context.Context, userID string, roles []string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var ids []string
+		if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&ids).Error; err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
+		if len(ids) == 0 {
+			return errNoUser
+		}
+		var known int64
+		if err := tx.Raw(`SELECT count(*) FROM roles WHERE name IN ?`, append(roles, "")).Scan(&known).Error; err != nil {
+			return fmt.Errorf("check roles: %w", err)
+		}
+		if int(known) != len(roles) {
+			return errUnknownRole
+		}
+		if err := tx.Exec(`DELETE FROM user_roles WHERE user_id = ?`, userID).Error; err != nil {
+			return fmt.Errorf("clear roles: %w", err)
+		}
+		for _, r := range roles {
+			if err := tx.Exec(`INSERT INTO user_roles (user_id, role) VALUES (?, ?)`, userID, r).Error; err != nil {
+				return fmt.Errorf("grant role %s: %w", r, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s store) roleNames(ctx context.Context) ([]string, error) {
+	var names []string
+	if err := s.db.WithContext(ctx).Raw(`SELECT name FROM roles ORDER BY name`).Scan(&names).Error; err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	return names, nil
+}
+
+func (s store) createSession(ctx context.Context, userID string, tokenHash []byte, expires time.Time, userAgent, clientAddr string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Housekeeping while we are here: drop this user's long-dead sessions.
+		if err := tx.Exec(`DELETE FROM sessions WHERE user_id = ? AND expires_at < now() - interval '7 days'`, userID).Error; err != nil {
+			return fmt.Errorf("purge old sessions: %w", err)
+		}
+		err := tx.Exec(`INSERT INTO sessions (user_id, token_hash, expires_at, user_agent, client_addr) VALUES (?, ?, ?, ?, ?)`,
+			userID, tokenHash, expires, userAgent, clientAddr).Error
+		if err != nil {
+			return fmt.Errorf("insert session: %w", err)
+		}
+		return nil
+	})
+}
+
+type sessionUser struct {
+	UserID   string
+	Username string
+	Roles    string
+}
+
+func (s store) sessionUser(ctx context.Context, tokenHash []byte) (sessionUser, error) {
+	var rows []sessionUser
+	err := s.db.WithContext(ctx).Raw(`
+		SELECT u.id AS user_id, u.username,
+		       coalesce((SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_id = u.id), '') AS roles
+		  FROM sessions s JOIN users u ON u.id = s.user_id
+		 WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > now()`, tokenHash).Scan(&rows).Error
+	if err != nil {
+		return sessionUser{}, fmt.Errorf("find session: %w", err)
+	}
+	if len(rows) == 0 {
+		return sessionUser{}, errNoUser
+	}
+	return rows[0], nil
+}
+
+func (s store) revokeSession(ctx context.Context, tokenHash []byte) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE sessions SET revoked_at = now() WHERE token_hash = ? AND revoked_at IS NULL`, tokenHash).Error
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}

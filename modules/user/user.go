@@ -1,0 +1,78 @@
+// Package user is the user module: accounts, sessions, roles and
+// permissions, in schema users. It is the face the composition root sees;
+// everything else lives in internal/.
+package user
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/modules/user/internal/accounts"
+	"github.com/modshop/modshop/platform/auth"
+)
+
+// Name is the module's name (its migrations folder); Schema its schema.
+const (
+	Name   = "user"
+	Schema = "users"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// Config tunes sessions and log-in throttling.
+type Config = accounts.Config
+
+// ThrottleConfig bounds log-in attempts.
+type ThrottleConfig = accounts.ThrottleConfig
+
+// DefaultThrottle is the log-in throttle a shop starts with.
+var DefaultThrottle = accounts.DefaultThrottle
+
+// User is an account as other code may see it.
+type User = accounts.User
+
+// Deps is what the module needs from the composition root. DB acts as the
+// module's own database role.
+type Deps struct {
+	DB     *gorm.DB
+	Log    *slog.Logger
+	Config Config
+}
+
+// Module is the user module.
+type Module struct{ svc *accounts.Service }
+
+// New builds the module.
+func New(d Deps) *Module {
+	return &Module{svc: accounts.NewService(d.DB, d.Log.With("module", Name), d.Config)}
+}
+
+// Name returns the module's name.
+func (m *Module) Name() string { return Name }
+
+// Schema returns the module's database schema.
+func (m *Module) Schema() string { return Schema }
+
+// OpenAPI returns the module's fragment of the OpenAPI document.
+func (m *Module) OpenAPI() []byte { return openAPI }
+
+// Routes mounts the module's endpoints under /api/v1.
+func (m *Module) Routes(api *gin.RouterGroup) { m.svc.Routes(api) }
+
+// Authenticator resolves session tokens for the platform auth middleware.
+func (m *Module) Authenticator() auth.Authenticator { return m.svc }
+
+// CreateUser makes an account from the command line; admin adds the admin
+// role to the customer role.
+func (m *Module) CreateUser(ctx context.Context, username, email, password string, admin bool) (User, error) {
+	roles := []string{"customer"}
+	if admin {
+		roles = append(roles, auth.RoleAdmin)
+	}
+	return m.svc.Register(ctx, accounts.Registration{Username: username, Email: email, Password: password}, roles)
+}

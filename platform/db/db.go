@@ -1,0 +1,92 @@
+// Package db owns connections to PostgreSQL: the administrative pool that
+// provisions one schema and one role per module, the per-module pools whose
+// every connection acts as that module's role, and the migrations that
+// each module applies to its own schema.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+var identifier = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
+
+// RoleFor is the PostgreSQL role a module's schema belongs to.
+func RoleFor(schema string) string { return "modshop_" + schema }
+
+// Open connects to url with a small pool of database/sql connections that
+// act as the connecting user. It is for provisioning and health checks.
+func Open(ctx context.Context, url string, maxConns int32) (*sql.DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.MaxConns = maxConns
+	return openPool(ctx, cfg)
+}
+
+// OpenModule connects to url with a pool whose every connection runs as
+// the module's role with the module's schema first on its search path, so
+// the database itself enforces the module wall.
+func OpenModule(ctx context.Context, url, schema string, maxConns int32) (*sql.DB, error) {
+	if !identifier.MatchString(schema) {
+		return nil, fmt.Errorf("invalid schema name %q", schema)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.MaxConns = maxConns
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = "modshop-" + schema
+	role := RoleFor(schema)
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())
+		if err != nil {
+			return fmt.Errorf("act as role %s: %w", role, err)
+		}
+		return nil
+	}
+	return openPool(ctx, cfg)
+}
+
+func openPool(ctx context.Context, cfg *pgxpool.Config) (*sql.DB, error) {
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to database %s@%s:%d/%s: %w",
+			cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	return sqlDB, nil
+}
+
+// Gorm wraps a database/sql pool in gorm, with gorm's own logging off (we
+// log at the edges) and transactions only where the code asks for them.
+func Gorm(sqlDB *sql.DB) (*gorm.DB, error) {
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open gorm: %w", err)
+	}
+	return g, nil
+}

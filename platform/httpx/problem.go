@@ -1,0 +1,138 @@
+// Package httpx holds the HTTP plumbing every module shares: problem+json
+// errors (RFC 9457), strict JSON decoding, request ids, access logs, panic
+// recovery, body limits, security headers and Prometheus request metrics.
+// It knows nothing about shops.
+package httpx
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// ProblemContentType is the media type of every error body.
+const ProblemContentType = "application/problem+json"
+
+// FieldError names one invalid input field and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem detail. It is also an error, so handlers
+// return it like any other error and the central renderer writes it.
+type Problem struct {
+	Type       string       `json:"type"`
+	Title      string       `json:"title"`
+	Status     int          `json:"status"`
+	Detail     string       `json:"detail,omitempty"`
+	Instance   string       `json:"instance,omitempty"`
+	RequestID  string       `json:"request_id,omitempty"`
+	Errors     []FieldError `json:"errors,omitempty"`
+	RetryAfter int          `json:"-"` // seconds; sent as the Retry-After header when > 0
+}
+
+func (p *Problem) Error() string {
+	if p.Detail != "" {
+		return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
+	}
+	return fmt.Sprintf("%d %s", p.Status, p.Title)
+}
+
+// NewProblem builds a problem whose type is a stable, documented identifier.
+func NewProblem(status int, typ, detail string) *Problem {
+	return &Problem{Type: "https://modshop.dev/problems/" + typ, Title: http.StatusText(status), Status: status, Detail: detail}
+}
+
+// BadRequest is a 400 for a request that cannot be read at all.
+func BadRequest(detail string) *Problem {
+	return NewProblem(http.StatusBadRequest, "bad-request", detail)
+}
+
+// Unauthorized is a 401: no valid credentials.
+func Unauthorized(detail string) *Problem {
+	return NewProblem(http.StatusUnauthorized, "unauthorized", detail)
+}
+
+// Forbidden is a 403: valid credentials without the right to do this.
+func Forbidden(detail string) *Problem { return NewProblem(http.StatusForbidden, "forbidden", detail) }
+
+// NotFound is a 404. Someone else's resource is reported this way too.
+func NotFound(detail string) *Problem { return NewProblem(http.StatusNotFound, "not-found", detail) }
+
+// Conflict is a 409: the request clashes with the current state.
+func Conflict(detail string) *Problem { return NewProblem(http.StatusConflict, "conflict", detail) }
+
+// Invalid is a 422 listing every invalid field.
+func Invalid(errs ...FieldError) *Problem {
+	p := NewProblem(http.StatusUnprocessableEntity, "validation", "the request has invalid fields")
+	p.Errors = errs
+	return p
+}
+
+// TooManyRequests is a 429 that tells the client when to come back.
+func TooManyRequests(detail string, retryAfterSeconds int) *Problem {
+	p := NewProblem(http.StatusTooManyRequests, "too-many-requests", detail)
+	if retryAfterSeconds < 1 {
+		retryAfterSeconds = 1
+	}
+	p.RetryAfter = retryAfterSeconds
+	return p
+}
+
+// Fail records err on the request and stops the handler chain; the Errors
+// middleware renders it. Handlers call it and return.
+func Fail(c *gin.Context, err error) {
+	_ = c.Error(err)
+	c.Abort()
+}
+
+// Errors is the one place that turns errors into problem+json. A *Problem
+// is sent as it is; anything else is logged and answered with a 500 that
+// reveals nothing about the cause.
+func Errors(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if len(c.Errors) == 0 || c.Writer.Written() {
+			return
+		}
+		err := c.Errors.Last().Err
+		var p *Problem
+		if !errors.As(err, &p) {
+			log.ErrorContext(c.Request.Context(), "request failed",
+				"err", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", RequestID(c))
+			p = NewProblem(http.StatusInternalServerError, "internal", "something went wrong on our side; the request id helps us find it")
+		}
+		WriteProblem(c, p)
+	}
+}
+
+// WriteProblem writes p as the response, filling in instance and request id.
+func WriteProblem(c *gin.Context, p *Problem) {
+	out := *p
+	if out.Title == "" {
+		out.Title = http.StatusText(out.Status)
+	}
+	if out.Type == "" {
+		out.Type = "about:blank"
+	}
+	out.Instance = c.Request.URL.Path
+	out.RequestID = RequestID(c)
+	if out.RetryAfter > 0 {
+		c.Header("Retry-After", fmt.Sprint(out.RetryAfter))
+	}
+	c.Header("Content-Type", ProblemContentType)
+	c.Status(out.Status)
+	c.Render(-1, problemRender{&out})
+}
+
+// NoRoute answers unknown paths with a 404 problem.
+func NoRoute(c *gin.Context) { WriteProblem(c, NotFound("no such endpoint")) }
+
+// NoMethod answers a known path with the wrong method.
+func NoMethod(c *gin.Context) {
+	WriteProblem(c, NewProblem(http.StatusMethodNotAllowed, "method-not-allowed", "this endpoint does not accept "+c.Request.Method))
+}
