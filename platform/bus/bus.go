@@ -1,0 +1,279 @@
+// Package bus is modshop's event bus: Watermill on PostgreSQL
+// (watermill-sql). Events are written in the caller's own transaction (an
+// outbox for free); each handler applies each message once, recording it in
+// its module's own schema in the same transaction as its effect; failures are
+// retried with backoff and then parked as dead letters that staff can
+// inspect, replay or discard; LISTEN/NOTIFY wakes subscribers within
+// milliseconds without hot polling. It knows nothing about shops.
+package bus
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
+)
+
+// Config tunes the bus. Zero values take the defaults.
+type Config struct {
+	// DatabaseURL is the server the bus tables live on; the bus connects to
+	// it acting as its own role.
+	DatabaseURL string
+	// MaxAttempts is how often a handler is tried before its message becomes a
+	// dead letter (default 5).
+	MaxAttempts int
+	// RetryBackoff is the wait before the first retry; it doubles each time
+	// (default 50ms, capped at 5s).
+	RetryBackoff time.Duration
+	// SafetyPoll is how long an idle subscriber waits without a wake-up before
+	// it looks anyway (default 5s).
+	SafetyPoll time.Duration
+	// BatchSize is how many messages a subscriber reads per query (default 100).
+	BatchSize int
+	// CloseTimeout bounds how long Close waits for handlers in flight (default 30s).
+	CloseTimeout time.Duration
+	Log          *slog.Logger
+	// Metrics, when set, receives the bus's collectors.
+	Metrics prometheus.Registerer
+	// MaxConns bounds the bus's own pool (default 2 + one per handler).
+	MaxConns int
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 50 * time.Millisecond
+	}
+	if c.SafetyPoll <= 0 {
+		c.SafetyPoll = 5 * time.Second
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = 30 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Consumer is a module that handles messages: its name and its database
+// handle (acting as its role), where the handler's effect and the record of
+// applied messages are written together.
+type Consumer struct {
+	Module string
+	DB     *gorm.DB
+}
+
+// Bus publishes and routes events.
+type Bus struct {
+	cfg      Config
+	registry *Registry
+	log      *slog.Logger
+	db       *sql.DB // acts as the bus role
+	wake     *wakeups
+	metrics  *metrics
+
+	mu       sync.Mutex
+	handlers map[string]*handler
+	started  bool
+
+	router  *message.Router
+	closing chan struct{}
+	stop    context.CancelFunc
+	done    sync.WaitGroup
+}
+
+type handler struct {
+	name     string
+	topic    string
+	consumer Consumer
+	run      func(ctx context.Context, tx *gorm.DB, ev Event) error
+}
+
+// New connects the bus and creates the tables of every registered event.
+// The bus schema and role must be provisioned (Provision) first.
+func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
+	cfg.setDefaults()
+	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, 4)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	b := &Bus{
+		cfg:      cfg,
+		registry: registry,
+		log:      cfg.Log.With("component", "bus"),
+		db:       busDB,
+		wake:     newWakeups(),
+		handlers: map[string]*handler{},
+		closing:  make(chan struct{}),
+	}
+	// Tables for every event known now, so publishing works before Start;
+	// Start adds those that handlers registered since.
+	if err := ensureTables(ctx, busDB, registry.Names()); err != nil {
+		busDB.Close()
+		return nil, err
+	}
+	b.metrics = newMetrics(b)
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(b.metrics); err != nil {
+			busDB.Close()
+			return nil, fmt.Errorf("bus metrics: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// Registry returns the event registry the bus decodes with.
+func (b *Bus) Registry() *Registry { return b.registry }
+
+// Handle subscribes fn to events of type T under the handler name (also its
+// consumer group). Register every handler before Start.
+func Handle[T Event](b *Bus, name string, c Consumer, fn func(ctx context.Context, tx *gorm.DB, ev T) error) {
+	var zero T
+	topic := zero.EventName()
+	b.registry.Register(zero)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		panic("bus: Handle after Start")
+	}
+	if _, dup := b.handlers[name]; dup {
+		panic("bus: handler " + name + " registered twice")
+	}
+	b.handlers[name] = &handler{name: name, topic: topic, consumer: c, run: func(ctx context.Context, tx *gorm.DB, ev Event) error {
+		typed, ok := ev.(T)
+		if !ok {
+			return fmt.Errorf("handler %s got %T, want %T", name, ev, zero)
+		}
+		return fn(ctx, tx, typed)
+	}}
+}
+
+// Start creates the bus tables, the consuming modules' inbox tables and one
+// subscriber per handler, and returns once the router runs.
+func (b *Bus) Start(ctx context.Context) error {
+	b.mu.Lock()
+	b.started = true
+	handlers := make([]*handler, 0, len(b.handlers))
+	for _, h := range b.handlers {
+		handlers = append(handlers, h)
+	}
+	b.mu.Unlock()
+
+	if err := ensureTables(ctx, b.db, b.registry.Names()); err != nil {
+		return err
+	}
+	inboxes := map[*gorm.DB]bool{}
+	for _, h := range handlers {
+		if inboxes[h.consumer.DB] {
+			continue
+		}
+		if err := h.consumer.DB.WithContext(ctx).Exec(inboxDDL).Error; err != nil {
+			return fmt.Errorf("bus inbox of module %s: %w", h.consumer.Module, err)
+		}
+		inboxes[h.consumer.DB] = true
+	}
+	b.db.SetMaxOpenConns(max(b.cfg.MaxConns, 2+len(handlers)))
+
+	logger := watermill.NewSlogLoggerWithLevelMapping(b.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.CloseTimeout}, logger)
+	if err != nil {
+		return fmt.Errorf("bus router: %w", err)
+	}
+	for _, h := range handlers {
+		sub, err := b.subscriber(h, logger)
+		if err != nil {
+			return err
+		}
+		router.AddConsumerHandler(h.name, h.topic, sub, b.consume(h))
+	}
+	b.router = router
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.stop = cancel
+	b.done.Add(2)
+	go func() {
+		defer b.done.Done()
+		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.log)
+	}()
+	go func() {
+		defer b.done.Done()
+		if err := router.Run(runCtx); err != nil {
+			b.log.Error("bus router stopped", "err", err)
+		}
+	}()
+	select {
+	case <-router.Running():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Subscriber, error) {
+	ack := 30 * time.Second
+	sub, err := wmsql.NewSubscriber(wmsql.BeginnerFromStdSQL(b.db), wmsql.SubscriberConfig{
+		ConsumerGroup:  h.name,
+		AckDeadline:    &ack,
+		ResendInterval: b.cfg.RetryBackoff,
+		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second},
+		SchemaAdapter:  b.schemaAdapter(),
+		OffsetsAdapter: offsetsAdapter(),
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("bus subscriber %s: %w", h.name, err)
+	}
+	return sub, nil
+}
+
+func (b *Bus) schemaAdapter() wmsql.DefaultPostgreSQLSchema {
+	return wmsql.DefaultPostgreSQLSchema{
+		GenerateMessagesTableName:          messagesTable,
+		SubscribeBatchSize:                 b.cfg.BatchSize,
+		InitializeSchemaWithoutTransaction: true,
+	}
+}
+
+func offsetsAdapter() wmsql.DefaultPostgreSQLOffsetsAdapter {
+	return wmsql.DefaultPostgreSQLOffsetsAdapter{GenerateMessagesOffsetsTableName: offsetsTable}
+}
+
+// Close stops the subscribers, lets handlers in flight finish (or roll
+// back when they outlive CloseTimeout) and releases the bus's connections.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	select {
+	case <-b.closing:
+		b.mu.Unlock()
+		return nil
+	default:
+		close(b.closing)
+	}
+	router := b.router
+	b.mu.Unlock()
+	var errs []error
+	if router != nil {
+		errs = append(errs, router.Close())
+	}
+	if b.stop != nil {
+		b.stop()
+	}
+	b.done.Wait()
+	errs = append(errs, b.db.Close())
+	return errors.Join(errs...)
+}

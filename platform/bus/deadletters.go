@@ -1,0 +1,177 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// DeadLetter is a message a handler could not apply within its attempts.
+type DeadLetter struct {
+	ID         int64             `json:"id"`
+	MessageID  string            `json:"message_id"`
+	Topic      string            `json:"topic"`
+	Handler    string            `json:"handler"`
+	Payload    json.RawMessage   `json:"payload"`
+	Metadata   map[string]string `json:"metadata"`
+	Error      string            `json:"error"`
+	Attempts   int               `json:"attempts"`
+	FailedAt   time.Time         `json:"failed_at"`
+	Replays    int               `json:"replays"`
+	ResolvedAt *time.Time        `json:"resolved_at"`
+	Resolution *string           `json:"resolution"`
+}
+
+// Errors of the dead-letter operations, for the HTTP layer to map.
+var (
+	ErrDeadLetterNotFound = errors.New("no such dead letter")
+	ErrDiscarded          = errors.New("the dead letter was discarded")
+	ErrHandlerNotHere     = errors.New("the dead letter's handler does not run in this process")
+)
+
+// ReplayError is a replay whose handler failed again.
+type ReplayError struct{ Err error }
+
+func (e *ReplayError) Error() string { return "replay failed: " + e.Err.Error() }
+func (e *ReplayError) Unwrap() error { return e.Err }
+
+// deadLetter parks msg for staff. Only once it is stored is the message
+// acknowledged; if storing fails the message is delivered again later.
+func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, cause error, attempts int) error {
+	ctx = context.WithoutCancel(ctx)
+	md, err := json.Marshal(msg.Metadata)
+	if err != nil {
+		return fmt.Errorf("dead letter metadata: %w", err)
+	}
+	var payload any = string(msg.Payload)
+	if !json.Valid(msg.Payload) {
+		payload = nil
+	}
+	_, err = b.db.ExecContext(ctx,
+		`INSERT INTO dead_letters (message_id, topic, handler, payload, metadata, error, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		msg.UUID, h.topic, h.name, payload, string(md), truncateError(cause), attempts)
+	if err != nil {
+		b.log.Error("bus: could not store dead letter; it will be delivered again", "handler", h.name, "message_id", msg.UUID, "err", err)
+		return fmt.Errorf("store dead letter: %w", err)
+	}
+	b.metrics.deadLettered.WithLabelValues(h.name).Inc()
+	b.log.Error("bus: message dead-lettered", "handler", h.name, "message_id", msg.UUID, "attempts", attempts, "err", cause)
+	return nil
+}
+
+func truncateError(err error) string {
+	s := err.Error()
+	if len(s) > 4000 {
+		s = s[:4000]
+	}
+	return s
+}
+
+const deadLetterColumns = `id, message_id, topic, handler, coalesce(payload::text, 'null'), metadata::text, error, attempts, failed_at, replays, resolved_at, resolution`
+
+func scanDeadLetter(row interface{ Scan(...any) error }) (DeadLetter, error) {
+	var d DeadLetter
+	var payload, md string
+	if err := row.Scan(&d.ID, &d.MessageID, &d.Topic, &d.Handler, &payload, &md, &d.Error, &d.Attempts, &d.FailedAt, &d.Replays, &d.ResolvedAt, &d.Resolution); err != nil {
+		return d, err
+	}
+	d.Payload = json.RawMessage(payload)
+	if err := json.Unmarshal([]byte(md), &d.Metadata); err != nil {
+		return d, fmt.Errorf("dead letter %d metadata: %w", d.ID, err)
+	}
+	return d, nil
+}
+
+// DeadLetters lists dead letters, newest first; open ones only unless all.
+func (b *Bus) DeadLetters(ctx context.Context, all bool, limit int) ([]DeadLetter, error) {
+	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters`
+	if !all {
+		q += ` WHERE resolved_at IS NULL`
+	}
+	q += ` ORDER BY id DESC LIMIT $1`
+	rows, err := b.db.QueryContext(ctx, q, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	defer rows.Close()
+	out := []DeadLetter{}
+	for rows.Next() {
+		d, err := scanDeadLetter(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DeadLetter returns one dead letter.
+func (b *Bus) DeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
+	d, err := scanDeadLetter(b.db.QueryRowContext(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = $1`, id))
+	if err != nil {
+		if errors.Is(err, errNoRows) {
+			return d, ErrDeadLetterNotFound
+		}
+		return d, fmt.Errorf("dead letter %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// Replay hands a dead letter back to its handler, in this process. The
+// handler's record of applied messages makes a second replay a no-op.
+func (b *Bus) Replay(ctx context.Context, id int64) (DeadLetter, error) {
+	d, err := b.DeadLetter(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if d.Resolution != nil && *d.Resolution == "discarded" {
+		return d, ErrDiscarded
+	}
+	b.mu.Lock()
+	h, ok := b.handlers[d.Handler]
+	b.mu.Unlock()
+	if !ok {
+		return d, ErrHandlerNotHere
+	}
+	msg := message.NewMessage(d.MessageID, []byte(d.Payload))
+	for k, v := range d.Metadata {
+		msg.Metadata.Set(k, v)
+	}
+	md := metadataOf(msg)
+	if md.Event == "" {
+		md.Event = d.Topic
+	}
+	ev, err := b.registry.decode(md.Event, msg.Payload)
+	if err == nil {
+		err = b.apply(ctx, h, md, ev)
+	}
+	if err != nil {
+		_, uerr := b.db.ExecContext(ctx, `UPDATE dead_letters SET replays = replays + 1, error = $2 WHERE id = $1`, id, truncateError(err))
+		return d, errors.Join(&ReplayError{Err: err}, uerr)
+	}
+	if _, err := b.db.ExecContext(ctx,
+		`UPDATE dead_letters SET replays = replays + 1, resolved_at = coalesce(resolved_at, now()), resolution = 'replayed' WHERE id = $1`, id); err != nil {
+		return d, fmt.Errorf("mark dead letter %d replayed: %w", id, err)
+	}
+	b.metrics.replayed.WithLabelValues(h.name).Inc()
+	return b.DeadLetter(ctx, id)
+}
+
+// Discard closes a dead letter without applying it.
+func (b *Bus) Discard(ctx context.Context, id int64) error {
+	res, err := b.db.ExecContext(ctx,
+		`UPDATE dead_letters SET resolved_at = now(), resolution = 'discarded' WHERE id = $1 AND resolved_at IS NULL`, id)
+	if err != nil {
+		return fmt.Errorf("discard dead letter %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := b.DeadLetter(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package bus
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/httpx"
+)
+
+// Routes mounts the staff endpoints for bus health and dead letters.
+func (b *Bus) Routes(api *gin.RouterGroup) {
+	admin := api.Group("/admin", auth.RequireRole(auth.RoleAdmin))
+	admin.GET("/bus", b.handleOverview)
+	admin.GET("/dead-letters", b.handleListDeadLetters)
+	admin.GET("/dead-letters/:id", b.handleGetDeadLetter)
+	admin.POST("/dead-letters/:id/replay", b.handleReplay)
+	admin.DELETE("/dead-letters/:id", b.handleDiscard)
+}
+
+func (b *Bus) handleOverview(c *gin.Context) {
+	stats, err := b.Overview(c.Request.Context())
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"topics": stats})
+}
+
+func (b *Bus) handleListDeadLetters(c *gin.Context) {
+	limit := 50
+	if raw := c.Query("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 200 {
+			httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "limit", Message: "must be a whole number from 1 to 200"}))
+			return
+		}
+		limit = n
+	}
+	all := false
+	switch c.Query("state") {
+	case "", "open":
+	case "all":
+		all = true
+	default:
+		httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "state", Message: "must be open or all"}))
+		return
+	}
+	items, err := b.DeadLetters(c.Request.Context(), all, limit)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items})
+}
+
+func deadLetterID(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		httpx.Fail(c, httpx.NotFound("no such dead letter"))
+		return 0, false
+	}
+	return id, true
+}
+
+func (b *Bus) handleGetDeadLetter(c *gin.Context) {
+	id, ok := deadLetterID(c)
+	if !ok {
+		return
+	}
+	d, err := b.DeadLetter(c.Request.Context(), id)
+	if err != nil {
+		httpx.Fail(c, deadLetterProblem(err))
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+func (b *Bus) handleReplay(c *gin.Context) {
+	id, ok := deadLetterID(c)
+	if !ok {
+		return
+	}
+	d, err := b.Replay(c.Request.Context(), id)
+	if err != nil {
+		httpx.Fail(c, deadLetterProblem(err))
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+func (b *Bus) handleDiscard(c *gin.Context) {
+	id, ok := deadLetterID(c)
+	if !ok {
+		return
+	}
+	if err := b.Discard(c.Request.Context(), id); err != nil {
+		httpx.Fail(c, deadLetterProblem(err))
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func deadLetterProblem(err error) error {
+	var replay *ReplayError
+	switch {
+	case errors.Is(err, ErrDeadLetterNotFound):
+		return httpx.NotFound("no such dead letter")
+	case errors.Is(err, ErrDiscarded):
+		return httpx.Conflict("this dead letter was discarded; it cannot be replayed")
+	case errors.Is(err, ErrHandlerNotHere):
+		return httpx.Conflict("the handler of this dead letter does not run in this process; replay it where it runs")
+	case errors.As(err, &replay):
+		return httpx.Conflict("the handler failed again: " + replay.Err.Error())
+	}
+	return err
+}

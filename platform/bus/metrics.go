@@ -1,0 +1,84 @@
+package bus
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the bus's Prometheus collectors. Counts of published
+// messages and lag are read from the tables at scrape time, so they count
+// only what was committed.
+type metrics struct {
+	bus          *Bus
+	processed    *prometheus.CounterVec
+	retried      *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	duplicates   *prometheus.CounterVec
+	unknown      *prometheus.CounterVec
+	replayed     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	hop          *prometheus.HistogramVec
+	published    *prometheus.Desc
+	lag          *prometheus.Desc
+	openDead     *prometheus.Desc
+}
+
+func newMetrics(b *Bus) *metrics {
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "modshop_bus_" + name, Help: help}, []string{"handler"})
+	}
+	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+	return &metrics{
+		bus:          b,
+		processed:    counter("messages_processed_total", "Messages a handler applied."),
+		retried:      counter("messages_retried_total", "Handler attempts that failed and were retried."),
+		deadLettered: counter("messages_dead_lettered_total", "Messages parked as dead letters after the last attempt."),
+		duplicates:   counter("messages_duplicate_total", "Deliveries of messages the handler had already applied (no effect)."),
+		unknown:      counter("messages_unknown_total", "Messages of unregistered events, acknowledged without handling."),
+		replayed:     counter("dead_letters_replayed_total", "Dead letters replayed successfully."),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "modshop_bus_handler_duration_seconds", Help: "Time a handler's transaction took.", Buckets: buckets,
+		}, []string{"handler"}),
+		hop: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "modshop_bus_hop_seconds", Help: "From publishing a message to its handler starting.", Buckets: buckets,
+		}, []string{"handler"}),
+		published: prometheus.NewDesc("modshop_bus_messages_published", "Messages committed to a topic.", []string{"topic"}, nil),
+		lag:       prometheus.NewDesc("modshop_bus_lag_messages", "Messages committed but not yet acknowledged by a handler.", []string{"handler", "topic"}, nil),
+		openDead:  prometheus.NewDesc("modshop_bus_dead_letters_open", "Dead letters waiting for staff.", []string{"handler"}, nil),
+	}
+}
+
+func (m *metrics) vectors() []prometheus.Collector {
+	return []prometheus.Collector{m.processed, m.retried, m.deadLettered, m.duplicates, m.unknown, m.replayed, m.latency, m.hop}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.vectors() {
+		c.Describe(ch)
+	}
+	ch <- m.published
+	ch <- m.lag
+	ch <- m.openDead
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.vectors() {
+		c.Collect(ch)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stats, err := m.bus.Overview(ctx)
+	if err != nil {
+		m.bus.log.Warn("bus metrics: overview failed", "err", err)
+		return
+	}
+	for _, t := range stats {
+		ch <- prometheus.MustNewConstMetric(m.published, prometheus.CounterValue, float64(t.Published), t.Topic)
+		for _, c := range t.Consumers {
+			ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, float64(c.Lag), c.Handler, t.Topic)
+			ch <- prometheus.MustNewConstMetric(m.openDead, prometheus.GaugeValue, float64(c.DeadLetters), c.Handler)
+		}
+	}
+}

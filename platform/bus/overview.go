@@ -1,0 +1,87 @@
+package bus
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+)
+
+var errNoRows = sql.ErrNoRows
+
+// TopicStats describes one topic and each consumer group reading it.
+type TopicStats struct {
+	Topic         string          `json:"topic"`
+	Published     int64           `json:"published"`
+	LastPublished *time.Time      `json:"last_published"`
+	Consumers     []ConsumerStats `json:"consumers"`
+}
+
+// ConsumerStats is one handler's progress on a topic.
+type ConsumerStats struct {
+	Handler       string     `json:"handler"`
+	LastProcessed *time.Time `json:"last_processed"` // publish time of the last acknowledged message
+	Lag           int64      `json:"lag"`            // messages published but not yet acknowledged
+	DeadLetters   int64      `json:"dead_letters"`   // open dead letters
+}
+
+// Overview reports, per topic and consumer group: last published, last
+// processed, lag and open dead letters.
+func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
+	b.mu.Lock()
+	byTopic := map[string][]string{}
+	for _, h := range b.handlers {
+		byTopic[h.topic] = append(byTopic[h.topic], h.name)
+	}
+	b.mu.Unlock()
+	dead, err := b.openDeadLetters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []TopicStats{}
+	for _, topic := range b.registry.Names() {
+		ts := TopicStats{Topic: topic, Consumers: []ConsumerStats{}}
+		err := b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at) FROM `+messagesTable(topic)).Scan(&ts.Published, &ts.LastPublished)
+		if err != nil {
+			return nil, fmt.Errorf("bus overview of %s: %w", topic, err)
+		}
+		handlers := byTopic[topic]
+		sort.Strings(handlers)
+		for _, h := range handlers {
+			cs := ConsumerStats{Handler: h, DeadLetters: dead[h]}
+			err := b.db.QueryRowContext(ctx, `
+				SELECT (SELECT m.created_at FROM `+messagesTable(topic)+` m
+				         WHERE m.transaction_id = o.last_processed_transaction_id AND m."offset" = o.offset_acked),
+				       (SELECT count(*) FROM `+messagesTable(topic)+` m
+				         WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked))
+				  FROM (SELECT coalesce((SELECT last_processed_transaction_id FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), '0'::xid8) AS last_processed_transaction_id,
+				               coalesce((SELECT offset_acked FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), 0) AS offset_acked) o`,
+				h).Scan(&cs.LastProcessed, &cs.Lag)
+			if err != nil {
+				return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
+			}
+			ts.Consumers = append(ts.Consumers, cs)
+		}
+		out = append(out, ts)
+	}
+	return out, nil
+}
+
+func (b *Bus) openDeadLetters(ctx context.Context) (map[string]int64, error) {
+	rows, err := b.db.QueryContext(ctx, `SELECT handler, count(*) FROM dead_letters WHERE resolved_at IS NULL GROUP BY handler`)
+	if err != nil {
+		return nil, fmt.Errorf("count dead letters: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var h string
+		var n int64
+		if err := rows.Scan(&h, &n); err != nil {
+			return nil, err
+		}
+		out[h] = n
+	}
+	return out, rows.Err()
+}

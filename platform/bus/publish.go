@@ -1,0 +1,91 @@
+package bus
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// ErrNotInTransaction means Publish was given a handle that is not inside a
+// transaction: an event must commit or roll back with its state change.
+var ErrNotInTransaction = errors.New("bus: publish needs a *gorm.DB inside a transaction")
+
+// Publish writes events in tx, the caller's transaction: they are delivered
+// if and only if tx commits. Metadata comes from ctx: inside a handler the
+// events inherit the handled message's correlation id and idempotency key
+// and name it as their cause.
+func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
+	sqlTx, err := txOf(tx)
+	if err != nil {
+		return err
+	}
+	pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
+	if err != nil {
+		return fmt.Errorf("bus publisher: %w", err)
+	}
+	now := time.Now()
+	topics := map[string]bool{}
+	for _, ev := range events {
+		name := ev.EventName()
+		if !b.registry.Known(name) {
+			return fmt.Errorf("bus: publish of unregistered event %q", name)
+		}
+		msg, err := newMessage(ctx, ev, now)
+		if err != nil {
+			return err
+		}
+		if err := pub.Publish(name, msg); err != nil {
+			return fmt.Errorf("publish %s: %w", name, err)
+		}
+		topics[name] = true
+	}
+	// NOTIFY is transactional: the wake-up is sent when tx commits, never
+	// when it rolls back.
+	for t := range topics {
+		if _, err := sqlTx.ExecContext(ctx, "SELECT pg_notify($1, $2)", notifyChannel, t); err != nil {
+			return fmt.Errorf("notify %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+func newMessage(ctx context.Context, ev Event, now time.Time) (*message.Message, error) {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ev.EventName(), err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("message id: %w", err)
+	}
+	msg := message.NewMessage(id.String(), payload)
+	msg.Metadata = outgoing(ctx, ev.EventName(), now)
+	if msg.Metadata.Get(KeyCorrelationID) == "" {
+		msg.Metadata.Set(KeyCorrelationID, msg.UUID) // the first message of a chain
+	}
+	return msg, nil
+}
+
+// txOf digs the *sql.Tx out of a gorm transaction.
+func txOf(tx *gorm.DB) (*sql.Tx, error) {
+	if tx == nil || tx.Statement == nil {
+		return nil, ErrNotInTransaction
+	}
+	switch p := tx.Statement.ConnPool.(type) {
+	case *sql.Tx:
+		return p, nil
+	case *gorm.PreparedStmtTX:
+		if t, ok := p.Tx.(*sql.Tx); ok {
+			return t, nil
+		}
+	}
+	return nil, ErrNotInTransaction
+}

@@ -1,0 +1,129 @@
+package bus
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/modshop/modshop/platform/db"
+)
+
+// Schema holds the bus tables: one messages table and one offsets table per
+// topic, and the dead letters. It is the only surface modules share.
+const Schema = "bus"
+
+// publisherRole is granted to every module role: it may append to the
+// messages tables and nothing else in the bus schema.
+const publisherRole = "modshop_bus_publisher"
+
+// Provision creates the bus schema and role, and lets each module's role
+// publish. It runs as the administrative user, after db.Provision of the
+// modules.
+func Provision(ctx context.Context, admin *sql.DB, moduleSchemas ...string) error {
+	if err := db.Provision(ctx, admin, Schema); err != nil {
+		return err
+	}
+	pub := pgx.Identifier{publisherRole}.Sanitize()
+	stmts := []string{
+		`DO $$ BEGIN
+		   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '` + publisherRole + `') THEN
+		     CREATE ROLE ` + pub + ` NOLOGIN;
+		   END IF;
+		 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+		 END $$`,
+		`GRANT USAGE ON SCHEMA ` + Schema + ` TO ` + pub,
+	}
+	for _, s := range moduleSchemas {
+		stmts = append(stmts, `GRANT `+pub+` TO `+pgx.Identifier{db.RoleFor(s)}.Sanitize())
+	}
+	for _, stmt := range stmts {
+		if err := execRetry(ctx, admin, stmt); err != nil {
+			return fmt.Errorf("provision bus: %w", err)
+		}
+	}
+	return nil
+}
+
+func execRetry(ctx context.Context, conn *sql.DB, stmt string) error {
+	var err error
+	for range 5 {
+		if _, err = conn.ExecContext(ctx, stmt); err == nil {
+			return nil
+		}
+		switch db.SQLState(err) {
+		case "23505", "42710", "40001", "40P01", "XX000":
+			continue
+		}
+		return err
+	}
+	return err
+}
+
+// messagesTable and offsetsTable name a topic's tables, schema-qualified.
+func messagesTable(topic string) string {
+	return pgx.Identifier{Schema, "m_" + topic}.Sanitize()
+}
+
+func offsetsTable(topic string) string {
+	return pgx.Identifier{Schema, "o_" + topic}.Sanitize()
+}
+
+// ensureTables creates the bus's own tables and each topic's tables (as
+// the bus role, which owns them) and lets publishers append to the topics.
+func ensureTables(ctx context.Context, busDB *sql.DB, topics []string) error {
+	stmts := []string{`
+		CREATE TABLE IF NOT EXISTS dead_letters (
+			id          bigserial PRIMARY KEY,
+			message_id  varchar(36) NOT NULL,
+			topic       text        NOT NULL,
+			handler     text        NOT NULL,
+			payload     jsonb,
+			metadata    jsonb       NOT NULL DEFAULT '{}',
+			error       text        NOT NULL,
+			attempts    int         NOT NULL,
+			failed_at   timestamptz NOT NULL DEFAULT now(),
+			replays     int         NOT NULL DEFAULT 0,
+			resolved_at timestamptz,
+			resolution  text CHECK (resolution IN ('replayed', 'discarded'))
+		)`,
+		`CREATE INDEX IF NOT EXISTS dead_letters_open_idx ON dead_letters (failed_at) WHERE resolved_at IS NULL`,
+	}
+	for _, t := range topics {
+		stmts = append(stmts,
+			`CREATE TABLE IF NOT EXISTS `+messagesTable(t)+` (
+				"offset"       bigserial,
+				"uuid"         varchar(36) NOT NULL,
+				"created_at"   timestamp   NOT NULL DEFAULT CURRENT_TIMESTAMP,
+				"payload"      json DEFAULT NULL,
+				"metadata"     json DEFAULT NULL,
+				"transaction_id" xid8      NOT NULL,
+				PRIMARY KEY ("transaction_id", "offset")
+			)`,
+			`CREATE TABLE IF NOT EXISTS `+offsetsTable(t)+` (
+				consumer_group varchar(255) NOT NULL PRIMARY KEY,
+				offset_acked   bigint,
+				last_processed_transaction_id xid8 NOT NULL
+			)`,
+			`GRANT INSERT ON `+messagesTable(t)+` TO `+publisherRole,
+		)
+	}
+	stmts = append(stmts, `GRANT USAGE ON ALL SEQUENCES IN SCHEMA `+Schema+` TO `+publisherRole)
+	for _, s := range stmts {
+		if err := execRetry(ctx, busDB, s); err != nil {
+			return fmt.Errorf("create bus tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// inboxDDL is the table in each consuming module's own schema that records
+// which messages each of its handlers has applied; it is written in the same
+// transaction as the handler's effect.
+const inboxDDL = `CREATE TABLE IF NOT EXISTS processed_messages (
+	handler      text        NOT NULL,
+	message_id   varchar(36) NOT NULL,
+	processed_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (handler, message_id)
+)`

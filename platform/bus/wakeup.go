@@ -1,0 +1,146 @@
+package bus
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/jackc/pgx/v5"
+)
+
+// notifyChannel is the LISTEN/NOTIFY channel; a publish sends the topic name
+// on it inside its transaction, so the wake-up arrives exactly at commit.
+const notifyChannel = "modshop_bus"
+
+// wakeups fans NOTIFY messages out to the subscribers of each topic.
+type wakeups struct {
+	mu     sync.Mutex
+	topics map[string][]chan struct{}
+	closed chan struct{}
+}
+
+func newWakeups() *wakeups {
+	return &wakeups{topics: map[string][]chan struct{}{}, closed: make(chan struct{})}
+}
+
+// channel returns a new wake-up channel for one subscriber of topic. It
+// holds at most one pending wake-up, so none is lost while the subscriber
+// is busy querying.
+func (w *wakeups) channel(topic string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	w.topics[topic] = append(w.topics[topic], ch)
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *wakeups) wake(topic string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.topics[topic] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *wakeups) wakeAll() {
+	w.mu.Lock()
+	topics := make([]string, 0, len(w.topics))
+	for t := range w.topics {
+		topics = append(topics, t)
+	}
+	w.mu.Unlock()
+	for _, t := range topics {
+		w.wake(t)
+	}
+}
+
+// listen holds one connection that LISTENs for publishes until ctx ends,
+// reconnecting after failures. After a reconnect every subscriber polls
+// once, in case a wake-up was missed meanwhile.
+func (w *wakeups) listen(ctx context.Context, url string, log *slog.Logger) {
+	for ctx.Err() == nil {
+		err := w.listenOnce(ctx, url)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("bus wake-up listener lost its connection; reconnecting", "err", err)
+		w.wakeAll()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (w *wakeups) listenOnce(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	w.wakeAll()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		w.wake(n.Payload)
+	}
+}
+
+// backoff is the subscriber's BackoffManager: instead of sleeping a fixed
+// poll interval after an empty poll, it waits for a wake-up (or a slow
+// safety poll). After a wake-up that found nothing, it polls again a few
+// times soon: a message can be committed but still invisible while an older
+// transaction elsewhere is open (the subscriber reads only rows older than
+// every open transaction).
+type backoff struct {
+	wake       chan struct{}
+	closed     <-chan struct{}
+	safety     time.Duration
+	retryAfter time.Duration
+	mu         sync.Mutex
+	ladder     int // position in the quick re-poll ladder after a wake-up
+}
+
+var quickRepolls = []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond}
+
+func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	if err != nil {
+		logger.Error("bus subscriber query failed", err, nil)
+		return b.retryAfter
+	}
+	if !noMsg {
+		b.setLadder(0)
+		return 0 // there may be more
+	}
+	b.mu.Lock()
+	step := b.ladder
+	b.mu.Unlock()
+	if step > 0 && step <= len(quickRepolls) {
+		b.setLadder(step + 1)
+		return quickRepolls[step-1]
+	}
+	select {
+	case <-b.wake:
+		b.setLadder(1)
+	case <-b.closed:
+	case <-time.After(b.safety):
+	}
+	return 0
+}
+
+func (b *backoff) setLadder(n int) {
+	b.mu.Lock()
+	b.ladder = n
+	b.mu.Unlock()
+}
