@@ -23,6 +23,8 @@ type Config struct {
 	LoginPerAccount int
 	LoginPerClient  int
 	LoginWindow     time.Duration
+	BusMaxAttempts  int
+	BusSafetyPoll   time.Duration
 }
 
 // bindConfig registers the settings shared by every command.
@@ -42,4 +44,6 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Int(&c.LoginPerAccount, "login-attempts-per-account", "MODSHOP_LOGIN_ATTEMPTS_PER_ACCOUNT", 5, "failed log-ins allowed per account per window")
 	s.Int(&c.LoginPerClient, "login-attempts-per-client", "MODSHOP_LOGIN_ATTEMPTS_PER_CLIENT", 30, "log-ins allowed per client address per window")
 	s.Duration(&c.LoginWindow, "login-throttle-window", "MODSHOP_LOGIN_THROTTLE_WINDOW", 15*time.Minute, "window of the log-in throttles")
+	s.Int(&c.BusMaxAttempts, "bus-max-attempts", "MODSHOP_BUS_MAX_ATTEMPTS", 5, "attempts a handler gets before its message becomes a dead letter")
+	s.Duration(&c.BusSafetyPoll, "bus-safety-poll", "MODSHOP_BUS_SAFETY_POLL", 5*time.Second, "how often an idle subscriber looks for messages without a wake-up")
 }

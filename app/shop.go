@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/httpx"
 	"github.com/modshop/modshop/platform/openapi"
 	"github.com/modshop/modshop/web"
@@ -46,6 +47,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
 		st.close(ctx)
 		return nil, err
 	}
+	// The bus runs before HTTP serves, and stops (in Close) after HTTP drained.
+	if err := st.bus.Start(ctx); err != nil {
+		st.close(ctx)
+		return nil, fmt.Errorf("start the bus: %w", err)
+	}
 	return shop, nil
 }
 
@@ -66,7 +72,7 @@ func (s *Shop) Close(ctx context.Context) error { return s.stack.close(ctx) }
 
 func (s *Shop) buildHandler() error {
 	cfg, log := s.stack.cfg, s.stack.log
-	fragments := make([][]byte, 0, len(s.stack.modules))
+	fragments := [][]byte{bus.OpenAPI()}
 	for _, m := range s.stack.modules {
 		fragments = append(fragments, m.OpenAPI())
 	}
@@ -87,7 +93,7 @@ func (s *Shop) buildHandler() error {
 	if err := r.SetTrustedProxies(proxies); err != nil {
 		return fmt.Errorf("trusted proxies: %w", err)
 	}
-	metrics := httpx.NewMetrics()
+	metrics := s.stack.metrics
 	r.Use(
 		httpx.RequestIDs(),
 		httpx.AccessLog(log),
@@ -98,6 +104,7 @@ func (s *Shop) buildHandler() error {
 		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
 		httpx.CrossOriginProtection(),
 		auth.Middleware(s.stack.user.Authenticator()),
+		correlateEvents,
 	)
 	r.NoRoute(s.notFound)
 	r.NoMethod(httpx.NoMethod)
@@ -111,8 +118,16 @@ func (s *Shop) buildHandler() error {
 	for _, m := range s.stack.modules {
 		m.Routes(api)
 	}
+	s.stack.bus.Routes(api)
 	s.handler = r
 	return nil
+}
+
+// correlateEvents makes events published while handling a request carry the
+// request id as their correlation id, unless a module sets its own.
+func correlateEvents(c *gin.Context) {
+	c.Request = c.Request.WithContext(bus.WithCorrelationID(c.Request.Context(), httpx.RequestID(c)))
+	c.Next()
 }
 
 func (s *Shop) readyz(c *gin.Context) {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/modshop/modshop/migrations"
 	"github.com/modshop/modshop/modules/user"
+	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
+	"github.com/modshop/modshop/platform/httpx"
 	"github.com/modshop/modshop/platform/pgembed"
 )
 
@@ -38,6 +40,8 @@ type stack struct {
 	embedded *pgembed.Server
 	admin    *sql.DB
 	pools    map[string]*sql.DB // by schema
+	metrics  *httpx.Metrics
+	bus      *bus.Bus
 	user     *user.Module
 	modules  []module
 }
@@ -92,11 +96,32 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		}
 	}
 
+	schemas := make([]string, 0, len(moduleSchemas))
+	for _, m := range moduleSchemas {
+		schemas = append(schemas, m.schema)
+	}
+	if err := bus.Provision(ctx, s.admin, schemas...); err != nil {
+		return nil, err
+	}
+	s.metrics = httpx.NewMetrics()
+	registry := bus.NewRegistry()
+	user.RegisterEvents(registry)
+	s.bus, err = bus.New(ctx, bus.Config{
+		DatabaseURL: url,
+		MaxAttempts: cfg.BusMaxAttempts,
+		SafetyPoll:  cfg.BusSafetyPoll,
+		Log:         log,
+		Metrics:     s.metrics.Registry,
+	}, registry)
+	if err != nil {
+		return nil, err
+	}
+
 	userDB, err := db.Gorm(s.pools[user.Schema])
 	if err != nil {
 		return nil, err
 	}
-	s.user = user.New(user.Deps{DB: userDB, Log: log, Config: user.Config{
+	s.user = user.New(user.Deps{DB: userDB, Bus: s.bus, Log: log, Config: user.Config{
 		SessionTTL:    cfg.SessionTTL,
 		SecureCookies: cfg.SecureCookies,
 		Throttle: user.ThrottleConfig{
@@ -132,9 +157,13 @@ func (s *stack) ready(ctx context.Context) error {
 	return nil
 }
 
-// close releases pools and stops the embedded PostgreSQL, in that order.
+// close stops the bus (handlers in flight finish or roll back), releases
+// pools and stops the embedded PostgreSQL, in that order.
 func (s *stack) close(ctx context.Context) error {
 	var errs []error
+	if s.bus != nil {
+		errs = append(errs, s.bus.Close())
+	}
 	for _, p := range s.pools {
 		errs = append(errs, p.Close())
 	}

@@ -11,8 +11,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/modules/user/events"
 	"github.com/modshop/modshop/modules/user/internal/accounts"
 	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/bus"
 )
 
 // Name is the module's name (its migrations folder); Schema its schema.
@@ -40,16 +42,20 @@ type User = accounts.User
 // module's own database role.
 type Deps struct {
 	DB     *gorm.DB
+	Bus    *bus.Bus
 	Log    *slog.Logger
 	Config Config
 }
+
+// RegisterEvents adds the module's events to the bus registry.
+func RegisterEvents(r *bus.Registry) { r.Register(events.UserRegistered{}) }
 
 // Module is the user module.
 type Module struct{ svc *accounts.Service }
 
 // New builds the module.
 func New(d Deps) *Module {
-	return &Module{svc: accounts.NewService(d.DB, d.Log.With("module", Name), d.Config)}
+	return &Module{svc: accounts.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config)}
 }
 
 // Name returns the module's name.

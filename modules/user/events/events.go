@@ -8,9 +8,15 @@ import "time"
 // UserRegisteredV1 names the event announcing a new account.
 const UserRegisteredV1 = "user.registered.v1"
 
-// UserRegistered is published when an account is created.
+// UserRegistered is published when an account is created, in the same
+// transaction. It carries no e-mail address: consumers that need contact
+// details must not copy them around.
 type UserRegistered struct {
 	UserID       string    `json:"user_id"`
 	Username     string    `json:"username"`
+	Roles        []string  `json:"roles"`
 	RegisteredAt time.Time `json:"registered_at"`
 }
+
+// EventName is the event's stable, versioned name on the bus.
+func (UserRegistered) EventName() string { return UserRegisteredV1 }

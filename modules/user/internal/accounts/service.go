@@ -17,9 +17,16 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/modules/user/events"
 	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/httpx"
 )
+
+// Publisher writes events in the caller's transaction.
+type Publisher interface {
+	Publish(ctx context.Context, tx *gorm.DB, events ...bus.Event) error
+}
 
 // Config tunes sessions and log-in throttling.
 type Config struct {
@@ -31,6 +38,7 @@ type Config struct {
 // Service holds the account use cases.
 type Service struct {
 	store      store
+	publisher  Publisher
 	log        *slog.Logger
 	cfg        Config
 	perAccount *throttle
@@ -39,7 +47,7 @@ type Service struct {
 }
 
 // NewService builds the use cases on the module's database handle.
-func NewService(gdb *gorm.DB, log *slog.Logger, cfg Config) *Service {
+func NewService(gdb *gorm.DB, publisher Publisher, log *slog.Logger, cfg Config) *Service {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 24 * time.Hour
 	}
@@ -48,6 +56,7 @@ func NewService(gdb *gorm.DB, log *slog.Logger, cfg Config) *Service {
 	}
 	return &Service{
 		store:      store{db: gdb},
+		publisher:  publisher,
 		log:        log,
 		cfg:        cfg,
 		perAccount: newThrottle(cfg.Throttle.PerAccountBurst, cfg.Throttle.Window),
@@ -68,7 +77,11 @@ func (s *Service) Register(ctx context.Context, r Registration, roles []string) 
 		return User{}, err
 	}
 	row := userRow{ID: uuid.NewString(), Username: r.Username, Email: r.Email, PasswordHash: hash, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
-	switch err := s.store.createUser(ctx, row, roles); {
+	roles = dedupe(roles)
+	announce := func(tx *gorm.DB) error {
+		return s.publisher.Publish(ctx, tx, events.UserRegistered{UserID: row.ID, Username: row.Username, Roles: roles, RegisteredAt: row.CreatedAt})
+	}
+	switch err := s.store.createUser(ctx, row, roles, announce); {
 	case errors.Is(err, errUsernameTaken):
 		return User{}, withField(httpx.Conflict("this username is taken"), "username", "is taken")
 	case errors.Is(err, errEmailTaken):
@@ -76,7 +89,6 @@ func (s *Service) Register(ctx context.Context, r Registration, roles []string) 
 	case err != nil:
 		return User{}, err
 	}
-	slices.Sort(roles)
 	return User{ID: row.ID, Username: row.Username, Email: row.Email, Roles: roles, CreatedAt: row.CreatedAt}, nil
 }
 

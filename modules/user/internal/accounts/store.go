@@ -38,7 +38,9 @@ var (
 // store is the only code that touches the users schema.
 type store struct{ db *gorm.DB }
 
-func (s store) createUser(ctx context.Context, u userRow, roles []string) error {
+// createUser inserts the account and its roles, and calls announce in the
+// same transaction so the event commits or rolls back with the account.
+func (s store) createUser(ctx context.Context, u userRow, roles []string, announce func(tx *gorm.DB) error) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Exec(`INSERT INTO users (id, username, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 			u.ID, u.Username, u.Email, u.PasswordHash, u.CreatedAt).Error
@@ -56,7 +58,7 @@ func (s store) createUser(ctx context.Context, u userRow, roles []string) error 
 				return fmt.Errorf("grant role %s: %w", r, err)
 			}
 		}
-		return nil
+		return announce(tx)
 	})
 }
 
