@@ -95,6 +95,10 @@ type Bus struct {
 	router  *message.Router
 	closing chan struct{}
 	stop    context.CancelFunc
+	// killCtx ends handlers that outlive CloseTimeout: their transactions
+	// roll back and their messages are delivered again later.
+	killCtx context.Context
+	kill    context.CancelFunc
 	done    sync.WaitGroup
 }
 
@@ -122,6 +126,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		handlers: map[string]*handler{},
 		closing:  make(chan struct{}),
 	}
+	b.killCtx, b.kill = context.WithCancel(context.Background())
 	// Tables for every event known now, so publishing works before Start;
 	// Start adds those that handlers registered since.
 	if err := ensureTables(ctx, busDB, registry.Names()); err != nil {
@@ -255,6 +260,8 @@ func offsetsAdapter() wmsql.DefaultPostgreSQLOffsetsAdapter {
 
 // Close stops the subscribers, lets handlers in flight finish (or roll
 // back when they outlive CloseTimeout) and releases the bus's connections.
+// A message whose handler finished during Close may not be acknowledged;
+// it is delivered again and found already applied.
 func (b *Bus) Close() error {
 	b.mu.Lock()
 	select {
@@ -267,9 +274,12 @@ func (b *Bus) Close() error {
 	router := b.router
 	b.mu.Unlock()
 	var errs []error
+	hardStop := time.AfterFunc(b.cfg.CloseTimeout, b.kill)
 	if router != nil {
 		errs = append(errs, router.Close())
 	}
+	hardStop.Stop()
+	b.kill()
 	if b.stop != nil {
 		b.stop()
 	}

@@ -436,3 +436,87 @@ func TestRights_ModuleRolePublishesButCannotReadBusInternals(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestClose_HandlerInFlightFinishesAndIsNotAppliedTwice closes the bus
+// while a handler is running: Close waits for it, its effect commits, and
+// after a restart the redelivered message is recognised as applied.
+func TestClose_HandlerInFlightFinishesAndIsNotAppliedTwice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	first := e.bus(Config{})
+	Handle(first, "testmod.slow", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		once.Do(func() { close(entered) })
+		<-release
+		return record("testmod.slow")(ctx, tx, ev)
+	})
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(first, ctx, "in-flight")
+	<-entered
+
+	closed := make(chan error, 1)
+	go func() { closed <- first.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a handler was still running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if n := e.effects("in-flight"); n != 1 {
+		t.Fatalf("the in-flight handler's effect: %d, want 1 (it should finish)", n)
+	}
+
+	second := e.bus(Config{})
+	Handle(second, "testmod.slow", e.consumer(), record("testmod.slow"))
+	if err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(second, ctx, "next")
+	e.waitFor("the next message", func() bool { return e.effects("next") == 1 })
+	if n := e.effects("in-flight"); n != 1 {
+		t.Fatalf("after restart the in-flight message was applied %d times, want 1", n)
+	}
+}
+
+// TestClose_HandlerPastCloseTimeoutRollsBack: a handler that outlives the
+// close timeout is cut off, its transaction rolls back, and the message is
+// applied once after a restart.
+func TestClose_HandlerPastCloseTimeoutRollsBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	entered := make(chan struct{})
+	var once sync.Once
+	first := e.bus(Config{CloseTimeout: 100 * time.Millisecond})
+	Handle(first, "testmod.stuck", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		if err := record("testmod.stuck")(ctx, tx, ev); err != nil {
+			return err
+		}
+		once.Do(func() { close(entered) })
+		<-ctx.Done() // stuck until the bus gives up on it
+		return ctx.Err()
+	})
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(first, ctx, "stuck")
+	<-entered
+	_ = first.Close()
+	if n := e.effects("stuck"); n != 0 {
+		t.Fatalf("a cut-off handler's write survived: %d", n)
+	}
+	second := e.bus(Config{})
+	Handle(second, "testmod.stuck", e.consumer(), record("testmod.stuck"))
+	if err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the redelivered message", func() bool { return e.effects("stuck") == 1 })
+}

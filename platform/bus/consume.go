@@ -14,14 +14,28 @@ import (
 var (
 	errUnknownEvent = errors.New("unknown event")
 	errDuplicate    = errors.New("message already applied")
+	errClosing      = errors.New("bus closing")
 )
+
+func (b *Bus) isClosing() bool {
+	select {
+	case <-b.closing:
+		return true
+	default:
+		return false
+	}
+}
 
 // consume is the router's handler for h: it applies the message once,
 // retrying with backoff, and parks it as a dead letter after the last
 // attempt so that the messages behind it keep flowing.
 func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		ctx := msg.Context()
+		// The subscriber cancels a message's context as soon as it starts
+		// closing; a handler in flight gets until CloseTimeout to finish.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(msg.Context()))
+		defer cancel()
+		defer context.AfterFunc(b.killCtx, cancel)()
 		md := metadataOf(msg)
 		if md.Event == "" {
 			md.Event = h.topic
@@ -41,8 +55,8 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 			if err == nil {
 				return nil
 			}
-			if ctx.Err() != nil {
-				return ctx.Err() // shutting down: not acked, delivered again later
+			if ctx.Err() != nil || b.isClosing() {
+				return errClosing // not acked: delivered again later
 			}
 			if attempt >= b.cfg.MaxAttempts {
 				return b.deadLetter(ctx, h, msg, err, attempt)
@@ -51,8 +65,8 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 			b.log.Warn("bus: handler failed; retrying", "handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
 			select {
 			case <-time.After(wait):
-			case <-ctx.Done():
-				return ctx.Err()
+			case <-b.closing:
+				return errClosing
 			}
 			wait = min(wait*2, 5*time.Second)
 		}
