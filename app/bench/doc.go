@@ -1,0 +1,18 @@
+// Package bench measures modshop under load and relates the figures to
+// pgbench run against the same PostgreSQL server in the same run, so that
+// numbers taken on different (and noisy) machines can be compared.
+//
+// Run it with
+//
+//	go test -run '^$' -bench BenchmarkUsers -benchtime 1x ./app/bench/
+//
+// It uses TEST_DATABASE_URL (or the tests' shared embedded server) exactly
+// as the other test packages do. MODSHOP_BENCH_PHASE (a Go duration, 15s by
+// default) sets the length of each max-throughput phase; the open-loop
+// phases last two thirds of it.
+//
+// The load generator lives in this package too: ClosedLoop drives N
+// workers back to back to find a maximum rate; OpenLoop sends at a fixed
+// rate and measures each latency from the intended send time, so a slow
+// server cannot hide its queueing delay (no coordinated omission).
+package bench
