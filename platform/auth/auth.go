@@ -53,28 +53,30 @@ func FromContext(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
+// rejectedKey marks a request whose token was refused, so that a route
+// needing a caller can say why it has none.
+const rejectedKey = "auth.token_rejected"
+
 // Middleware authenticates requests that carry a token (Authorization:
 // Bearer, or the session cookie) and puts the identity on the request
-// context. A request without a token passes through anonymous. A bad bearer
-// token is refused, so an API client learns its session has ended; a stale
-// cookie is ignored, so a browser can still reach the log-in form.
+// context. A request without a valid token passes through anonymous, so a
+// client holding a stale token can still log in again and use the public
+// routes; a route that needs a caller then answers 401 saying the session
+// has ended.
 func Middleware(a Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		token, fromCookie, present := tokenFrom(c)
+		token, present := tokenFrom(c)
 		if !present {
 			c.Next()
 			return
 		}
 		id, err := a.Authenticate(c.Request.Context(), token)
+		if errors.Is(err, ErrInvalidToken) {
+			c.Set(rejectedKey, true)
+			c.Next()
+			return
+		}
 		if err != nil {
-			if errors.Is(err, ErrInvalidToken) && fromCookie {
-				c.Next()
-				return
-			}
-			if errors.Is(err, ErrInvalidToken) {
-				httpx.Fail(c, httpx.Unauthorized("the session token is invalid or has expired; log in again"))
-				return
-			}
 			httpx.Fail(c, err)
 			return
 		}
@@ -84,26 +86,25 @@ func Middleware(a Authenticator) gin.HandlerFunc {
 	}
 }
 
-func tokenFrom(c *gin.Context) (token string, fromCookie, present bool) {
+func tokenFrom(c *gin.Context) (token string, present bool) {
 	if h := c.GetHeader("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok), false, true
+			return strings.TrimSpace(tok), true
 		}
-		return "", false, true // present but not ours: Authenticate("") fails
+		return "", true // present but not ours: Authenticate("") fails
 	}
 	if ck, err := c.Cookie(SessionCookie); err == nil && ck != "" {
-		return ck, true, true
+		return ck, true
 	}
-	return "", false, false
+	return "", false
 }
 
 // RequireUser refuses anonymous callers with 401.
 func RequireUser() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if _, ok := FromContext(c.Request.Context()); !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="modshop"`)
-			httpx.Fail(c, httpx.Unauthorized("log in first: send a session token as Authorization: Bearer or the session cookie"))
+			refuseAnonymous(c)
 			return
 		}
 		c.Next()
@@ -116,8 +117,7 @@ func RequireRole(role string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, ok := FromContext(c.Request.Context())
 		if !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="modshop"`)
-			httpx.Fail(c, httpx.Unauthorized("log in first: send a session token as Authorization: Bearer or the session cookie"))
+			refuseAnonymous(c)
 			return
 		}
 		if !id.HasRole(role) {
@@ -126,6 +126,16 @@ func RequireRole(role string) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+func refuseAnonymous(c *gin.Context) {
+	if c.GetBool(rejectedKey) {
+		c.Header("WWW-Authenticate", `Bearer realm="modshop", error="invalid_token"`)
+		httpx.Fail(c, httpx.Unauthorized("the session token is invalid or has expired; log in again"))
+		return
+	}
+	c.Header("WWW-Authenticate", `Bearer realm="modshop"`)
+	httpx.Fail(c, httpx.Unauthorized("log in first: send a session token as Authorization: Bearer or the session cookie"))
 }
 
 // MustIdentity returns the caller of a route behind RequireUser.

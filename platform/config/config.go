@@ -4,6 +4,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,8 +22,15 @@ type Setting struct {
 type Set struct {
 	FS       *flag.FlagSet
 	Settings []Setting
-	envErrs  []error
+	envErrs  []envError
 	lookup   func(string) (string, bool)
+}
+
+// envError is an environment variable that could not be read, kept until
+// Parse knows whether the flag it backs was given.
+type envError struct {
+	flag string
+	err  error
 }
 
 // NewSet makes an empty set named after a command.
@@ -53,7 +61,7 @@ func (s *Set) Int(p *int, name, env string, def int, usage string) {
 	raw := s.env(name, env, strconv.Itoa(def), usage)
 	v, err := strconv.Atoi(strings.TrimSpace(raw))
 	if err != nil {
-		s.envErrs = append(s.envErrs, fmt.Errorf("%s=%q: not a whole number", env, raw))
+		s.envErrs = append(s.envErrs, envError{name, fmt.Errorf("%s=%q: not a whole number", env, raw)})
 		v = def
 	}
 	s.FS.IntVar(p, name, v, usage+" ["+env+"]")
@@ -64,7 +72,7 @@ func (s *Set) Bool(p *bool, name, env string, def bool, usage string) {
 	raw := s.env(name, env, strconv.FormatBool(def), usage)
 	v, err := strconv.ParseBool(strings.TrimSpace(raw))
 	if err != nil {
-		s.envErrs = append(s.envErrs, fmt.Errorf("%s=%q: not true or false", env, raw))
+		s.envErrs = append(s.envErrs, envError{name, fmt.Errorf("%s=%q: not true or false", env, raw)})
 		v = def
 	}
 	s.FS.BoolVar(p, name, v, usage+" ["+env+"]")
@@ -75,17 +83,29 @@ func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, us
 	raw := s.env(name, env, def.String(), usage)
 	v, err := time.ParseDuration(strings.TrimSpace(raw))
 	if err != nil {
-		s.envErrs = append(s.envErrs, fmt.Errorf("%s=%q: not a duration such as 30s or 24h", env, raw))
+		s.envErrs = append(s.envErrs, envError{name, fmt.Errorf("%s=%q: not a duration such as 30s or 24h", env, raw)})
 		v = def
 	}
 	s.FS.DurationVar(p, name, v, usage+" ["+env+"]")
 }
 
-// Parse reads args, after reporting any environment variable that could
-// not be read (a typo there must not be silently ignored).
+// Parse reads args, then reports every environment variable that could not
+// be read (a typo there must not be silently ignored) unless its flag was
+// given, since the flag beats it.
 func (s *Set) Parse(args []string) error {
-	if len(s.envErrs) > 0 {
-		return fmt.Errorf("invalid environment: %v", s.envErrs)
+	if err := s.FS.Parse(args); err != nil {
+		return err
 	}
-	return s.FS.Parse(args)
+	given := map[string]bool{}
+	s.FS.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	for _, e := range s.envErrs {
+		if !given[e.flag] {
+			errs = append(errs, e.err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid environment: %w", errors.Join(errs...))
+	}
+	return nil
 }

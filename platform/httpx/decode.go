@@ -34,11 +34,16 @@ func DecodeJSON(c *gin.Context, dst any) error {
 		}
 		return BadRequest("the body could not be read")
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return BadRequest("the body is empty; send a JSON object")
 	}
 	if !utf8.Valid(body) {
 		return BadRequest("the body is not valid UTF-8")
+	}
+	// encoding/json reads null into a struct as "nothing": not an object.
+	if trimmed[0] != '{' {
+		return BadRequest("the body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -51,7 +56,27 @@ func DecodeJSON(c *gin.Context, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return BadRequest("the body holds more than one JSON value")
 	}
+	if hasEscapedNUL(body) {
+		return BadRequest(`the body holds a NUL character (\u0000), which no field accepts`)
+	}
 	return nil
+}
+
+// hasEscapedNUL reports whether valid JSON holds \u0000 in a string:
+// PostgreSQL cannot store NUL in text, so such a value would fail deep in a
+// store with a 500 instead of here with a 400. Backslashes occur only in
+// strings, so skipping each escape is enough to read them right.
+func hasEscapedNUL(body []byte) bool {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if bytes.HasPrefix(body[i+1:], []byte("u0000")) {
+			return true
+		}
+		i++ // skip the escaped character, so \\u0000 is not read as NUL
+	}
+	return false
 }
 
 func describeJSONError(err error) string {

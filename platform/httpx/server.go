@@ -36,7 +36,11 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, drain tim
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("http server shutdown: %w", err)
+		// Connections still busy past the drain time are closed now: left
+		// open, they would go on answering after the caller has closed the
+		// database, with errors.
+		closeErr := srv.Close()
+		return errors.Join(fmt.Errorf("http server shutdown: %w", err), closeErr)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)

@@ -52,7 +52,33 @@ func decode(b []byte) (map[string]any, error) {
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	return m, nil
+	return stringKeys(m).(map[string]any), nil
+}
+
+// stringKeys turns every map into a map[string]any. YAML reads an unquoted
+// response code (200:) as a number, and a map holding one as map[any]any,
+// which JSON cannot encode; OpenAPI means the string "200".
+func stringKeys(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = stringKeys(e)
+		}
+		return v
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return out
+	case []any:
+		for i, e := range v {
+			v[i] = stringKeys(e)
+		}
+		return v
+	default:
+		return v
+	}
 }
 
 // merge adds frag's paths and components to doc; a name defined twice is

@@ -32,8 +32,10 @@ func decodeUserCursor(s string) (userCursor, error) {
 	if err != nil {
 		return userCursor{}, err
 	}
-	if _, err := uuid.Parse(id); err != nil {
-		return userCursor{}, err
+	// uuid.Parse also takes "urn:uuid:…" and "{…}", which PostgreSQL does
+	// not; only the canonical form this API gives out is a cursor.
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		return userCursor{}, errors.New("malformed cursor")
 	}
 	return userCursor{CreatedAt: t, ID: id}, nil
 }

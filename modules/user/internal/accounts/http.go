@@ -3,6 +3,7 @@ package accounts
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -45,7 +46,10 @@ func (s *Service) handleLogin(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	sess, err := s.Login(c.Request.Context(), cr, c.ClientIP(), c.Request.UserAgent())
+	// A header may carry bytes that are not UTF-8, which PostgreSQL refuses
+	// to store; the user agent is only a note, so drop them.
+	userAgent := strings.ToValidUTF8(c.Request.UserAgent(), "")
+	sess, err := s.Login(c.Request.Context(), cr, c.ClientIP(), userAgent)
 	if err != nil {
 		httpx.Fail(c, err)
 		return

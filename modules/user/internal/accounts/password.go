@@ -37,28 +37,44 @@ func HashPassword(password string) (string, error) {
 
 var errBadHash = errors.New("unrecognised password hash")
 
+// Bounds on the parameters VerifyPassword accepts from a stored hash. The
+// argon2 package panics on zero passes or lanes, and a hash asking for
+// terabytes of memory would take the process down; a key or salt too short
+// would make a match likely by chance.
+const (
+	maxArgonMemoryKiB = 1 << 21 // 2 GiB
+	maxArgonTime      = 64
+	minArgonSaltLen   = 8
+	minArgonKeyLen    = 16
+	maxArgonKeyLen    = 128
+)
+
 // VerifyPassword reports whether password matches an argon2id PHC hash,
-// comparing in constant time.
+// comparing in constant time. It honours the parameters stored in the hash
+// and refuses a hash whose parameters are out of bounds.
 func VerifyPassword(password, encoded string) (bool, error) {
 	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return false, errBadHash
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return false, errBadHash
 	}
 	var mem, iters uint32
 	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil ||
+		parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", mem, iters, threads) {
+		return false, errBadHash
+	}
+	if threads < 1 || iters < 1 || iters > maxArgonTime || mem < 8*uint32(threads) || mem > maxArgonMemoryKiB {
 		return false, errBadHash
 	}
 	salt, err := b64.DecodeString(parts[4])
-	if err != nil {
+	if err != nil || len(salt) < minArgonSaltLen {
 		return false, errBadHash
 	}
 	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
+	if err != nil || len(want) < minArgonKeyLen || len(want) > maxArgonKeyLen {
 		return false, errBadHash
 	}
 	got := argon2.IDKey([]byte(password), salt, iters, mem, threads, uint32(len(want)))
