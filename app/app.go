@@ -96,6 +96,9 @@ func parseConfig(env Env, name string, args []string, extra func(*config.Set)) (
 	if s.FS.NArg() > 0 {
 		return c, fmt.Errorf("%s: unexpected argument %q (see modshop --help)", name, s.FS.Arg(0))
 	}
+	if err := c.validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
 	return c, nil
 }
 

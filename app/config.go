@@ -1,6 +1,8 @@
 package app
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/modshop/modshop/platform/config"
@@ -46,4 +48,25 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Duration(&c.LoginWindow, "login-throttle-window", "MODSHOP_LOGIN_THROTTLE_WINDOW", 15*time.Minute, "window of the log-in throttles")
 	s.Int(&c.BusMaxAttempts, "bus-max-attempts", "MODSHOP_BUS_MAX_ATTEMPTS", 5, "attempts a handler gets before its message becomes a dead letter")
 	s.Duration(&c.BusSafetyPoll, "bus-safety-poll", "MODSHOP_BUS_SAFETY_POLL", 5*time.Second, "how often an idle subscriber looks for messages without a wake-up")
+}
+
+// validate refuses settings that would make the shop misbehave quietly
+// (a negative body limit refusing every request, a pool of no connections).
+func (c Config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.MaxBodyBytes >= 1024 && c.MaxBodyBytes <= 64<<20, "MODSHOP_MAX_BODY_BYTES=%d: must be from 1024 to 67108864", c.MaxBodyBytes)
+	check(c.DBMaxConns >= 1 && c.DBMaxConns <= 1000, "MODSHOP_DB_MAX_CONNS=%d: must be from 1 to 1000", c.DBMaxConns)
+	check(c.EmbeddedPort >= 1 && c.EmbeddedPort <= 65535, "MODSHOP_EMBEDDED_PG_PORT=%d: must be a TCP port", c.EmbeddedPort)
+	check(c.ShutdownTimeout > 0, "MODSHOP_SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout)
+	check(c.SessionTTL >= time.Minute, "MODSHOP_SESSION_TTL=%s: must be at least 1m", c.SessionTTL)
+	check(c.LoginPerAccount >= 1 && c.LoginPerClient >= 1, "log-in attempts per account and per client must be at least 1")
+	check(c.LoginWindow >= time.Second, "MODSHOP_LOGIN_THROTTLE_WINDOW=%s: must be at least 1s", c.LoginWindow)
+	check(c.BusMaxAttempts >= 1 && c.BusMaxAttempts <= 100, "MODSHOP_BUS_MAX_ATTEMPTS=%d: must be from 1 to 100", c.BusMaxAttempts)
+	check(c.BusSafetyPoll >= 100*time.Millisecond, "MODSHOP_BUS_SAFETY_POLL=%s: must be at least 100ms", c.BusSafetyPoll)
+	return errors.Join(errs...)
 }

@@ -229,6 +229,11 @@ func TestCommands_MigrateAndCreateAdmin(t *testing.T) {
 	if out, err := run("", "help"); err != nil || !strings.Contains(out, "MODSHOP_DATABASE_URL") {
 		t.Errorf("help: %v %q", err, out)
 	}
+	env["MODSHOP_MAX_BODY_BYTES"] = "-1"
+	if _, err := run("", "migrate"); err == nil || !strings.Contains(err.Error(), "MODSHOP_MAX_BODY_BYTES") {
+		t.Errorf("a body limit of -1 must be refused, got %v", err)
+	}
+	delete(env, "MODSHOP_MAX_BODY_BYTES")
 	env["MODSHOP_SESSION_TTL"] = "forever"
 	if _, err := run("", "migrate"); err == nil || !strings.Contains(err.Error(), "MODSHOP_SESSION_TTL") {
 		t.Errorf("a bad environment value must be reported, got %v", err)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -166,6 +168,55 @@ func TestLogin_ThrottledPerAccountWithRetryAfter(t *testing.T) {
 	register(t, shop.API, "erin", "erin@example.com", "erin's password")
 	if tok := shop.Login(t, "erin", "erin's password"); tok == "" {
 		t.Fatal("erin could not log in")
+	}
+}
+
+func TestLogin_ConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
+	t.Parallel()
+	shop := apptest.Start(t)
+	register(t, shop.API, "judy", "judy@example.com", "judy's password")
+	const guesses = 20
+	statuses := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Half by username, half by e-mail: one account, one bucket.
+			login := "judy"
+			if i%2 == 1 {
+				login = "judy@example.com"
+			}
+			statuses <- shop.API.Do("POST", "/api/v1/sessions", map[string]string{"login": login, "password": fmt.Sprintf("guess %d", i)}).Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusUnauthorized] != 5 || counts[http.StatusTooManyRequests] != guesses-5 {
+		t.Fatalf("statuses %v: want exactly 5 checked guesses (401) and the rest throttled (429)", counts)
+	}
+}
+
+func TestUsers_GetOneIsForStaffAndTheOwner(t *testing.T) {
+	t.Parallel()
+	shop := apptest.Start(t)
+	_, admin := shop.Admin(t)
+	aliceID, alice := shop.Customer(t)
+	bobID, _ := shop.Customer(t)
+	if r := shop.API.Do("GET", "/api/v1/users/"+aliceID, nil, testkit.Bearer(alice)); r.Status != http.StatusOK {
+		t.Errorf("owner: %d", r.Status)
+	}
+	if r := shop.API.Do("GET", "/api/v1/users/"+bobID, nil, testkit.Bearer(admin)); r.Status != http.StatusOK {
+		t.Errorf("admin: %d", r.Status)
+	}
+	for _, id := range []string{bobID, strings.ToUpper(bobID), "urn:uuid:" + bobID, "nope"} {
+		if r := shop.API.Do("GET", "/api/v1/users/"+id, nil, testkit.Bearer(alice)); r.Status != http.StatusNotFound {
+			t.Errorf("someone else's account %q: %d, want 404", id, r.Status)
+		}
 	}
 }
 

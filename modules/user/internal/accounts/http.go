@@ -22,6 +22,7 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.DELETE("/sessions/current", auth.RequireUser(), s.handleLogout)
 	api.GET("/users/me", auth.RequireUser(), s.handleMe)
 	api.GET("/users", auth.RequireRole(auth.RoleAdmin), s.handleListUsers)
+	api.GET("/users/:id", auth.RequireUser(), s.handleGetUser)
 	api.PUT("/users/:id/roles", auth.RequireRole(auth.RoleAdmin), s.handleSetRoles)
 }
 
@@ -71,6 +72,15 @@ func (s *Service) handleLogout(c *gin.Context) {
 
 func (s *Service) handleMe(c *gin.Context) {
 	u, err := s.Me(c.Request.Context(), auth.MustIdentity(c))
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+func (s *Service) handleGetUser(c *gin.Context) {
+	u, err := s.GetUser(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
 	if err != nil {
 		httpx.Fail(c, err)
 		return

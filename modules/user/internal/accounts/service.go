@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -121,38 +122,47 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 	if login == "" || len(login) > maxLoginLen {
 		errs = append(errs, httpx.FieldError{Field: "login", Message: "must be your username or e-mail address"})
 	}
-	if c.Password == "" || len(c.Password) > 4*MaxPasswordLen {
+	switch {
+	case c.Password == "":
 		errs = append(errs, httpx.FieldError{Field: "password", Message: "is required"})
+	case len(c.Password) > 4*MaxPasswordLen:
+		errs = append(errs, httpx.FieldError{Field: "password", Message: "is longer than any password we accept"})
 	}
 	if len(errs) > 0 {
 		return Session{}, httpx.Invalid(errs...)
 	}
 
 	now := s.now()
-	accountKey, clientKey := "login:"+login, "client:"+clientAddr
-	if wait := max(s.perClient.wait(clientKey, now), s.perAccount.wait(accountKey, now)); wait > 0 {
-		return Session{}, httpx.TooManyRequests("too many log-in attempts; try again later", int(wait.Seconds()))
+	if wait := s.perClient.take("client:"+clientBucket(clientAddr), now); wait > 0 {
+		return Session{}, httpx.TooManyRequests("too many log-in attempts from your address; try again later", int(wait.Seconds()))
 	}
-	s.perClient.spend(clientKey, now)
-
 	row, err := s.store.userByLogin(ctx, login)
 	if err != nil && !errors.Is(err, errNoUser) {
 		return Session{}, err
 	}
+	unknown := errors.Is(err, errNoUser)
+	// One bucket per account, whichever of its names is typed; guesses at
+	// names that do not exist get buckets of their own.
+	accountKey := "user:" + row.ID
+	if unknown {
+		accountKey = "login:" + login
+	}
+	if wait := s.perAccount.take(accountKey, now); wait > 0 {
+		return Session{}, httpx.TooManyRequests("too many log-in attempts for this account; try again later", int(wait.Seconds()))
+	}
 	hash := row.PasswordHash
-	if errors.Is(err, errNoUser) {
+	if unknown {
 		hash = dummyHash
 	}
 	ok, verr := VerifyPassword(c.Password, hash)
 	if verr != nil {
 		return Session{}, fmt.Errorf("verify password of user %s: %w", row.ID, verr)
 	}
-	if !ok || errors.Is(err, errNoUser) {
-		s.perAccount.spend(accountKey, now)
+	if !ok || unknown {
 		s.log.InfoContext(ctx, "log-in refused", "client", clientAddr)
 		return Session{}, errBadCredentials
 	}
-	s.perAccount.forget(accountKey)
+	s.perAccount.forget(accountKey) // a success refunds the account's attempts
 
 	token, tokenHash, err := newToken()
 	if err != nil {
@@ -207,12 +217,28 @@ func (s *Service) Me(ctx context.Context, id auth.Identity) (User, error) {
 	return u, err
 }
 
+// GetUser returns an account to staff, or to its owner; to anyone else it
+// does not exist.
+func (s *Service) GetUser(ctx context.Context, caller auth.Identity, userID string) (User, error) {
+	parsed, err := uuid.Parse(userID)
+	if err != nil || (parsed.String() != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
+		return User{}, httpx.NotFound("no such user")
+	}
+	u, err := s.store.userByID(ctx, parsed.String())
+	if errors.Is(err, errNoUser) {
+		return User{}, httpx.NotFound("no such user")
+	}
+	return u, err
+}
+
 // SetRoles replaces a user's roles. An admin cannot take the admin role
 // away from themselves, so a shop never locks out its last operator by accident.
 func (s *Service) SetRoles(ctx context.Context, caller auth.Identity, userID string, roles []string) (User, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	parsed, err := uuid.Parse(userID)
+	if err != nil {
 		return User{}, httpx.NotFound("no such user")
 	}
+	userID = parsed.String() // canonical, so the self-demotion check below cannot be dodged
 	roles = dedupe(roles)
 	if len(roles) > 10 {
 		return User{}, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "at most 10 roles"})
@@ -294,9 +320,20 @@ func dedupe(in []string) []string {
 	return slices.Compact(out)
 }
 
+// truncate cuts s to at most n bytes of valid UTF-8.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if len(s) > n {
+		s = s[:n]
 	}
-	return strings.ToValidUTF8(s[:n], "")
+	return strings.ToValidUTF8(s, "")
+}
+
+// clientBucket is the throttle key of a client address: the address itself,
+// or for IPv6 its /64, which one client usually controls whole.
+func clientBucket(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil || ip.To4() != nil {
+		return addr
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }

@@ -54,6 +54,28 @@ func (t *throttle) wait(key string, now time.Time) time.Duration {
 	return time.Duration(math.Ceil((1-tokens)/float64(t.every))) * time.Second
 }
 
+// take spends one attempt from key's bucket when one is left, in one step,
+// so concurrent attempts cannot all pass a check before any of them spends.
+// Otherwise it spends nothing and reports how long to wait.
+func (t *throttle) take(key string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, ok := t.buckets[key]
+	if !ok {
+		l = rate.NewLimiter(t.every, t.burst)
+		t.buckets[key] = l
+		t.inserts++
+		if t.inserts%1024 == 0 {
+			t.sweep(now)
+		}
+	}
+	if l.AllowN(now, 1) {
+		return 0
+	}
+	tokens := l.TokensAt(now)
+	return time.Duration(math.Ceil((1-tokens)/float64(t.every))) * time.Second
+}
+
 // spend takes one attempt from key's bucket.
 func (t *throttle) spend(key string, now time.Time) {
 	t.mu.Lock()
