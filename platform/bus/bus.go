@@ -254,8 +254,32 @@ func (b *Bus) schemaAdapter() wmsql.DefaultPostgreSQLSchema {
 	}
 }
 
-func offsetsAdapter() wmsql.DefaultPostgreSQLOffsetsAdapter {
-	return wmsql.DefaultPostgreSQLOffsetsAdapter{GenerateMessagesOffsetsTableName: offsetsTable}
+func offsetsAdapter() offsetsLockedByAdvisoryLock {
+	return offsetsLockedByAdvisoryLock{wmsql.DefaultPostgreSQLOffsetsAdapter{GenerateMessagesOffsetsTableName: offsetsTable}}
+}
+
+// offsetsLockedByAdvisoryLock is watermill-sql's PostgreSQL offsets adapter
+// with one change: a consumer group's turn is claimed with a transaction
+// advisory lock instead of SELECT ... FOR UPDATE on its offsets row.
+//
+// Why: a row lock gives the subscriber's batch transaction a transaction
+// id for as long as its handlers run, and every subscriber on the cluster
+// reads only rows older than the oldest running transaction id. So one slow
+// handler held back every topic of every module. An advisory lock takes no
+// transaction id; the batch gets one only for its final offset write. A
+// group that finds the lock taken reads nothing this round, as before.
+type offsetsLockedByAdvisoryLock struct {
+	wmsql.DefaultPostgreSQLOffsetsAdapter
+}
+
+func (a offsetsLockedByAdvisoryLock) NextOffsetQuery(params wmsql.NextOffsetQueryParams) (wmsql.Query, error) {
+	return wmsql.Query{
+		Query: `SELECT offset_acked, last_processed_transaction_id
+		          FROM ` + a.MessagesOffsetsTable(params.Topic) + `
+		         WHERE consumer_group = $1
+		           AND pg_try_advisory_xact_lock(hashtextextended($2, 0))`,
+		Args: []any{params.ConsumerGroup, "modshop-bus:" + params.Topic + ":" + params.ConsumerGroup},
+	}, nil
 }
 
 // Close stops the subscribers, lets handlers in flight finish (or roll

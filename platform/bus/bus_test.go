@@ -520,3 +520,43 @@ func TestClose_HandlerPastCloseTimeoutRollsBack(t *testing.T) {
 	}
 	e.waitFor("the redelivered message", func() bool { return e.effects("stuck") == 1 })
 }
+
+// TestHandle_SlowHandlerDoesNotHoldBackOtherTopics: a subscriber reads only
+// rows older than every running transaction on the cluster, so a batch
+// transaction that held a transaction id while its handler ran would stall
+// every topic. Ours holds none until its final offset write.
+func TestHandle_SlowHandlerDoesNotHoldBackOtherTopics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.bus(Config{})
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	Handle(b, "testmod.slow", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		once.Do(func() { close(entered) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return record("testmod.slow")(ctx, tx, ev)
+	})
+	Handle(b, "testmod.other", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingFollowed) error {
+		return tx.Exec(`INSERT INTO effects (key, handler) VALUES (?, 'other')`, ev.Key).Error
+	})
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer close(release)
+	e.publish(b, context.Background(), "slow")
+	<-entered
+	err := e.mod.Transaction(func(tx *gorm.DB) error {
+		return b.Publish(context.Background(), tx, thingFollowed{Key: "other-topic"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the other topic's message while the slow handler runs", func() bool { return e.effects("other-topic") == 1 })
+	if n := e.effects("slow"); n != 0 {
+		t.Fatalf("the slow handler finished early (%d)", n)
+	}
+}

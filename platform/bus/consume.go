@@ -79,11 +79,14 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event) (err error) {
 	start := time.Now()
 	err = h.consumer.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
-		res := tx.Exec(`INSERT INTO processed_messages (handler, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, h.name, md.MessageID)
-		if res.Error != nil {
-			return fmt.Errorf("record message: %w", res.Error)
+		// Look before running, mark after: the transaction takes a
+		// transaction id (which holds back every subscriber on the cluster)
+		// only once the handler writes, not while it prepares.
+		var seen []int
+		if err := tx.Raw(`SELECT 1 FROM processed_messages WHERE handler = ? AND message_id = ?`, h.name, md.MessageID).Scan(&seen).Error; err != nil {
+			return fmt.Errorf("look up message: %w", err)
 		}
-		if res.RowsAffected == 0 {
+		if len(seen) > 0 {
 			return errDuplicate
 		}
 		defer func() {
@@ -91,7 +94,19 @@ func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event) (err
 				err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
 			}
 		}()
-		return h.run(withCurrent(ctx, md), tx, ev)
+		if err := h.run(withCurrent(ctx, md), tx, ev); err != nil {
+			return err
+		}
+		// A concurrent delivery (a replay racing the subscriber) that marked
+		// first wins; this one rolls back its effect.
+		res := tx.Exec(`INSERT INTO processed_messages (handler, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, h.name, md.MessageID)
+		if res.Error != nil {
+			return fmt.Errorf("record message: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return errDuplicate
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, errDuplicate):
