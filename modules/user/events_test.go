@@ -3,6 +3,7 @@ package user_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/modshop/modshop/app/apptest"
@@ -63,6 +64,11 @@ func TestRegister_PublishesUserRegisteredWithTheAccount(t *testing.T) {
 		t.Fatalf("user.registered.v1 published %d times, want 1", n)
 	}
 
+	metrics := string(shop.API.Do("GET", "/metrics", nil).Body)
+	if !strings.Contains(metrics, `modshop_bus_messages_published{topic="user.registered.v1"} 1`) {
+		t.Errorf("/metrics does not count the published event:\n%s", grepLines(metrics, "modshop_bus"))
+	}
+
 	_, admin := shop.Admin(t)
 	_, cust := shop.Customer(t)
 	if r := shop.API.Do("GET", "/api/v1/admin/bus", nil, testkit.Bearer(cust)); r.Status != http.StatusForbidden {
@@ -82,4 +88,14 @@ func TestRegister_PublishesUserRegisteredWithTheAccount(t *testing.T) {
 	if len(overview.Topics) == 0 || overview.Topics[0].Topic != "user.registered.v1" || overview.Topics[0].Published != 3 {
 		t.Fatalf("bus overview = %+v, want user.registered.v1 with 3 messages (ivan, the admin, the customer)", overview)
 	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

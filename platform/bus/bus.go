@@ -48,6 +48,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// MaxConns bounds the bus's own pool (default 2 + one per handler).
 	MaxConns int
+	// InboxRetention is how long a handler remembers a message it applied
+	// (default 14 days): far longer than any redelivery can come late.
+	InboxRetention time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.InboxRetention <= 0 {
+		c.InboxRetention = 14 * 24 * time.Hour
 	}
 }
 
@@ -211,10 +217,21 @@ func (b *Bus) Start(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.stop = cancel
-	b.done.Add(2)
+	consumers := make([]Consumer, 0, len(inboxes))
+	for _, h := range handlers {
+		if inboxes[h.consumer.DB] {
+			consumers = append(consumers, h.consumer)
+			inboxes[h.consumer.DB] = false
+		}
+	}
+	b.done.Add(3)
 	go func() {
 		defer b.done.Done()
 		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.log)
+	}()
+	go func() {
+		defer b.done.Done()
+		b.pruneInboxes(runCtx, consumers)
 	}()
 	go func() {
 		defer b.done.Done()
@@ -227,6 +244,25 @@ func (b *Bus) Start(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// pruneInboxes forgets applied messages older than InboxRetention, hourly.
+func (b *Bus) pruneInboxes(ctx context.Context, consumers []Consumer) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		for _, c := range consumers {
+			res := c.DB.WithContext(ctx).Exec(`DELETE FROM processed_messages WHERE processed_at < ?`, time.Now().Add(-b.cfg.InboxRetention))
+			if res.Error != nil && ctx.Err() == nil {
+				b.log.Warn("bus: pruning the inbox failed", "module", c.Module, "err", res.Error)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 

@@ -560,3 +560,32 @@ func TestHandle_SlowHandlerDoesNotHoldBackOtherTopics(t *testing.T) {
 		t.Fatalf("the slow handler finished early (%d)", n)
 	}
 }
+
+func TestInbox_ForgetsAppliedMessagesAfterRetention(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.mod.Exec(inboxDDL).Error; err != nil {
+		t.Fatal(err)
+	}
+	err := e.mod.Exec(`INSERT INTO processed_messages (handler, message_id, processed_at) VALUES
+		('testmod.record', 'old', now() - interval '30 days'), ('testmod.record', 'recent', now() - interval '1 day')`).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.bus(Config{InboxRetention: 14 * 24 * time.Hour})
+	Handle(b, "testmod.record", e.consumer(), record("testmod.record"))
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	left := func() []string {
+		var ids []string
+		if err := e.mod.Raw(`SELECT message_id FROM processed_messages ORDER BY message_id`).Scan(&ids).Error; err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	e.waitFor("the old mark to go", func() bool { return len(left()) == 1 })
+	if ids := left(); ids[0] != "recent" {
+		t.Fatalf("marks left: %v, want [recent]", ids)
+	}
+}

@@ -121,8 +121,9 @@ func (b *Bus) DeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
 	return d, nil
 }
 
-// Replay hands a dead letter back to its handler, in this process. The
-// handler's record of applied messages makes a second replay a no-op.
+// Replay hands a dead letter back to its handler, in this process. A
+// letter already replayed is returned as it is, and the handler's record of
+// applied messages makes two racing replays apply once.
 func (b *Bus) Replay(ctx context.Context, id int64) (DeadLetter, error) {
 	d, err := b.DeadLetter(ctx, id)
 	if err != nil {
@@ -130,6 +131,9 @@ func (b *Bus) Replay(ctx context.Context, id int64) (DeadLetter, error) {
 	}
 	if d.Resolution != nil && *d.Resolution == "discarded" {
 		return d, ErrDiscarded
+	}
+	if d.Resolution != nil && *d.Resolution == "replayed" {
+		return d, nil // applied already: replaying again changes nothing
 	}
 	b.mu.Lock()
 	h, ok := b.handlers[d.Handler]
