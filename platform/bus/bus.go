@@ -46,7 +46,7 @@ type Config struct {
 	Log          *slog.Logger
 	// Metrics, when set, receives the bus's collectors.
 	Metrics prometheus.Registerer
-	// MaxConns bounds the bus's own pool (default 2 + one per handler).
+	// MaxConns bounds the bus's own pool (default 4 + one per handler).
 	MaxConns int
 	// InboxRetention is how long a handler remembers a message it applied
 	// (default 14 days): far longer than any redelivery can come late.
@@ -119,7 +119,9 @@ type handler struct {
 // The bus schema and role must be provisioned (Provision) first.
 func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	cfg.setDefaults()
-	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, 4)
+	// The pool's hard limit is generous; Start narrows it with
+	// SetMaxOpenConns once it knows how many subscribers there are.
+	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, int32(max(cfg.MaxConns, 64)))
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -199,7 +201,9 @@ func (b *Bus) Start(ctx context.Context) error {
 		}
 		inboxes[h.consumer.DB] = true
 	}
-	b.db.SetMaxOpenConns(max(b.cfg.MaxConns, 2+len(handlers)))
+	// Each subscriber holds a connection while its batch runs; the rest
+	// serve replays, the overview and metrics.
+	b.db.SetMaxOpenConns(max(b.cfg.MaxConns, 4+len(handlers)))
 
 	logger := watermill.NewSlogLoggerWithLevelMapping(b.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.CloseTimeout}, logger)

@@ -589,3 +589,40 @@ func TestInbox_ForgetsAppliedMessagesAfterRetention(t *testing.T) {
 		t.Fatalf("marks left: %v, want [recent]", ids)
 	}
 }
+
+// TestDeadLetters_ManyHandlersParkOneCopyEach: with several handlers
+// failing the same message at once, each parks exactly one dead letter and
+// the bus keeps flowing (dead letters are written on the subscriber's own
+// transaction, not on a connection the subscribers compete for).
+func TestDeadLetters_ManyHandlersParkOneCopyEach(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.bus(Config{MaxAttempts: 1})
+	const handlers = 6
+	for i := range handlers {
+		name := fmt.Sprintf("testmod.h%d", i)
+		Handle(b, name, e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			if ev.Key == "poison" {
+				return errors.New("poison")
+			}
+			return record(name)(ctx, tx, ev)
+		})
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(b, context.Background(), "poison")
+	e.publish(b, context.Background(), "fine")
+	e.waitFor("every handler to apply the next message", func() bool { return e.effects("fine") == handlers })
+	letters, err := b.DeadLetters(context.Background(), true, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perHandler := map[string]int{}
+	for _, d := range letters {
+		perHandler[d.Handler]++
+	}
+	if len(letters) != handlers || len(perHandler) != handlers {
+		t.Fatalf("dead letters %d over %d handlers, want one per handler: %v", len(letters), len(perHandler), perHandler)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
@@ -39,10 +40,13 @@ type ReplayError struct{ Err error }
 func (e *ReplayError) Error() string { return "replay failed: " + e.Err.Error() }
 func (e *ReplayError) Unwrap() error { return e.Err }
 
-// deadLetter parks msg for staff. Only once it is stored is the message
-// acknowledged; if storing fails the message is delivered again later.
+// deadLetter parks msg for staff. It writes on the subscriber's own
+// transaction, so the dead letter and the acknowledgement commit together:
+// no second connection, and no second copy if the subscriber has to deliver
+// the message again. A savepoint keeps a failed insert from aborting the
+// subscriber's transaction; the message is then not acknowledged and comes
+// back later.
 func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, cause error, attempts int) error {
-	ctx = context.WithoutCancel(ctx)
 	md, err := json.Marshal(msg.Metadata)
 	if err != nil {
 		return fmt.Errorf("dead letter metadata: %w", err)
@@ -51,9 +55,14 @@ func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, 
 	if !json.Valid(msg.Payload) {
 		payload = nil
 	}
-	_, err = b.db.ExecContext(ctx,
-		`INSERT INTO dead_letters (message_id, topic, handler, payload, metadata, error, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		msg.UUID, h.topic, h.name, payload, string(md), truncateError(cause), attempts)
+	insert := `INSERT INTO dead_letters (message_id, topic, handler, payload, metadata, error, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	args := []any{msg.UUID, h.topic, h.name, payload, string(md), truncateError(cause), attempts}
+	tx, inSubscriber := wmsql.TxFromContext(msg.Context())
+	if inSubscriber {
+		err = execInSavepoint(ctx, tx, insert, args...)
+	} else {
+		_, err = b.db.ExecContext(ctx, insert, args...)
+	}
 	if err != nil {
 		b.log.Error("bus: could not store dead letter; it will be delivered again", "handler", h.name, "message_id", msg.UUID, "err", err)
 		return fmt.Errorf("store dead letter: %w", err)
@@ -61,6 +70,20 @@ func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, 
 	b.metrics.deadLettered.WithLabelValues(h.name).Inc()
 	b.log.Error("bus: message dead-lettered", "handler", h.name, "message_id", msg.UUID, "attempts", attempts, "err", cause)
 	return nil
+}
+
+func execInSavepoint(ctx context.Context, tx wmsql.Tx, query string, args ...any) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT dead_letter"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT dead_letter"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT dead_letter")
+	return err
 }
 
 func truncateError(err error) string {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 // notifyChannel is the LISTEN/NOTIFY channel; a publish sends the topic name
@@ -99,48 +101,56 @@ func (w *wakeups) listenOnce(ctx context.Context, url string) error {
 
 // backoff is the subscriber's BackoffManager: instead of sleeping a fixed
 // poll interval after an empty poll, it waits for a wake-up (or a slow
-// safety poll). After a wake-up that found nothing, it polls again a few
-// times soon: a message can be committed but still invisible while an older
-// transaction elsewhere is open (the subscriber reads only rows older than
-// every open transaction).
+// safety poll). After a wake-up that found nothing, it keeps looking soon:
+// a message can be committed but still invisible while an older transaction
+// elsewhere on the cluster is open (the subscriber reads only rows older
+// than every running transaction), and that transaction's end sends no
+// wake-up. It re-polls after 2, 10, 50 and then every 250 ms until it finds
+// messages or SafetyPoll has passed since the wake-up.
 type backoff struct {
 	wake       chan struct{}
 	closed     <-chan struct{}
 	safety     time.Duration
 	retryAfter time.Duration
-	mu         sync.Mutex
-	ladder     int // position in the quick re-poll ladder after a wake-up
+
+	mu       sync.Mutex
+	wokenAt  time.Time // zero: not chasing a wake-up
+	repolled int
 }
 
 var quickRepolls = []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond}
 
 func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
+		if code := db.SQLState(err); code == "40001" || code == "40P01" {
+			// Another subscriber of the group won this round; try again.
+			logger.Debug("bus subscriber lost a serialization race; retrying", watermill.LogFields{"err": err.Error()})
+			return 10 * time.Millisecond
+		}
 		logger.Error("bus subscriber query failed", err, nil)
 		return b.retryAfter
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if !noMsg {
-		b.setLadder(0)
+		b.wokenAt = time.Time{}
 		return 0 // there may be more
 	}
-	b.mu.Lock()
-	step := b.ladder
-	b.mu.Unlock()
-	if step > 0 && step <= len(quickRepolls) {
-		b.setLadder(step + 1)
-		return quickRepolls[step-1]
+	if !b.wokenAt.IsZero() && time.Since(b.wokenAt) < b.safety {
+		step := quickRepolls[min(b.repolled, len(quickRepolls)-1)]
+		b.repolled++
+		return step
 	}
+	b.wokenAt = time.Time{}
+	b.mu.Unlock()
 	select {
 	case <-b.wake:
-		b.setLadder(1)
+		b.mu.Lock()
+		b.wokenAt, b.repolled = time.Now(), 0
+		return 0
 	case <-b.closed:
 	case <-time.After(b.safety):
 	}
-	return 0
-}
-
-func (b *backoff) setLadder(n int) {
 	b.mu.Lock()
-	b.ladder = n
-	b.mu.Unlock()
+	return 0
 }
