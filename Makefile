@@ -5,9 +5,9 @@ PKGS    := ./...
 
 .PHONY: run build test lint fmt vet bench bench-users bench-bus clean postgres-binaries
 
-## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set)
+## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
-	./$(BIN) serve
+	./$(BIN) serve --seed-demo
 
 ## build: compile the single binary into bin/modshop
 build:

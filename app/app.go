@@ -32,6 +32,7 @@ Usage:
   modshop [serve] [flags]              run the shop (the default)
   modshop migrate [flags]              apply every module's migrations and exit
   modshop users create --admin ...     create an account (the first admin)
+  modshop seed --demo [flags]          load the demo catalog (adds only what is missing)
   modshop help                         this text
 
 Settings (flag, environment variable, default):
@@ -54,6 +55,8 @@ func Run(ctx context.Context, env Env) error {
 		return runMigrate(ctx, env, args)
 	case "users":
 		return runUsers(ctx, env, args)
+	case "seed":
+		return runSeed(ctx, env, args)
 	case "help":
 		printUsage(env)
 		return nil

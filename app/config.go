@@ -27,6 +27,8 @@ type Config struct {
 	LoginWindow     time.Duration
 	BusMaxAttempts  int
 	BusSafetyPoll   time.Duration
+	ReservationTTL  time.Duration
+	SeedDemo        bool
 }
 
 // bindConfig registers the settings shared by every command.
@@ -48,6 +50,8 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Duration(&c.LoginWindow, "login-throttle-window", "MODSHOP_LOGIN_THROTTLE_WINDOW", 15*time.Minute, "window of the log-in throttles")
 	s.Int(&c.BusMaxAttempts, "bus-max-attempts", "MODSHOP_BUS_MAX_ATTEMPTS", 5, "attempts a handler gets before its message becomes a dead letter")
 	s.Duration(&c.BusSafetyPoll, "bus-safety-poll", "MODSHOP_BUS_SAFETY_POLL", 5*time.Second, "how often an idle subscriber looks for messages without a wake-up")
+	s.Duration(&c.ReservationTTL, "reservation-ttl", "MODSHOP_RESERVATION_TTL", 15*time.Minute, "how long reserved stock is held if the order side never answers")
+	s.Bool(&c.SeedDemo, "seed-demo", "MODSHOP_SEED_DEMO", false, "load the demo catalog at start when the catalog is empty")
 }
 
 // validate refuses settings that would make the shop misbehave quietly
@@ -67,6 +71,7 @@ func (c Config) validate() error {
 	check(c.LoginPerAccount >= 1 && c.LoginPerClient >= 1, "log-in attempts per account and per client must be at least 1")
 	check(c.LoginWindow >= time.Second, "MODSHOP_LOGIN_THROTTLE_WINDOW=%s: must be at least 1s", c.LoginWindow)
 	check(c.BusMaxAttempts >= 1 && c.BusMaxAttempts <= 100, "MODSHOP_BUS_MAX_ATTEMPTS=%d: must be from 1 to 100", c.BusMaxAttempts)
+	check(c.ReservationTTL >= time.Second, "MODSHOP_RESERVATION_TTL=%s: must be at least 1s", c.ReservationTTL)
 	check(c.BusSafetyPoll >= 100*time.Millisecond, "MODSHOP_BUS_SAFETY_POLL=%s: must be at least 100ms", c.BusSafetyPoll)
 	return errors.Join(errs...)
 }

@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/modshop/modshop/platform/config"
 	"github.com/modshop/modshop/platform/httpx"
 )
 
@@ -59,4 +61,34 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	}
 	log.Info("migrations applied")
 	return st.close(ctx)
+}
+
+// runSeed loads the demo catalog: categories and products that exist
+// already (by slug and SKU) are left alone, so it can run any number of times.
+func runSeed(ctx context.Context, env Env, args []string) error {
+	var demo bool
+	cfg, err := parseConfig(env, "seed", args, func(s *config.Set) {
+		s.FS.BoolVar(&demo, "demo", false, "load the demo catalog")
+	})
+	if err != nil {
+		return err
+	}
+	if !demo {
+		return errors.New("seed: say what to load: --demo")
+	}
+	log, err := newLogger(cfg, env.Stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStack(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.close(context.WithoutCancel(ctx))
+	res, err := st.product.SeedDemo(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "demo catalog: %d categories and %d products added\n", res.Categories, res.Products)
+	return nil
 }

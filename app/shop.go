@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -24,6 +25,8 @@ type Shop struct {
 	stack   *stack
 	handler http.Handler
 	doc     *openapi3.T
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 }
 
 // DefaultConfig is the configuration with every default and no
@@ -52,6 +55,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
 		st.close(ctx)
 		return nil, fmt.Errorf("start the bus: %w", err)
 	}
+	if cfg.SeedDemo {
+		if err := shop.seedIfEmpty(ctx, log); err != nil {
+			shop.Close(ctx)
+			return nil, err
+		}
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	shop.stop = stop
+	shop.done.Add(1)
+	go func() {
+		defer shop.done.Done()
+		st.product.Run(bg)
+	}()
 	return shop, nil
 }
 
@@ -67,8 +83,29 @@ func (s *Shop) CreateUser(ctx context.Context, username, email, password string,
 	return u.ID, err
 }
 
-// Close releases the database (and stops the embedded one).
-func (s *Shop) Close(ctx context.Context) error { return s.stack.close(ctx) }
+// Close stops background work and the bus, then releases the database
+// (and stops the embedded one).
+func (s *Shop) Close(ctx context.Context) error {
+	if s.stop != nil {
+		s.stop()
+	}
+	s.done.Wait()
+	return s.stack.close(ctx)
+}
+
+// seedIfEmpty loads the demo catalog into an empty shop.
+func (s *Shop) seedIfEmpty(ctx context.Context, log *slog.Logger) error {
+	empty, err := s.stack.product.CatalogEmpty(ctx)
+	if err != nil || !empty {
+		return err
+	}
+	res, err := s.stack.product.SeedDemo(ctx)
+	if err != nil {
+		return fmt.Errorf("seed the demo catalog: %w", err)
+	}
+	log.Info("demo catalog loaded", "categories", res.Categories, "products", res.Products)
+	return nil
+}
 
 func (s *Shop) buildHandler() error {
 	cfg, log := s.stack.cfg, s.stack.log

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/modshop/modshop/migrations"
+	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/modules/user"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
@@ -30,6 +31,7 @@ type module interface {
 // moduleSchemas lists every module's name and schema, in start order.
 var moduleSchemas = []struct{ name, schema string }{
 	{user.Name, user.Schema},
+	{product.Name, product.Schema},
 }
 
 // stack is the running platform: the database (embedded or not), one pool
@@ -43,6 +45,7 @@ type stack struct {
 	metrics  *httpx.Metrics
 	bus      *bus.Bus
 	user     *user.Module
+	product  *product.Module
 	modules  []module
 }
 
@@ -106,6 +109,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	s.metrics = httpx.NewMetrics()
 	registry := bus.NewRegistry()
 	user.RegisterEvents(registry)
+	product.RegisterEvents(registry)
 	s.bus, err = bus.New(ctx, bus.Config{
 		DatabaseURL: url,
 		MaxAttempts: cfg.BusMaxAttempts,
@@ -130,7 +134,14 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 			Window:          cfg.LoginWindow,
 		},
 	}})
-	s.modules = []module{s.user}
+	productDB, err := db.Gorm(s.pools[product.Schema])
+	if err != nil {
+		return nil, err
+	}
+	s.product = product.New(product.Deps{DB: productDB, Bus: s.bus, Log: log, Config: product.Config{
+		ReservationTTL: cfg.ReservationTTL,
+	}})
+	s.modules = []module{s.user, s.product}
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -122,6 +123,14 @@ var quickRepolls = []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 
 
 func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
+		select {
+		case <-b.closed:
+			return 0 // shutting down: the error is the shutdown itself
+		default:
+		}
+		if errors.Is(err, context.Canceled) {
+			return 0
+		}
 		if code := db.SQLState(err); code == "40001" || code == "40P01" {
 			// Another subscriber of the group won this round; try again.
 			logger.Debug("bus subscriber lost a serialization race; retrying", watermill.LogFields{"err": err.Error()})

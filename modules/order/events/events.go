@@ -1,0 +1,57 @@
+// Package events is the order module's public face on the bus: the events
+// of the order saga and their stable, versioned names. Other modules may
+// import it; nothing else of the order module.
+package events
+
+import "time"
+
+// Event names.
+const (
+	OrderPlacedV1    = "order.placed.v1"
+	OrderConfirmedV1 = "order.confirmed.v1"
+	OrderCancelledV1 = "order.cancelled.v1"
+	OrderRejectedV1  = "order.rejected.v1"
+)
+
+// OrderLine is one product and quantity of an order.
+type OrderLine struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+}
+
+// OrderPlaced starts the saga: stock is to be reserved for every line.
+type OrderPlaced struct {
+	OrderID  string      `json:"order_id"`
+	UserID   string      `json:"user_id"`
+	Lines    []OrderLine `json:"lines"`
+	PlacedAt time.Time   `json:"placed_at"`
+}
+
+// EventName is the event's name on the bus.
+func (OrderPlaced) EventName() string { return OrderPlacedV1 }
+
+// OrderConfirmed: the order is paid; its reservation becomes a sale.
+type OrderConfirmed struct {
+	OrderID string `json:"order_id"`
+}
+
+// EventName is the event's name on the bus.
+func (OrderConfirmed) EventName() string { return OrderConfirmedV1 }
+
+// OrderCancelled: the order will not be fulfilled; stock goes back.
+type OrderCancelled struct {
+	OrderID string `json:"order_id"`
+	Reason  string `json:"reason"`
+}
+
+// EventName is the event's name on the bus.
+func (OrderCancelled) EventName() string { return OrderCancelledV1 }
+
+// OrderRejected: the order could not be accepted; stock goes back.
+type OrderRejected struct {
+	OrderID string `json:"order_id"`
+	Reason  string `json:"reason"`
+}
+
+// EventName is the event's name on the bus.
+func (OrderRejected) EventName() string { return OrderRejectedV1 }

@@ -1,0 +1,100 @@
+// Package product is the product module: categories, the catalog with
+// full-text search, inventory and the stock reservations of the order saga,
+// in schema products. It is the face the composition root sees.
+package product
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+
+	orderevents "github.com/modshop/modshop/modules/order/events"
+	"github.com/modshop/modshop/modules/product/events"
+	"github.com/modshop/modshop/modules/product/internal/catalog"
+	"github.com/modshop/modshop/platform/bus"
+)
+
+// Name is the module's name (its migrations folder); Schema its schema.
+const (
+	Name   = "product"
+	Schema = "products"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// Config tunes reservations.
+type Config = catalog.Config
+
+// SeedResult counts what a demo seeding added.
+type SeedResult = catalog.SeedResult
+
+// Deps is what the module needs from the composition root.
+type Deps struct {
+	DB     *gorm.DB
+	Bus    *bus.Bus
+	Log    *slog.Logger
+	Config Config
+}
+
+// Module is the product module.
+type Module struct {
+	svc *catalog.Service
+	db  *gorm.DB
+	bus *bus.Bus
+}
+
+// RegisterEvents adds the module's events to the bus registry.
+func RegisterEvents(r *bus.Registry) {
+	r.Register(events.ProductCreated{}, events.ProductUpdated{}, events.StockReserved{},
+		events.StockRejected{}, events.StockReleased{}, events.StockCommitted{})
+}
+
+// New builds the module and subscribes its handlers to the order saga's
+// events: reserve on order.placed, sell on order.confirmed, release on
+// order.cancelled and order.rejected. Each is idempotent per order.
+func New(d Deps) *Module {
+	m := &Module{svc: catalog.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config), db: d.DB, bus: d.Bus}
+	consumer := bus.Consumer{Module: Name, DB: d.DB}
+	bus.Handle(d.Bus, "product.reserve_stock", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderPlaced) error {
+		return m.svc.Reserve(ctx, tx, ev)
+	})
+	bus.Handle(d.Bus, "product.commit_stock", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderConfirmed) error {
+		return m.svc.Commit(ctx, tx, ev.OrderID)
+	})
+	bus.Handle(d.Bus, "product.release_on_cancel", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderCancelled) error {
+		return m.svc.Release(ctx, tx, ev.OrderID, "cancelled")
+	})
+	bus.Handle(d.Bus, "product.release_on_reject", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderRejected) error {
+		return m.svc.Release(ctx, tx, ev.OrderID, "rejected")
+	})
+	return m
+}
+
+// Name returns the module's name.
+func (m *Module) Name() string { return Name }
+
+// Schema returns the module's database schema.
+func (m *Module) Schema() string { return Schema }
+
+// OpenAPI returns the module's fragment of the OpenAPI document.
+func (m *Module) OpenAPI() []byte { return openAPI }
+
+// Routes mounts the module's endpoints under /api/v1.
+func (m *Module) Routes(api *gin.RouterGroup) { m.svc.Routes(api) }
+
+// Run does the module's background work (releasing expired reservations)
+// until ctx ends.
+func (m *Module) Run(ctx context.Context) { m.svc.RunExpiry(ctx) }
+
+// SeedDemo loads the demo catalog; it adds only what is missing.
+func (m *Module) SeedDemo(ctx context.Context) (SeedResult, error) { return m.svc.SeedDemo(ctx) }
+
+// CatalogEmpty reports whether there are no products yet.
+func (m *Module) CatalogEmpty(ctx context.Context) (bool, error) { return m.svc.Empty(ctx) }
+
+// ReleaseExpired releases reservations past their expiry now.
+func (m *Module) ReleaseExpired(ctx context.Context) (int, error) { return m.svc.ReleaseExpired(ctx, 1000) }
