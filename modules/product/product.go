@@ -97,4 +97,6 @@ func (m *Module) SeedDemo(ctx context.Context) (SeedResult, error) { return m.sv
 func (m *Module) CatalogEmpty(ctx context.Context) (bool, error) { return m.svc.Empty(ctx) }
 
 // ReleaseExpired releases reservations past their expiry now.
-func (m *Module) ReleaseExpired(ctx context.Context) (int, error) { return m.svc.ReleaseExpired(ctx, 1000) }
+func (m *Module) ReleaseExpired(ctx context.Context) (int, error) {
+	return m.svc.ReleaseExpired(ctx, 1000)
+}
