@@ -12,9 +12,11 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/httpx"
 	"github.com/modshop/modshop/platform/openapi"
 	"github.com/modshop/modshop/web"
@@ -81,6 +83,18 @@ func (s *Shop) OpenAPI() *openapi3.T { return s.doc }
 func (s *Shop) CreateUser(ctx context.Context, username, email, password string, admin bool) (string, error) {
 	u, err := s.stack.user.CreateUser(ctx, username, email, password, admin)
 	return u.ID, err
+}
+
+// Publish publishes events as the operator, in a transaction of their own:
+// for tools and tests that play a module which is not running here.
+func (s *Shop) Publish(ctx context.Context, events ...bus.Event) error {
+	g, err := db.Gorm(s.stack.admin)
+	if err != nil {
+		return err
+	}
+	return g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return s.stack.bus.Publish(ctx, tx, events...)
+	})
 }
 
 // Close stops background work and the bus, then releases the database

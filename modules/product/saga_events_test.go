@@ -1,0 +1,94 @@
+package product_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/modshop/modshop/app/apptest"
+	orderevents "github.com/modshop/modshop/modules/order/events"
+	"github.com/modshop/modshop/platform/testkit"
+)
+
+// TestSagaEvents_ReserveOnceReleaseOnCancel drives the product module's
+// handlers through the real bus: order.placed delivered twice reserves
+// once, order.cancelled gives the stock back, a late order.confirmed sells
+// nothing. The storefront's available stock shows each step.
+func TestSagaEvents_ReserveOnceReleaseOnCancel(t *testing.T) {
+	t.Parallel()
+	shop := apptest.Start(t)
+	_, admin := shop.Admin(t)
+	r := shop.API.Do("POST", "/api/v1/products", map[string]any{"sku": "SAGA-1", "name": "Saga mug", "price": "7.50", "stock": 10}, testkit.Bearer(admin))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create product: %d %s", r.Status, r.Body)
+	}
+	var p struct {
+		ID        string `json:"id"`
+		Available int    `json:"available"`
+	}
+	r.Decode(t, &p)
+	available := func() int {
+		var got struct {
+			Available int `json:"available"`
+		}
+		shop.API.Do("GET", "/api/v1/products/"+p.ID, nil).Decode(t, &got)
+		return got.Available
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	ctx := context.Background()
+	placed := orderevents.OrderPlaced{OrderID: uuid.NewString(), UserID: uuid.NewString(),
+		Lines: []orderevents.OrderLine{{ProductID: p.ID, Quantity: 3}}, PlacedAt: time.Now()}
+	for range 2 { // two messages for one order, as a retrying publisher might send
+		if err := shop.Publish(ctx, placed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("the reservation", func() bool { return available() == 7 })
+
+	// A second order, then a marker order behind the duplicates, so that we
+	// know the duplicate was handled before we look.
+	marker := orderevents.OrderPlaced{OrderID: uuid.NewString(), UserID: uuid.NewString(),
+		Lines: []orderevents.OrderLine{{ProductID: p.ID, Quantity: 1}}, PlacedAt: time.Now()}
+	if err := shop.Publish(ctx, marker); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the marker order", func() bool { return available() == 6 })
+
+	if err := shop.Publish(ctx, orderevents.OrderCancelled{OrderID: placed.OrderID, Reason: "customer"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the release", func() bool { return available() == 9 })
+	if err := shop.Publish(ctx, orderevents.OrderConfirmed{OrderID: placed.OrderID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := shop.Publish(ctx, orderevents.OrderConfirmed{OrderID: marker.OrderID}); err != nil {
+		t.Fatal(err)
+	}
+	var staffView struct {
+		Inventory struct {
+			OnHand   int `json:"on_hand"`
+			Reserved int `json:"reserved"`
+		} `json:"inventory"`
+	}
+	waitFor("the marker's sale", func() bool {
+		shop.API.Do("GET", "/api/v1/products/"+p.ID, nil, testkit.Bearer(admin)).Decode(t, &staffView)
+		return staffView.Inventory.OnHand == 9
+	})
+	if staffView.Inventory.Reserved != 0 || available() != 9 {
+		t.Fatalf("after cancel + late confirm of one order and confirm of another: %+v, available %d; want on hand 9, reserved 0, available 9",
+			staffView.Inventory, available())
+	}
+}
