@@ -75,7 +75,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		}
 		s.embedded = srv
 		url = srv.URL()
-		log.Info("embedded PostgreSQL ready", "dir", filepath.Join(cfg.DataDir, "postgres"), "port", cfg.EmbeddedPort, "took", time.Since(start).Round(time.Millisecond))
+		log.Debug("embedded PostgreSQL started", "took", time.Since(start).Round(time.Millisecond))
 	}
 
 	if s.admin, err = db.Open(ctx, url, 2); err != nil {
@@ -186,8 +186,6 @@ func (s *stack) close(ctx context.Context) error {
 		defer cancel()
 		if err := s.embedded.Stop(stopCtx); err != nil {
 			errs = append(errs, fmt.Errorf("stop embedded PostgreSQL: %w", err))
-		} else {
-			s.log.Info("embedded PostgreSQL stopped")
 		}
 	}
 	return errors.Join(errs...)
