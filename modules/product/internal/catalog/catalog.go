@@ -20,6 +20,7 @@ const (
 	maxInitialStock = 1_000_000
 	maxQueryLen     = 200
 	maxCategories   = 10
+	maxOnHand       = 1_000_000_000 // also a CHECK on inventory
 )
 
 // Product is a product as the API shows it.
@@ -107,7 +108,7 @@ func (c *ProductChange) validate() []httpx.FieldError {
 	var errs []httpx.FieldError
 	add := func(f, m string) { errs = append(errs, httpx.FieldError{Field: f, Message: m}) }
 	if c.Name == nil && c.Description == nil && c.Price == nil && c.Active == nil && c.Categories == nil {
-		add("", "send at least one of name, description, price, active, categories")
+		add("body", "send at least one of name, description, price, active, categories")
 	}
 	if c.Name != nil {
 		n := strings.TrimSpace(*c.Name)

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -39,6 +41,9 @@ func decodeCursor(s, scope string) (pageCursor, error) {
 	}
 	var c pageCursor
 	if err := json.Unmarshal(raw, &c); err != nil || c.Scope != scope {
+		return pageCursor{}, errBadCursor
+	}
+	if !utf8.ValidString(c.Name) || strings.ContainsRune(c.Name, 0) || len(c.Name) > 4*maxNameLen {
 		return pageCursor{}, errBadCursor
 	}
 	if u, err := uuid.Parse(c.ID); err != nil || u.String() != c.ID {

@@ -60,7 +60,7 @@ func (s *Service) handleList(c *gin.Context) {
 		}
 		limit = n
 	}
-	page, err := s.List(c.Request.Context(), c.Query("q"), c.Query("category"), c.Query("cursor"), limit, isStaff(c) && c.Query("include_inactive") == "true")
+	page, err := s.List(c.Request.Context(), c.Query("q"), c.Query("category"), c.Query("cursor"), limit, isStaff(c), c.Query("include_inactive") == "true")
 	if err != nil {
 		httpx.Fail(c, err)
 		return

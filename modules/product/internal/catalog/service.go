@@ -75,7 +75,7 @@ type Page struct {
 }
 
 // List browses or searches the catalog.
-func (s *Service) List(ctx context.Context, q, category, cursor string, limit int, staff bool) (Page, error) {
+func (s *Service) List(ctx context.Context, q, category, cursor string, limit int, staff, withHidden bool) (Page, error) {
 	q = strings.TrimSpace(q)
 	var errs []httpx.FieldError
 	if !utf8.ValidString(q) || strings.ContainsRune(q, 0) {
@@ -89,7 +89,7 @@ func (s *Service) List(ctx context.Context, q, category, cursor string, limit in
 	if len(errs) > 0 {
 		return Page{}, httpx.Invalid(errs...)
 	}
-	lq := listQuery{Q: q, Category: category, Limit: limit, WithHidden: staff}
+	lq := listQuery{Q: q, Category: category, Limit: limit, WithHidden: staff && withHidden}
 	scope := scopeOf(q, category)
 	if cursor != "" {
 		c, err := decodeCursor(cursor, scope)
@@ -270,7 +270,8 @@ func (s *Service) ChangeStock(ctx context.Context, id string, sc StockChange) (P
 		return Product{}, httpx.Invalid(errs...)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE inventory SET on_hand = on_hand + ? WHERE product_id = ? AND on_hand + ? >= reserved`, sc.Delta, id, sc.Delta)
+		res := tx.Exec(`UPDATE inventory SET on_hand = on_hand + ?
+			WHERE product_id = ? AND on_hand::bigint + ? >= reserved AND on_hand::bigint + ? <= ?`, sc.Delta, id, sc.Delta, sc.Delta, maxOnHand)
 		if res.Error != nil {
 			return fmt.Errorf("change stock: %w", res.Error)
 		}
@@ -281,6 +282,9 @@ func (s *Service) ChangeStock(ctx context.Context, id string, sc StockChange) (P
 			}
 			if len(inv) == 0 {
 				return errNoProduct
+			}
+			if inv[0].OnHand+sc.Delta > maxOnHand {
+				return httpx.Conflict(fmt.Sprintf("on hand would exceed %d: %d on hand", maxOnHand, inv[0].OnHand))
 			}
 			return httpx.Conflict(fmt.Sprintf("on hand would fall below what is reserved: %d on hand, %d reserved", inv[0].OnHand, inv[0].Reserved))
 		}

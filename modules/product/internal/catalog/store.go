@@ -78,11 +78,13 @@ func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, 
 		where += " AND p.active"
 	}
 	if q.Category != "" {
-		where += ` AND EXISTS (SELECT 1 FROM product_categories pc
-		                         JOIN categories c ON c.id = pc.category_id
-		                         LEFT JOIN categories parent ON parent.id = c.parent_id
-		                        WHERE pc.product_id = p.id AND (c.slug = ? OR parent.slug = ?))`
-		args = append(args, q.Category, q.Category)
+		// The category and every category below it, at any depth.
+		where += ` AND EXISTS (
+			WITH RECURSIVE tree AS (
+				SELECT id FROM categories WHERE slug = ?
+				UNION SELECT c.id FROM categories c JOIN tree ON c.parent_id = tree.id)
+			SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id AND pc.category_id IN (SELECT id FROM tree))`
+		args = append(args, q.Category)
 	}
 	var sql string
 	if q.Q == "" {
