@@ -11,6 +11,10 @@ const (
 	OrderConfirmedV1 = "order.confirmed.v1"
 	OrderCancelledV1 = "order.cancelled.v1"
 	OrderRejectedV1  = "order.rejected.v1"
+	// The order asks the payment module to charge or refund; the names say
+	// what is asked of payment, the events belong to the order saga.
+	PaymentRequestedV1 = "payment.requested.v1"
+	RefundRequestedV1  = "payment.refund_requested.v1"
 )
 
 // OrderLine is one product and quantity of an order.
@@ -55,3 +59,27 @@ type OrderRejected struct {
 
 // EventName is the event's name on the bus.
 func (OrderRejected) EventName() string { return OrderRejectedV1 }
+
+// PaymentRequested asks for the order's total to be charged with the
+// customer's payment method. The idempotency key of the order request
+// travels in the message metadata and on to the payment provider.
+type PaymentRequested struct {
+	OrderID       string    `json:"order_id"`
+	UserID        string    `json:"user_id"`
+	Amount        string    `json:"amount"` // decimal, e.g. "42.50"
+	PaymentMethod string    `json:"payment_method"`
+	RequestedAt   time.Time `json:"requested_at"`
+}
+
+// EventName is the event's name on the bus.
+func (PaymentRequested) EventName() string { return PaymentRequestedV1 }
+
+// RefundRequested asks for the order's captured payment to be refunded in
+// full: a charge that arrived after the order was cancelled.
+type RefundRequested struct {
+	OrderID string `json:"order_id"`
+	Reason  string `json:"reason"`
+}
+
+// EventName is the event's name on the bus.
+func (RefundRequested) EventName() string { return RefundRequestedV1 }

@@ -1,0 +1,47 @@
+// Package events is the payment module's public face on the bus: the
+// outcomes of charges and refunds. Other modules may import it; nothing
+// else of the payment module.
+package events
+
+import "time"
+
+// Event names.
+const (
+	PaymentSucceededV1 = "payment.succeeded.v1"
+	PaymentFailedV1    = "payment.failed.v1"
+	PaymentRefundedV1  = "payment.refunded.v1"
+)
+
+// PaymentSucceeded: the order's amount was authorized and captured.
+type PaymentSucceeded struct {
+	OrderID    string    `json:"order_id"`
+	PaymentID  string    `json:"payment_id"`
+	Amount     string    `json:"amount"`
+	CapturedAt time.Time `json:"captured_at"`
+}
+
+// EventName is the event's name on the bus.
+func (PaymentSucceeded) EventName() string { return PaymentSucceededV1 }
+
+// PaymentFailed: the charge was declined or could not be made.
+type PaymentFailed struct {
+	OrderID   string    `json:"order_id"`
+	PaymentID string    `json:"payment_id"`
+	Reason    string    `json:"reason"` // "declined", "provider_unavailable", "invalid_method"
+	FailedAt  time.Time `json:"failed_at"`
+}
+
+// EventName is the event's name on the bus.
+func (PaymentFailed) EventName() string { return PaymentFailedV1 }
+
+// PaymentRefunded: a captured payment was refunded in full.
+type PaymentRefunded struct {
+	OrderID    string    `json:"order_id"`
+	PaymentID  string    `json:"payment_id"`
+	RefundID   string    `json:"refund_id"`
+	Amount     string    `json:"amount"`
+	RefundedAt time.Time `json:"refunded_at"`
+}
+
+// EventName is the event's name on the bus.
+func (PaymentRefunded) EventName() string { return PaymentRefundedV1 }
