@@ -29,6 +29,8 @@ type Config struct {
 	BusSafetyPoll   time.Duration
 	ReservationTTL  time.Duration
 	SeedDemo        bool
+	StockTimeout    time.Duration
+	PaymentTimeout  time.Duration
 }
 
 // bindConfig registers the settings shared by every command.
@@ -51,6 +53,8 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Int(&c.BusMaxAttempts, "bus-max-attempts", "MODSHOP_BUS_MAX_ATTEMPTS", 5, "attempts a handler gets before its message becomes a dead letter")
 	s.Duration(&c.BusSafetyPoll, "bus-safety-poll", "MODSHOP_BUS_SAFETY_POLL", 5*time.Second, "how often an idle subscriber looks for messages without a wake-up")
 	s.Duration(&c.ReservationTTL, "reservation-ttl", "MODSHOP_RESERVATION_TTL", 15*time.Minute, "how long reserved stock is held if the order side never answers")
+	s.Duration(&c.StockTimeout, "stock-timeout", "MODSHOP_STOCK_TIMEOUT", 30*time.Second, "an order whose stock is not reserved or rejected by then is cancelled")
+	s.Duration(&c.PaymentTimeout, "payment-timeout", "MODSHOP_PAYMENT_TIMEOUT", 60*time.Second, "an order not paid (or declined) by then is cancelled")
 	s.Bool(&c.SeedDemo, "seed-demo", "MODSHOP_SEED_DEMO", false, "load the demo catalog at start when the catalog is empty")
 }
 
@@ -71,6 +75,7 @@ func (c Config) validate() error {
 	check(c.LoginPerAccount >= 1 && c.LoginPerClient >= 1, "log-in attempts per account and per client must be at least 1")
 	check(c.LoginWindow >= time.Second, "MODSHOP_LOGIN_THROTTLE_WINDOW=%s: must be at least 1s", c.LoginWindow)
 	check(c.BusMaxAttempts >= 1 && c.BusMaxAttempts <= 100, "MODSHOP_BUS_MAX_ATTEMPTS=%d: must be from 1 to 100", c.BusMaxAttempts)
+	check(c.StockTimeout >= 100*time.Millisecond && c.PaymentTimeout >= 100*time.Millisecond, "MODSHOP_STOCK_TIMEOUT and MODSHOP_PAYMENT_TIMEOUT must be at least 100ms")
 	check(c.ReservationTTL >= time.Second, "MODSHOP_RESERVATION_TTL=%s: must be at least 1s", c.ReservationTTL)
 	check(c.BusSafetyPoll >= 100*time.Millisecond, "MODSHOP_BUS_SAFETY_POLL=%s: must be at least 100ms", c.BusSafetyPoll)
 	return errors.Join(errs...)

@@ -65,11 +65,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	shop.stop = stop
-	shop.done.Add(1)
-	go func() {
-		defer shop.done.Done()
-		st.product.Run(bg)
-	}()
+	for _, run := range st.runners {
+		shop.done.Add(1)
+		go func() {
+			defer shop.done.Done()
+			run(bg)
+		}()
+	}
 	return shop, nil
 }
 

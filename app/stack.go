@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/modshop/modshop/migrations"
+	"github.com/modshop/modshop/modules/order"
 	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/modules/user"
 	"github.com/modshop/modshop/platform/bus"
@@ -32,6 +33,7 @@ type module interface {
 var moduleSchemas = []struct{ name, schema string }{
 	{user.Name, user.Schema},
 	{product.Name, product.Schema},
+	{order.Name, order.Schema},
 }
 
 // stack is the running platform: the database (embedded or not), one pool
@@ -46,7 +48,10 @@ type stack struct {
 	bus      *bus.Bus
 	user     *user.Module
 	product  *product.Module
+	order    *order.Module
 	modules  []module
+	// runners do a module's background work for as long as the shop runs.
+	runners []func(ctx context.Context)
 }
 
 // openStack connects (starting the embedded PostgreSQL when no URL is
@@ -110,6 +115,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	registry := bus.NewRegistry()
 	user.RegisterEvents(registry)
 	product.RegisterEvents(registry)
+	order.RegisterEvents(registry)
 	s.bus, err = bus.New(ctx, bus.Config{
 		DatabaseURL: url,
 		MaxAttempts: cfg.BusMaxAttempts,
@@ -141,7 +147,16 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	s.product = product.New(product.Deps{DB: productDB, Bus: s.bus, Log: log, Config: product.Config{
 		ReservationTTL: cfg.ReservationTTL,
 	}})
-	s.modules = []module{s.user, s.product}
+	orderDB, err := db.Gorm(s.pools[order.Schema])
+	if err != nil {
+		return nil, err
+	}
+	s.order = order.New(order.Deps{DB: orderDB, Bus: s.bus, Log: log, Config: order.Config{
+		StockTimeout:   cfg.StockTimeout,
+		PaymentTimeout: cfg.PaymentTimeout,
+	}})
+	s.modules = []module{s.user, s.product, s.order}
+	s.runners = []func(context.Context){s.product.Run, s.order.Run}
 	return s, nil
 }
 

@@ -1,0 +1,107 @@
+package orders
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/modshop/modshop/platform/httpx"
+)
+
+// Bounds on an order.
+const (
+	maxLines        = 50
+	maxLineQuantity = 100
+	MaxPageSize     = 100
+)
+
+// Order is an order as the API shows it.
+type Order struct {
+	ID            string      `json:"id"`
+	UserID        string      `json:"user_id"`
+	Status        Status      `json:"status"`
+	Total         *string     `json:"total"` // decimal; null until stock is reserved
+	PaymentMethod string      `json:"payment_method"`
+	PaymentState  string      `json:"payment_state"`
+	CancelReason  string      `json:"cancel_reason,omitempty"`
+	Items         []Item      `json:"items"`
+	Timeline      []TimeEntry `json:"timeline"`
+	CreatedAt     time.Time   `json:"created_at"`
+	UpdatedAt     time.Time   `json:"updated_at"`
+}
+
+// Item is one line; name and unit price come from stock.reserved.
+type Item struct {
+	ProductID string  `json:"product_id"`
+	Quantity  int     `json:"quantity"`
+	Name      *string `json:"name"`
+	UnitPrice *string `json:"unit_price"`
+}
+
+// TimeEntry is one step of an order's saga.
+type TimeEntry struct {
+	At        time.Time `json:"at"`
+	Step      string    `json:"step"`
+	Detail    string    `json:"detail"`
+	MessageID *string   `json:"message_id"`
+}
+
+// PlaceOrder is what a customer sends.
+type PlaceOrder struct {
+	Items         []OrderLine `json:"items"`
+	PaymentMethod string      `json:"payment_method"`
+}
+
+// OrderLine is a product and a quantity.
+type OrderLine struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+}
+
+var paymentMethodPattern = regexp.MustCompile(`^pm_[A-Za-z0-9_]{1,37}$`)
+
+// validate checks the request and merges lines of the same product.
+func (p *PlaceOrder) validate() []httpx.FieldError {
+	var errs []httpx.FieldError
+	add := func(f, m string) { errs = append(errs, httpx.FieldError{Field: f, Message: m}) }
+	switch {
+	case len(p.Items) == 0:
+		add("items", "an order needs at least one item")
+	case len(p.Items) > maxLines:
+		add("items", "at most 50 items")
+	}
+	merged := map[string]int{}
+	var order []string
+	for _, l := range p.Items {
+		u, err := uuid.Parse(l.ProductID)
+		if err != nil || u.String() != l.ProductID {
+			add("items.product_id", "must be a product id")
+			continue
+		}
+		if l.Quantity < 1 || l.Quantity > maxLineQuantity {
+			add("items.quantity", "must be a whole number from 1 to 100")
+			continue
+		}
+		if _, seen := merged[l.ProductID]; !seen {
+			order = append(order, l.ProductID)
+		}
+		merged[l.ProductID] += l.Quantity
+	}
+	for _, id := range order {
+		if merged[id] > maxLineQuantity {
+			add("items.quantity", "at most 100 of one product")
+			break
+		}
+	}
+	if !paymentMethodPattern.MatchString(p.PaymentMethod) {
+		add("payment_method", "must be a payment method such as pm_card_visa")
+	}
+	if len(errs) == 0 {
+		p.Items = p.Items[:0]
+		for _, id := range order {
+			p.Items = append(p.Items, OrderLine{ProductID: id, Quantity: merged[id]})
+		}
+	}
+	return errs
+}

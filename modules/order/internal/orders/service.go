@@ -1,0 +1,233 @@
+package orders
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/modules/order/events"
+	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/httpx"
+)
+
+// Publisher writes events in the caller's transaction.
+type Publisher interface {
+	Publish(ctx context.Context, tx *gorm.DB, events ...bus.Event) error
+}
+
+// Config holds the saga's step deadlines.
+type Config struct {
+	StockTimeout     time.Duration // pending → reserved or rejected
+	PaymentTimeout   time.Duration // awaiting_payment → paid or failed
+	DeadlineInterval time.Duration // how often passed deadlines are looked for
+}
+
+// Service holds the order use cases and the saga.
+type Service struct {
+	db  *gorm.DB
+	pub Publisher
+	log *slog.Logger
+	cfg Config
+}
+
+// NewService builds the use cases on the module's database handle.
+func NewService(gdb *gorm.DB, pub Publisher, log *slog.Logger, cfg Config) *Service {
+	if cfg.StockTimeout <= 0 {
+		cfg.StockTimeout = 30 * time.Second
+	}
+	if cfg.PaymentTimeout <= 0 {
+		cfg.PaymentTimeout = 60 * time.Second
+	}
+	if cfg.DeadlineInterval <= 0 {
+		cfg.DeadlineInterval = time.Second
+	}
+	return &Service{db: gdb, pub: pub, log: log, cfg: cfg}
+}
+
+var errNoOrder = httpx.NotFound("no such order")
+
+// Place creates a pending order and publishes order.placed.v1 in the same
+// transaction. With an idempotency key, the same key and body return the
+// same order (also when two requests race); another body is refused.
+func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrder, idemKey string) (Order, error) {
+	if errs := req.validate(); len(errs) > 0 {
+		return Order{}, httpx.Invalid(errs...)
+	}
+	hash, err := requestHash(req)
+	if err != nil {
+		return Order{}, err
+	}
+	id := uuid.NewString()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if idemKey != "" {
+		ctx = bus.WithIdempotencyKey(ctx, idemKey)
+	}
+	ctx = bus.WithCorrelationID(ctx, id)
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if idemKey != "" {
+			res := tx.Exec(`INSERT INTO idempotency_keys (user_id, key, request_hash, order_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				caller.UserID, idemKey, hash, id)
+			if res.Error != nil {
+				return fmt.Errorf("idempotency key: %w", res.Error)
+			}
+			if res.RowsAffected == 0 { // the key was used before (or by a racing request that committed first)
+				var prior []struct {
+					RequestHash []byte
+					OrderID     string
+				}
+				if err := tx.Raw(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ?`, caller.UserID, idemKey).Scan(&prior).Error; err != nil {
+					return err
+				}
+				if len(prior) == 0 {
+					return fmt.Errorf("idempotency key %q vanished", idemKey)
+				}
+				if !bytes.Equal(prior[0].RequestHash, hash) {
+					return httpx.Invalid(httpx.FieldError{Field: "Idempotency-Key", Message: "this key was used with another request body; use a new key for a new order"})
+				}
+				id = prior[0].OrderID
+				return errReplayed
+			}
+		}
+		err := tx.Exec(`INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at)
+			VALUES (?, ?, 'pending', ?, nullif(?, ''), ?, ?, ?)`,
+			id, caller.UserID, req.PaymentMethod, idemKey, now.Add(s.cfg.StockTimeout), now, now).Error
+		if err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		lines := make([]events.OrderLine, len(req.Items))
+		for i, l := range req.Items {
+			if err := tx.Exec(`INSERT INTO order_items (order_id, product_id, quantity) VALUES (?, ?, ?)`, id, l.ProductID, l.Quantity).Error; err != nil {
+				return fmt.Errorf("insert order item: %w", err)
+			}
+			lines[i] = events.OrderLine{ProductID: l.ProductID, Quantity: l.Quantity}
+		}
+		if err := addTimeline(tx, id, "placed", "", fmt.Sprintf("%d item(s), paying with %s", len(lines), req.PaymentMethod)); err != nil {
+			return err
+		}
+		return s.pub.Publish(ctx, tx, events.OrderPlaced{OrderID: id, UserID: caller.UserID, Lines: lines, PlacedAt: now})
+	})
+	if err != nil && !errors.Is(err, errReplayed) {
+		return Order{}, err
+	}
+	return s.Get(ctx, caller, id)
+}
+
+var errReplayed = errors.New("idempotent replay")
+
+// requestHash fingerprints a validated request, so a key reused with
+// another body is recognised.
+func requestHash(req PlaceOrder) ([]byte, error) {
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	return sum[:], nil
+}
+
+// Get returns an order to its owner or to staff; to anyone else it does
+// not exist.
+func (s *Service) Get(ctx context.Context, caller auth.Identity, id string) (Order, error) {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		return Order{}, errNoOrder
+	}
+	var rows []orderRow
+	if err := s.db.WithContext(ctx).Raw(selectOrder+` WHERE id = ?`, id).Scan(&rows).Error; err != nil {
+		return Order{}, fmt.Errorf("order %s: %w", id, err)
+	}
+	if len(rows) == 0 || (rows[0].UserID != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
+		return Order{}, errNoOrder
+	}
+	out, err := loadOrders(ctx, s.db, rows)
+	if err != nil {
+		return Order{}, err
+	}
+	return out[0], nil
+}
+
+// OrderPage is one page of orders, newest first.
+type OrderPage struct {
+	Items      []Order `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// List returns the caller's orders; staff see everyone's and may filter
+// by status.
+func (s *Service) List(ctx context.Context, caller auth.Identity, status, cursor string, limit int) (OrderPage, error) {
+	where, args := []string{"TRUE"}, []any{}
+	if !caller.HasRole(auth.RoleAdmin) {
+		where, args = append(where, "user_id = ?"), append(args, caller.UserID)
+	}
+	if status != "" {
+		switch Status(status) {
+		case Pending, AwaitingPayment, Confirmed, Rejected, Cancelled:
+		default:
+			return OrderPage{}, httpx.Invalid(httpx.FieldError{Field: "status", Message: "must be pending, awaiting_payment, confirmed, rejected or cancelled"})
+		}
+		where, args = append(where, "status = ?"), append(args, status)
+	}
+	if cursor != "" {
+		c, err := decodeOrderCursor(cursor)
+		if err != nil {
+			return OrderPage{}, httpx.BadRequest("the cursor is not one this listing gave out")
+		}
+		where, args = append(where, "(created_at, id) < (?, ?::uuid)"), append(args, c.CreatedAt, c.ID)
+	}
+	var rows []orderRow
+	q := selectOrder + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	if err := s.db.WithContext(ctx).Raw(q, append(args, limit+1)...).Scan(&rows).Error; err != nil {
+		return OrderPage{}, fmt.Errorf("list orders: %w", err)
+	}
+	page := OrderPage{}
+	if len(rows) > limit {
+		last := rows[limit-1]
+		next := encodeOrderCursor(orderCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		page.NextCursor = &next
+		rows = rows[:limit]
+	}
+	items, err := loadOrders(ctx, s.db, rows)
+	if err != nil {
+		return OrderPage{}, err
+	}
+	page.Items = items
+	return page, nil
+}
+
+// Cancel cancels the caller's order before it is final.
+func (s *Service) Cancel(ctx context.Context, caller auth.Identity, id string) (Order, error) {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		return Order{}, errNoOrder
+	}
+	ctx = bus.WithCorrelationID(ctx, id)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		o, ok, err := lockOrder(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok || (o.UserID != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
+			return errNoOrder
+		}
+		tr, err := Next(o.Status, CustomerCancel)
+		if errors.Is(err, ErrFinal) {
+			return httpx.Conflict(fmt.Sprintf("the order is %s and can no longer be cancelled", o.Status))
+		}
+		if err != nil {
+			return err
+		}
+		return s.apply(ctx, tx, o, tr, "cancelled_by_customer", "", "cancelled by the customer")
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return s.Get(ctx, caller, id)
+}
