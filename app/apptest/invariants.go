@@ -1,0 +1,165 @@
+package apptest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+)
+
+// CheckInvariants waits until the shop has settled (every order final, the
+// bus drained, no payment or refund in flight) and then checks the
+// invariants of DESIGN.md across every module's schema, failing loudly on
+// each violation:
+//   - stock never negative; reserved equals the sum of active reservations;
+//     on hand equals initial + restocks - sold (the movement ledger);
+//   - every order reaches a final status;
+//   - a confirmed order has exactly one captured payment, no refund, and one
+//     committed reservation;
+//   - a cancelled or rejected order has no net charge and no active reservation;
+//   - each message's effect is applied once.
+//
+// It reads as the database superuser: it is a test of the whole, so it may
+// look across the module walls that the code itself may not.
+func (s *Shop) CheckInvariants(t testing.TB) {
+	t.Helper()
+	db, err := sql.Open("pgx", s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s.waitSettled(t, db)
+
+	violations := []string{}
+	check := func(what, query string) {
+		rows, err := db.Query(query)
+		if err != nil {
+			t.Fatalf("invariant %q: %v", what, err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			parts := make([]string, len(cols))
+			for i, c := range cols {
+				parts[i] = fmt.Sprintf("%s=%v", c, vals[i])
+			}
+			violations = append(violations, what+": "+strings.Join(parts, " "))
+		}
+	}
+
+	check("stock is negative or over-reserved", `
+		SELECT product_id, on_hand, reserved FROM products.inventory WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand`)
+	check("reserved differs from the sum of active reservations", `
+		SELECT i.product_id, i.reserved, coalesce(a.active, 0) AS active
+		  FROM products.inventory i
+		  LEFT JOIN (SELECT l.product_id, sum(l.quantity) AS active
+		               FROM products.reservation_lines l JOIN products.reservations r USING (order_id)
+		              WHERE r.state = 'active' GROUP BY l.product_id) a USING (product_id)
+		 WHERE i.reserved <> coalesce(a.active, 0)`)
+	check("on hand differs from initial + restocks - sold", `
+		SELECT i.product_id, i.on_hand, coalesce(m.total, 0) AS ledger
+		  FROM products.inventory i
+		  LEFT JOIN (SELECT product_id, sum(delta) AS total FROM products.stock_movements GROUP BY product_id) m USING (product_id)
+		 WHERE i.on_hand <> coalesce(m.total, 0)`)
+	check("an order did not reach a final status", `
+		SELECT id, status FROM orders.orders WHERE status NOT IN ('confirmed', 'rejected', 'cancelled')`)
+	check("a confirmed order lacks its one committed reservation", `
+		SELECT o.id, r.state FROM orders.orders o LEFT JOIN products.reservations r ON r.order_id = o.id
+		 WHERE o.status = 'confirmed' AND r.state IS DISTINCT FROM 'committed'`)
+	check("a cancelled or rejected order still holds stock", `
+		SELECT o.id, o.status FROM orders.orders o JOIN products.reservations r ON r.order_id = o.id
+		 WHERE o.status IN ('cancelled', 'rejected') AND r.state IN ('active', 'committed')`)
+	check("a sale was recorded twice", `
+		SELECT order_id, product_id, count(*) FROM products.stock_movements WHERE kind = 'sale'
+		 GROUP BY order_id, product_id HAVING count(*) > 1`)
+	check("a message moved an order twice", `
+		SELECT order_id, message_id, step, count(*) FROM orders.order_timeline WHERE message_id IS NOT NULL
+		 GROUP BY order_id, message_id, step HAVING count(*) > 1`)
+	if s.hasSchema(db, "payments") {
+		check("a confirmed order does not have exactly one captured, unrefunded payment", `
+			SELECT o.id, count(p.id) FILTER (WHERE p.status = 'captured') AS captured,
+			       count(r.id) FILTER (WHERE r.status = 'succeeded') AS refunds
+			  FROM orders.orders o
+			  LEFT JOIN payments.payments p ON p.order_id = o.id
+			  LEFT JOIN payments.refunds r ON r.payment_id = p.id
+			 WHERE o.status = 'confirmed'
+			 GROUP BY o.id
+			HAVING count(p.id) FILTER (WHERE p.status = 'captured') <> 1 OR count(r.id) FILTER (WHERE r.status = 'succeeded') <> 0`)
+		check("a cancelled or rejected order has a net charge", `
+			SELECT o.id, o.status,
+			       coalesce(sum(p.amount) FILTER (WHERE p.status = 'captured'), 0) AS captured,
+			       coalesce((SELECT sum(r.amount) FROM payments.refunds r JOIN payments.payments p2 ON p2.id = r.payment_id
+			                  WHERE p2.order_id = o.id AND r.status = 'succeeded'), 0) AS refunded
+			  FROM orders.orders o LEFT JOIN payments.payments p ON p.order_id = o.id
+			 WHERE o.status IN ('cancelled', 'rejected')
+			 GROUP BY o.id, o.status
+			HAVING coalesce(sum(p.amount) FILTER (WHERE p.status = 'captured'), 0) <>
+			       coalesce((SELECT sum(r.amount) FROM payments.refunds r JOIN payments.payments p2 ON p2.id = r.payment_id
+			                  WHERE p2.order_id = o.id AND r.status = 'succeeded'), 0)`)
+	}
+	for _, v := range violations {
+		t.Errorf("INVARIANT VIOLATED: %s", v)
+	}
+}
+
+func (s *Shop) hasSchema(db *sql.DB, name string) bool {
+	var ok bool
+	_ = db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, name).Scan(&ok)
+	return ok
+}
+
+// waitSettled waits until every order is final, no handler lags and no
+// payment or refund is in flight.
+func (s *Shop) waitSettled(t testing.TB, db *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		busy, why := s.busy(ctx, db)
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the shop did not settle within 60s: %s", why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Shop) busy(ctx context.Context, db *sql.DB) (bool, string) {
+	var open int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM orders.orders WHERE status NOT IN ('confirmed', 'rejected', 'cancelled')`).Scan(&open); err == nil && open > 0 {
+		return true, fmt.Sprintf("%d orders not final", open)
+	}
+	stats, err := s.BusOverview(ctx)
+	if err != nil {
+		return true, err.Error()
+	}
+	for _, t := range stats {
+		for _, c := range t.Consumers {
+			if c.Lag > 0 {
+				return true, fmt.Sprintf("handler %s lags %d on %s", c.Handler, c.Lag, t.Topic)
+			}
+		}
+	}
+	if s.hasSchema(db, "payments") {
+		var inflight int
+		if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM payments.payments WHERE status IN ('pending', 'processing'))
+			+ (SELECT count(*) FROM payments.refunds WHERE status IN ('pending', 'processing'))`).Scan(&inflight); err == nil && inflight > 0 {
+			return true, fmt.Sprintf("%d payments or refunds in flight", inflight)
+		}
+	}
+	return false, ""
+}
