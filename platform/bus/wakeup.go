@@ -139,27 +139,33 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 		logger.Error("bus subscriber query failed", err, nil)
 		return b.retryAfter
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if !noMsg {
+		b.mu.Lock()
 		b.wokenAt = time.Time{}
+		b.mu.Unlock()
 		return 0 // there may be more
 	}
+	// Wait here rather than return a duration: watermill would sleep it
+	// out deaf to wake-ups, and a wake-up that arrived meanwhile would
+	// start a needless chase later.
+	b.mu.Lock()
+	wait := b.safety
 	if !b.wokenAt.IsZero() && time.Since(b.wokenAt) < b.safety {
-		step := quickRepolls[min(b.repolled, len(quickRepolls)-1)]
+		wait = quickRepolls[min(b.repolled, len(quickRepolls)-1)]
 		b.repolled++
-		return step
+	} else {
+		b.wokenAt = time.Time{}
 	}
-	b.wokenAt = time.Time{}
 	b.mu.Unlock()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	select {
 	case <-b.wake:
 		b.mu.Lock()
 		b.wokenAt, b.repolled = time.Now(), 0
-		return 0
+		b.mu.Unlock()
 	case <-b.closed:
-	case <-time.After(b.safety):
+	case <-timer.C:
 	}
-	b.mu.Lock()
 	return 0
 }
