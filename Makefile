@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test lint fmt vet bench bench-users bench-bus clean postgres-binaries
+.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus clean postgres-binaries
 
 ## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
@@ -27,11 +27,15 @@ vet:
 	$(GO) vet $(PKGS)
 
 ## bench: every benchmark; each prints its figures beside pgbench measured in the same run
-bench: bench-users bench-bus
+bench: bench-users bench-products bench-bus
 
 ## bench-users: log-in and /users/me requests/s against pgbench select-only tps
 bench-users: postgres-binaries
 	$(GO) test -run '^$$' -bench BenchmarkUsers -benchtime 1x -timeout 10m ./app/bench/
+
+## bench-products: GET /products/{id} and search requests/s against pgbench select-only tps
+bench-products: postgres-binaries
+	$(GO) test -run '^$$' -bench BenchmarkProducts -benchtime 1x -timeout 10m ./app/bench/
 
 ## bench-bus: publish-and-consume throughput against pgbench TPC-B tps, hop latency, stock settings
 bench-bus: postgres-binaries

@@ -10,27 +10,28 @@ import (
 
 // Config is everything an operator can set, by flag or MODSHOP_* variable.
 type Config struct {
-	HTTPAddr        string
-	DatabaseURL     string
-	DataDir         string
-	EmbeddedPort    int
-	LogLevel        string
-	LogFormat       string
-	DBMaxConns      int
-	MaxBodyBytes    int
-	ShutdownTimeout time.Duration
-	TrustedProxies  string
-	SessionTTL      time.Duration
-	SecureCookies   bool
-	LoginPerAccount int
-	LoginPerClient  int
-	LoginWindow     time.Duration
-	BusMaxAttempts  int
-	BusSafetyPoll   time.Duration
-	ReservationTTL  time.Duration
-	SeedDemo        bool
-	StockTimeout    time.Duration
-	PaymentTimeout  time.Duration
+	HTTPAddr         string
+	DatabaseURL      string
+	DataDir          string
+	EmbeddedPort     int
+	LogLevel         string
+	LogFormat        string
+	DBMaxConns       int
+	MaxBodyBytes     int
+	ShutdownTimeout  time.Duration
+	TrustedProxies   string
+	SessionTTL       time.Duration
+	SecureCookies    bool
+	LoginPerAccount  int
+	LoginPerClient   int
+	LoginWindow      time.Duration
+	BusMaxAttempts   int
+	BusSafetyPoll    time.Duration
+	ReservationTTL   time.Duration
+	SeedDemo         bool
+	StockTimeout     time.Duration
+	PaymentTimeout   time.Duration
+	PaymentTestDelay time.Duration
 }
 
 // bindConfig registers the settings shared by every command.
@@ -55,6 +56,7 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Duration(&c.ReservationTTL, "reservation-ttl", "MODSHOP_RESERVATION_TTL", 15*time.Minute, "how long reserved stock is held if the order side never answers")
 	s.Duration(&c.StockTimeout, "stock-timeout", "MODSHOP_STOCK_TIMEOUT", 30*time.Second, "an order whose stock is not reserved or rejected by then is cancelled")
 	s.Duration(&c.PaymentTimeout, "payment-timeout", "MODSHOP_PAYMENT_TIMEOUT", 60*time.Second, "an order not paid (or declined) by then is cancelled")
+	s.Duration(&c.PaymentTestDelay, "payment-test-delay", "MODSHOP_PAYMENT_TEST_DELAY", 2*time.Second, "how long the test payment provider takes to approve pm_card_delayed")
 	s.Bool(&c.SeedDemo, "seed-demo", "MODSHOP_SEED_DEMO", false, "load the demo catalog at start when the catalog is empty")
 }
 

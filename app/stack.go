@@ -13,6 +13,7 @@ import (
 
 	"github.com/modshop/modshop/migrations"
 	"github.com/modshop/modshop/modules/order"
+	"github.com/modshop/modshop/modules/payment"
 	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/modules/user"
 	"github.com/modshop/modshop/platform/bus"
@@ -34,6 +35,7 @@ var moduleSchemas = []struct{ name, schema string }{
 	{user.Name, user.Schema},
 	{product.Name, product.Schema},
 	{order.Name, order.Schema},
+	{payment.Name, payment.Schema},
 }
 
 // stack is the running platform: the database (embedded or not), one pool
@@ -49,6 +51,7 @@ type stack struct {
 	user     *user.Module
 	product  *product.Module
 	order    *order.Module
+	payment  *payment.Module
 	modules  []module
 	// runners do a module's background work for as long as the shop runs.
 	runners []func(ctx context.Context)
@@ -116,6 +119,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	user.RegisterEvents(registry)
 	product.RegisterEvents(registry)
 	order.RegisterEvents(registry)
+	payment.RegisterEvents(registry)
 	s.bus, err = bus.New(ctx, bus.Config{
 		DatabaseURL: url,
 		MaxAttempts: cfg.BusMaxAttempts,
@@ -155,8 +159,15 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		StockTimeout:   cfg.StockTimeout,
 		PaymentTimeout: cfg.PaymentTimeout,
 	}})
-	s.modules = []module{s.user, s.product, s.order}
-	s.runners = []func(context.Context){s.product.Run, s.order.Run}
+	paymentDB, err := db.Gorm(s.pools[payment.Schema])
+	if err != nil {
+		return nil, err
+	}
+	s.payment = payment.New(payment.Deps{DB: paymentDB, Bus: s.bus, Log: log, Config: payment.Config{
+		TestDelay: cfg.PaymentTestDelay,
+	}})
+	s.modules = []module{s.user, s.product, s.order, s.payment}
+	s.runners = []func(context.Context){s.product.Run, s.order.Run, s.payment.Run}
 	return s, nil
 }
 

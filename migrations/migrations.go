@@ -7,7 +7,7 @@ import (
 	"io/fs"
 )
 
-//go:embed user/*.sql product/*.sql order/*.sql
+//go:embed user/*.sql product/*.sql order/*.sql payment/*.sql
 var files embed.FS
 
 // For returns the migrations of one module, rooted at its folder.

@@ -1,0 +1,173 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/modules/payment/events"
+	"github.com/modshop/modshop/modules/payment/internal/provider"
+)
+
+// claimedPayment is a payment the worker holds as 'processing'.
+type claimedPayment struct {
+	ID               string
+	OrderID          string
+	Amount           string
+	Method           string
+	IdempotencyKey   string
+	Attempts         int // including this one: the claim's token
+	CaptureAttempted bool
+}
+
+// claimPayments claims up to n payments that are due, or whose claim
+// outlived its lease (a worker crashed after calling the provider, or
+// hangs), in one statement. A claim taken over from a crashed worker may
+// have captured already, so it counts as a capture attempted.
+func (s *Service) claimPayments(ctx context.Context, n int) ([]claimedPayment, error) {
+	var rows []claimedPayment
+	err := s.db.WithContext(ctx).Raw(`UPDATE payments p
+		SET status = 'processing', attempts = p.attempts + 1, claimed_at = now(), updated_at = now(),
+		    capture_attempted = p.capture_attempted OR p.status = 'processing'
+		FROM (SELECT id FROM payments
+		       WHERE (status = 'pending' AND next_attempt_at <= now())
+		          OR (status = 'processing' AND claimed_at < now() - make_interval(secs => ?))
+		       ORDER BY next_attempt_at
+		       LIMIT ? FOR UPDATE SKIP LOCKED) due
+		WHERE p.id = due.id
+		RETURNING p.id, p.order_id, p.amount::text AS amount, p.method, p.idempotency_key, p.attempts, p.capture_attempted`,
+		seconds(s.cfg.lease()), n).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim payments: %w", err)
+	}
+	return rows, nil
+}
+
+// charge authorizes and captures a claimed payment, then settles what the
+// provider answered.
+func (s *Service) charge(ctx context.Context, p claimedPayment) {
+	authorization, capture, err := s.authorizeAndCapture(ctx, p)
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	var settleErr error
+	switch {
+	case err == nil:
+		settleErr = s.settleCaptured(sctx, p, authorization, capture)
+	case errors.Is(err, provider.ErrDeclined):
+		settleErr = s.settleFailed(sctx, p, "declined", err)
+	case errors.Is(err, provider.ErrInvalidMethod):
+		settleErr = s.settleFailed(sctx, p, "invalid_method", err)
+	case ctx.Err() != nil:
+		settleErr = s.releasePayment(sctx, p, authorization) // stopping: the next start tries again at once
+	case authorization == "" && !p.CaptureAttempted && p.Attempts >= s.cfg.MaxAttempts:
+		settleErr = s.settleFailed(sctx, p, "provider_unavailable", err)
+	default:
+		// Once a capture may have been sent, the payment is never reported
+		// failed: the money may be taken. It is retried, with the same key,
+		// until the provider says what happened.
+		settleErr = s.retryPayment(sctx, p, authorization, err)
+	}
+	if settleErr != nil {
+		s.logSettleError("payment", p.ID, settleErr)
+	}
+}
+
+// authorizeAndCapture makes the two provider calls, each with its own
+// timeout and the payment id as idempotency key. authorization is set once
+// the provider authorized.
+func (s *Service) authorizeAndCapture(ctx context.Context, p claimedPayment) (authorization, capture string, err error) {
+	callCtx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
+	authorization, err = s.provider.Authorize(callCtx, provider.AuthorizeRequest{
+		IdempotencyKey: p.ID, Method: p.Method, Amount: p.Amount, Reference: p.OrderID})
+	cancel()
+	if err != nil {
+		return "", "", fmt.Errorf("authorize: %w", err)
+	}
+	callCtx, cancel = context.WithTimeout(ctx, s.cfg.ProviderTimeout)
+	defer cancel()
+	capture, err = s.provider.Capture(callCtx, provider.CaptureRequest{
+		IdempotencyKey: p.ID, Authorization: authorization, Amount: p.Amount})
+	if err != nil {
+		return authorization, "", fmt.Errorf("capture: %w", err)
+	}
+	return authorization, capture, nil
+}
+
+// settleCaptured records the capture and publishes payment.succeeded, in
+// one transaction, if the claim still holds.
+func (s *Service) settleCaptured(ctx context.Context, p claimedPayment, authorization, capture string) error {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE payments SET status = 'captured', provider_authorization = ?, provider_capture = ?,
+				captured_at = ?, updated_at = ?, last_error = NULL
+			WHERE id = ? AND status = 'processing' AND attempts = ?`,
+			authorization, capture, now, now, p.ID, p.Attempts)
+		if err := claimHeld(res, "payment", p.ID); err != nil {
+			return err
+		}
+		return s.pub.Publish(outcomeContext(ctx, p.OrderID, p.IdempotencyKey), tx,
+			events.PaymentSucceeded{OrderID: p.OrderID, PaymentID: p.ID, Amount: p.Amount, CapturedAt: now})
+	})
+}
+
+// settleFailed records a failure and publishes payment.failed.
+func (s *Service) settleFailed(ctx context.Context, p claimedPayment, reason string, cause error) error {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	if reason == "provider_unavailable" {
+		s.log.Warn("payment failed: the provider did not answer", "payment_id", p.ID, "order_id", p.OrderID, "attempts", p.Attempts, "err", cause)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE payments SET status = 'failed', failure_reason = ?, last_error = ?, failed_at = ?, updated_at = ?
+			WHERE id = ? AND status = 'processing' AND attempts = ?`,
+			reason, errText(cause), now, now, p.ID, p.Attempts)
+		if err := claimHeld(res, "payment", p.ID); err != nil {
+			return err
+		}
+		return s.pub.Publish(outcomeContext(ctx, p.OrderID, p.IdempotencyKey), tx,
+			events.PaymentFailed{OrderID: p.OrderID, PaymentID: p.ID, Reason: reason, FailedAt: now})
+	})
+}
+
+// retryPayment puts the payment back as pending, due after the backoff.
+func (s *Service) retryPayment(ctx context.Context, p claimedPayment, authorization string, cause error) error {
+	attempted := authorization != "" || p.CaptureAttempted
+	wait := s.cfg.backoff(p.Attempts)
+	if attempted && p.Attempts >= s.cfg.MaxAttempts {
+		s.log.Error("payment worker: capture still unanswered; retrying until the provider answers",
+			"payment_id", p.ID, "order_id", p.OrderID, "attempts", p.Attempts, "err", cause)
+	} else {
+		s.log.Warn("payment worker: provider call failed; retrying", "payment_id", p.ID, "attempt", p.Attempts, "in", wait, "err", cause)
+	}
+	var auth *string
+	if authorization != "" {
+		auth = &authorization
+	}
+	res := s.db.WithContext(ctx).Exec(`UPDATE payments SET status = 'pending', last_error = ?,
+			next_attempt_at = now() + make_interval(secs => ?), updated_at = now(),
+			provider_authorization = coalesce(?, provider_authorization), capture_attempted = capture_attempted OR ?
+		WHERE id = ? AND status = 'processing' AND attempts = ?`,
+		errText(cause), seconds(wait), auth, attempted, p.ID, p.Attempts)
+	return claimHeld(res, "payment", p.ID)
+}
+
+// releasePayment hands a claim back, the attempt not counted.
+func (s *Service) releasePayment(ctx context.Context, p claimedPayment, authorization string) error {
+	res := s.db.WithContext(ctx).Exec(`UPDATE payments SET status = 'pending', attempts = attempts - 1, updated_at = now(),
+			capture_attempted = capture_attempted OR ?
+		WHERE id = ? AND status = 'processing' AND attempts = ?`, authorization != "", p.ID, p.Attempts)
+	return claimHeld(res, "payment", p.ID)
+}
+
+// claimHeld turns the result of a claim-guarded UPDATE into an error.
+func claimHeld(res *gorm.DB, kind, id string) error {
+	if res.Error != nil {
+		return fmt.Errorf("settle %s %s: %w", kind, id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return errClaimLost
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"gorm.io/gorm"
+
+	orderevents "github.com/modshop/modshop/modules/order/events"
+	"github.com/modshop/modshop/modules/payment/events"
+	"github.com/modshop/modshop/platform/bus"
+)
+
+// methodPattern is what a payment method id looks like (pm_card_visa).
+// Whether the provider knows it is the provider's to say.
+var methodPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`)
+
+// RecordCharge records, in the handler's transaction tx, that the order's
+// amount is to be charged: a 'pending' payment the worker will take to the
+// provider. Only one payment per order is ever recorded: a second request
+// for the same order (a redelivery, a retrying publisher) changes nothing.
+// A payment method that cannot be one fails at once, with the failure
+// published in tx.
+func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents.PaymentRequested) error {
+	if !isUUID(req.OrderID) || !isUUID(req.UserID) {
+		return fmt.Errorf("payment.requested with invalid order id %q or user id %q", req.OrderID, req.UserID)
+	}
+	amount, ok := normaliseAmount(req.Amount)
+	if !ok {
+		return fmt.Errorf("payment.requested for order %s with invalid amount %q", req.OrderID, req.Amount)
+	}
+	key := req.OrderID
+	if md, ok := bus.Current(ctx); ok && md.IdempotencyKey != "" {
+		key = md.IdempotencyKey
+	}
+	id := newID()
+	if !methodPattern.MatchString(req.PaymentMethod) {
+		return s.recordInvalidMethod(ctx, tx, id, req, amount, key)
+	}
+	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key)
+		VALUES (?, ?, ?, ?::numeric, ?, 'pending', ?) ON CONFLICT (order_id) DO NOTHING`,
+		id, req.OrderID, req.UserID, amount, req.PaymentMethod, key)
+	if res.Error != nil {
+		return fmt.Errorf("record payment of order %s: %w", req.OrderID, res.Error)
+	}
+	if res.RowsAffected == 1 {
+		// Before commit: the worker looks shortly after, and again until
+		// it has found the row.
+		s.expect(charges)
+	}
+	return nil
+}
+
+func (s *Service) recordInvalidMethod(ctx context.Context, tx *gorm.DB, id string, req orderevents.PaymentRequested, amount, key string) error {
+	now := s.now().UTC()
+	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, failure_reason, last_error, failed_at)
+		VALUES (?, ?, ?, ?::numeric, '(invalid)', 'failed', ?, 'invalid_method', 'the payment method is not a method id', ?)
+		ON CONFLICT (order_id) DO NOTHING`,
+		id, req.OrderID, req.UserID, amount, key, now)
+	if res.Error != nil {
+		return fmt.Errorf("record payment of order %s: %w", req.OrderID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil
+	}
+	return s.pub.Publish(outcomeContext(ctx, req.OrderID, key), tx,
+		events.PaymentFailed{OrderID: req.OrderID, PaymentID: id, Reason: "invalid_method", FailedAt: now})
+}

@@ -1,0 +1,172 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
+)
+
+// Kinds of operation.
+const (
+	KindAuthorize = "authorize"
+	KindCapture   = "capture"
+	KindRefund    = "refund"
+)
+
+// Record is one operation the test provider performed.
+type Record struct {
+	Kind    string
+	Key     string // idempotency key, unique per kind
+	Ref     string // the id the provider gave out
+	Outcome string
+	Method  string
+	Amount  string // "12.50"
+	Target  string // the authorization captured, the capture refunded
+}
+
+// ErrTargetTaken means another capture (refund) already took the
+// authorization (capture).
+var ErrTargetTaken = errors.New("target already taken")
+
+// Records are the test provider's books.
+type Records interface {
+	// Find returns the operation of kind made with key.
+	Find(ctx context.Context, kind, key string) (Record, bool, error)
+	// ByRef returns the operation that gave out ref.
+	ByRef(ctx context.Context, ref string) (Record, bool, error)
+	// Add stores r unless an operation of its kind and key exists, and
+	// returns the stored one. A capture or refund whose target another
+	// operation of its kind took fails with ErrTargetTaken.
+	Add(ctx context.Context, r Record) (Record, error)
+	// Count counts the operations of kind.
+	Count(ctx context.Context, kind string) (int, error)
+}
+
+// MemoryRecords keeps the books in memory: for tests, and for a provider
+// that may forget everything at restart.
+type MemoryRecords struct {
+	mu     sync.Mutex
+	byKey  map[[2]string]Record // kind, key
+	byRef  map[string]Record
+	target map[[2]string]bool // kind, target
+}
+
+// NewMemoryRecords returns empty books.
+func NewMemoryRecords() *MemoryRecords {
+	return &MemoryRecords{byKey: map[[2]string]Record{}, byRef: map[string]Record{}, target: map[[2]string]bool{}}
+}
+
+// Find implements Records.
+func (m *MemoryRecords) Find(_ context.Context, kind, key string) (Record, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.byKey[[2]string{kind, key}]
+	return r, ok, nil
+}
+
+// ByRef implements Records.
+func (m *MemoryRecords) ByRef(_ context.Context, ref string) (Record, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.byRef[ref]
+	return r, ok, nil
+}
+
+// Add implements Records.
+func (m *MemoryRecords) Add(_ context.Context, r Record) (Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.byKey[[2]string{r.Kind, r.Key}]; ok {
+		return old, nil
+	}
+	if r.Kind != KindAuthorize {
+		if m.target[[2]string{r.Kind, r.Target}] {
+			return Record{}, ErrTargetTaken
+		}
+		m.target[[2]string{r.Kind, r.Target}] = true
+	}
+	m.byKey[[2]string{r.Kind, r.Key}] = r
+	m.byRef[r.Ref] = r
+	return r, nil
+}
+
+// Count implements Records.
+func (m *MemoryRecords) Count(_ context.Context, kind string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k := range m.byKey {
+		if k[0] == kind {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// SQLRecords keeps the books in the table test_provider_operations, so
+// that they outlive a restart as a real provider's do: a payment claimed
+// before a crash and retried after it is answered from them. Each call is
+// one statement of its own, never part of a ledger transaction.
+type SQLRecords struct{ db *gorm.DB }
+
+// NewSQLRecords keeps the books through db (the payment module's pool).
+func NewSQLRecords(db *gorm.DB) *SQLRecords { return &SQLRecords{db: db} }
+
+const selectRecord = `SELECT kind, idempotency_key AS key, ref, outcome, method, amount::text AS amount, target
+	FROM test_provider_operations`
+
+// Find implements Records.
+func (s *SQLRecords) Find(ctx context.Context, kind, key string) (Record, bool, error) {
+	return s.one(ctx, selectRecord+` WHERE kind = ? AND idempotency_key = ?`, kind, key)
+}
+
+// ByRef implements Records.
+func (s *SQLRecords) ByRef(ctx context.Context, ref string) (Record, bool, error) {
+	return s.one(ctx, selectRecord+` WHERE ref = ?`, ref)
+}
+
+func (s *SQLRecords) one(ctx context.Context, query string, args ...any) (Record, bool, error) {
+	var rows []Record
+	if err := s.db.WithContext(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
+		return Record{}, false, fmt.Errorf("test provider records: %w", err)
+	}
+	if len(rows) == 0 {
+		return Record{}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// Add implements Records.
+func (s *SQLRecords) Add(ctx context.Context, r Record) (Record, error) {
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO test_provider_operations (kind, idempotency_key, ref, outcome, method, amount, target)
+		VALUES (?, ?, ?, ?, ?, ?::numeric, ?) ON CONFLICT (kind, idempotency_key) DO NOTHING`,
+		r.Kind, r.Key, r.Ref, r.Outcome, r.Method, r.Amount, r.Target)
+	if c, dup := db.IsUniqueViolation(res.Error); dup && (c == "test_provider_one_capture" || c == "test_provider_one_refund") {
+		return Record{}, ErrTargetTaken
+	}
+	if res.Error != nil {
+		return Record{}, fmt.Errorf("test provider records: %w", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return r, nil
+	}
+	old, ok, err := s.Find(ctx, r.Kind, r.Key)
+	if err == nil && !ok {
+		err = fmt.Errorf("test provider records: %s %s vanished", r.Kind, r.Key)
+	}
+	return old, err
+}
+
+// Count implements Records.
+func (s *SQLRecords) Count(ctx context.Context, kind string) (int, error) {
+	var n int
+	if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM test_provider_operations WHERE kind = ?`, kind).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("test provider records: %w", err)
+	}
+	return n, nil
+}
