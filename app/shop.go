@@ -100,7 +100,9 @@ func (s *Shop) Publish(ctx context.Context, events ...bus.Event) error {
 }
 
 // BusOverview reports each topic's and handler's progress.
-func (s *Shop) BusOverview(ctx context.Context) ([]bus.TopicStats, error) { return s.stack.bus.Overview(ctx) }
+func (s *Shop) BusOverview(ctx context.Context) ([]bus.TopicStats, error) {
+	return s.stack.bus.Overview(ctx)
+}
 
 // Close stops background work and the bus, then releases the database
 // (and stops the embedded one).
