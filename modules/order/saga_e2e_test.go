@@ -159,4 +159,8 @@ func TestIdempotencyKey_SameKeyTwiceAlsoConcurrentlyMakesOneOrder(t *testing.T) 
 	if r2.Status != http.StatusAccepted || seen[o2.ID] {
 		t.Fatalf("another user's same key: %d, order %s", r2.Status, o2.ID)
 	}
+	w.shop.CheckInvariants(t)
+	if got := w.available(t, "KEY"); got != 17 {
+		t.Fatalf("available %d, want 17: one order of 2 and one of 1", got)
+	}
 }
