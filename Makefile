@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus clean postgres-binaries
+.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-orders clean postgres-binaries
 
 ## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
@@ -27,7 +27,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 ## bench: every benchmark; each prints its figures beside pgbench measured in the same run
-bench: bench-users bench-products bench-bus
+bench: bench-users bench-products bench-bus bench-orders
 
 ## bench-users: log-in and /users/me requests/s against pgbench select-only tps
 bench-users: postgres-binaries
@@ -36,6 +36,10 @@ bench-users: postgres-binaries
 ## bench-products: GET /products/{id} and search requests/s against pgbench select-only tps
 bench-products: postgres-binaries
 	$(GO) test -run '^$$' -bench BenchmarkProducts -benchtime 1x -timeout 10m ./app/bench/
+
+## bench-orders: the saga under fixed-rate load: confirmed orders/s against pgbench TPC-B, latencies, invariants
+bench-orders: postgres-binaries
+	$(GO) test -run '^$$' -bench BenchmarkOrders -benchtime 1x -timeout 15m ./app/bench/
 
 ## bench-bus: publish-and-consume throughput against pgbench TPC-B tps, hop latency, stock settings
 bench-bus: postgres-binaries

@@ -1,0 +1,1035 @@
+package bench_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/modshop/modshop/app"
+	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/app/bench"
+	"github.com/modshop/modshop/platform/testkit"
+)
+
+const (
+	// pgbench TPC-B as in platform/bus's benchmark: scale 8, 8 clients, 2 threads, 15 s.
+	tpcbScale    = 8
+	tpcbDuration = 15 * time.Second
+
+	sustainedDefault = 60 * time.Second // MODSHOP_BENCH_PHASE shortens it
+	halfRateLength   = 20 * time.Second
+
+	// The ramp that finds the sustainable rate: open-loop steps of
+	// rampStep, each rampFactor faster than the one before, from rampStart,
+	// until a step is over capacity: it leaves more than rampBacklog worth
+	// of orders unfinished, or its HTTP p99 passes rampHTTPLimit, or a
+	// request fails. In that step the saga is saturated, so the orders it
+	// confirms per second after the first rampSettle are its capacity.
+	rampStart     = 20.0
+	rampFactor    = 1.3
+	rampStep      = 3 * time.Second
+	rampSettle    = time.Second
+	rampMaxSteps  = 20
+	rampBacklog   = 300 * time.Millisecond
+	rampHTTPLimit = 500 * time.Millisecond
+	// sustainedShare of the capacity is the rate held for the sustained
+	// phase: a few seconds cannot tell a rate from one a few percent over
+	// capacity, whose backlog only shows after a minute.
+	sustainedShare = 0.95
+
+	// quietWait lets every backend of the shop flush its statistics: an
+	// idle PostgreSQL backend that flushed less than a second before keeps
+	// its counts for PGSTAT_IDLE_INTERVAL (10 s), which would move commits
+	// from one phase into the next.
+	quietWait  = 10500 * time.Millisecond
+	drainLimit = 60 * time.Second // bound on waiting for a phase's orders to finish
+	sampleTick = time.Second      // bus lag and pg_stat_activity sampling
+
+	// The targets of issue 5.
+	targetRatio        = 0.4
+	targetHTTPP99      = 100 * time.Millisecond
+	targetConfirmP99   = 500 * time.Millisecond
+	stockDelta         = 100000
+	orderPaymentMethod = "pm_card_visa"
+)
+
+// BenchmarkOrders places orders from many customers at fixed rates (open
+// loop, no coordinated omission) against the whole shop in process and
+// relates the confirmed orders/s to pgbench TPC-B tps measured in the same
+// run on the same server:
+//
+//  1. pgbench TPC-B, scale 8, -c 8 -j 2, 15 s, on a scratch database;
+//  2. the shop (production pool size, demo catalog with 100,000 more of
+//     every product, 50 customers logged in);
+//  3. a ramp of 3 s open-loop steps, each 1.3 times faster, until the saga
+//     falls behind; what it confirmed per second in that saturated step is
+//     its capacity. Then 60 s at 0.95 of it (MODSHOP_BENCH_PHASE shortens
+//     this), then 20 s at half of that;
+//  4. the invariant checker.
+//
+// For every order it reads from the database when it was placed
+// (orders.created_at, stamped before the placing transaction) and the
+// times of its saga steps (orders.order_timeline: stock_reserved,
+// payment_succeeded = confirmed). Commits per order are pg_stat_database's
+// xact_commit of the shop's database over a phase, read after the shop has
+// been quiet long enough for every backend to flush its counts. It does its
+// work once whatever b.N is (about 3 minutes):
+//
+//	go test -run '^$' -bench BenchmarkOrders -benchtime 1x -timeout 15m ./app/bench/
+func BenchmarkOrders(b *testing.B) {
+	if testing.Short() {
+		b.Skip("load benchmark: skipped with -short")
+	}
+	sustained := sustainedDefault
+	if os.Getenv("MODSHOP_BENCH_PHASE") != "" {
+		sustained = phaseLength(b)
+	}
+	halfLen := min(halfRateLength, sustained)
+	ctx := b.Context()
+	started := time.Now()
+
+	server, err := testkit.ServerURL()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mon, err := sql.Open("pgx", server) // cluster-wide views, outside the shop's database
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mon.Close()
+	mon.SetMaxOpenConns(2)
+
+	// 1. pgbench TPC-B on a scratch database of the same server.
+	pgbench, err := bench.FindPgbench()
+	if err != nil {
+		b.Fatalf("pgbench is needed for the ratio the issue asks for: %v", err)
+	}
+	pgDB := testkit.NewDatabase(b) // dropped when the benchmark ends
+	if err := bench.PgbenchInit(ctx, pgbench, pgDB, tpcbScale); err != nil {
+		b.Fatal(err)
+	}
+	mark := bench.MarkCPU()
+	tpcb, err := pgbenchTPCB(ctx, pgbench, pgDB, clients, pgbenchThreads, tpcbDuration)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tpcbCPU := mark.Since()
+	b.Logf("pgbench TPC-B: %.0f tps (%v so far)", tpcb.tps, time.Since(started).Round(time.Second))
+
+	// 2. The shop, in process, on a loopback listener: production pool
+	// size, log-in throttles out of the way (all load comes from
+	// 127.0.0.1), the demo catalog with plenty of stock.
+	defaults := app.DefaultConfig()
+	shop := apptest.Start(b, func(c *app.Config) {
+		c.LoginPerClient = 1 << 30
+		c.LoginPerAccount = 1 << 30
+		c.DBMaxConns = defaults.DBMaxConns
+		c.SeedDemo = true
+	})
+	shopDB, err := sql.Open("pgx", shop.DatabaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer shopDB.Close()
+	shopDB.SetMaxOpenConns(2)
+	var dbName string
+	if err := shopDB.QueryRowContext(ctx, `SELECT current_database()`).Scan(&dbName); err != nil {
+		b.Fatal(err)
+	}
+	products := productIDs(b, shop)
+	_, adminToken := shop.Admin(b)
+	for _, id := range products {
+		resp := shop.API.Do("POST", "/api/v1/products/"+id+"/stock",
+			map[string]any{"delta": stockDelta, "reason": "order benchmark"}, testkit.Bearer(adminToken))
+		if resp.Status != http.StatusOK {
+			b.Fatalf("restock %s: %d %s", id, resp.Status, resp.Body)
+		}
+	}
+	_, tokens := makeUsers(b, shop)
+	b.Logf("shop ready: %d products, %d customers (%v so far)", len(products), len(tokens), time.Since(started).Round(time.Second))
+
+	// One order through the checking client (request and answer against
+	// the OpenAPI document), followed to confirmed, its timeline read back.
+	firstStep := checkOneOrder(b, shop, shopDB, tokens[0], products)
+	if b.Failed() {
+		b.FailNow() // an answer off the document: measuring it would mislead
+	}
+
+	placeURL := shop.URL + "/api/v1/orders"
+	place := func(bt *batch) bench.Request {
+		return func(ctx context.Context, c *http.Client, i int) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, placeURL, bytes.NewReader(orderBody(products, bt.seed+i)))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
+			req.Header.Set("Idempotency-Key", bt.name+"-"+strconv.Itoa(i))
+			resp, err := c.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusAccepted {
+				return fmt.Errorf("status %d, want 202: %.200s", resp.StatusCode, raw)
+			}
+			var o struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil || o.ID == "" {
+				return fmt.Errorf("no order id in %.200s", raw)
+			}
+			bt.add(o.ID)
+			return nil
+		}
+	}
+	client := bench.NewClient(openLoopInFlight)
+	defer client.CloseIdleConnections()
+	seed := 0
+	newBatch := func(name string) *batch {
+		seed += 1 << 20
+		return &batch{name: name, seed: seed}
+	}
+
+	// 3a. The ramp: raise the rate until the saga falls behind, then take
+	// what it confirmed per second while saturated as its capacity.
+	var ramp []rampResult
+	var over *rampResult
+	rate := rampStart
+	rampMark := bench.MarkCPU()
+	for step := range rampMaxSteps {
+		bt := newBatch("ramp" + strconv.Itoa(step))
+		from := time.Now()
+		res := bench.OpenLoop(ctx, client, rate, rampStep, openLoopInFlight, place(bt))
+		to := time.Now()
+		backlog, err := unfinished(ctx, shopDB)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := rampResult{rate: rate, res: res, backlog: backlog}
+		r.ok = res.Failed == 0 && res.Percentile(99) <= rampHTTPLimit &&
+			float64(backlog) <= max(5, rate*rampBacklog.Seconds())
+		// Confirmations up to 100 ms before the query have committed.
+		r.confirmedRate, err = confirmedRate(ctx, shopDB, from.Add(rampSettle), to.Add(-100*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ramp = append(ramp, r)
+		if !r.ok {
+			over = &ramp[len(ramp)-1]
+			break
+		}
+		if ctx.Err() != nil {
+			b.Fatal(ctx.Err())
+		}
+		rate *= rampFactor
+	}
+	rampCPU := rampMark.Since()
+	capacity := ramp[len(ramp)-1].rate // never over capacity: the last step
+	if over != nil {
+		capacity = min(over.confirmedRate, over.rate)
+	}
+	if capacity <= 0 {
+		b.Fatalf("the ramp found no rate the saga confirms anything at: %+v", ramp)
+	}
+	rampDrain, err := waitFinished(ctx, shopDB, drainLimit)
+	if err != nil {
+		b.Fatalf("after the ramp: %v", err)
+	}
+	b.Logf("ramp: capacity %.0f orders/s, drained in %v (%v so far)", capacity, rampDrain.Round(time.Millisecond), time.Since(started).Round(time.Second))
+
+	// 3b. The sustained rate, then half of it. Each phase starts after a
+	// quiet spell (statistics flushed) and ends once its orders are final
+	// and the shop has been quiet again.
+	runPhase := func(name string, rate float64, d time.Duration) *phase {
+		if err := sleepCtx(ctx, quietWait); err != nil {
+			b.Fatal(err)
+		}
+		p := &phase{name: name, rate: rate, length: d, batch: newBatch(name)}
+		c0, x0 := counters(ctx, b, mon, dbName)
+		w0 := tableWrites(ctx, b, shopDB)
+		m0 := scrapeBusMetrics(ctx, shop.URL)
+		smp := startSampler(ctx, shop, shopDB, mon, dbName)
+		p.cpu0 = bench.MarkCPU()
+		p.start = time.Now()
+		p.res = bench.OpenLoop(ctx, client, rate, d, openLoopInFlight, place(p.batch))
+		p.end = time.Now()
+		p.cpu = p.cpu0.Since()
+		p.backlogAtEnd, _ = unfinished(ctx, shopDB)
+		p.drain, err = waitFinished(ctx, shopDB, drainLimit)
+		p.samples = smp.stop()
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		p.hops = diffBusMetrics(m0, scrapeBusMetrics(ctx, shop.URL))
+		if err := sleepCtx(ctx, quietWait); err != nil {
+			b.Fatal(err)
+		}
+		c1, x1 := counters(ctx, b, mon, dbName)
+		p.commits, p.xids = c1-c0, x1-x0
+		p.writes = diffWrites(w0, tableWrites(ctx, b, shopDB))
+		p.saga = readSaga(ctx, b, shopDB, p.batch.ids, p.start, p.start.Add(d))
+		checkFailures(b, name, p.res)
+		b.Logf("%s: %.1f orders/s offered, %.1f confirmed/s (%v so far)", name, rate, p.confirmedRate(), time.Since(started).Round(time.Second))
+		return p
+	}
+	full := runPhase("sustained", capacity*sustainedShare, sustained)
+	half := runPhase("half-rate", full.rate/2, halfLen)
+
+	// 4. Report, then the invariants.
+	r := ordersReport{
+		server: server, poolSize: defaults.DBMaxConns, products: len(products), customers: len(tokens),
+		tpcb: tpcb, tpcbCPU: tpcbCPU, ramp: ramp, rampCPU: rampCPU, capacity: capacity, over: over != nil, rampDrain: rampDrain,
+		full: full, half: half, firstStep: firstStep, elapsed: time.Since(started),
+	}
+	r.print(os.Stdout)
+
+	b.ReportMetric(0, "ns/op") // one run of minutes: meaningless per op
+	b.ReportMetric(tpcb.tps, "pgbench_tpcb_tps")
+	b.ReportMetric(full.confirmedRate(), "confirmed/s")
+	b.ReportMetric(full.confirmedRate()/tpcb.tps, "confirmed/pgbench")
+	b.ReportMetric(full.commitsPerOrder(), "commits/order")
+	b.ReportMetric(ms(half.res.Percentile(99)), "half_http_p99_ms")
+	b.ReportMetric(ms(half.saga.percentile(half.saga.total, 99)), "half_confirm_p99_ms")
+
+	shop.CheckInvariants(b)
+	if b.Failed() {
+		fmt.Println("\nINVARIANT CHECK OR LOAD FAILED: see the errors above")
+	} else {
+		fmt.Printf("\ninvariants: all hold after %d orders (checked by apptest.Shop.CheckInvariants)\n", r.totalOrders())
+	}
+}
+
+// ---- load ----
+
+// batch collects the ids of the orders one phase placed.
+type batch struct {
+	name string // also the Idempotency-Key prefix: visible ASCII only
+	seed int
+	mu   sync.Mutex
+	ids  []string
+}
+
+func (bt *batch) add(id string) {
+	bt.mu.Lock()
+	bt.ids = append(bt.ids, id)
+	bt.mu.Unlock()
+}
+
+// orderBody is order number i: 1 to 3 distinct products of the catalog,
+// 1 to 3 of each, paid with the approving test card. The same i gives
+// the same body.
+func orderBody(products []string, i int) []byte {
+	r := rand.New(rand.NewPCG(uint64(i), 0x6f7264657273))
+	type line struct {
+		ProductID string `json:"product_id"`
+		Quantity  int    `json:"quantity"`
+	}
+	n := 1 + r.IntN(min(3, len(products)))
+	lines := make([]line, 0, n)
+	for _, k := range r.Perm(len(products))[:n] {
+		lines = append(lines, line{ProductID: products[k], Quantity: 1 + r.IntN(3)})
+	}
+	raw, _ := json.Marshal(map[string]any{"items": lines, "payment_method": orderPaymentMethod})
+	return raw
+}
+
+type rampResult struct {
+	rate          float64
+	res           bench.Result
+	backlog       int     // unfinished orders when the step ended
+	confirmedRate float64 // orders confirmed per second in the step, after its first rampSettle
+	ok            bool
+}
+
+type phase struct {
+	name         string
+	rate         float64
+	length       time.Duration
+	batch        *batch
+	start, end   time.Time
+	res          bench.Result
+	cpu0         bench.CPUMark
+	cpu          bench.CPUUse
+	backlogAtEnd int
+	drain        time.Duration // from the last request's answer until every order was final
+	commits      int64         // xact_commit of the shop's database
+	xids         int64         // transaction ids assigned on the cluster (write transactions)
+	saga         sagaStats
+	samples      samples
+	hops         map[string]hopStats
+	writes       map[string]rowWrites // by schema.table, over the phase
+}
+
+// confirmedRate is the orders confirmed within the phase's window per second.
+func (p *phase) confirmedRate() float64 {
+	return float64(p.saga.confirmedInWindow) / p.length.Seconds()
+}
+
+func (p *phase) commitsPerOrder() float64 {
+	if p.saga.confirmed == 0 {
+		return 0
+	}
+	return float64(p.commits) / float64(p.saga.confirmed)
+}
+
+// keptUp: the orders of the phase were final soon after the last was
+// placed, so the rate did not pile up a backlog.
+func (p *phase) keptUp() bool {
+	return p.res.Failed == 0 && p.saga.confirmed == p.saga.placed && p.drain <= time.Second
+}
+
+// ---- pgbench TPC-B ----
+
+type tpcbResult struct {
+	tps, latencyMs float64
+}
+
+var (
+	tpcbTPS     = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	tpcbLatency = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
+)
+
+// pgbenchTPCB runs pgbench's default TPC-B-like script.
+func pgbenchTPCB(ctx context.Context, bin, dbURL string, clients, threads int, d time.Duration) (tpcbResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, d+2*time.Minute)
+	defer cancel()
+	secs := max(int(d/time.Second), 1)
+	out, err := exec.CommandContext(ctx, bin, "-c", strconv.Itoa(clients), "-j", strconv.Itoa(threads),
+		"-T", strconv.Itoa(secs), dbURL).CombinedOutput()
+	if err != nil {
+		return tpcbResult{}, fmt.Errorf("pgbench TPC-B: %w\n%s", err, out)
+	}
+	m := tpcbTPS.FindSubmatch(out)
+	if m == nil {
+		return tpcbResult{}, fmt.Errorf("pgbench TPC-B: no tps line in its output:\n%s", out)
+	}
+	var r tpcbResult
+	r.tps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := tpcbLatency.FindSubmatch(out); m != nil {
+		r.latencyMs, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	return r, nil
+}
+
+// ---- the database side ----
+
+// checkOneOrder places one order through the checking client, waits for
+// it to be confirmed and reads it back; it returns the steps of its
+// timeline as the API shows them.
+func checkOneOrder(b *testing.B, shop *apptest.Shop, db *sql.DB, token string, products []string) []string {
+	b.Helper()
+	resp := shop.API.Do("POST", "/api/v1/orders", testkit.Raw(string(orderBody(products, 0))),
+		testkit.Bearer(token), testkit.Header("Idempotency-Key", "bench-check"))
+	if resp.Status != http.StatusAccepted {
+		b.Fatalf("POST /api/v1/orders: %d %s", resp.Status, resp.Body)
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	resp.Decode(b, &o)
+	if _, err := waitFinished(b.Context(), db, 30*time.Second); err != nil {
+		b.Fatal(err)
+	}
+	var got struct {
+		Status   string `json:"status"`
+		Timeline []struct {
+			At   time.Time `json:"at"`
+			Step string    `json:"step"`
+		} `json:"timeline"`
+	}
+	shop.API.Do("GET", "/api/v1/orders/"+o.ID, nil, testkit.Bearer(token)).Decode(b, &got)
+	steps := make([]string, len(got.Timeline))
+	for i, s := range got.Timeline {
+		steps[i] = s.Step
+	}
+	if got.Status != "confirmed" || !slices.Contains(steps, "payment_succeeded") || !slices.Contains(steps, "stock_reserved") {
+		b.Fatalf("the check order ended %s with timeline %v; the benchmark reads confirmation from the payment_succeeded step", got.Status, steps)
+	}
+	return steps
+}
+
+// unfinished counts the orders that are not final yet.
+func unfinished(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM orders.orders WHERE status IN ('pending', 'awaiting_payment')`).Scan(&n)
+	return n, err
+}
+
+// waitFinished waits until every order is final and returns how long that took.
+func waitFinished(ctx context.Context, db *sql.DB, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		n, err := unfinished(ctx, db)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > limit {
+			return 0, fmt.Errorf("%d orders still not final after %v", n, limit)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// confirmedRate is the orders confirmed per second between from and to.
+func confirmedRate(ctx context.Context, db *sql.DB, from, to time.Time) (float64, error) {
+	if !to.After(from) {
+		return 0, nil
+	}
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM orders.order_timeline
+		WHERE step = 'payment_succeeded' AND at BETWEEN $1 AND $2`, from, to).Scan(&n)
+	return float64(n) / to.Sub(from).Seconds(), err
+}
+
+// counters reads the shop database's committed transactions and the
+// cluster's next transaction id.
+func counters(ctx context.Context, b *testing.B, mon *sql.DB, dbName string) (commits, nextXid int64) {
+	b.Helper()
+	err := mon.QueryRowContext(ctx, `SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
+		pg_snapshot_xmax(pg_current_snapshot())::text::bigint`, dbName).Scan(&commits, &nextXid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return commits, nextXid
+}
+
+// rowWrites are a table's inserted, updated and deleted rows.
+type rowWrites struct{ ins, upd, del int64 }
+
+// tableWrites reads pg_stat_user_tables of the shop's database.
+func tableWrites(ctx context.Context, b *testing.B, db *sql.DB) map[string]rowWrites {
+	b.Helper()
+	rows, err := db.QueryContext(ctx, `SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]rowWrites{}
+	for rows.Next() {
+		var name string
+		var w rowWrites
+		if err := rows.Scan(&name, &w.ins, &w.upd, &w.del); err != nil {
+			b.Fatal(err)
+		}
+		out[name] = w
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+func diffWrites(before, after map[string]rowWrites) map[string]rowWrites {
+	out := map[string]rowWrites{}
+	for k, a := range after {
+		p := before[k]
+		if d := (rowWrites{a.ins - p.ins, a.upd - p.upd, a.del - p.del}); d != (rowWrites{}) {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+type sagaStats struct {
+	placed, confirmed, confirmedInWindow int
+	statuses                             map[string]int
+	total, reserve, pay                  []time.Duration // placed→confirmed, placed→stock_reserved, stock_reserved→confirmed
+	lastConfirmed                        time.Time
+}
+
+func (s sagaStats) percentile(d []time.Duration, p float64) time.Duration {
+	return bench.Result{Latencies: d}.Percentile(p)
+}
+
+// readSaga reads the placing and step times of the orders ids.
+func readSaga(ctx context.Context, b *testing.B, db *sql.DB, ids []string, from, to time.Time) sagaStats {
+	b.Helper()
+	s := sagaStats{placed: len(ids), statuses: map[string]int{}}
+	if len(ids) == 0 {
+		return s
+	}
+	rows, err := db.QueryContext(ctx, `
+		SELECT o.status, o.created_at,
+		       min(t.at) FILTER (WHERE t.step = 'stock_reserved'),
+		       min(t.at) FILTER (WHERE t.step = 'payment_succeeded')
+		  FROM orders.orders o LEFT JOIN orders.order_timeline t ON t.order_id = o.id
+		 WHERE o.id = ANY($1::uuid[])
+		 GROUP BY o.id`, ids)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var created time.Time
+		var reserved, confirmed sql.NullTime
+		if err := rows.Scan(&status, &created, &reserved, &confirmed); err != nil {
+			b.Fatal(err)
+		}
+		s.statuses[status]++
+		if status != "confirmed" || !confirmed.Valid {
+			continue
+		}
+		s.confirmed++
+		s.total = append(s.total, confirmed.Time.Sub(created))
+		if reserved.Valid {
+			s.reserve = append(s.reserve, reserved.Time.Sub(created))
+			s.pay = append(s.pay, confirmed.Time.Sub(reserved.Time))
+		}
+		if !confirmed.Time.Before(from) && !confirmed.Time.After(to) {
+			s.confirmedInWindow++
+		}
+		if confirmed.Time.After(s.lastConfirmed) {
+			s.lastConfirmed = confirmed.Time
+		}
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// ---- sampling while a phase runs ----
+
+type samples struct {
+	n        int
+	lag      map[string]*lagStats // by "topic ← handler"
+	waits    map[string]int       // active backends of the shop's database, by wait event, summed over samples
+	busyConn int                  // active backends, summed over samples
+	pending  []int                // unfinished orders at each sample
+}
+
+type lagStats struct {
+	sum, max int64
+}
+
+type sampler struct {
+	stopCh chan struct{}
+	done   chan samples
+}
+
+// startSampler reads, once a second, every handler's lag (as the staff
+// endpoint does), what the shop's active backends wait on, and how many
+// orders are unfinished.
+func startSampler(ctx context.Context, shop *apptest.Shop, shopDB, mon *sql.DB, dbName string) *sampler {
+	s := &sampler{stopCh: make(chan struct{}), done: make(chan samples, 1)}
+	go func() {
+		out := samples{lag: map[string]*lagStats{}, waits: map[string]int{}}
+		t := time.NewTicker(sampleTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopCh:
+				s.done <- out
+				return
+			case <-ctx.Done():
+				s.done <- out
+				return
+			case <-t.C:
+			}
+			out.n++
+			if stats, err := shop.BusOverview(ctx); err == nil {
+				for _, tp := range stats {
+					for _, c := range tp.Consumers {
+						k := tp.Topic + " ← " + c.Handler
+						l := out.lag[k]
+						if l == nil {
+							l = &lagStats{}
+							out.lag[k] = l
+						}
+						l.sum += c.Lag
+						l.max = max(l.max, c.Lag)
+					}
+				}
+			}
+			rows, err := mon.QueryContext(ctx, `
+				SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU'), count(*)
+				  FROM pg_stat_activity
+				 WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()
+				 GROUP BY 1`, dbName)
+			if err == nil {
+				for rows.Next() {
+					var w string
+					var n int
+					if rows.Scan(&w, &n) == nil {
+						out.waits[w] += n
+						out.busyConn += n
+					}
+				}
+				rows.Close()
+			}
+			if n, err := unfinished(ctx, shopDB); err == nil {
+				out.pending = append(out.pending, n)
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sampler) stop() samples {
+	close(s.stopCh)
+	return <-s.done
+}
+
+// ---- the bus's own histograms ----
+
+type hopStats struct {
+	hopSum, handlerSum float64 // seconds
+	hopN, handlerN     float64
+}
+
+var promLine = regexp.MustCompile(`^(modshop_bus_(?:hop|handler_duration)_seconds)_(sum|count)\{handler="([^"]+)"\} ([0-9.eE+-]+)$`)
+
+// scrapeBusMetrics reads the hop and handler-duration histograms' sums and
+// counts from /metrics, per handler.
+func scrapeBusMetrics(ctx context.Context, base string) map[string]hopStats {
+	out := map[string]hopStats{}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return out
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		m := promLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[4], 64)
+		if err != nil {
+			continue
+		}
+		h := out[m[3]]
+		switch {
+		case m[1] == "modshop_bus_hop_seconds" && m[2] == "sum":
+			h.hopSum = v
+		case m[1] == "modshop_bus_hop_seconds":
+			h.hopN = v
+		case m[2] == "sum":
+			h.handlerSum = v
+		default:
+			h.handlerN = v
+		}
+		out[m[3]] = h
+	}
+	return out
+}
+
+func diffBusMetrics(before, after map[string]hopStats) map[string]hopStats {
+	out := map[string]hopStats{}
+	for k, a := range after {
+		p := before[k]
+		d := hopStats{hopSum: a.hopSum - p.hopSum, hopN: a.hopN - p.hopN, handlerSum: a.handlerSum - p.handlerSum, handlerN: a.handlerN - p.handlerN}
+		if d.hopN > 0 || d.handlerN > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ---- report ----
+
+type ordersReport struct {
+	server              string
+	poolSize            int
+	products, customers int
+	tpcb                tpcbResult
+	tpcbCPU             bench.CPUUse
+	ramp                []rampResult
+	rampCPU             bench.CPUUse
+	capacity            float64
+	over                bool
+	rampDrain           time.Duration
+	full, half          *phase
+	firstStep           []string
+	elapsed             time.Duration
+}
+
+func (r ordersReport) totalOrders() int {
+	n := 1 + r.full.saga.placed + r.half.saga.placed
+	for _, s := range r.ramp {
+		n += s.res.OK
+	}
+	return n
+}
+
+func (r ordersReport) print(w io.Writer) {
+	fmt.Fprintf(w, "\nmodshop orders benchmark, %s (took %v)\n", time.Now().Format(time.RFC3339), r.elapsed.Round(time.Second))
+	fmt.Fprintf(w, "machine: %d CPUs, GOMAXPROCS %d, %s %s/%s; shop, load generator, PostgreSQL and pgbench share them\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "PostgreSQL: %s at %s\n", serverVersion(r.server), hostOf(r.server))
+	fmt.Fprintf(w, "shop: in process (apptest), loopback HTTP, %d connections per module pool, demo catalog (%d products, +%d stock each), %d customers\n",
+		r.poolSize, r.products, stockDelta, r.customers)
+	fmt.Fprintf(w, "orders: 1-3 distinct products x 1-3 each, %s, a new Idempotency-Key each, customers in turn\n", orderPaymentMethod)
+	fmt.Fprintf(w, "pgbench TPC-B: scale %d, -c %d -j %d -T %d: %.0f tps (latency avg %.2f ms), CPU %s\n\n",
+		tpcbScale, clients, pgbenchThreads, int(tpcbDuration/time.Second), r.tpcb.tps, r.tpcb.latencyMs, r.tpcbCPU)
+
+	fmt.Fprintf(w, "ramp (open loop, %v steps, x%.1f; a step is over capacity once its backlog > %v of orders or HTTP p99 > %v;\n", rampStep, rampFactor, rampBacklog, rampHTTPLimit)
+	fmt.Fprintf(w, "  confirmed/s counted after each step's first %v):\n", rampSettle)
+	var steps []string
+	for _, s := range r.ramp {
+		mark := "ok"
+		if !s.ok {
+			mark = "OVER"
+		}
+		steps = append(steps, fmt.Sprintf("%.0f/s: p99 %s, backlog %d, confirmed %.0f/s %s", s.rate, fmtMs(s.res.Percentile(99)), s.backlog, s.confirmedRate, mark))
+	}
+	for i := 0; i < len(steps); i += 3 {
+		fmt.Fprintf(w, "  %s\n", strings.Join(steps[i:min(i+3, len(steps))], " | "))
+	}
+	how := "confirmed/s in the first step over capacity (saga saturated)"
+	if !r.over {
+		how = "no step was over capacity: the last step's rate"
+	}
+	fmt.Fprintf(w, "  capacity %.1f orders/s (%s); sustained rate = %.2f x that; ramp CPU %s; its backlog drained in %v\n\n",
+		r.capacity, how, sustainedShare, r.rampCPU, r.rampDrain.Round(time.Millisecond))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "phase\toffered\tplaced\tconfirmed/s\t÷ TPC-B tps\tHTTP p50\tHTTP p99\tplaced→confirmed p50\tp99\tmax\tcommits/order\twrite xacts/order\tbacklog at end\tdrained in\tfailed\tsent late (max)\tCPU: shop+gen cores / machine\t")
+	for _, p := range []*phase{r.full, r.half} {
+		s := p.saga
+		fmt.Fprintf(tw, "%s, %v\t%.1f/s\t%d\t%.1f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d\t%v\t%d\t%s\t%s\t\n",
+			p.name, p.length.Round(time.Second), p.rate, s.placed, p.confirmedRate(), p.confirmedRate()/r.tpcb.tps,
+			fmtMs(p.res.Percentile(50)), fmtMs(p.res.Percentile(99)),
+			fmtMs(s.percentile(s.total, 50)), fmtMs(s.percentile(s.total, 99)), fmtMs(s.percentile(s.total, 100)),
+			p.commitsPerOrder(), float64(p.xids)/float64(max(s.confirmed, 1)),
+			p.backlogAtEnd, p.drain.Round(time.Millisecond), p.res.Failed, fmtMs(p.res.MaxSendLag), p.cpu)
+	}
+	fmt.Fprintf(tw, "pgbench TPC-B, 8 clients\t\t\t%.0f tps\t1\t\t\t\t\t\t\t\t\t\t\t\t%s\t\n", r.tpcb.tps, r.tpcbCPU)
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nwhere the time goes (per phase; segment times from the timeline: placed = orders.created_at):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "phase\tplaced→stock_reserved p50 / p99\tstock_reserved→confirmed p50 / p99\tunfinished orders (mean / max of samples)\tactive shop backends (mean)\ttop waits of active backends (mean backends)\t")
+	for _, p := range []*phase{r.full, r.half} {
+		s := p.saga
+		fmt.Fprintf(tw, "%s\t%s / %s\t%s / %s\t%s\t%s\t%s\t\n", p.name,
+			fmtMs(s.percentile(s.reserve, 50)), fmtMs(s.percentile(s.reserve, 99)),
+			fmtMs(s.percentile(s.pay, 50)), fmtMs(s.percentile(s.pay, 99)),
+			meanMax(p.samples.pending), perSample(p.samples.busyConn, p.samples.n), topWaits(p.samples, 5))
+	}
+	tw.Flush()
+
+	tpcbCPU := r.tpcbCPU.Machine * float64(runtime.NumCPU()) / r.tpcb.tps // seconds of CPU per TPC-B transaction
+	for _, p := range []*phase{r.full, r.half} {
+		if p.cpu.Machine < 0 || p.saga.placed == 0 {
+			continue
+		}
+		wall := p.end.Sub(p.start).Seconds() / float64(p.saga.placed)
+		machine := p.cpu.Machine * float64(runtime.NumCPU()) * wall
+		proc := p.cpu.Process * wall
+		fmt.Fprintf(w, "%s: %.2f ms of CPU per order on the machine (%.2f ms in this process: shop + load generator; %.2f ms elsewhere, mostly PostgreSQL) = %.1f pgbench TPC-B transactions at %.3f ms each\n",
+			p.name, machine*1000, proc*1000, (machine-proc)*1000, machine/tpcbCPU, tpcbCPU*1000)
+	}
+
+	fmt.Fprintln(w, "\nbus per handler (lag sampled each second during the phase; hop = publish → handler starts, handler = its transaction; means from modshop_bus_* histograms):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "topic ← handler\tsustained: lag mean / max\thop mean\thandler mean\tmessages\thalf rate: lag mean / max\thop mean\thandler mean\tmessages\t")
+	keys := map[string]bool{}
+	for _, p := range []*phase{r.full, r.half} {
+		for k := range p.samples.lag {
+			keys[k] = true
+		}
+	}
+	sorted := slices.Sorted(func(yield func(string) bool) {
+		for k := range keys {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, k := range sorted {
+		handler := k[strings.LastIndex(k, "← ")+len("← "):]
+		cells := []string{k}
+		active := false
+		for _, p := range []*phase{r.full, r.half} {
+			l := p.samples.lag[k]
+			h := p.hops[handler]
+			lag := "-"
+			if l != nil && p.samples.n > 0 {
+				lag = fmt.Sprintf("%.1f / %d", float64(l.sum)/float64(p.samples.n), l.max)
+			}
+			hop, dur := "-", "-"
+			if h.hopN > 0 {
+				hop = fmtMs(time.Duration(h.hopSum / h.hopN * float64(time.Second)))
+				active = true
+			}
+			if h.handlerN > 0 {
+				dur = fmtMs(time.Duration(h.handlerSum / h.handlerN * float64(time.Second)))
+			}
+			cells = append(cells, lag, hop, dur, strconv.Itoa(int(h.handlerN)))
+		}
+		if active {
+			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nrows written per confirmed order, by table (pg_stat_user_tables of the shop's database over each phase):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "table\tsustained: inserted / updated / deleted\thalf-rate: inserted / updated / deleted\t")
+	tables := map[string]float64{}
+	for _, p := range []*phase{r.full, r.half} {
+		for k, v := range p.writes {
+			tables[k] = max(tables[k], float64(v.ins+v.upd+v.del)/float64(max(p.saga.confirmed, 1)))
+		}
+	}
+	names := slices.SortedFunc(func(yield func(string) bool) {
+		for k := range tables {
+			if !yield(k) {
+				return
+			}
+		}
+	}, func(a, b string) int {
+		if tables[a] != tables[b] {
+			if tables[a] > tables[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	var sum [2]rowWrites
+	for _, k := range names {
+		if tables[k] < 0.01 {
+			continue
+		}
+		cells := []string{k}
+		for i, p := range []*phase{r.full, r.half} {
+			v, n := p.writes[k], float64(max(p.saga.confirmed, 1))
+			sum[i].ins, sum[i].upd, sum[i].del = sum[i].ins+v.ins, sum[i].upd+v.upd, sum[i].del+v.del
+			cells = append(cells, fmt.Sprintf("%.2f / %.2f / %.2f", float64(v.ins)/n, float64(v.upd)/n, float64(v.del)/n))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	total := []string{"all tables"}
+	for i, p := range []*phase{r.full, r.half} {
+		n := float64(max(p.saga.confirmed, 1))
+		total = append(total, fmt.Sprintf("%.2f / %.2f / %.2f", float64(sum[i].ins)/n, float64(sum[i].upd)/n, float64(sum[i].del)/n))
+	}
+	fmt.Fprintln(tw, strings.Join(total, "\t")+"\t")
+	tw.Flush()
+
+	fmt.Fprintln(w, `
+offered: the open-loop rate; HTTP p50/p99 run from each request's intended send time to its answer (no
+coordinated omission). confirmed/s: orders of the phase whose payment_succeeded step (= confirmed) falls
+inside the phase's window, per second of it. placed→confirmed: that step's time minus the order's
+created_at. commits/order: pg_stat_database.xact_commit of the shop's database over the phase, read once
+the shop had been quiet 10.5 s, ÷ confirmed orders (it includes read-only transactions: bus polls and
+this benchmark's samplers); write xacts/order: transaction ids assigned on the cluster over the same span.
+backlog at end: orders not final when the last request was answered; drained in: until all were final.`)
+	fmt.Fprintf(w, "timeline of the check order: %s\n\n", strings.Join(r.firstStep, " → "))
+
+	ratio := r.full.confirmedRate() / r.tpcb.tps
+	verdict := func(ok bool) string {
+		if ok {
+			return "MET"
+		}
+		return "NOT MET"
+	}
+	kept := "kept up"
+	if !r.full.keptUp() {
+		kept = "did NOT keep up"
+	}
+	fmt.Fprintf(w, "targets (issue 5, for a 2-core machine with the load generator on the same box):\n")
+	fmt.Fprintf(w, "  confirmed orders/s sustained %v >= %.1f x pgbench TPC-B: %.1f/s = %.3f x %.0f tps (the saga %s: drained %v after the last request): %s\n",
+		r.full.length.Round(time.Second), targetRatio, r.full.confirmedRate(), ratio, r.tpcb.tps, kept, r.full.drain.Round(time.Millisecond),
+		verdict(ratio >= targetRatio && r.full.keptUp()))
+	fmt.Fprintf(w, "  at half that rate (%.1f/s) HTTP p99 < %v: %s: %s\n", r.half.rate, targetHTTPP99, fmtMs(r.half.res.Percentile(99)),
+		verdict(r.half.res.Failed == 0 && r.half.res.Percentile(99) < targetHTTPP99))
+	p99 := r.half.saga.percentile(r.half.saga.total, 99)
+	fmt.Fprintf(w, "  at half that rate placed→confirmed p99 < %v: %s: %s\n", targetConfirmP99, fmtMs(p99),
+		verdict(r.half.saga.confirmed == r.half.saga.placed && r.half.saga.confirmed > 0 && p99 < targetConfirmP99))
+	for _, p := range []*phase{r.full, r.half} {
+		if p.saga.confirmed != p.saga.placed {
+			fmt.Fprintf(w, "  NOTE %s: %d placed, %d confirmed; statuses %v\n", p.name, p.saga.placed, p.saga.confirmed, p.saga.statuses)
+		}
+	}
+}
+
+func meanMax(v []int) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	sum, m := 0, 0
+	for _, x := range v {
+		sum += x
+		m = max(m, x)
+	}
+	return fmt.Sprintf("%.1f / %d", float64(sum)/float64(len(v)), m)
+}
+
+func perSample(sum, n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(sum)/float64(n), 'f', 2, 64)
+}
+
+func topWaits(s samples, k int) string {
+	if s.n == 0 {
+		return "-"
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for w, n := range s.waits {
+		all = append(all, kv{w, n})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if a.v != b.v {
+			return b.v - a.v
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	var parts []string
+	for _, e := range all[:min(k, len(all))] {
+		parts = append(parts, fmt.Sprintf("%s %.2f", e.k, float64(e.v)/float64(s.n)))
+	}
+	return strings.Join(parts, ", ")
+}
