@@ -237,15 +237,26 @@ func (b *Bus) Start(ctx context.Context) error {
 		defer b.done.Done()
 		b.pruneInboxes(runCtx, consumers)
 	}()
+	ran := make(chan error, 1)
 	go func() {
 		defer b.done.Done()
-		if err := router.Run(runCtx); err != nil {
+		err := router.Run(runCtx)
+		if err != nil {
 			b.log.Error("bus router stopped", "err", err)
 		}
+		ran <- err
 	}()
+	// A router that fails to subscribe never reports running: fail then
+	// instead of waiting forever.
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
 	select {
 	case <-router.Running():
 		return nil
+	case err := <-ran:
+		return fmt.Errorf("bus router stopped before it ran: %v", err)
+	case <-timeout.C:
+		return errors.New("bus router did not start within a minute")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
