@@ -199,19 +199,24 @@ func (s *Shop) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok", "migrations": "ok"}})
 }
 
-// notFound serves the web UI's files for browser paths and a problem for
-// unknown API paths.
+// notFound serves the web UI: its files, and index.html for the pages it
+// draws itself (/products/…, /orders/…, /staff/…); anything else, and every
+// unknown API path, is a 404 problem.
 func (s *Shop) notFound(c *gin.Context) {
 	p := c.Request.URL.Path
 	if strings.HasPrefix(p, "/api/") || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
 		httpx.NoRoute(c)
 		return
 	}
-	if name := strings.TrimPrefix(p, "/"); name != "" {
-		if st, err := fs.Stat(web.Static(), name); err != nil || st.IsDir() {
-			httpx.NoRoute(c)
-			return
-		}
+	file := p
+	if web.IsPage(p) {
+		file = "/"
+	} else if st, err := fs.Stat(web.Static(), strings.TrimPrefix(p, "/")); err != nil || st.IsDir() {
+		httpx.NoRoute(c)
+		return
 	}
-	c.FileFromFS(p, http.FS(web.Static()))
+	// The files carry no validators (embedded files have no dates), so ask
+	// browsers to fetch them again rather than guess a freshness.
+	c.Header("Cache-Control", "no-cache")
+	c.FileFromFS(file, http.FS(web.Static()))
 }

@@ -1,0 +1,200 @@
+// Staff: the event bus. How far each consumer lags behind its topic, and the
+// dead letters (messages a handler could not apply) to inspect, replay or
+// discard.
+import { del, get, post, query } from '../api.js';
+import { busy, clock, h, replace, timeTag, toast } from '../dom.js';
+import { actionError, field, showError } from '../forms.js';
+import { navigate } from '../router.js';
+import { staffForbidden, staffNav, staffOnly } from './staff.js';
+
+const REFRESH_MS = 5000;
+
+function consumersTable(topics) {
+  const rows = [];
+  for (const t of [...topics].sort((a, b) => a.topic.localeCompare(b.topic))) {
+    const consumers = t.consumers.length ? t.consumers : [null];
+    for (const c of consumers) {
+      rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', class: c && (c.lag > 0 || c.dead_letters > 0) ? 'attention' : null },
+        h('td', { 'data-label': 'Topic' }, h('code', {}, t.topic)),
+        h('th', { scope: 'row', 'data-label': 'Consumer' }, c ? h('code', {}, c.handler) : h('span', { class: 'muted' }, 'no consumer here')),
+        h('td', { 'data-label': 'Published', class: 'num' }, String(t.published)),
+        h('td', { 'data-label': 'Lag', class: 'num lag' }, c ? String(c.lag) : '—'),
+        h('td', { 'data-label': 'Dead letters', class: 'num dead' }, c ? String(c.dead_letters) : '—'),
+        h('td', { 'data-label': 'Last processed' }, c ? timeTag(c.last_processed) : '—'),
+        h('td', { 'data-label': 'Last published' }, timeTag(t.last_published))));
+    }
+  }
+  if (!rows.length) return h('p', {}, 'No topics yet.');
+  return h('table', { class: 'lines stacked', id: 'bus-consumers' },
+    h('caption', { class: 'visually-hidden' }, 'Consumers and their lag'),
+    h('thead', {}, h('tr', {}, ['Topic', 'Consumer', 'Published', 'Lag', 'Dead letters', 'Last processed', 'Last published'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, rows));
+}
+
+function pretty(value) {
+  return JSON.stringify(value, null, 2);
+}
+
+function deadLetterCard(d, reload) {
+  const inspectPanel = h('div', { class: 'inspect', id: `dead-letter-${d.id}-details`, hidden: true });
+  const inspect = h('button', { type: 'button', class: 'secondary small inspect-button', 'aria-expanded': 'false', 'aria-controls': inspectPanel.id }, 'Inspect');
+  const replay = h('button', { type: 'button', class: 'small replay-button' }, 'Replay');
+  const discard = h('button', { type: 'button', class: 'danger small discard-button' }, 'Discard');
+  const keep = h('button', { type: 'button', class: 'secondary small keep-button', hidden: true }, 'Keep it');
+  const open = !d.resolved_at;
+  const card = h('li', { class: 'card dead-letter', id: `dead-letter-${d.id}`, 'data-id': String(d.id), 'data-message-id': d.message_id, 'data-resolution': d.resolution || 'open' },
+    h('h3', { class: 'card-title' }, `#${d.id} `, h('code', {}, d.topic), ' → ', h('code', {}, d.handler)),
+    h('p', { class: 'muted' }, 'Failed ', timeTag(d.failed_at), ` after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`,
+      d.replays ? `; replayed ${d.replays} time${d.replays === 1 ? '' : 's'}` : '',
+      d.resolution ? ['; ', h('strong', {}, d.resolution), ' ', timeTag(d.resolved_at)] : ''),
+    h('pre', { class: 'error-text' }, d.error),
+    h('div', { class: 'actions' }, inspect, open ? [replay, discard, keep] : null),
+    actionError(`dead-letter-${d.id}-error`),
+    inspectPanel);
+
+  inspect.addEventListener('click', async () => {
+    if (!inspectPanel.hidden) {
+      inspectPanel.hidden = true;
+      inspect.textContent = 'Inspect';
+      inspect.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    const restore = busy(inspect, 'Loading…');
+    try {
+      const full = await get(`/api/v1/admin/dead-letters/${d.id}`);
+      restore();
+      replace(inspectPanel,
+        h('h4', {}, 'Payload'), h('pre', { class: 'payload' }, full.payload === null ? '(not JSON: the bytes could not be shown)' : pretty(full.payload)),
+        h('h4', {}, 'Metadata'), h('pre', { class: 'metadata' }, pretty(full.metadata)),
+        h('h4', {}, 'Message id'), h('p', {}, h('code', {}, full.message_id)));
+      inspectPanel.hidden = false;
+      inspect.textContent = 'Hide';
+      inspect.setAttribute('aria-expanded', 'true');
+    } catch (err) {
+      restore();
+      showError(card, err);
+    }
+  });
+
+  replay.addEventListener('click', async () => {
+    const restore = busy(replay, 'Replaying…');
+    try {
+      await post(`/api/v1/admin/dead-letters/${d.id}/replay`);
+      toast(`Dead letter #${d.id} replayed: ${d.handler} applied it.`);
+      reload();
+    } catch (err) {
+      restore();
+      showError(card, err);
+    }
+  });
+
+  // Discarding drops the message for good, so it asks once more, inline
+  // (a confirm() dialog would block the page).
+  let armed = false;
+  const disarm = () => {
+    armed = false;
+    discard.textContent = 'Discard';
+    keep.hidden = true;
+  };
+  keep.addEventListener('click', disarm);
+  discard.addEventListener('click', async () => {
+    if (!armed) {
+      armed = true;
+      discard.textContent = 'Really discard?';
+      keep.hidden = false;
+      discard.focus();
+      return;
+    }
+    const restore = busy(discard, 'Discarding…');
+    try {
+      await del(`/api/v1/admin/dead-letters/${d.id}`);
+      toast(`Dead letter #${d.id} discarded.`);
+      reload();
+    } catch (err) {
+      restore();
+      disarm();
+      showError(card, err);
+    }
+  });
+  return card;
+}
+
+/** staffBusPage: /staff/bus?state=open|all */
+export async function staffBusPage(ctx) {
+  if (!staffOnly(ctx)) return;
+  ctx.title('Event bus');
+  const state = ctx.query.get('state') === 'all' ? 'all' : 'open';
+  let overview;
+  let letters;
+  try {
+    [overview, letters] = await Promise.all([
+      get('/api/v1/admin/bus', { signal: ctx.signal }),
+      get(`/api/v1/admin/dead-letters${query({ state, limit: 50 })}`, { signal: ctx.signal }),
+    ]);
+  } catch (err) {
+    return staffForbidden(ctx, err);
+  }
+
+  const consumers = h('div', { id: 'bus-overview' });
+  const updated = h('p', { class: 'muted', id: 'bus-updated', role: 'status' });
+  const list = h('div', { id: 'dead-letters' });
+
+  const drawOverview = (o) => {
+    replace(consumers, consumersTable(o.topics));
+    updated.textContent = `Updated at ${clock()}; refreshes every ${REFRESH_MS / 1000} s.`;
+  };
+  const drawLetters = (items) => {
+    replace(list, items.length
+      ? h('ul', { class: 'list' }, items.map((d) => deadLetterCard(d, reloadAll)))
+      : h('p', { id: 'no-dead-letters' }, state === 'open' ? 'No open dead letters: every message was applied.' : 'No dead letters.'));
+  };
+  const reloadOverview = async () => {
+    try {
+      drawOverview(await get('/api/v1/admin/bus', { signal: ctx.signal }));
+    } catch (err) {
+      if (err.name !== 'AbortError') updated.textContent = `Could not refresh: ${err.summary}`;
+    }
+  };
+  async function reloadAll() {
+    list.setAttribute('aria-busy', 'true');
+    try {
+      const [o, l] = await Promise.all([
+        get('/api/v1/admin/bus', { signal: ctx.signal }),
+        get(`/api/v1/admin/dead-letters${query({ state, limit: 50 })}`, { signal: ctx.signal }),
+      ]);
+      drawOverview(o);
+      drawLetters(l.items);
+    } catch (err) {
+      if (err.name !== 'AbortError') updated.textContent = `Could not refresh: ${err.summary}`;
+    } finally {
+      list.removeAttribute('aria-busy');
+    }
+  }
+
+  const timer = setInterval(reloadOverview, REFRESH_MS);
+  ctx.onLeave(() => clearInterval(timer));
+
+  const filter = h('form', { class: 'search compact', id: 'dead-letter-filter' },
+    field({ id: 'dead-letter-state', name: 'state', label: 'Show', kind: 'select', value: state, options: [{ value: 'open', label: 'Open dead letters' }, { value: 'all', label: 'All, with replayed and discarded' }] }),
+    h('button', { type: 'submit' }, 'Show'),
+    h('button', { type: 'button', class: 'secondary', id: 'bus-refresh', onclick: reloadAll }, 'Refresh'));
+  filter.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const s = filter.elements.state.value;
+    navigate(`/staff/bus${s === 'all' ? '?state=all' : ''}`);
+  });
+  filter.elements.state.addEventListener('change', () => filter.requestSubmit());
+
+  replace(ctx.main,
+    staffNav('/staff/bus'),
+    h('h1', {}, 'Event bus'),
+    h('section', { 'aria-labelledby': 'consumers-heading' },
+      h('h2', { id: 'consumers-heading' }, 'Consumers'),
+      h('p', { class: 'note' }, 'Lag is how many published messages a consumer has not processed yet; a message that keeps failing becomes a dead letter so that the ones behind it flow.'),
+      updated, consumers),
+    h('section', { 'aria-labelledby': 'dead-letters-heading' },
+      h('h2', { id: 'dead-letters-heading' }, 'Dead letters'),
+      filter, list));
+  drawOverview(overview);
+  drawLetters(letters.items);
+}

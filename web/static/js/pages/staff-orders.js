@@ -1,0 +1,46 @@
+// Staff: every order, filtered by status, each with its saga's timeline.
+import { get, query } from '../api.js';
+import { clock, h, humanize, replace } from '../dom.js';
+import { field } from '../forms.js';
+import { navigate } from '../router.js';
+import { STATUSES, orderCard } from './orders.js';
+import { staffForbidden, staffNav, staffOnly } from './staff.js';
+
+/** staffOrdersPage: /staff/orders?status=&cursor= */
+export async function staffOrdersPage(ctx) {
+  if (!staffOnly(ctx)) return;
+  ctx.title('Orders');
+  const status = ctx.query.get('status') || '';
+  const cursor = ctx.query.get('cursor') || '';
+  let page;
+  try {
+    page = await get(`/api/v1/orders${query({ status, cursor, limit: 20 })}`, { signal: ctx.signal });
+  } catch (err) {
+    return staffForbidden(ctx, err);
+  }
+  const form = h('form', { class: 'search compact', id: 'order-filter' },
+    field({
+      id: 'order-status-filter', name: 'status', label: 'Status', kind: 'select', value: status,
+      options: [{ value: '', label: 'Every status' }, ...STATUSES.map((s) => ({ value: s, label: humanize(s) }))],
+    }),
+    h('button', { type: 'submit' }, 'Show'),
+    h('button', { type: 'button', class: 'secondary', id: 'orders-refresh', onclick: () => navigate(location.pathname + location.search, { replace: true }) }, 'Refresh'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    navigate(`/staff/orders${query({ status: form.elements.status.value })}`);
+  });
+  form.elements.status.addEventListener('change', () => form.requestSubmit());
+
+  const n = page.items.length;
+  replace(ctx.main,
+    staffNav('/staff/orders'),
+    h('h1', {}, status ? `Orders: ${humanize(status).toLowerCase()}` : 'Orders'),
+    form,
+    h('p', { role: 'status', id: 'orders-status' },
+      n ? `${n} order${n === 1 ? '' : 's'}, newest first${page.next_cursor ? '; older ones on the next page' : ''}. Loaded at ${clock()}.`
+        : `No ${status ? `${humanize(status).toLowerCase()} ` : ''}orders.`),
+    n ? h('ul', { class: 'list', id: 'staff-orders' }, page.items.map((o) => orderCard(o, true))) : null,
+    h('nav', { class: 'pager', 'aria-label': 'Pages' },
+      cursor ? h('a', { href: `/staff/orders${query({ status })}` }, '← Newest') : null,
+      page.next_cursor ? h('a', { href: `/staff/orders${query({ status, cursor: page.next_cursor })}`, id: 'next-page' }, 'Older →') : null));
+}
