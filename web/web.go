@@ -21,16 +21,24 @@ func Static() fs.FS {
 	return sub
 }
 
-// pages are the paths the front end draws itself (history-API routing):
-// the server answers each with index.html, so a reload or a shared link opens
-// the same page. Prefixes end in a slash.
-var pages = []string{"/", "/cart", "/checkout", "/login", "/register", "/orders", "/orders/", "/products/", "/staff", "/staff/"}
+// The front end draws these pages itself (history-API routing); the server
+// answers each with index.html, so a reload or a shared link opens the same
+// page: the paths in pages, and whatever follows a prefix in pagePrefixes.
+var (
+	pages        = []string{"/", "/cart", "/checkout", "/login", "/register", "/orders", "/staff"}
+	pagePrefixes = []string{"/orders/", "/products/", "/staff/"}
+)
 
 // IsPage reports whether path is a page of the front end, to be answered
 // with index.html.
 func IsPage(path string) bool {
 	for _, p := range pages {
-		if path == p || (strings.HasSuffix(p, "/") && p != "/" && strings.HasPrefix(path, p) && len(path) > len(p)) {
+		if path == p {
+			return true
+		}
+	}
+	for _, p := range pagePrefixes {
+		if strings.HasPrefix(path, p) && len(path) > len(p) {
 			return true
 		}
 	}
