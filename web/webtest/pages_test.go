@@ -1,0 +1,66 @@
+package webtest
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/platform/httpx"
+)
+
+// TestPages_ServedByTheBinaryUnderTheCSP needs no browser: the binary
+// answers the front end's pages with index.html, its files with their
+// types, everything under the strict Content-Security-Policy, and unknown
+// paths with a 404 problem.
+func TestPages_ServedByTheBinaryUnderTheCSP(t *testing.T) {
+	shop := apptest.Start(t)
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(shop.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+
+	for _, path := range []string{"/", "/cart", "/checkout", "/login", "/register", "/orders", "/orders/0b7e3c5e-2c07-4c5b-9d8e-2f3f1a3c1b10",
+		"/products/0b7e3c5e-2c07-4c5b-9d8e-2f3f1a3c1b10", "/staff", "/staff/bus", "/staff/products/new", "/staff/orders?status=confirmed"} {
+		resp, body := get(path)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: %d %s, want the page", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+			continue
+		}
+		if !strings.Contains(body, `<script type="module" src="/js/main.js"></script>`) {
+			t.Errorf("GET %s is not index.html: %.200s", path, body)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); got != httpx.ContentSecurityPolicy {
+			t.Errorf("GET %s: Content-Security-Policy %q, want %q", path, got, httpx.ContentSecurityPolicy)
+		}
+	}
+
+	for path, typ := range map[string]string{
+		"/app.css": "text/css", "/js/main.js": "text/javascript", "/js/pages/staff-bus.js": "text/javascript", "/favicon.svg": "image/svg+xml",
+	} {
+		resp, _ := get(path)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), typ) {
+			t.Errorf("GET %s: %d %q, want %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), typ)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s lacks X-Content-Type-Options: nosniff", path)
+		}
+	}
+
+	for _, path := range []string{"/nope.js", "/js/", "/js/nope.js", "/products/", "/staffroom", "/api/v1/nope", "/api/nope"} {
+		resp, _ := get(path)
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != httpx.ProblemContentType {
+			t.Errorf("GET %s: %d %q, want a 404 problem", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
