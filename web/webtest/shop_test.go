@@ -107,7 +107,7 @@ func TestShopInTheBrowser(t *testing.T) {
 	t.Run("staff create, edit and restock products; the storefront shows the new stock", w.staffManageProducts)
 	t.Run("staff list orders by status with their timelines", w.staffFollowOrders)
 	t.Run("staff inspect, replay and discard dead letters on the bus page", w.staffHandleDeadLetters)
-	t.Run("a customer who opens a staff page is told they may not", w.customerKeptOutOfStaffPages)
+	t.Run("a customer who opens a staff page is told they may not; then logs out", w.customerKeptOutOfStaffPages)
 	w.shop.CheckInvariants(t)
 }
 
@@ -331,6 +331,13 @@ func (w *world) staffManageProducts(t *testing.T) {
 	s := w.staff.as(t)
 	s.open("/login")
 	s.typeInto("#login-login", w.staffName)
+	s.typeInto("#login-password", "not the password")
+	s.expectFailure("/api/v1/sessions", http.StatusUnauthorized)
+	s.click("#login-submit")
+	s.visible("#login-error")
+	if got := s.text("#login-error"); !strings.Contains(got, "The login or password is wrong") {
+		t.Errorf("a wrong password is answered with %q next to the button", got)
+	}
 	s.typeInto("#login-password", password+"\n")
 	s.waitFor("staff to be logged in", fmt.Sprintf(`document.getElementById("signed-in-as")?.textContent === %s`, q(w.staffName)))
 	s.click(`#site-nav a[href="/staff"]`)
@@ -542,6 +549,12 @@ func (w *world) customerKeptOutOfStaffPages(t *testing.T) {
 	if n := len(s.texts(`#site-nav a[href="/staff"]`)); n != 0 {
 		t.Error("the header offers a customer the staff pages")
 	}
+
+	// Logging out ends the session: the header and the pages follow.
+	s.click("#logout")
+	s.visible(`#site-nav a[href="/login"]`)
+	s.open("/orders")
+	s.visible("#login-needed")
 
 	v := w.browser.newTab(t, "a visitor", w.shop.URL)
 	v.open("/staff/bus")

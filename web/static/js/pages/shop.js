@@ -24,10 +24,10 @@ export async function categories(signal) {
 export function categoryOptions(cats) {
   const bySlug = new Map(cats.map((c) => [c.slug, c]));
   const depth = (c) => (c.parent && bySlug.has(c.parent) && c.parent !== c.slug ? 1 + depth(bySlug.get(c.parent)) : 0);
-  const path = (c) => (c.parent && bySlug.has(c.parent) ? `${path(bySlug.get(c.parent))}/${c.name}` : c.name);
+  const path = (c) => (c.parent && bySlug.has(c.parent) && c.parent !== c.slug ? `${path(bySlug.get(c.parent))} › ${c.name}` : c.name);
   return [...cats]
     .sort((a, b) => path(a).localeCompare(path(b)))
-    .map((c) => ({ value: c.slug, label: `${'\u2003'.repeat(Math.min(depth(c), 4))}${c.name}` }));
+    .map((c) => ({ value: c.slug, label: `${'\u2003'.repeat(Math.min(depth(c), 4))}${c.name}`, path: path(c) }));
 }
 
 /** stockText says how many are left, in words. */

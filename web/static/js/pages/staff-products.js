@@ -93,7 +93,7 @@ function categoryField(cats, chosen) {
   return h('fieldset', { class: 'categories', name: 'categories', id: 'product-categories', 'data-label': 'Categories', 'aria-describedby': 'product-categories-error' },
     h('legend', {}, 'Categories'),
     h('div', { class: 'checks' }, categoryOptions(cats).map((o) => checkbox({
-      id: `product-category-${o.value}`, name: 'category', value: o.value, label: o.label.trim(), checked: set.has(o.value),
+      id: `product-category-${o.value}`, name: 'category', value: o.value, label: o.path, checked: set.has(o.value),
     }))),
     h('p', { class: 'field-error', id: 'product-categories-error', hidden: true }));
 }
