@@ -87,7 +87,7 @@ export function showError(container, err, slot = container.querySelector('.actio
     replace(slot,
       h('p', {}, placed > 0 && loose.length === 0 ? 'Please correct the marked fields.' : summary),
       loose.length ? h('ul', {}, loose.map((fe) => h('li', {}, `${fe.field} ${fe.message}`))) : null,
-      err.problem && err.problem.request_id ? h('p', { class: 'request-id' }, `Request id: ${err.problem.request_id}`) : null);
+      err.status >= 500 && err.problem.request_id ? h('p', { class: 'request-id' }, `Request id: ${err.problem.request_id}`) : null);
     slot.hidden = false;
   }
   if (first) first.focus();
