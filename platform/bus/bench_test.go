@@ -28,8 +28,10 @@ package bus
 // interval, without the LISTEN connection: the difference between the two
 // columns is the wake-up machinery.
 //
-// MODSHOP_BUS_BENCH_EXPERIMENTS=1 adds columns for changes to the bus that
-// the figures suggest (about 2.5 minutes more).
+// The third column is the shipped bus with Config.SeparateTransactions:
+// each message applied in a transaction of its own instead of in the
+// subscriber's batch transaction (batch.go).
+
 //
 // All phases share the server with whatever else runs on it: a transaction
 // elsewhere on the cluster that holds an xid hides newer messages from every
@@ -40,7 +42,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -142,15 +143,7 @@ func BenchmarkBus(b *testing.B) {
 	specs := []variantSpec{
 		{name: "modshop bus (NOTIFY + 5s safety poll)", idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
 		{name: "stock watermill-sql (1s poll)", stock: true, idleHops: benchStockHops, hopTimeout: 3 * time.Second},
-	}
-	if os.Getenv("MODSHOP_BUS_BENCH_EXPERIMENTS") != "" {
-		// Off by default (about 2.5 minutes more): the bus with changes
-		// suggested by the figures above.
-		specs = append(specs,
-			variantSpec{name: "exp A: interruptible wake-up wait", interruptible: true, idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
-			variantSpec{name: "exp B: A + NOTIFY after commit + async handler commit", interruptible: true, notifyAfterCommit: true, asyncApply: true, idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
-			variantSpec{name: "exp C: A + NOTIFY after commit + apply on subscriber tx", interruptible: true, notifyAfterCommit: true, inSubscriberTx: true, idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
-		)
+		{name: "modshop bus, a transaction per message", separate: true, idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
 	}
 	for _, spec := range specs {
 		r.variants = append(r.variants, runVariant(ctx, b, spec))
@@ -168,6 +161,7 @@ func BenchmarkBus(b *testing.B) {
 	if r.pg.tps8 > 0 {
 		b.ReportMetric(bus.consumedRate/r.pg.tps8, "e2e/pgbench")
 		b.ReportMetric(stock.consumedRate/r.pg.tps8, "stock-e2e/pgbench")
+		b.ReportMetric(r.variants[2].consumedRate/r.pg.tps8, "separate-e2e/pgbench")
 	}
 	b.ReportMetric(r.pg.tps8, "pgbench-tps")
 	b.ReportMetric(bus.consumedRate, "e2e-msg/s")
@@ -426,9 +420,10 @@ func newBenchEnv(b testing.TB) *benchEnv {
 	return &benchEnv{url: dbURL, admin: admin, mod: mod, reg: reg}
 }
 
-func (e *benchEnv) newBus(b testing.TB, reg *Registry) *Bus {
+func (e *benchEnv) newBus(b testing.TB, reg *Registry, cfg Config) *Bus {
 	b.Helper()
-	bus, err := New(context.Background(), Config{DatabaseURL: e.url}, reg)
+	cfg.DatabaseURL = e.url
+	bus, err := New(context.Background(), cfg, reg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -456,73 +451,6 @@ func startStock(ctx context.Context, b *Bus) error {
 			ConsumerGroup:  h.name,
 			SchemaAdapter:  b.schemaAdapter(),
 			OffsetsAdapter: offsetsAdapter(),
-		}
-	})
-}
-
-// startInterruptible runs b as Bus.Start does, except that the subscribers'
-// BackoffManager is interruptibleBackoff (an experiment).
-func startInterruptible(ctx context.Context, b *Bus) error {
-	return startCustom(ctx, b, true, func(h *handler) wmsql.SubscriberConfig {
-		ack := 30 * time.Second
-		return wmsql.SubscriberConfig{
-			ConsumerGroup:  h.name,
-			AckDeadline:    &ack,
-			ResendInterval: b.cfg.RetryBackoff,
-			BackoffManager: newInterruptibleBackoff(b, h.topic),
-			SchemaAdapter:  b.schemaAdapter(),
-			OffsetsAdapter: offsetsAdapter(),
-		}
-	})
-}
-
-// startInSubscriberTx is startInterruptible with a different consume path
-// (an experiment): each message is applied on the subscriber's own
-// transaction, acting as the module's role inside a savepoint, so the
-// inbox record, the effect and the offset commit together, once per batch.
-func startInSubscriberTx(ctx context.Context, b *Bus, log *hopLog) error {
-	ack := 30 * time.Second
-	modRole := pgx.Identifier{db.RoleFor("benchmod")}.Sanitize()
-	busRole := pgx.Identifier{db.RoleFor(Schema)}.Sanitize()
-	return startCustom(ctx, b, true, func(h *handler) wmsql.SubscriberConfig {
-		return wmsql.SubscriberConfig{
-			ConsumerGroup:  h.name,
-			AckDeadline:    &ack,
-			ResendInterval: b.cfg.RetryBackoff,
-			BackoffManager: newInterruptibleBackoff(b, h.topic),
-			SchemaAdapter:  b.schemaAdapter(),
-			OffsetsAdapter: offsetsAdapter(),
-		}
-	}, func(h *handler) message.NoPublishHandlerFunc {
-		return func(msg *message.Message) error {
-			now := time.Now()
-			tx, ok := wmsql.TxFromContext(msg.Context())
-			if !ok {
-				return errors.New("no subscriber transaction")
-			}
-			var ev benchTick
-			if err := json.Unmarshal(msg.Payload, &ev); err != nil {
-				return err
-			}
-			ctx := msg.Context()
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT apply; SET LOCAL ROLE `+modRole); err != nil {
-				return err
-			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO benchmod.processed_messages (handler, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, h.name, msg.UUID)
-			if err == nil {
-				if n, _ := res.RowsAffected(); n == 1 {
-					_, err = tx.ExecContext(ctx, `INSERT INTO benchmod.effects (key) VALUES ($1)`, ev.Key)
-				}
-			}
-			if err != nil {
-				_, _ = tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT apply`)
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+busRole+`; RELEASE SAVEPOINT apply`); err != nil {
-				return err
-			}
-			log.started1(ev.Key, now)
-			return nil
 		}
 	})
 }
@@ -569,7 +497,7 @@ func startCustom(ctx context.Context, b *Bus, listen bool, config func(h *handle
 		b.done.Add(1)
 		go func() {
 			defer b.done.Done()
-			b.wake.listen(runCtx, b.cfg.DatabaseURL, b.log)
+			b.wake.listen(runCtx, b.cfg.DatabaseURL, "", b.log)
 		}()
 	}
 	b.done.Add(1)
@@ -585,55 +513,6 @@ func startCustom(ctx context.Context, b *Bus, listen bool, config func(h *handle
 	case <-time.After(30 * time.Second):
 		return errors.New("bench router did not start")
 	}
-}
-
-// interruptibleBackoff is the bus's backoff (wakeup.go) changed in one
-// respect, as an experiment: it waits out the quick re-poll steps itself,
-// and a wake-up ends any wait. The shipped one returns each step to the
-// subscriber, which sleeps it deaf to wake-ups; a wake-up that arrives
-// meanwhile stays buffered and, once the message has been handled, starts a
-// chase of re-polls during which the next message waits for a 250 ms step.
-type interruptibleBackoff struct {
-	shipped  *backoff // for errors, which it handles without state
-	wake     <-chan struct{}
-	closed   <-chan struct{}
-	safety   time.Duration
-	wokenAt  time.Time // zero: not chasing a wake-up; only the subscriber's goroutine calls HandleError
-	repolled int
-}
-
-func newInterruptibleBackoff(b *Bus, topic string) *interruptibleBackoff {
-	wake := b.wake.channel(topic)
-	return &interruptibleBackoff{
-		shipped: &backoff{wake: wake, closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second},
-		wake:    wake, closed: b.closing, safety: b.cfg.SafetyPoll,
-	}
-}
-
-func (b *interruptibleBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	if err != nil {
-		return b.shipped.HandleError(logger, noMsg, err)
-	}
-	if !noMsg {
-		b.wokenAt = time.Time{}
-		return 0
-	}
-	wait := b.safety
-	if !b.wokenAt.IsZero() && time.Since(b.wokenAt) < b.safety {
-		wait = quickRepolls[min(b.repolled, len(quickRepolls)-1)]
-		b.repolled++
-	} else {
-		b.wokenAt = time.Time{}
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-b.wake:
-		b.wokenAt, b.repolled = time.Now(), 0
-	case <-b.closed:
-	case <-t.C:
-	}
-	return 0
 }
 
 // stockPublish is Bus.Publish without the NOTIFY: the plain watermill-sql
@@ -659,7 +538,6 @@ func stockPublish(b *Bus) func(ctx context.Context, tx *gorm.DB, ev Event) error
 // hopLog pairs each key's commit time (taken right after Commit returned)
 // with its handler's entry time.
 type hopLog struct {
-	async     bool // the handler commits with synchronous_commit off
 	mu        sync.Mutex
 	committed map[string]time.Time
 	started   map[string]time.Time
@@ -667,17 +545,12 @@ type hopLog struct {
 	handled   atomic.Int64
 }
 
-func newHopLog(async bool) *hopLog {
-	return &hopLog{async: async, committed: map[string]time.Time{}, started: map[string]time.Time{}, waiters: map[string]chan struct{}{}}
+func newHopLog() *hopLog {
+	return &hopLog{committed: map[string]time.Time{}, started: map[string]time.Time{}, waiters: map[string]chan struct{}{}}
 }
 
 func (l *hopLog) handle(ctx context.Context, tx *gorm.DB, ev benchTick) error {
 	now := time.Now()
-	if l.async {
-		if err := tx.Exec(`SET LOCAL synchronous_commit = off`).Error; err != nil {
-			return err
-		}
-	}
 	if err := tx.Exec(`INSERT INTO effects (key) VALUES (?)`, ev.Key).Error; err != nil {
 		return err
 	}
@@ -725,7 +598,7 @@ func (l *hopLog) hops(keys []string) (hops []time.Duration, missing int, lastSta
 			missing++
 			continue
 		}
-		hops = append(hops, s.Sub(c))
+		hops = append(hops, max(s.Sub(c), 0))
 		if s.After(lastStart) {
 			lastStart = s
 		}
@@ -736,21 +609,17 @@ func (l *hopLog) hops(keys []string) (hops []time.Duration, missing int, lastSta
 type publishFunc func(ctx context.Context, tx *gorm.DB, ev Event) error
 
 // publishOne commits one business row and its event, and returns the time
-// right after Commit returned. With notifyAfter, the wake-up is sent after
-// the commit, in its own statement (an experiment: no NOTIFY inside the
-// publishing transaction).
-func publishOne(ctx context.Context, mod *gorm.DB, pub publishFunc, key string, notifyAfter bool) (time.Time, error) {
+// right after Commit returned. The bus wakes this process's subscribers
+// just before that (after the database commit, inside Commit), so a hop
+// can come out a few microseconds below zero; hops counts those as zero.
+func publishOne(ctx context.Context, mod *gorm.DB, pub publishFunc, key string) (time.Time, error) {
 	err := mod.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(`INSERT INTO things (key) VALUES (?)`, key).Error; err != nil {
 			return err
 		}
 		return pub(ctx, tx, benchTick{Key: key})
 	})
-	at := time.Now()
-	if err == nil && notifyAfter {
-		err = mod.WithContext(ctx).Exec(`SELECT pg_notify(?, ?)`, notifyChannel, benchTick{}.EventName()).Error
-	}
-	return at, err
+	return time.Now(), err
 }
 
 type latencies struct {
@@ -775,13 +644,9 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 type variantSpec struct {
-	name  string
-	stock bool // stock watermill-sql subscriber and publisher
-	// Experiments, changes suggested for the bus:
-	interruptible     bool // subscribers use interruptibleBackoff
-	notifyAfterCommit bool // publish without NOTIFY; NOTIFY after the commit instead
-	asyncApply        bool // handler transactions commit with synchronous_commit off
-	inSubscriberTx    bool // apply on the subscriber's transaction (startInSubscriberTx)
+	name     string
+	stock    bool // stock watermill-sql subscriber and publisher
+	separate bool // Config.SeparateTransactions: a transaction per message
 	idleHops          int
 	hopTimeout        time.Duration
 }
@@ -801,23 +666,44 @@ type variantResult struct {
 	commitsPerMsg       float64
 	walSyncsPerMsg      float64
 	idleCPU             float64 // % of one core, idleCPU phase
+	// CPU per message over the load phase: this process (publishers, bus,
+	// handler) and the rest of the machine (mostly PostgreSQL).
+	goCPUPerMsg, restCPUPerMsg time.Duration
+}
+
+type cpuSample struct{ self, machine time.Duration }
+
+// sampleCPU reads this process's CPU time (getrusage) and the machine's
+// busy time (/proc/stat; zero where there is none).
+func sampleCPU() cpuSample {
+	s := cpuSample{self: processCPU()}
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(data), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		var busy int64
+		for i := 1; i < len(f); i++ {
+			if i == 4 || i == 5 { // idle, iowait
+				continue
+			}
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			busy += n
+		}
+		s.machine = time.Duration(busy) * (time.Second / 100) // USER_HZ
+	}
+	return s
 }
 
 func runVariant(ctx context.Context, b testing.TB, spec variantSpec) variantResult {
 	res := variantResult{variantSpec: spec}
 	e := newBenchEnv(b)
-	bus := e.newBus(b, e.reg)
+	bus := e.newBus(b, e.reg, Config{SeparateTransactions: spec.separate})
 	defer bus.Close()
-	log := newHopLog(spec.asyncApply)
+	log := newHopLog()
 	Handle(bus, "benchmod.record", e.consumer(), log.handle)
 	var err error
 	switch {
 	case spec.stock:
 		err = startStock(ctx, bus)
-	case spec.inSubscriberTx:
-		err = startInSubscriberTx(ctx, bus, log)
-	case spec.interruptible:
-		err = startInterruptible(ctx, bus)
 	default:
 		err = bus.Start(ctx)
 	}
@@ -825,14 +711,14 @@ func runVariant(ctx context.Context, b testing.TB, spec variantSpec) variantResu
 		b.Fatal(err)
 	}
 	pub := publishFunc(func(ctx context.Context, tx *gorm.DB, ev Event) error { return bus.Publish(ctx, tx, ev) })
-	if spec.stock || spec.notifyAfterCommit {
+	if spec.stock {
 		pub = stockPublish(bus)
 	}
 	// Warm up: connections, plans, the subscriber's first polls.
 	for i := range 3 {
 		key := fmt.Sprintf("warm-%d", i)
 		done := log.waiter(key)
-		at, err := publishOne(ctx, e.mod, pub, key, spec.notifyAfterCommit)
+		at, err := publishOne(ctx, e.mod, pub, key)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -853,7 +739,7 @@ idle:
 		key := fmt.Sprintf("idle-%03d", i)
 		keys = append(keys, key)
 		done := log.waiter(key)
-		at, err := publishOne(ctx, e.mod, pub, key, spec.notifyAfterCommit)
+		at, err := publishOne(ctx, e.mod, pub, key)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -875,6 +761,7 @@ idle:
 
 	// Throughput: 8 publishers for benchLoadDuration, then drain.
 	commits0, syncs0 := e.dbStats(ctx)
+	cpu0 := sampleCPU()
 	before := log.handled.Load()
 	var (
 		mu      sync.Mutex
@@ -891,7 +778,7 @@ idle:
 			for i := 0; time.Now().Before(deadline); i++ {
 				key := fmt.Sprintf("load-%d-%06d", p, i)
 				t0 := time.Now()
-				at, err := publishOne(ctx, e.mod, pub, key, spec.notifyAfterCommit)
+				at, err := publishOne(ctx, e.mod, pub, key)
 				if err != nil {
 					if atomic.AddInt64(&res.pubErrors, 1) == 1 {
 						b.Logf("%s: publish: %v", spec.name, err)
@@ -927,6 +814,11 @@ idle:
 		end = time.Now()
 	}
 	res.drainAfter = end.Sub(pubEnd)
+	if res.consumed > 0 {
+		cpu1 := sampleCPU()
+		res.goCPUPerMsg = (cpu1.self - cpu0.self) / time.Duration(res.consumed)
+		res.restCPUPerMsg = ((cpu1.machine - cpu0.machine) - (cpu1.self - cpu0.self)) / time.Duration(res.consumed)
+	}
 	res.consumedRate = float64(res.consumed) / end.Sub(start).Seconds()
 	if d := end.Sub(pubEnd).Seconds(); d > 0.5 {
 		res.consumerAloneRate = float64(res.consumed-res.handledDuringLoad) / d
@@ -983,7 +875,7 @@ func processCPU() time.Duration {
 func idleCPU(ctx context.Context, b testing.TB, stock bool) float64 {
 	e := newBenchEnv(b)
 	reg := NewRegistry()
-	bus := e.newBus(b, reg)
+	bus := e.newBus(b, reg, Config{})
 	defer bus.Close()
 	c := e.consumer()
 	addIdle[i01](bus, c)
@@ -1122,6 +1014,12 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	row("  commits per message (this database, approx.)", func(v variantResult) string { return perMsg(v, v.commitsPerMsg) })
 	row("  WAL fsyncs per message (whole cluster, approx.)", func(v variantResult) string { return perMsg(v, v.walSyncsPerMsg) })
+	row("  CPU per message: this process / rest of machine", func(v variantResult) string {
+		if v.goCPUPerMsg == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f ms / %.3f ms", ms(v.goCPUPerMsg), ms(v.restCPUPerMsg))
+	})
 	row("  publish errors", func(v variantResult) string { return strconv.FormatInt(v.pubErrors, 10) })
 	row("HOP IDLE p50 / p99 (target p50 < 10 ms)", func(v variantResult) string { return fmtLat(v.idle) })
 	row("hop under load p50 / p99 (every message of the run)", func(v variantResult) string { return fmtLat(v.load) })

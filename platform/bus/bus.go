@@ -39,8 +39,16 @@ type Config struct {
 	// SafetyPoll is how long an idle subscriber waits without a wake-up before
 	// it looks anyway (default 5s).
 	SafetyPoll time.Duration
-	// BatchSize is how many messages a subscriber reads per query (default 100).
+	// BatchSize is how many messages a subscriber reads per query and, when
+	// handlers run in the batch, applies per commit (default 50: each message
+	// takes a savepoint, and PostgreSQL keeps up to 64 of them per
+	// transaction in shared memory before every snapshot on the cluster gets
+	// slower).
 	BatchSize int
+	// SeparateTransactions makes every message run in its own transaction on
+	// its consumer's pool, even when the consumer shares the bus's database
+	// (slower; see batch.go).
+	SeparateTransactions bool
 	// CloseTimeout bounds how long Close waits for handlers in flight (default 30s).
 	CloseTimeout time.Duration
 	Log          *slog.Logger
@@ -64,7 +72,7 @@ func (c *Config) setDefaults() {
 		c.SafetyPoll = 5 * time.Second
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 100
+		c.BatchSize = 50
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = 30 * time.Second
@@ -92,7 +100,11 @@ type Bus struct {
 	log      *slog.Logger
 	db       *sql.DB // acts as the bus role
 	wake     *wakeups
+	notify   *notifier
 	metrics  *metrics
+	// notifierStop ends the notifier after its last NOTIFY.
+	notifierStop context.CancelFunc
+	notifierDone chan struct{}
 
 	mu       sync.Mutex
 	handlers map[string]*handler
@@ -112,6 +124,7 @@ type handler struct {
 	name     string
 	topic    string
 	consumer Consumer
+	inBatch  *inBatch // nil: each message in its own transaction
 	run      func(ctx context.Context, tx *gorm.DB, ev Event) error
 }
 
@@ -131,6 +144,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		log:      cfg.Log.With("component", "bus"),
 		db:       busDB,
 		wake:     newWakeups(),
+		notify:   newNotifier(),
 		handlers: map[string]*handler{},
 		closing:  make(chan struct{}),
 	}
@@ -148,6 +162,12 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 			return nil, fmt.Errorf("bus metrics: %w", err)
 		}
 	}
+	notifyCtx, stop := context.WithCancel(context.Background())
+	b.notifierStop, b.notifierDone = stop, make(chan struct{})
+	go func() {
+		defer close(b.notifierDone)
+		b.runNotifier(notifyCtx)
+	}()
 	return b, nil
 }
 
@@ -192,14 +212,20 @@ func (b *Bus) Start(ctx context.Context) error {
 		return err
 	}
 	inboxes := map[*gorm.DB]bool{}
+	plans := map[*gorm.DB]*inBatch{}
 	for _, h := range handlers {
-		if inboxes[h.consumer.DB] {
-			continue
+		if !inboxes[h.consumer.DB] {
+			if err := h.consumer.DB.WithContext(ctx).Exec(inboxDDL).Error; err != nil {
+				return fmt.Errorf("bus inbox of module %s: %w", h.consumer.Module, err)
+			}
+			plan, err := b.planInBatch(ctx, h.consumer)
+			if err != nil {
+				return err
+			}
+			inboxes[h.consumer.DB] = true
+			plans[h.consumer.DB] = plan
 		}
-		if err := h.consumer.DB.WithContext(ctx).Exec(inboxDDL).Error; err != nil {
-			return fmt.Errorf("bus inbox of module %s: %w", h.consumer.Module, err)
-		}
-		inboxes[h.consumer.DB] = true
+		h.inBatch = plans[h.consumer.DB]
 	}
 	// Each subscriber holds a connection while its batch runs; the rest
 	// serve replays, the overview and metrics.
@@ -231,7 +257,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	b.done.Add(3)
 	go func() {
 		defer b.done.Done()
-		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.log)
+		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.notify.origin, b.log)
 	}()
 	go func() {
 		defer b.done.Done()
@@ -283,7 +309,7 @@ func (b *Bus) pruneInboxes(ctx context.Context, consumers []Consumer) {
 
 func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Subscriber, error) {
 	ack := 30 * time.Second
-	sub, err := wmsql.NewSubscriber(wmsql.BeginnerFromStdSQL(b.db), wmsql.SubscriberConfig{
+	sub, err := wmsql.NewSubscriber(batchBeginner{b.db}, wmsql.SubscriberConfig{
 		ConsumerGroup:  h.name,
 		AckDeadline:    &ack,
 		ResendInterval: b.cfg.RetryBackoff,
@@ -297,13 +323,27 @@ func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Sub
 	return sub, nil
 }
 
-func (b *Bus) schemaAdapter() wmsql.DefaultPostgreSQLSchema {
-	return wmsql.DefaultPostgreSQLSchema{
+func (b *Bus) schemaAdapter() schemaAdapter {
+	return schemaAdapter{wmsql.DefaultPostgreSQLSchema{
 		GenerateMessagesTableName:          messagesTable,
 		SubscribeBatchSize:                 b.cfg.BatchSize,
 		InitializeSchemaWithoutTransaction: true,
-	}
+	}}
 }
+
+// schemaAdapter is watermill-sql's PostgreSQL schema with batches read in
+// READ COMMITTED instead of REPEATABLE READ. The batch reads its messages
+// and offset in one statement (one snapshot either way) and is the only
+// writer of its offset while it holds its group's advisory lock, so the
+// stronger level buys nothing there; handlers that run in the batch get
+// the level they would get in a transaction of their own: each statement
+// sees what has committed, and a retry after a lost race can succeed
+// instead of failing on the same old snapshot forever.
+type schemaAdapter struct {
+	wmsql.DefaultPostgreSQLSchema
+}
+
+func (schemaAdapter) SubscribeIsolationLevel() sql.IsolationLevel { return sql.LevelReadCommitted }
 
 func offsetsAdapter() offsetsLockedByAdvisoryLock {
 	return offsetsLockedByAdvisoryLock{wmsql.DefaultPostgreSQLOffsetsAdapter{GenerateMessagesOffsetsTableName: offsetsTable}}
@@ -359,6 +399,8 @@ func (b *Bus) Close() error {
 		b.stop()
 	}
 	b.done.Wait()
+	b.notifierStop()
+	<-b.notifierDone
 	errs = append(errs, b.db.Close())
 	return errors.Join(errs...)
 }

@@ -40,6 +40,8 @@ type env struct {
 	admin *sql.DB
 	mod   *gorm.DB
 	reg   *Registry
+	// separate: buses made by e.bus apply each message in its own transaction.
+	separate bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -74,12 +76,33 @@ func newEnv(t *testing.T) *env {
 	}
 	reg := NewRegistry()
 	reg.Register(thingHappened{}, thingFollowed{})
-	return &env{t: t, url: url, admin: admin, mod: mod, reg: reg}
+	_, separate := separateMode.Load(t)
+	return &env{t: t, url: url, admin: admin, mod: mod, reg: reg, separate: separate}
+}
+
+// separateMode marks the tests (by *testing.T) that run with
+// Config.SeparateTransactions.
+var separateMode sync.Map
+
+// bothModes runs f, in parallel, with handlers applied in the subscriber's
+// batch transaction (the default) and in a transaction per message.
+func bothModes(t *testing.T, f func(t *testing.T)) {
+	t.Parallel()
+	t.Run("in-batch", func(t *testing.T) {
+		t.Parallel()
+		f(t)
+	})
+	t.Run("separate", func(t *testing.T) {
+		t.Parallel()
+		separateMode.Store(t, true)
+		f(t)
+	})
 }
 
 func (e *env) bus(cfg Config) *Bus {
 	e.t.Helper()
 	cfg.DatabaseURL = e.url
+	cfg.SeparateTransactions = cfg.SeparateTransactions || e.separate
 	if cfg.RetryBackoff == 0 {
 		cfg.RetryBackoff = 5 * time.Millisecond
 	}
@@ -167,175 +190,179 @@ func TestPublish_RollbackPublishesNothing(t *testing.T) {
 }
 
 func TestHandle_FailsTwiceThenSucceedsAppliesOnce(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	b := e.bus(Config{MaxAttempts: 5})
-	var attempts atomic.Int32
-	Handle(b, "testmod.flaky", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
-		// Write first, then fail: the failed attempts' writes must vanish.
-		if err := tx.Exec(`INSERT INTO effects (key, handler) VALUES (?, 'flaky')`, ev.Key).Error; err != nil {
-			return err
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		b := e.bus(Config{MaxAttempts: 5})
+		var attempts atomic.Int32
+		Handle(b, "testmod.flaky", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			// Write first, then fail: the failed attempts' writes must vanish.
+			if err := tx.Exec(`INSERT INTO effects (key, handler) VALUES (?, 'flaky')`, ev.Key).Error; err != nil {
+				return err
+			}
+			if attempts.Add(1) <= 2 {
+				// A SQL error, which aborts the transaction: it must not doom the retries.
+				return tx.Exec(`SELECT 1/0`).Error
+			}
+			return nil
+		})
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
 		}
-		if attempts.Add(1) <= 2 {
-			// A SQL error, which aborts the transaction: it must not doom the retries.
-			return tx.Exec(`SELECT 1/0`).Error
+		e.publish(b, context.Background(), "flaky-1")
+		e.waitFor("the third attempt", func() bool { return e.effects("flaky-1") == 1 })
+		time.Sleep(100 * time.Millisecond) // a wrongly repeated attempt would land now
+		if n, a := e.effects("flaky-1"), attempts.Load(); n != 1 || a != 3 {
+			t.Fatalf("effects %d after %d attempts, want 1 after 3", n, a)
 		}
-		return nil
+		if dl, _ := b.DeadLetters(context.Background(), true, 10); len(dl) != 0 {
+			t.Fatalf("a message that succeeded was dead-lettered: %+v", dl)
+		}
 	})
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e.publish(b, context.Background(), "flaky-1")
-	e.waitFor("the third attempt", func() bool { return e.effects("flaky-1") == 1 })
-	time.Sleep(100 * time.Millisecond) // a wrongly repeated attempt would land now
-	if n, a := e.effects("flaky-1"), attempts.Load(); n != 1 || a != 3 {
-		t.Fatalf("effects %d after %d attempts, want 1 after 3", n, a)
-	}
-	if dl, _ := b.DeadLetters(context.Background(), true, 10); len(dl) != 0 {
-		t.Fatalf("a message that succeeded was dead-lettered: %+v", dl)
-	}
 }
 
 func TestHandle_SameMessageDeliveredTwiceAppliesOnce(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	b := e.bus(Config{})
-	Handle(b, "testmod.record", e.consumer(), record("testmod.record"))
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	msg, err := newMessage(ctx, thingHappened{Key: "twice"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The same message (same id) lands on the topic twice, as after a
-	// publisher retried a commit whose answer it never got.
-	for range 2 {
-		err := e.mod.Transaction(func(tx *gorm.DB) error {
-			sqlTx, _ := txOf(tx)
-			pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
-			if err != nil {
-				return err
-			}
-			return pub.Publish(thingHappened{}.EventName(), msg.Copy())
-		})
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		b := e.bus(Config{})
+		Handle(b, "testmod.record", e.consumer(), record("testmod.record"))
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		msg, err := newMessage(ctx, thingHappened{Key: "twice"}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	e.publish(b, ctx, "after")
-	e.waitFor("the message after the duplicates", func() bool { return e.effects("after") == 1 })
-	if n := e.effects("twice"); n != 1 {
-		t.Fatalf("a message delivered twice was applied %d times", n)
-	}
+		// The same message (same id) lands on the topic twice, as after a
+		// publisher retried a commit whose answer it never got.
+		for range 2 {
+			err := e.mod.Transaction(func(tx *gorm.DB) error {
+				sqlTx, _ := txOf(tx)
+				pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
+				if err != nil {
+					return err
+				}
+				return pub.Publish(thingHappened{}.EventName(), msg.Copy())
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.publish(b, ctx, "after")
+		e.waitFor("the message after the duplicates", func() bool { return e.effects("after") == 1 })
+		if n := e.effects("twice"); n != 1 {
+			t.Fatalf("a message delivered twice was applied %d times", n)
+		}
+	})
 }
 
 func TestDeadLetters_PoisonMessageParkedAndNextOneFlows(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	b := e.bus(Config{MaxAttempts: 3})
-	var fixed atomic.Bool
-	var poisonAttempts atomic.Int32
-	Handle(b, "testmod.picky", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
-		if ev.Key == "poison" && !fixed.Load() {
-			poisonAttempts.Add(1)
-			return fmt.Errorf("cannot handle %s", ev.Key)
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		b := e.bus(Config{MaxAttempts: 3})
+		var fixed atomic.Bool
+		var poisonAttempts atomic.Int32
+		Handle(b, "testmod.picky", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			if ev.Key == "poison" && !fixed.Load() {
+				poisonAttempts.Add(1)
+				return fmt.Errorf("cannot handle %s", ev.Key)
+			}
+			return record("testmod.picky")(ctx, tx, ev)
+		})
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
 		}
-		return record("testmod.picky")(ctx, tx, ev)
-	})
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	e.publish(b, ctx, "poison")
-	e.publish(b, ctx, "healthy")
-	e.waitFor("the message behind the poison one", func() bool { return e.effects("healthy") == 1 })
-	if a := poisonAttempts.Load(); a != 3 {
-		t.Fatalf("poison message tried %d times, want 3", a)
-	}
-	letters, err := b.DeadLetters(ctx, false, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(letters) != 1 {
-		t.Fatalf("open dead letters: %d, want 1", len(letters))
-	}
-	d := letters[0]
-	if d.Topic != "test.thing_happened.v1" || d.Handler != "testmod.picky" || d.Attempts != 3 || d.Error == "" || string(d.Payload) != `{"key": "poison"}` {
-		t.Fatalf("dead letter = %+v", d)
-	}
-	if d.Metadata[KeyEvent] != "test.thing_happened.v1" || d.Metadata[KeyCorrelationID] == "" {
-		t.Fatalf("dead letter lost its metadata: %v", d.Metadata)
-	}
+		ctx := context.Background()
+		e.publish(b, ctx, "poison")
+		e.publish(b, ctx, "healthy")
+		e.waitFor("the message behind the poison one", func() bool { return e.effects("healthy") == 1 })
+		if a := poisonAttempts.Load(); a != 3 {
+			t.Fatalf("poison message tried %d times, want 3", a)
+		}
+		letters, err := b.DeadLetters(ctx, false, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(letters) != 1 {
+			t.Fatalf("open dead letters: %d, want 1", len(letters))
+		}
+		d := letters[0]
+		if d.Topic != "test.thing_happened.v1" || d.Handler != "testmod.picky" || d.Attempts != 3 || d.Error == "" || string(d.Payload) != `{"key": "poison"}` {
+			t.Fatalf("dead letter = %+v", d)
+		}
+		if d.Metadata[KeyEvent] != "test.thing_happened.v1" || d.Metadata[KeyCorrelationID] == "" {
+			t.Fatalf("dead letter lost its metadata: %v", d.Metadata)
+		}
 
-	// Replaying before the cause is fixed fails and changes nothing.
-	if _, err := b.Replay(ctx, d.ID); !errors.As(err, new(*ReplayError)) {
-		t.Fatalf("replay before the fix: %v, want a ReplayError", err)
-	}
-	fixed.Store(true)
-	got, err := b.Replay(ctx, d.ID)
-	if err != nil {
-		t.Fatalf("replay after the fix: %v", err)
-	}
-	if got.Resolution == nil || *got.Resolution != "replayed" {
-		t.Fatalf("replayed letter = %+v", got)
-	}
-	if _, err := b.Replay(ctx, d.ID); err != nil {
-		t.Fatalf("second replay: %v", err)
-	}
-	if n := e.effects("poison"); n != 1 {
-		t.Fatalf("replaying twice applied the message %d times, want 1", n)
-	}
-	if open, _ := b.DeadLetters(ctx, false, 10); len(open) != 0 {
-		t.Fatalf("open dead letters after replay: %d", len(open))
-	}
-	if err := b.Discard(ctx, 999999); !errors.Is(err, ErrDeadLetterNotFound) {
-		t.Fatalf("discard unknown: %v", err)
-	}
+		// Replaying before the cause is fixed fails and changes nothing.
+		if _, err := b.Replay(ctx, d.ID); !errors.As(err, new(*ReplayError)) {
+			t.Fatalf("replay before the fix: %v, want a ReplayError", err)
+		}
+		fixed.Store(true)
+		got, err := b.Replay(ctx, d.ID)
+		if err != nil {
+			t.Fatalf("replay after the fix: %v", err)
+		}
+		if got.Resolution == nil || *got.Resolution != "replayed" {
+			t.Fatalf("replayed letter = %+v", got)
+		}
+		if _, err := b.Replay(ctx, d.ID); err != nil {
+			t.Fatalf("second replay: %v", err)
+		}
+		if n := e.effects("poison"); n != 1 {
+			t.Fatalf("replaying twice applied the message %d times, want 1", n)
+		}
+		if open, _ := b.DeadLetters(ctx, false, 10); len(open) != 0 {
+			t.Fatalf("open dead letters after replay: %d", len(open))
+		}
+		if err := b.Discard(ctx, 999999); !errors.Is(err, ErrDeadLetterNotFound) {
+			t.Fatalf("discard unknown: %v", err)
+		}
+	})
 }
 
 func TestHandle_StopMidBatchAndRestartLosesAndRepeatsNothing(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	const total = 300
-	slow := func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
-		time.Sleep(time.Millisecond)
-		return record("testmod.slow")(ctx, tx, ev)
-	}
-	first := e.bus(Config{BatchSize: 50})
-	Handle(first, "testmod.slow", e.consumer(), slow)
-	// Publish before starting, so the first consumer meets a backlog.
-	for i := range total {
-		e.publish(first, ctx, fmt.Sprintf("k%03d", i))
-	}
-	if err := first.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("some progress", func() bool { return e.countAll() >= 40 })
-	if err := first.Close(); err != nil { // mid-batch
-		t.Fatalf("close: %v", err)
-	}
-	stoppedAt := e.countAll()
-	if stoppedAt >= total {
-		t.Skipf("the first consumer finished all %d before it was stopped; nothing to show", total)
-	}
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		const total = 300
+		slow := func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			time.Sleep(time.Millisecond)
+			return record("testmod.slow")(ctx, tx, ev)
+		}
+		first := e.bus(Config{BatchSize: 50})
+		Handle(first, "testmod.slow", e.consumer(), slow)
+		// Publish before starting, so the first consumer meets a backlog.
+		for i := range total {
+			e.publish(first, ctx, fmt.Sprintf("k%03d", i))
+		}
+		if err := first.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("some progress", func() bool { return e.countAll() >= 40 })
+		if err := first.Close(); err != nil { // mid-batch
+			t.Fatalf("close: %v", err)
+		}
+		stoppedAt := e.countAll()
+		if stoppedAt >= total {
+			t.Skipf("the first consumer finished all %d before it was stopped; nothing to show", total)
+		}
 
-	second := e.bus(Config{BatchSize: 50})
-	Handle(second, "testmod.slow", e.consumer(), slow)
-	if err := second.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("every message", func() bool { return e.countAll() >= total })
-	time.Sleep(100 * time.Millisecond)
-	var distinct, all int64
-	if err := e.mod.Raw(`SELECT count(DISTINCT key), count(*) FROM effects`).Row().Scan(&distinct, &all); err != nil {
-		t.Fatal(err)
-	}
-	if distinct != total || all != total {
-		t.Fatalf("after a stop at %d and a restart: %d distinct effects, %d in all; want %d and %d", stoppedAt, distinct, all, total, total)
-	}
+		second := e.bus(Config{BatchSize: 50})
+		Handle(second, "testmod.slow", e.consumer(), slow)
+		if err := second.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("every message", func() bool { return e.countAll() >= total })
+		time.Sleep(100 * time.Millisecond)
+		var distinct, all int64
+		if err := e.mod.Raw(`SELECT count(DISTINCT key), count(*) FROM effects`).Row().Scan(&distinct, &all); err != nil {
+			t.Fatal(err)
+		}
+		if distinct != total || all != total {
+			t.Fatalf("after a stop at %d and a restart: %d distinct effects, %d in all; want %d and %d", stoppedAt, distinct, all, total, total)
+		}
+	})
 }
 
 func (e *env) countAll() int {
@@ -347,39 +374,40 @@ func (e *env) countAll() int {
 }
 
 func TestMetadata_HandlerEventsInheritCorrelationAndNameTheirCause(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	b := e.bus(Config{})
-	var mu sync.Mutex
-	var first, second Metadata
-	Handle(b, "testmod.follow", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
-		md, _ := Current(ctx)
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		b := e.bus(Config{})
+		var mu sync.Mutex
+		var first, second Metadata
+		Handle(b, "testmod.follow", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			md, _ := Current(ctx)
+			mu.Lock()
+			first = md
+			mu.Unlock()
+			return b.Publish(ctx, tx, thingFollowed{Key: ev.Key})
+		})
+		Handle(b, "testmod.observe", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingFollowed) error {
+			md, _ := Current(ctx)
+			mu.Lock()
+			second = md
+			mu.Unlock()
+			return tx.Exec(`INSERT INTO effects (key, handler) VALUES (?, 'observe')`, ev.Key).Error
+		})
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := WithIdempotencyKey(WithCorrelationID(context.Background(), "order-42"), "idem-7")
+		e.publish(b, ctx, "chain")
+		e.waitFor("the follow-up event", func() bool { return e.effects("chain") == 1 })
 		mu.Lock()
-		first = md
-		mu.Unlock()
-		return b.Publish(ctx, tx, thingFollowed{Key: ev.Key})
+		defer mu.Unlock()
+		if first.CorrelationID != "order-42" || first.IdempotencyKey != "idem-7" || first.Event != "test.thing_happened.v1" || first.OccurredAt.IsZero() {
+			t.Fatalf("first message metadata = %+v", first)
+		}
+		if second.CorrelationID != "order-42" || second.CausationID != first.MessageID || second.IdempotencyKey != "idem-7" || second.MessageID == first.MessageID {
+			t.Fatalf("follow-up metadata = %+v, want correlation order-42 and cause %s", second, first.MessageID)
+		}
 	})
-	Handle(b, "testmod.observe", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingFollowed) error {
-		md, _ := Current(ctx)
-		mu.Lock()
-		second = md
-		mu.Unlock()
-		return tx.Exec(`INSERT INTO effects (key, handler) VALUES (?, 'observe')`, ev.Key).Error
-	})
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx := WithIdempotencyKey(WithCorrelationID(context.Background(), "order-42"), "idem-7")
-	e.publish(b, ctx, "chain")
-	e.waitFor("the follow-up event", func() bool { return e.effects("chain") == 1 })
-	mu.Lock()
-	defer mu.Unlock()
-	if first.CorrelationID != "order-42" || first.IdempotencyKey != "idem-7" || first.Event != "test.thing_happened.v1" || first.OccurredAt.IsZero() {
-		t.Fatalf("first message metadata = %+v", first)
-	}
-	if second.CorrelationID != "order-42" || second.CausationID != first.MessageID || second.IdempotencyKey != "idem-7" || second.MessageID == first.MessageID {
-		t.Fatalf("follow-up metadata = %+v, want correlation order-42 and cause %s", second, first.MessageID)
-	}
 }
 
 func TestHandle_UnknownEventIsAcknowledged(t *testing.T) {
@@ -441,84 +469,86 @@ func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // while a handler is running: Close waits for it, its effect commits, and
 // after a restart the redelivered message is recognised as applied.
 func TestClose_HandlerInFlightFinishesAndIsNotAppliedTwice(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	first := e.bus(Config{})
-	Handle(first, "testmod.slow", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
-		once.Do(func() { close(entered) })
-		<-release
-		return record("testmod.slow")(ctx, tx, ev)
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		var once sync.Once
+		first := e.bus(Config{})
+		Handle(first, "testmod.slow", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			once.Do(func() { close(entered) })
+			<-release
+			return record("testmod.slow")(ctx, tx, ev)
+		})
+		if err := first.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.publish(first, ctx, "in-flight")
+		<-entered
+
+		closed := make(chan error, 1)
+		go func() { closed <- first.Close() }()
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned (%v) while a handler was still running", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(release)
+		if err := <-closed; err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		if n := e.effects("in-flight"); n != 1 {
+			t.Fatalf("the in-flight handler's effect: %d, want 1 (it should finish)", n)
+		}
+
+		second := e.bus(Config{})
+		Handle(second, "testmod.slow", e.consumer(), record("testmod.slow"))
+		if err := second.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.publish(second, ctx, "next")
+		e.waitFor("the next message", func() bool { return e.effects("next") == 1 })
+		if n := e.effects("in-flight"); n != 1 {
+			t.Fatalf("after restart the in-flight message was applied %d times, want 1", n)
+		}
 	})
-	if err := first.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.publish(first, ctx, "in-flight")
-	<-entered
-
-	closed := make(chan error, 1)
-	go func() { closed <- first.Close() }()
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned (%v) while a handler was still running", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	close(release)
-	if err := <-closed; err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	if n := e.effects("in-flight"); n != 1 {
-		t.Fatalf("the in-flight handler's effect: %d, want 1 (it should finish)", n)
-	}
-
-	second := e.bus(Config{})
-	Handle(second, "testmod.slow", e.consumer(), record("testmod.slow"))
-	if err := second.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.publish(second, ctx, "next")
-	e.waitFor("the next message", func() bool { return e.effects("next") == 1 })
-	if n := e.effects("in-flight"); n != 1 {
-		t.Fatalf("after restart the in-flight message was applied %d times, want 1", n)
-	}
 }
 
 // TestClose_HandlerPastCloseTimeoutRollsBack: a handler that outlives the
 // close timeout is cut off, its transaction rolls back, and the message is
 // applied once after a restart.
 func TestClose_HandlerPastCloseTimeoutRollsBack(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	entered := make(chan struct{})
-	var once sync.Once
-	first := e.bus(Config{CloseTimeout: 100 * time.Millisecond})
-	Handle(first, "testmod.stuck", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
-		if err := record("testmod.stuck")(ctx, tx, ev); err != nil {
-			return err
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		entered := make(chan struct{})
+		var once sync.Once
+		first := e.bus(Config{CloseTimeout: 100 * time.Millisecond})
+		Handle(first, "testmod.stuck", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			if err := record("testmod.stuck")(ctx, tx, ev); err != nil {
+				return err
+			}
+			once.Do(func() { close(entered) })
+			<-ctx.Done() // stuck until the bus gives up on it
+			return ctx.Err()
+		})
+		if err := first.Start(ctx); err != nil {
+			t.Fatal(err)
 		}
-		once.Do(func() { close(entered) })
-		<-ctx.Done() // stuck until the bus gives up on it
-		return ctx.Err()
+		e.publish(first, ctx, "stuck")
+		<-entered
+		_ = first.Close()
+		if n := e.effects("stuck"); n != 0 {
+			t.Fatalf("a cut-off handler's write survived: %d", n)
+		}
+		second := e.bus(Config{})
+		Handle(second, "testmod.stuck", e.consumer(), record("testmod.stuck"))
+		if err := second.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("the redelivered message", func() bool { return e.effects("stuck") == 1 })
 	})
-	if err := first.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.publish(first, ctx, "stuck")
-	<-entered
-	_ = first.Close()
-	if n := e.effects("stuck"); n != 0 {
-		t.Fatalf("a cut-off handler's write survived: %d", n)
-	}
-	second := e.bus(Config{})
-	Handle(second, "testmod.stuck", e.consumer(), record("testmod.stuck"))
-	if err := second.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("the redelivered message", func() bool { return e.effects("stuck") == 1 })
 }
 
 // TestHandle_SlowHandlerDoesNotHoldBackOtherTopics: a subscriber reads only

@@ -49,9 +49,10 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 		if err != nil { // a payload that cannot be decoded will never succeed
 			return b.deadLetter(ctx, h, msg, err, 1)
 		}
+		batch := batchOf(msg.Context())
 		wait := b.cfg.RetryBackoff
 		for attempt := 1; ; attempt++ {
-			err := b.apply(ctx, h, md, ev)
+			err := b.apply(ctx, h, md, ev, batch)
 			if err == nil {
 				return nil
 			}
@@ -73,49 +74,20 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 	}
 }
 
-// apply runs h once in its own transaction on the consumer's database,
-// together with the record that this handler applied this message. A
-// duplicate finds the record and changes nothing.
-func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event) (err error) {
+// apply runs h once, together with the record that this handler applied
+// this message: inside the subscriber's batch transaction when the module
+// shares the bus's database (see batch.go), else in a transaction of its
+// own on the consumer's database. A duplicate finds the record and changes
+// nothing.
+func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batch *batchTx) (err error) {
 	start := time.Now()
-	err = h.consumer.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
-		// The handler's commit need not wait for its WAL flush: the
-		// subscriber acknowledges the message only afterwards, with a
-		// synchronous commit, and WAL is flushed in order. A crash before
-		// that flush loses the effect and the inbox mark together, and the
-		// unacknowledged message is delivered again.
-		if err := tx.Exec(`SET LOCAL synchronous_commit = off`).Error; err != nil {
-			return fmt.Errorf("handler transaction: %w", err)
-		}
-		// Look before running, mark after: the transaction takes a
-		// transaction id (which holds back every subscriber on the cluster)
-		// only once the handler writes, not while it prepares.
-		var seen []int
-		if err := tx.Raw(`SELECT 1 FROM processed_messages WHERE handler = ? AND message_id = ?`, h.name, md.MessageID).Scan(&seen).Error; err != nil {
-			return fmt.Errorf("look up message: %w", err)
-		}
-		if len(seen) > 0 {
-			return errDuplicate
-		}
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
-			}
-		}()
-		if err := h.run(withCurrent(ctx, md), tx, ev); err != nil {
-			return err
-		}
-		// A concurrent delivery (a replay racing the subscriber) that marked
-		// first wins; this one rolls back its effect.
-		res := tx.Exec(`INSERT INTO processed_messages (handler, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, h.name, md.MessageID)
-		if res.Error != nil {
-			return fmt.Errorf("record message: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return errDuplicate
-		}
-		return nil
-	})
+	err = errBatchEnded
+	if batch != nil && h.inBatch != nil {
+		err = b.applyInBatch(ctx, h, md, ev, batch)
+	}
+	if errors.Is(err, errBatchEnded) {
+		err = b.applyAlone(ctx, h, md, ev)
+	}
 	switch {
 	case errors.Is(err, errDuplicate):
 		b.metrics.duplicates.WithLabelValues(h.name).Inc()
@@ -129,4 +101,62 @@ func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event) (err
 		b.metrics.hop.WithLabelValues(h.name).Observe(start.Sub(md.OccurredAt).Seconds())
 	}
 	return nil
+}
+
+// applyAlone applies one message in its own transaction on the consumer's
+// pool.
+func (b *Bus) applyAlone(ctx context.Context, h *handler, md Metadata, ev Event) error {
+	return h.consumer.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The handler's commit need not wait for its WAL flush: the
+		// subscriber acknowledges the message only afterwards, with a
+		// synchronous commit, and WAL is flushed in order. A crash before
+		// that flush loses the effect and the inbox mark together, and the
+		// unacknowledged message is delivered again.
+		if err := tx.Exec(`SET LOCAL synchronous_commit = off`).Error; err != nil {
+			return fmt.Errorf("handler transaction: %w", err)
+		}
+		return b.applyIn(ctx, h, md, ev, tx)
+	})
+}
+
+// applyIn looks the message up in the inbox, runs the handler and marks
+// the message, all in tx.
+func (b *Bus) applyIn(ctx context.Context, h *handler, md Metadata, ev Event, tx *gorm.DB) error {
+	// Look before running, mark after: the transaction takes a transaction
+	// id (which holds back every subscriber on the cluster) only once the
+	// handler writes, not while it prepares.
+	var seen []int
+	if err := tx.Raw(`SELECT 1 FROM processed_messages WHERE handler = ? AND message_id = ?`, h.name, md.MessageID).Scan(&seen).Error; err != nil {
+		return fmt.Errorf("look up message: %w", err)
+	}
+	if len(seen) > 0 {
+		return errDuplicate
+	}
+	if err := b.runHandler(ctx, h, md, ev, tx); err != nil {
+		return err
+	}
+	// A concurrent delivery (a replay racing the subscriber) that marked
+	// first wins; this one rolls back its effect.
+	res := tx.Exec(`INSERT INTO processed_messages (handler, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, h.name, md.MessageID)
+	if res.Error != nil {
+		return fmt.Errorf("record message: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return errDuplicate
+	}
+	return nil
+}
+
+// markMessage records that a handler applied a message; it changes no row
+// when the mark exists (applyIn has the same statement in gorm's syntax).
+const markMessage = `INSERT INTO processed_messages (handler, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+
+// runHandler runs h's function in tx, turning a panic into an error.
+func (b *Bus) runHandler(ctx context.Context, h *handler, md Metadata, ev Event, tx *gorm.DB) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h.run(withCurrent(ctx, md), tx, ev)
 }

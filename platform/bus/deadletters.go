@@ -174,7 +174,7 @@ func (b *Bus) Replay(ctx context.Context, id int64) (DeadLetter, error) {
 	}
 	ev, err := b.registry.decode(md.Event, msg.Payload)
 	if err == nil {
-		err = b.apply(ctx, h, md, ev)
+		err = b.apply(ctx, h, md, ev, nil)
 	}
 	if err != nil {
 		_, uerr := b.db.ExecContext(ctx, `UPDATE dead_letters SET replays = replays + 1, error = $2 WHERE id = $1`, id, truncateError(err))

@@ -12,6 +12,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 // ErrNotInTransaction means Publish was given a handle that is not inside a
@@ -47,9 +49,23 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 		}
 		topics[name] = true
 	}
-	// NOTIFY is transactional: the wake-up is sent when tx commits, never
-	// when it rolls back.
+	names := make([]string, 0, len(topics))
 	for t := range topics {
+		names = append(names, t)
+	}
+	// Wake the subscribers once tx has committed (notify.go), never when it
+	// rolls back.
+	if ac, ok := tx.Statement.ConnPool.(db.AfterCommitter); ok {
+		ac.AfterCommit(func() {
+			for _, t := range names {
+				b.wake.wake(t)
+			}
+			b.notify.add(names)
+		})
+		return nil
+	}
+	// A plain transaction: NOTIFY inside it is sent exactly at its commit.
+	for _, t := range names {
 		if _, err := sqlTx.ExecContext(ctx, "SELECT pg_notify($1, $2)", notifyChannel, t); err != nil {
 			return fmt.Errorf("notify %s: %w", t, err)
 		}
@@ -82,6 +98,10 @@ func txOf(tx *gorm.DB) (*sql.Tx, error) {
 	switch p := tx.Statement.ConnPool.(type) {
 	case *sql.Tx:
 		return p, nil
+	case *db.Tx:
+		return p.Tx, nil
+	case batchConn:
+		return p.t.tx, nil
 	case *gorm.PreparedStmtTX:
 		if t, ok := p.Tx.(*sql.Tx); ok {
 			return t, nil

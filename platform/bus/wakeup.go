@@ -13,8 +13,8 @@ import (
 	"github.com/modshop/modshop/platform/db"
 )
 
-// notifyChannel is the LISTEN/NOTIFY channel; a publish sends the topic name
-// on it inside its transaction, so the wake-up arrives exactly at commit.
+// notifyChannel is the LISTEN/NOTIFY channel; publishes send their topics
+// on it (notify.go).
 const notifyChannel = "modshop_bus"
 
 // wakeups fans NOTIFY messages out to the subscribers of each topic.
@@ -65,9 +65,9 @@ func (w *wakeups) wakeAll() {
 // listen holds one connection that LISTENs for publishes until ctx ends,
 // reconnecting after failures. After a reconnect every subscriber polls
 // once, in case a wake-up was missed meanwhile.
-func (w *wakeups) listen(ctx context.Context, url string, log *slog.Logger) {
+func (w *wakeups) listen(ctx context.Context, url, origin string, log *slog.Logger) {
 	for ctx.Err() == nil {
-		err := w.listenOnce(ctx, url)
+		err := w.listenOnce(ctx, url, origin)
 		if ctx.Err() != nil {
 			return
 		}
@@ -81,7 +81,7 @@ func (w *wakeups) listen(ctx context.Context, url string, log *slog.Logger) {
 	}
 }
 
-func (w *wakeups) listenOnce(ctx context.Context, url string) error {
+func (w *wakeups) listenOnce(ctx context.Context, url, origin string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
@@ -96,7 +96,10 @@ func (w *wakeups) listenOnce(ctx context.Context, url string) error {
 		if err != nil {
 			return err
 		}
-		w.wake(n.Payload)
+		topic, from := parsePayload(n.Payload)
+		if from != origin || origin == "" { // this process woke its own subscribers already
+			w.wake(topic)
+		}
 	}
 }
 

@@ -79,8 +79,10 @@ func openPool(ctx context.Context, cfg *pgxpool.Config) (*sql.DB, error) {
 
 // Gorm wraps a database/sql pool in gorm, with gorm's own logging off (we
 // log at the edges) and transactions only where the code asks for them.
+// Its transactions are *Tx, which can run functions after they commit
+// (AfterCommitter).
 func Gorm(sqlDB *sql.DB) (*gorm.DB, error) {
-	g, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: pool{sqlDB}}), &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		TranslateError:         true,

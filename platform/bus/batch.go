@@ -1,0 +1,308 @@
+package bus
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+)
+
+// Applying in the batch.
+//
+// A subscriber reads up to BatchSize messages in one transaction and
+// acknowledges them with one offset update at its end. When a consuming
+// module's tables live on the bus's own database, its handlers run inside
+// that same transaction: each message in a savepoint, acting as the
+// module's role with the module's search path, with the inbox mark written
+// beside the effect. The batch then commits once, with its offset, instead
+// of once per message: the effect, the mark and the acknowledgement are one
+// atomic commit, and the commits per message drop from about two to a
+// fraction (see docs/bus.md for the figures).
+//
+// The walls hold: inside the savepoint the connection acts as the module's
+// role, and it is set back to the bus's role before the savepoint is
+// released, so the offset update and any dead letter are written as the
+// bus.
+//
+// What it costs: a handler's effects become visible when its batch commits
+// (milliseconds later under load), and while a batch runs after its first
+// write it holds a transaction id, which holds back what every subscriber
+// on the cluster may read. Handlers must therefore be quick and never wait
+// on anything outside the database; a handler that fails is retried inside
+// the batch (the backoff adds up to under a second with the defaults)
+// before its message becomes a dead letter. Retrying in a separate
+// transaction instead could wait forever on a row lock that an earlier
+// message of the same batch holds.
+
+// errBatchEnded means the subscriber finished the batch (it stopped waiting
+// for this message): the message is applied on its own instead.
+var errBatchEnded = errors.New("bus: the subscriber's batch has ended")
+
+// batchBeginner starts subscriber transactions that handlers can share.
+type batchBeginner struct{ db *sql.DB }
+
+func (b batchBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wmsql.Tx, error) {
+	// database/sql rolls a transaction back when its context ends, between
+	// any two statements. The subscriber's context ends as soon as the bus
+	// starts closing, while a handler in flight may still finish; the
+	// subscriber always commits or rolls back itself, after it.
+	tx, err := b.db.BeginTx(context.WithoutCancel(ctx), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &batchTx{tx: tx}, nil
+}
+
+func (b batchBeginner) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
+	return b.db.ExecContext(ctx, query, args...)
+}
+
+func (b batchBeginner) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
+	return b.db.QueryContext(ctx, query, args...)
+}
+
+// batchTx is a subscriber's transaction. Its lock keeps the subscriber from
+// committing (or writing its offset) while a handler is between its
+// savepoint and the release or rollback of it: were the subscriber to stop
+// waiting for a message (it is closing), it would otherwise commit half of
+// a handler's effect.
+//
+// After a handler succeeds, its savepoint stays open and the transaction
+// keeps acting as its module: the next message's savepoint releases it in
+// the same round trip, and only the subscriber's own statements switch
+// back to the bus first.
+type batchTx struct {
+	mu   sync.Mutex
+	tx   *sql.Tx
+	done bool
+	// in is the module the transaction acts as, with savepoint bus_apply
+	// open; nil: it acts as the bus and no savepoint is open.
+	in *inBatch
+	// after runs once the batch has committed (db.AfterCommitter).
+	after []func()
+}
+
+// batchConn is the batch transaction as a handler's gorm handle sees it,
+// while the handler holds t.mu.
+type batchConn struct{ t *batchTx }
+
+func (c batchConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return c.t.tx.PrepareContext(ctx, query)
+}
+
+func (c batchConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.t.tx.ExecContext(ctx, query, args...)
+}
+
+func (c batchConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.t.tx.QueryContext(ctx, query, args...)
+}
+
+func (c batchConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.t.tx.QueryRowContext(ctx, query, args...)
+}
+
+// Commit and Rollback make gorm treat the handle as a transaction (a
+// handler's own Transaction call becomes a savepoint); the batch itself is
+// the subscriber's to end.
+func (c batchConn) Commit() error   { return errors.New("bus: a handler cannot commit its batch") }
+func (c batchConn) Rollback() error { return errors.New("bus: a handler cannot roll back its batch") }
+
+// AfterCommit runs f once the batch has committed.
+func (c batchConn) AfterCommit(f func()) { c.t.after = append(c.t.after, f) }
+
+func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.actAsBus(ctx); err != nil {
+		return nil, err
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t *batchTx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.actAsBus(ctx); err != nil {
+		return nil, err
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t *batchTx) Commit() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	after := t.after
+	t.after = nil
+	if err := t.tx.Commit(); err != nil {
+		return err
+	}
+	for _, f := range after {
+		f()
+	}
+	return nil
+}
+
+func (t *batchTx) Rollback() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	t.after = nil
+	return t.tx.Rollback()
+}
+
+// actAsBus releases the last handler's savepoint and switches back to the
+// bus's role; t.mu is held.
+func (t *batchTx) actAsBus(ctx context.Context) error {
+	if t.in == nil {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, t.in.leave); err != nil {
+		t.abandon()
+		return fmt.Errorf("bus: switch back from the handler's role: %w", err)
+	}
+	t.in = nil
+	return nil
+}
+
+// batchOf returns the subscriber's transaction a message was read in.
+func batchOf(ctx context.Context) *batchTx {
+	tx, _ := wmsql.TxFromContext(ctx)
+	bt, _ := tx.(*batchTx)
+	return bt
+}
+
+// inBatch holds the statements that switch a batch transaction to a
+// consuming module's role and back.
+type inBatch struct {
+	// enter opens savepoint bus_apply and acts as the module.
+	enter string
+	// next releases the previous message's savepoint, opens one for the
+	// next message and marks that message in the inbox, in one round trip.
+	next string
+	// leave releases the savepoint and acts as the bus again.
+	leave string
+	// undo rolls the savepoint back and acts as the bus again.
+	undo string
+}
+
+// sessionIdentity names the database a pool is connected to, the role it
+// acts as and its search path.
+type sessionIdentity struct {
+	database, role, searchPath string
+}
+
+const sessionIdentityQuery = `SELECT current_database() || '@' || coalesce(host(inet_server_addr()), 'local') || ':' ||
+	coalesce(inet_server_port()::text, current_setting('port')) || '/' || pg_postmaster_start_time()::text,
+	current_user, current_setting('search_path')`
+
+// planInBatch decides whether c's handlers can run in the bus's batch
+// transactions: c must use the same database, and the bus's connection must
+// be allowed to act as c's role. Otherwise (nil) each message gets its own
+// transaction on c's pool.
+func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
+	if b.cfg.SeparateTransactions {
+		return nil, nil
+	}
+	var mod, bus sessionIdentity
+	if err := c.DB.WithContext(ctx).Raw(sessionIdentityQuery).Row().Scan(&mod.database, &mod.role, &mod.searchPath); err != nil {
+		return nil, fmt.Errorf("bus: identify the database of module %s: %w", c.Module, err)
+	}
+	if err := b.db.QueryRowContext(ctx, sessionIdentityQuery).Scan(&bus.database, &bus.role, &bus.searchPath); err != nil {
+		return nil, fmt.Errorf("bus: identify the bus database: %w", err)
+	}
+	if mod.database != bus.database {
+		b.log.Info("bus: module on another database; each message gets its own transaction", "module", c.Module)
+		return nil, nil
+	}
+	p := &inBatch{
+		enter: "SAVEPOINT bus_apply; " + switchTo(mod),
+		next:  "RELEASE SAVEPOINT bus_apply; SAVEPOINT bus_apply; " + markMessage,
+		leave: "RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
+		undo:  "ROLLBACK TO SAVEPOINT bus_apply; RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
+	}
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, p.enter); err != nil {
+		b.log.Info("bus: the bus cannot act as the module's role; each message gets its own transaction", "module", c.Module, "err", err)
+		return nil, nil
+	}
+	return p, nil
+}
+
+func switchTo(s sessionIdentity) string {
+	return "SET LOCAL ROLE " + pgx.Identifier{s.role}.Sanitize() +
+		"; SELECT set_config('search_path', '" + strings.ReplaceAll(s.searchPath, "'", "''") + "', true)"
+}
+
+// applyInBatch runs h for one message inside the subscriber's transaction t,
+// in a savepoint, acting as the module. Any failure rolls the savepoint
+// back, so the batch carries only whole effects; if even that fails, the
+// whole batch is rolled back and its messages are delivered again.
+//
+// The first message of a batch is looked up in the inbox before its
+// handler runs and marked after it, so that the batch takes a transaction
+// id only once something is written (a slow first handler holds nobody
+// back until it writes). The batch has an id from then on, so each later
+// message is marked first, in the same round trip as its savepoint: a
+// message already applied finds its mark and runs nothing.
+func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Event, t *batchTx) (err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return errBatchEnded
+	}
+	hooks := len(t.after)
+	defer func() {
+		if err == nil {
+			return
+		}
+		t.after = t.after[:hooks] // the undone effect's
+		// Undo even when ctx has ended: a savepoint left open would commit
+		// half an effect with the rest of the batch.
+		if _, uerr := t.tx.ExecContext(context.WithoutCancel(ctx), h.inBatch.undo); uerr != nil {
+			t.abandon()
+			err = errors.Join(err, fmt.Errorf("roll back the handler's savepoint: %w", uerr))
+		}
+		t.in = nil
+	}()
+	gtx := h.consumer.DB.Session(&gorm.Session{Context: ctx, NewDB: true})
+	gtx.Statement.ConnPool = batchConn{t}
+	if t.in == h.inBatch {
+		res, err := t.tx.ExecContext(ctx, h.inBatch.next, pgx.QueryExecModeSimpleProtocol, h.name, md.MessageID)
+		if err != nil {
+			return fmt.Errorf("mark message: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errDuplicate
+		}
+		return b.runHandler(ctx, h, md, ev, gtx)
+	}
+	if err := t.actAsBus(ctx); err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(ctx, h.inBatch.enter); err != nil {
+		t.abandon()
+		return fmt.Errorf("enter the handler's savepoint: %w", err)
+	}
+	t.in = h.inBatch
+	return b.applyIn(ctx, h, md, ev, gtx)
+}
+
+// abandon rolls the whole batch back; t.mu is held.
+func (t *batchTx) abandon() {
+	t.done = true
+	t.in = nil
+	t.after = nil
+	_ = t.tx.Rollback()
+}

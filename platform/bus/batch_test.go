@@ -1,0 +1,140 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+)
+
+// seen is what a handler observed about the transaction it ran in.
+type seen struct {
+	Key         string
+	Txid        int64
+	CurrentUser string
+	BusReadable bool
+}
+
+// observe records, per message, the transaction id and role the handler
+// ran with and whether it could read the bus's own tables.
+func (e *env) observe(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+	var s seen
+	s.Key = ev.Key
+	if err := tx.Raw(`SELECT txid_current(), current_user`).Row().Scan(&s.Txid, &s.CurrentUser); err != nil {
+		return err
+	}
+	err := tx.Transaction(func(probe *gorm.DB) error {
+		var n int64
+		return probe.Raw(`SELECT count(*) FROM bus.dead_letters`).Scan(&n).Error
+	})
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		s.BusReadable = true
+	case errors.As(err, &pgErr) && pgErr.Code == "42501":
+	default:
+		return fmt.Errorf("probe: %w", err)
+	}
+	return tx.Exec(`INSERT INTO observed (key, txid, current_user_name, bus_readable) VALUES (?, ?, ?, ?)`,
+		s.Key, s.Txid, s.CurrentUser, s.BusReadable).Error
+}
+
+func (e *env) observed() []seen {
+	e.t.Helper()
+	var rows []seen
+	err := e.mod.Raw(`SELECT key, txid, current_user_name AS current_user, bus_readable FROM observed ORDER BY key`).Scan(&rows).Error
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
+}
+
+// TestBatch_HandlersRunInTheSubscribersTransactionAsTheirModule: messages
+// read in one batch are applied in that batch's one transaction (one
+// commit), each acting as the consuming module's role, which still cannot
+// read the bus's tables; with SeparateTransactions each gets its own.
+func TestBatch_HandlersRunInTheSubscribersTransactionAsTheirModule(t *testing.T) {
+	t.Parallel()
+	for _, separate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("separate=%v", separate), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if err := e.mod.Exec(`CREATE TABLE observed (key text PRIMARY KEY, txid bigint NOT NULL, current_user_name text NOT NULL, bus_readable bool NOT NULL)`).Error; err != nil {
+				t.Fatal(err)
+			}
+			b := e.bus(Config{SeparateTransactions: separate})
+			Handle(b, "testmod.observe", e.consumer(), e.observe)
+			// Published before the subscriber starts: its first read takes
+			// all of them in one batch.
+			const n = 8
+			for i := range n {
+				e.publish(b, context.Background(), fmt.Sprintf("m%d", i))
+			}
+			if err := b.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			e.waitFor("every message", func() bool { return len(e.observed()) == n })
+			txids := map[int64]bool{}
+			for _, s := range e.observed() {
+				txids[s.Txid] = true
+				if s.CurrentUser != "modshop_testmod" {
+					t.Errorf("%s ran as %q, want the module's role modshop_testmod", s.Key, s.CurrentUser)
+				}
+				if s.BusReadable {
+					t.Errorf("%s could read bus.dead_letters: the wall is down", s.Key)
+				}
+			}
+			if want := map[bool]int{false: 1, true: n}[separate]; len(txids) != want {
+				t.Fatalf("%d messages ran in %d transactions, want %d", n, len(txids), want)
+			}
+		})
+	}
+}
+
+// TestBatch_AFailingMessageLeavesTheRestOfItsBatch: in one batch, a handler
+// that writes and then hits an SQL error (which aborts a transaction) has
+// its write undone and is retried, then parked; the messages before and
+// after it in the same batch are applied once, and the subscriber's own
+// writes (offset, dead letter) are made as the bus.
+func TestBatch_AFailingMessageLeavesTheRestOfItsBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.bus(Config{MaxAttempts: 3})
+	attempts := 0
+	Handle(b, "testmod.half", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		if err := tx.Exec(`INSERT INTO effects (key, handler) VALUES (?, 'half')`, ev.Key).Error; err != nil {
+			return err
+		}
+		if ev.Key == "bad" {
+			attempts++
+			return tx.Exec(`SELECT 1 / 0`).Error
+		}
+		return nil
+	})
+	for _, k := range []string{"a", "bad", "c"} {
+		e.publish(b, context.Background(), k)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the messages around the bad one", func() bool { return e.effects("a") == 1 && e.effects("c") == 1 })
+	e.waitFor("the bad one parked", func() bool {
+		letters, err := b.DeadLetters(context.Background(), false, 10)
+		return err == nil && len(letters) == 1
+	})
+	if n := e.effects("bad"); n != 0 {
+		t.Fatalf("the failing handler's first write survived %d times", n)
+	}
+	if attempts != 3 {
+		t.Fatalf("the bad message was tried %d times, want 3", attempts)
+	}
+	// Nothing is delivered again: the batch's offset was committed.
+	e.publish(b, context.Background(), "after")
+	e.waitFor("the next message", func() bool { return e.effects("after") == 1 })
+	if e.effects("a") != 1 || e.effects("c") != 1 || e.effects("bad") != 0 {
+		t.Fatalf("effects after the next message: a=%d c=%d bad=%d", e.effects("a"), e.effects("c"), e.effects("bad"))
+	}
+}
