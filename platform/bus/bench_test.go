@@ -644,11 +644,11 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 type variantSpec struct {
-	name     string
-	stock    bool // stock watermill-sql subscriber and publisher
-	separate bool // Config.SeparateTransactions: a transaction per message
-	idleHops          int
-	hopTimeout        time.Duration
+	name       string
+	stock      bool // stock watermill-sql subscriber and publisher
+	separate   bool // Config.SeparateTransactions: a transaction per message
+	idleHops   int
+	hopTimeout time.Duration
 }
 
 type variantResult struct {
