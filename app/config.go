@@ -3,6 +3,9 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/modshop/modshop/platform/config"
@@ -32,6 +35,21 @@ type Config struct {
 	StockTimeout     time.Duration
 	PaymentTimeout   time.Duration
 	PaymentTestDelay time.Duration
+	// Modules lists the modules this process runs: "all", or names
+	// separated by commas (user,product,order,payment).
+	Modules string
+	// ModuleDatabaseURLs overrides DatabaseURL for one module's pool and
+	// migrations, by module name; empty entries use DatabaseURL.
+	UserDatabaseURL    string
+	ProductDatabaseURL string
+	OrderDatabaseURL   string
+	PaymentDatabaseURL string
+	// BusTransport carries events between modules: "postgres" (the bus
+	// tables in the shared database).
+	BusTransport string
+	// UserURL is where the user module answers when it does not run in
+	// this process: session tokens are checked there.
+	UserURL string
 }
 
 // bindConfig registers the settings shared by every command.
@@ -58,6 +76,13 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Duration(&c.PaymentTimeout, "payment-timeout", "MODSHOP_PAYMENT_TIMEOUT", 60*time.Second, "an order not paid (or declined) by then is cancelled")
 	s.Duration(&c.PaymentTestDelay, "payment-test-delay", "MODSHOP_PAYMENT_TEST_DELAY", 2*time.Second, "how long the test payment provider takes to approve pm_card_delayed")
 	s.Bool(&c.SeedDemo, "seed-demo", "MODSHOP_SEED_DEMO", false, "load the demo catalog at start when the catalog is empty")
+	s.String(&c.Modules, "modules", "MODSHOP_MODULES", "all", "modules this process runs: all, or a comma-separated list of user, product, order, payment")
+	s.String(&c.UserDatabaseURL, "user-database-url", "MODSHOP_USER_DATABASE_URL", "", "PostgreSQL URL of the user module's schema; empty: MODSHOP_DATABASE_URL")
+	s.String(&c.ProductDatabaseURL, "product-database-url", "MODSHOP_PRODUCT_DATABASE_URL", "", "PostgreSQL URL of the product module's schema; empty: MODSHOP_DATABASE_URL")
+	s.String(&c.OrderDatabaseURL, "order-database-url", "MODSHOP_ORDER_DATABASE_URL", "", "PostgreSQL URL of the order module's schema; empty: MODSHOP_DATABASE_URL")
+	s.String(&c.PaymentDatabaseURL, "payment-database-url", "MODSHOP_PAYMENT_DATABASE_URL", "", "PostgreSQL URL of the payment module's schema; empty: MODSHOP_DATABASE_URL")
+	s.String(&c.BusTransport, "bus-transport", "MODSHOP_BUS_TRANSPORT", "postgres", "how events travel between modules: postgres (the bus tables in MODSHOP_DATABASE_URL)")
+	s.String(&c.UserURL, "user-url", "MODSHOP_USER_URL", "", "base URL of a process running the user module (http://host:port), needed when this one does not: session tokens are checked there")
 }
 
 // validate refuses settings that would make the shop misbehave quietly
@@ -80,5 +105,136 @@ func (c Config) validate() error {
 	check(c.StockTimeout >= 100*time.Millisecond && c.PaymentTimeout >= 100*time.Millisecond, "MODSHOP_STOCK_TIMEOUT and MODSHOP_PAYMENT_TIMEOUT must be at least 100ms")
 	check(c.ReservationTTL >= time.Second, "MODSHOP_RESERVATION_TTL=%s: must be at least 1s", c.ReservationTTL)
 	check(c.BusSafetyPoll >= 100*time.Millisecond, "MODSHOP_BUS_SAFETY_POLL=%s: must be at least 100ms", c.BusSafetyPoll)
+	check(c.BusTransport == "postgres", "MODSHOP_BUS_TRANSPORT=%q: the only transport is postgres", c.BusTransport)
+	if _, err := parseModules(c.Modules); err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range moduleNames() {
+		if u := c.moduleDatabaseURL(name); u != "" {
+			if err := checkDatabaseURL(u); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", moduleDatabaseEnv(name), err))
+			}
+		}
+	}
+	if c.DatabaseURL != "" {
+		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("MODSHOP_DATABASE_URL: %w", err))
+		}
+	}
+	if c.UserURL != "" {
+		if err := checkHTTPURL(c.UserURL); err != nil {
+			errs = append(errs, fmt.Errorf("MODSHOP_USER_URL=%q: %w", c.UserURL, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// validateServe refuses what a serving process needs beyond validate: one
+// without the user module must know where to check session tokens.
+func (c Config) validateServe() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if c.UserURL == "" && !c.runs(userModule) {
+		return errors.New("MODSHOP_USER_URL: set it to where the user module runs (for example http://127.0.0.1:8081): " +
+			"this process runs without the user module and checks session tokens there")
+	}
+	return nil
+}
+
+// parseModules reads MODSHOP_MODULES: "all" or a comma-separated list of
+// module names, each known. It returns the names in start order.
+func parseModules(s string) ([]string, error) {
+	all := moduleNames()
+	if strings.TrimSpace(s) == "all" {
+		return all, nil
+	}
+	want := map[string]bool{}
+	var unknown []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(all, name) {
+			unknown = append(unknown, fmt.Sprintf("%q", name))
+			continue
+		}
+		want[name] = true
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("MODSHOP_MODULES=%q: unknown module %s; the modules are %s, or all",
+			s, strings.Join(unknown, ", "), strings.Join(all, ", "))
+	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("MODSHOP_MODULES=%q: name at least one module (%s), or all", s, strings.Join(all, ", "))
+	}
+	var out []string
+	for _, name := range all {
+		if want[name] {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// modules returns the modules this process runs, in start order. The
+// configuration is validated, so the list parses.
+func (c Config) modules() []string {
+	m, err := parseModules(c.Modules)
+	if err != nil {
+		panic("app: modules of an unvalidated configuration: " + err.Error())
+	}
+	return m
+}
+
+// runs reports whether this process runs the module.
+func (c Config) runs(module string) bool { return slices.Contains(c.modules(), module) }
+
+// moduleDatabaseURL is the module's own database URL setting ("" when it
+// has none and uses DatabaseURL).
+func (c Config) moduleDatabaseURL(module string) string {
+	switch module {
+	case userModule:
+		return c.UserDatabaseURL
+	case productModule:
+		return c.ProductDatabaseURL
+	case orderModule:
+		return c.OrderDatabaseURL
+	case paymentModule:
+		return c.PaymentDatabaseURL
+	}
+	return ""
+}
+
+// moduleDatabaseEnv names the setting of a module's own database URL.
+func moduleDatabaseEnv(module string) string {
+	return "MODSHOP_" + strings.ToUpper(module) + "_DATABASE_URL"
+}
+
+// checkDatabaseURL refuses a URL that PostgreSQL clients would misread.
+func checkDatabaseURL(raw string) error {
+	if strings.Contains(raw, "=") && !strings.Contains(raw, "://") {
+		return nil // a key=value connection string
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL (postgres://user@host:port/database?sslmode=disable)")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q: use postgres://user@host:port/database", u.Scheme)
+	}
+	return nil
+}
+
+// checkHTTPURL refuses anything but an absolute http(s) base URL.
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an absolute http:// or https:// URL, such as http://127.0.0.1:8081")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("want a base URL without query or fragment")
+	}
+	return nil
 }

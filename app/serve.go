@@ -20,6 +20,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.validateServe(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	log, err := newLogger(cfg, env.Stderr)
 	if err != nil {
 		return err
@@ -76,6 +79,8 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	if !demo {
 		return errors.New("seed: say what to load: --demo")
 	}
+	// The catalog is the product module's alone.
+	cfg.Modules = productModule
 	log, err := newLogger(cfg, env.Stderr)
 	if err != nil {
 		return err

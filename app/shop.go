@@ -2,8 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,7 +19,6 @@ import (
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/httpx"
 	"github.com/modshop/modshop/platform/openapi"
-	"github.com/modshop/modshop/web"
 )
 
 // Shop is a built, migrated modshop ready to serve HTTP.
@@ -43,6 +42,9 @@ func DefaultConfig() Config {
 
 // Open builds a shop: database, schemas, migrations, modules and routes.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
+	if err := cfg.validateServe(); err != nil {
+		return nil, err
+	}
 	st, err := openStack(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -83,6 +85,9 @@ func (s *Shop) OpenAPI() *openapi3.T { return s.doc }
 
 // CreateUser makes an account directly, as `modshop users create` does.
 func (s *Shop) CreateUser(ctx context.Context, username, email, password string, admin bool) (string, error) {
+	if s.stack.user == nil {
+		return "", errors.New("the user module does not run in this process")
+	}
 	u, err := s.stack.user.CreateUser(ctx, username, email, password, admin)
 	return u.ID, err
 }
@@ -116,6 +121,10 @@ func (s *Shop) Close(ctx context.Context) error {
 
 // seedIfEmpty loads the demo catalog into an empty shop.
 func (s *Shop) seedIfEmpty(ctx context.Context, log *slog.Logger) error {
+	if s.stack.product == nil {
+		log.Info("demo catalog not loaded: the product module does not run in this process")
+		return nil
+	}
 	empty, err := s.stack.product.CatalogEmpty(ctx)
 	if err != nil || !empty {
 		return err
@@ -161,7 +170,7 @@ func (s *Shop) buildHandler() error {
 		httpx.Errors(log),
 		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
 		httpx.CrossOriginProtection(),
-		auth.Middleware(s.stack.user.Authenticator()),
+		auth.Middleware(s.stack.authenticator),
 		correlateEvents,
 	)
 	r.NoRoute(s.notFound)
@@ -199,24 +208,6 @@ func (s *Shop) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok", "migrations": "ok"}})
 }
 
-// notFound serves the web UI: its files, and index.html for the pages it
-// draws itself (/products/…, /orders/…, /staff/…); anything else, and every
-// unknown API path, is a 404 problem.
-func (s *Shop) notFound(c *gin.Context) {
-	p := c.Request.URL.Path
-	if strings.HasPrefix(p, "/api/") || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
-		httpx.NoRoute(c)
-		return
-	}
-	file := p
-	if web.IsPage(p) {
-		file = "/"
-	} else if st, err := fs.Stat(web.Static(), strings.TrimPrefix(p, "/")); err != nil || st.IsDir() {
-		httpx.NoRoute(c)
-		return
-	}
-	// The files carry no validators (embedded files have no dates), so ask
-	// browsers to fetch them again rather than guess a freshness.
-	c.Header("Cache-Control", "no-cache")
-	c.FileFromFS(file, http.FS(web.Static()))
-}
+// notFound serves the web UI (serveWebUI): every process does, so that a
+// reverse proxy may send the browser's pages to any of them.
+func (s *Shop) notFound(c *gin.Context) { serveWebUI(c) }

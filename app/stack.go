@@ -16,6 +16,7 @@ import (
 	"github.com/modshop/modshop/modules/payment"
 	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/modules/user"
+	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/httpx"
@@ -30,6 +31,14 @@ type module interface {
 	Routes(api *gin.RouterGroup)
 }
 
+// The modules' names, as MODSHOP_MODULES spells them.
+const (
+	userModule    = user.Name
+	productModule = product.Name
+	orderModule   = order.Name
+	paymentModule = payment.Name
+)
+
 // moduleSchemas lists every module's name and schema, in start order.
 var moduleSchemas = []struct{ name, schema string }{
 	{user.Name, user.Schema},
@@ -38,14 +47,24 @@ var moduleSchemas = []struct{ name, schema string }{
 	{payment.Name, payment.Schema},
 }
 
+// moduleNames lists every module, in start order.
+func moduleNames() []string {
+	out := make([]string, len(moduleSchemas))
+	for i, m := range moduleSchemas {
+		out[i] = m.name
+	}
+	return out
+}
+
 // stack is the running platform: the database (embedded or not), one pool
-// per module acting as the module's role, and the modules built on them.
+// per module of this process acting as the module's role, and the modules
+// built on them. Modules this process does not run are nil.
 type stack struct {
 	cfg      Config
 	log      *slog.Logger
 	embedded *pgembed.Server
-	admin    *sql.DB
-	pools    map[string]*sql.DB // by schema
+	admin    *sql.DB            // on the bus's database
+	pools    map[string]*sql.DB // by schema, this process's modules only
 	metrics  *httpx.Metrics
 	bus      *bus.Bus
 	user     *user.Module
@@ -53,13 +72,20 @@ type stack struct {
 	order    *order.Module
 	payment  *payment.Module
 	modules  []module
+	// local lists the modules this process runs, with their schemas.
+	local []struct{ name, schema string }
+	// authenticator checks session tokens: the user module's own when it
+	// runs here, otherwise one that asks the user module over HTTP.
+	authenticator auth.Authenticator
 	// runners do a module's background work for as long as the shop runs.
 	runners []func(ctx context.Context)
 }
 
 // openStack connects (starting the embedded PostgreSQL when no URL is
-// set), provisions each module's schema and role, applies migrations and
-// builds the modules.
+// set), provisions each of this process's modules' schema and role,
+// applies their migrations and builds them. Only the modules in
+// cfg.Modules are built, so only their handlers subscribe and only their
+// background work runs.
 func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err error) {
 	s := &stack{cfg: cfg, log: log, pools: map[string]*sql.DB{}}
 	defer func() {
@@ -67,6 +93,11 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 			s.close(context.WithoutCancel(ctx))
 		}
 	}()
+	for _, m := range moduleSchemas {
+		if cfg.runs(m.name) {
+			s.local = append(s.local, m)
+		}
+	}
 
 	url := cfg.DatabaseURL
 	if url == "" {
@@ -89,32 +120,29 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	if s.admin, err = db.Open(ctx, url, 2); err != nil {
 		return nil, err
 	}
-	for _, m := range moduleSchemas {
-		if err := db.Provision(ctx, s.admin, m.schema); err != nil {
-			return nil, err
-		}
-		pool, err := db.OpenModule(ctx, url, m.schema, int32(cfg.DBMaxConns))
-		if err != nil {
-			return nil, fmt.Errorf("module %s: %w", m.name, err)
-		}
-		s.pools[m.schema] = pool
-		files, err := migrations.For(m.name)
-		if err != nil {
-			return nil, fmt.Errorf("migrations of module %s: %w", m.name, err)
-		}
-		if err := db.Migrate(ctx, pool, m.schema, files, log); err != nil {
+	admins, err := s.moduleAdmins(ctx)
+	for _, a := range admins {
+		defer a.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range s.local {
+		if err := s.openModuleDatabase(ctx, m.name, m.schema, url, admins[m.name]); err != nil {
 			return nil, err
 		}
 	}
 
-	schemas := make([]string, 0, len(moduleSchemas))
-	for _, m := range moduleSchemas {
+	schemas := make([]string, 0, len(s.local))
+	for _, m := range s.local {
 		schemas = append(schemas, m.schema)
 	}
 	if err := bus.Provision(ctx, s.admin, schemas...); err != nil {
 		return nil, err
 	}
 	s.metrics = httpx.NewMetrics()
+	// Every process knows every event, so that it can publish any of them
+	// and report every topic; only its own modules handle them.
 	registry := bus.NewRegistry()
 	user.RegisterEvents(registry)
 	product.RegisterEvents(registry)
@@ -130,51 +158,152 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	if err != nil {
 		return nil, err
 	}
-
-	userDB, err := db.Gorm(s.pools[user.Schema])
-	if err != nil {
+	if err := s.buildModules(); err != nil {
 		return nil, err
 	}
-	s.user = user.New(user.Deps{DB: userDB, Bus: s.bus, Log: log, Config: user.Config{
-		SessionTTL:    cfg.SessionTTL,
-		SecureCookies: cfg.SecureCookies,
-		Throttle: user.ThrottleConfig{
-			PerAccountBurst: cfg.LoginPerAccount,
-			PerClientBurst:  cfg.LoginPerClient,
-			Window:          cfg.LoginWindow,
-		},
-	}})
-	productDB, err := db.Gorm(s.pools[product.Schema])
-	if err != nil {
-		return nil, err
-	}
-	s.product = product.New(product.Deps{DB: productDB, Bus: s.bus, Log: log, Config: product.Config{
-		ReservationTTL: cfg.ReservationTTL,
-	}})
-	orderDB, err := db.Gorm(s.pools[order.Schema])
-	if err != nil {
-		return nil, err
-	}
-	s.order = order.New(order.Deps{DB: orderDB, Bus: s.bus, Log: log, Config: order.Config{
-		StockTimeout:   cfg.StockTimeout,
-		PaymentTimeout: cfg.PaymentTimeout,
-	}})
-	paymentDB, err := db.Gorm(s.pools[payment.Schema])
-	if err != nil {
-		return nil, err
-	}
-	s.payment = payment.New(payment.Deps{DB: paymentDB, Bus: s.bus, Log: log, Config: payment.Config{
-		TestDelay: cfg.PaymentTestDelay,
-	}})
-	s.modules = []module{s.user, s.product, s.order, s.payment}
-	s.runners = []func(context.Context){s.product.Run, s.order.Run, s.payment.Run}
 	return s, nil
 }
 
-// ready reports whether every module's database answers and has all its
-// migrations.
+// moduleAdmins connects to the database of each of this process's modules
+// that has its own URL, before anything is provisioned. With the
+// PostgreSQL bus transport a module must share the bus's database: it
+// writes its events into the bus tables in its own transactions.
+func (s *stack) moduleAdmins(ctx context.Context) (map[string]*sql.DB, error) {
+	admins := map[string]*sql.DB{}
+	for _, m := range s.local {
+		own := s.cfg.moduleDatabaseURL(m.name)
+		if own == "" {
+			continue
+		}
+		admin, err := db.Open(ctx, own, 2)
+		if err != nil {
+			return admins, fmt.Errorf("module %s (%s): %w", m.name, moduleDatabaseEnv(m.name), err)
+		}
+		admins[m.name] = admin
+		same, err := sameDatabase(ctx, admin, s.admin)
+		if err != nil {
+			return admins, fmt.Errorf("module %s: %w", m.name, err)
+		}
+		if !same {
+			return admins, fmt.Errorf("module %s: %s points at another database than the bus (MODSHOP_DATABASE_URL), "+
+				"but with MODSHOP_BUS_TRANSPORT=%s every module writes its events into the bus tables in its own "+
+				"transactions, so all must share the bus's database; a database per module needs the rabbitmq transport, "+
+				"which is not built yet: point %s at the bus's database, or leave it empty",
+				m.name, moduleDatabaseEnv(m.name), s.cfg.BusTransport, moduleDatabaseEnv(m.name))
+		}
+	}
+	return admins, nil
+}
+
+// openModuleDatabase provisions a module's schema and role on its database
+// (admin, connected by its own URL; nil: the shared one), opens its pool
+// and migrates it.
+func (s *stack) openModuleDatabase(ctx context.Context, name, schema, sharedURL string, admin *sql.DB) error {
+	url := sharedURL
+	if admin == nil {
+		admin = s.admin
+	} else {
+		url = s.cfg.moduleDatabaseURL(name)
+	}
+	if err := db.Provision(ctx, admin, schema); err != nil {
+		return err
+	}
+	pool, err := db.OpenModule(ctx, url, schema, int32(s.cfg.DBMaxConns))
+	if err != nil {
+		return fmt.Errorf("module %s: %w", name, err)
+	}
+	s.pools[schema] = pool
+	files, err := migrations.For(name)
+	if err != nil {
+		return fmt.Errorf("migrations of module %s: %w", name, err)
+	}
+	return db.Migrate(ctx, pool, schema, files, s.log)
+}
+
+// databaseIdentity names the database a connection reaches, whatever
+// address or user it came by: two URLs may name one database differently
+// (localhost and 127.0.0.1, two users), and two databases on two servers
+// may share a name. The postmaster's start time tells servers apart.
+const databaseIdentity = `SELECT current_database() || ' ' ||
+	(SELECT oid FROM pg_database WHERE datname = current_database())::text || ' ' ||
+	pg_postmaster_start_time()::text`
+
+// sameDatabase reports whether a and b are connected to one database.
+func sameDatabase(ctx context.Context, a, b *sql.DB) (bool, error) {
+	var ida, idb string
+	if err := a.QueryRowContext(ctx, databaseIdentity).Scan(&ida); err != nil {
+		return false, fmt.Errorf("identify the database: %w", err)
+	}
+	if err := b.QueryRowContext(ctx, databaseIdentity).Scan(&idb); err != nil {
+		return false, fmt.Errorf("identify the bus's database: %w", err)
+	}
+	return ida == idb, nil
+}
+
+// buildModules builds this process's modules on their pools. Building a
+// module subscribes its handlers to the bus.
+func (s *stack) buildModules() error {
+	cfg, log := s.cfg, s.log
+	if pool, ok := s.pools[user.Schema]; ok {
+		userDB, err := db.Gorm(pool)
+		if err != nil {
+			return err
+		}
+		s.user = user.New(user.Deps{DB: userDB, Bus: s.bus, Log: log, Config: user.Config{
+			SessionTTL:    cfg.SessionTTL,
+			SecureCookies: cfg.SecureCookies,
+			Throttle: user.ThrottleConfig{
+				PerAccountBurst: cfg.LoginPerAccount,
+				PerClientBurst:  cfg.LoginPerClient,
+				Window:          cfg.LoginWindow,
+			},
+		}})
+		s.modules = append(s.modules, s.user)
+		s.authenticator = s.user.Authenticator()
+	} else {
+		s.authenticator = user.RemoteAuthenticator(cfg.UserURL, log)
+	}
+	if pool, ok := s.pools[product.Schema]; ok {
+		productDB, err := db.Gorm(pool)
+		if err != nil {
+			return err
+		}
+		s.product = product.New(product.Deps{DB: productDB, Bus: s.bus, Log: log, Config: product.Config{
+			ReservationTTL: cfg.ReservationTTL,
+		}})
+		s.modules = append(s.modules, s.product)
+		s.runners = append(s.runners, s.product.Run)
+	}
+	if pool, ok := s.pools[order.Schema]; ok {
+		orderDB, err := db.Gorm(pool)
+		if err != nil {
+			return err
+		}
+		s.order = order.New(order.Deps{DB: orderDB, Bus: s.bus, Log: log, Config: order.Config{
+			StockTimeout:   cfg.StockTimeout,
+			PaymentTimeout: cfg.PaymentTimeout,
+		}})
+		s.modules = append(s.modules, s.order)
+		s.runners = append(s.runners, s.order.Run)
+	}
+	if pool, ok := s.pools[payment.Schema]; ok {
+		paymentDB, err := db.Gorm(pool)
+		if err != nil {
+			return err
+		}
+		s.payment = payment.New(payment.Deps{DB: paymentDB, Bus: s.bus, Log: log, Config: payment.Config{
+			TestDelay: cfg.PaymentTestDelay,
+		}})
+		s.modules = append(s.modules, s.payment)
+		s.runners = append(s.runners, s.payment.Run)
+	}
+	return nil
+}
+
+// ready reports whether every database of this process's modules answers
+// and has all its migrations.
 func (s *stack) ready(ctx context.Context) error {
-	for _, m := range moduleSchemas {
+	for _, m := range s.local {
 		pool := s.pools[m.schema]
 		if err := pool.PingContext(ctx); err != nil {
 			return fmt.Errorf("database of module %s: %w", m.name, err)

@@ -33,6 +33,9 @@ func runUsers(ctx context.Context, env Env, args []string) error {
 	if username == "" || email == "" {
 		return errors.New("users create: --username and --email are required")
 	}
+	// Accounts are the user module's alone: open nothing else, whatever
+	// this process's MODSHOP_MODULES says.
+	cfg.Modules = userModule
 	password, generated, err := readPassword(env.Stdin)
 	if err != nil {
 		return err

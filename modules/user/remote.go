@@ -1,0 +1,85 @@
+package user
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/modshop/modshop/platform/auth"
+	"github.com/modshop/modshop/platform/httpx"
+)
+
+// RemoteAuthenticator checks session tokens by asking a process that runs
+// the user module (GET /api/v1/users/me with the token), for processes that
+// run other modules only. Nothing is cached: a token stops working
+// everywhere the moment its owner logs out. When the user module does not
+// answer, requests that carry a token get a 503 problem (anonymous
+// requests are not affected).
+func RemoteAuthenticator(baseURL string, log *slog.Logger) auth.Authenticator {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &remoteAuthenticator{
+		me:     strings.TrimRight(baseURL, "/") + "/api/v1/users/me",
+		client: &http.Client{Timeout: 5 * time.Second},
+		log:    log.With("component", "remote-auth"),
+	}
+}
+
+type remoteAuthenticator struct {
+	me     string
+	client *http.Client
+	log    *slog.Logger
+}
+
+// errUserModuleUnavailable is what a caller with a token gets while the
+// user module cannot be asked.
+var errUserModuleUnavailable = httpx.NewProblem(http.StatusServiceUnavailable, "auth-unavailable",
+	"sessions cannot be checked right now (the user module does not answer); try again shortly")
+
+func (a *remoteAuthenticator) Authenticate(ctx context.Context, token string) (auth.Identity, error) {
+	if token == "" {
+		return auth.Identity{}, auth.ErrInvalidToken
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.me, nil)
+	if err != nil {
+		return auth.Identity{}, fmt.Errorf("remote auth: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return auth.Identity{}, ctx.Err()
+		}
+		a.log.Warn("the user module does not answer", "url", a.me, "err", err)
+		return auth.Identity{}, errUserModuleUnavailable
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		return auth.Identity{}, auth.ErrInvalidToken
+	default:
+		a.log.Warn("the user module refused to check a session", "url", a.me, "status", resp.StatusCode)
+		return auth.Identity{}, errUserModuleUnavailable
+	}
+	var u struct {
+		ID       string   `json:"id"`
+		Username string   `json:"username"`
+		Roles    []string `json:"roles"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&u); err != nil || u.ID == "" {
+		a.log.Warn("the user module's answer cannot be read", "url", a.me, "err", err)
+		return auth.Identity{}, errUserModuleUnavailable
+	}
+	if u.Roles == nil {
+		u.Roles = []string{}
+	}
+	return auth.Identity{UserID: u.ID, Username: u.Username, Roles: u.Roles}, nil
+}
