@@ -29,7 +29,9 @@ type Env struct {
 const usage = `modshop: a shop backend and browser front end in one binary.
 
 Usage:
-  modshop [serve] [flags]              run the shop (the default)
+  modshop [serve] [flags]              run the shop (the default); --modules picks which modules run here
+  modshop gateway --route PREFIX=URL   one entry point in front of module processes: routes by path
+                                       prefix, serves the web UI (see docs/extraction.md)
   modshop migrate [flags]              apply every module's migrations and exit
   modshop users create --admin ...     create an account (the first admin)
   modshop seed --demo [flags]          load the demo catalog (adds only what is missing)
@@ -51,6 +53,8 @@ func Run(ctx context.Context, env Env) error {
 	switch cmd {
 	case "serve":
 		return runServe(ctx, env, args)
+	case "gateway":
+		return runGateway(ctx, env, args)
 	case "migrate":
 		return runMigrate(ctx, env, args)
 	case "users":
@@ -71,12 +75,23 @@ func printUsage(env Env) {
 	var c Config
 	bindConfig(s, &c)
 	fmt.Fprint(env.Stdout, usage)
-	for _, st := range s.Settings {
+	printSettings(env.Stdout, s.Settings)
+	g := config.NewSet("gateway", env.Lookup)
+	var gc GatewayConfig
+	var routes routeList
+	var envRoutes string
+	bindGatewayConfig(g, &gc, &routes, &envRoutes)
+	fmt.Fprint(env.Stdout, "\nSettings of modshop gateway:\n")
+	printSettings(env.Stdout, g.Settings)
+}
+
+func printSettings(w io.Writer, settings []config.Setting) {
+	for _, st := range settings {
 		def := st.Default
 		if def == "" {
 			def = `""`
 		}
-		fmt.Fprintf(env.Stdout, "  --%-28s %-36s %s\n      %s\n", st.Flag, st.Env, def, st.Usage)
+		fmt.Fprintf(w, "  --%-28s %-36s %s\n      %s\n", st.Flag, st.Env, def, st.Usage)
 	}
 }
 
