@@ -208,7 +208,7 @@ const sessionIdentityQuery = `SELECT current_database() || '@' || coalesce(host(
 // be allowed to act as c's role. Otherwise (nil) each message gets its own
 // transaction on c's pool.
 func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
-	if b.cfg.SeparateTransactions {
+	if b.cfg.SeparateTransactions || c.SeparateTransactions {
 		return nil, nil
 	}
 	var mod, bus sessionIdentity

@@ -55,18 +55,22 @@ func (e *env) observed() []seen {
 // TestBatch_HandlersRunInTheSubscribersTransactionAsTheirModule: messages
 // read in one batch are applied in that batch's one transaction (one
 // commit), each acting as the consuming module's role, which still cannot
-// read the bus's tables; with SeparateTransactions each gets its own.
+// read the bus's tables; with SeparateTransactions (the bus's or the
+// consumer's) each gets its own.
 func TestBatch_HandlersRunInTheSubscribersTransactionAsTheirModule(t *testing.T) {
 	t.Parallel()
-	for _, separate := range []bool{false, true} {
-		t.Run(fmt.Sprintf("separate=%v", separate), func(t *testing.T) {
+	for _, mode := range []string{"in-batch", "bus-separate", "consumer-separate"} {
+		separate := mode != "in-batch"
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			if err := e.mod.Exec(`CREATE TABLE observed (key text PRIMARY KEY, txid bigint NOT NULL, current_user_name text NOT NULL, bus_readable bool NOT NULL)`).Error; err != nil {
 				t.Fatal(err)
 			}
-			b := e.bus(Config{SeparateTransactions: separate})
-			Handle(b, "testmod.observe", e.consumer(), e.observe)
+			b := e.bus(Config{SeparateTransactions: mode == "bus-separate"})
+			c := e.consumer()
+			c.SeparateTransactions = mode == "consumer-separate"
+			Handle(b, "testmod.observe", c, e.observe)
 			// Published before the subscriber starts: its first read takes
 			// all of them in one batch.
 			const n = 8

@@ -141,12 +141,12 @@ func BenchmarkBus(b *testing.B) {
 
 	// 2. The bus, as shipped and as stock watermill-sql.
 	specs := []variantSpec{
-		{name: "modshop bus (NOTIFY + 5s safety poll)", idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
+		{name: "modshop bus (NOTIFY + 5s safety poll)", ramp: true, idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
 		{name: "stock watermill-sql (1s poll)", stock: true, idleHops: benchStockHops, hopTimeout: 3 * time.Second},
-		{name: "modshop bus, a transaction per message", separate: true, idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
+		{name: "modshop bus, a transaction per message", separate: true, ramp: true, idleHops: benchIdleHops, hopTimeout: 2 * time.Second},
 	}
 	for _, spec := range specs {
-		r.variants = append(r.variants, runVariant(ctx, b, spec))
+		r.variants = append(r.variants, runVariant(ctx, b, spec, r.pg.tps8))
 		b.Logf("%s: done, %v so far", spec.name, time.Since(started).Round(time.Second))
 	}
 	r.contention = watch.stop()
@@ -647,6 +647,7 @@ type variantSpec struct {
 	name       string
 	stock      bool // stock watermill-sql subscriber and publisher
 	separate   bool // Config.SeparateTransactions: a transaction per message
+	ramp       bool // also find the highest fixed publish rate the handler keeps up with
 	idleHops   int
 	hopTimeout time.Duration
 }
@@ -669,6 +670,123 @@ type variantResult struct {
 	// CPU per message over the load phase: this process (publishers, bus,
 	// handler) and the rest of the machine (mostly PostgreSQL).
 	goCPUPerMsg, restCPUPerMsg time.Duration
+	rampRes                    rampResult
+}
+
+// rampResult is the highest fixed publish rate (open loop) that the
+// handler kept up with.
+type rampResult struct {
+	steps []rampStep
+	best  rampStep // zero: none kept up
+}
+
+type rampStep struct {
+	rate      float64 // offered msg/s
+	published int64
+	backlog   int64         // published but not yet handled when the step ended
+	late      time.Duration // the publishers' worst lag behind their schedule
+	drain     time.Duration // from the step's end until everything was handled
+	hops      latencies
+	ok        bool
+}
+
+const (
+	rampStepFor    = 5 * time.Second
+	rampFactor     = 1.15
+	rampStartRatio = 0.3 // first rate, x pgbench TPC-B tps
+)
+
+// rampRate publishes at fixed rates (open loop: each message has its
+// scheduled time, and the publishers' lag behind that schedule is
+// measured, so a slow publisher cannot hide a slow handler), starting at
+// rampStartRatio x tps and rising by rampFactor per step of rampStepFor. A
+// step keeps up when, at its end, fewer than a quarter second's worth of
+// messages wait, everything is handled within a second, and no publisher
+// fell more than 100 ms behind. The first step that does not keep up is
+// repeated once; the ramp ends at the second failure in a row.
+func rampRate(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, pub publishFunc, log *hopLog, tps float64) rampResult {
+	var res rampResult
+	failed := 0
+	rate := tps * rampStartRatio
+	for n := 0; n < 20 && failed < 2; n++ {
+		st := rampOnce(ctx, b, spec, e, pub, log, rate, n)
+		res.steps = append(res.steps, st)
+		if st.ok {
+			failed = 0
+			if st.rate > res.best.rate {
+				res.best = st
+			}
+			rate *= rampFactor
+		} else {
+			failed++
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return res
+}
+
+func rampOnce(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, pub publishFunc, log *hopLog, rate float64, n int) rampStep {
+	st := rampStep{rate: rate}
+	interval := time.Duration(float64(time.Second) / rate)
+	total := int64(rampStepFor / interval)
+	var (
+		next    atomic.Int64
+		lateMax atomic.Int64
+		mu      sync.Mutex
+		keys    []string
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for p := range benchPublishers {
+		wg.Go(func() {
+			var mine []string
+			for {
+				i := next.Add(1) - 1
+				if i >= total {
+					break
+				}
+				due := start.Add(time.Duration(i) * interval)
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				} else {
+					for late := int64(-d); ; {
+						cur := lateMax.Load()
+						if late <= cur || lateMax.CompareAndSwap(cur, late) {
+							break
+						}
+					}
+				}
+				key := fmt.Sprintf("ramp-%d-%d-%07d", n, p, i)
+				at, err := publishOne(ctx, e.mod, pub, key)
+				if err != nil {
+					b.Logf("%s: ramp publish: %v", spec.name, err)
+					continue
+				}
+				log.commit(key, at)
+				mine = append(mine, key)
+			}
+			mu.Lock()
+			keys = append(keys, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	st.published = int64(len(keys))
+	_, waiting, _ := log.hops(keys)
+	st.backlog = int64(waiting)
+	st.late = time.Duration(lateMax.Load())
+	end := time.Now()
+	for waiting > 0 && time.Since(end) < 5*time.Second {
+		time.Sleep(5 * time.Millisecond)
+		_, waiting, _ = log.hops(keys)
+	}
+	st.drain = time.Since(end)
+	hops, missing, _ := log.hops(keys)
+	st.hops = summarize(hops, missing)
+	st.ok = missing == 0 && float64(st.backlog) <= rate/4 && st.drain <= time.Second && st.late <= 100*time.Millisecond
+	b.Logf("%s: ramp %.0f/s: backlog %d, drained in %s, publishers up to %s late, hop %s, kept up: %v",
+		spec.name, rate, st.backlog, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.hops), st.ok)
+	return st
 }
 
 type cpuSample struct{ self, machine time.Duration }
@@ -693,7 +811,7 @@ func sampleCPU() cpuSample {
 	return s
 }
 
-func runVariant(ctx context.Context, b testing.TB, spec variantSpec) variantResult {
+func runVariant(ctx context.Context, b testing.TB, spec variantSpec, tps float64) variantResult {
 	res := variantResult{variantSpec: spec}
 	e := newBenchEnv(b)
 	bus := e.newBus(b, e.reg, Config{SeparateTransactions: spec.separate})
@@ -830,6 +948,19 @@ idle:
 	}
 	if res.consumed > 0 && syncs0 >= 0 && syncs1 >= 0 {
 		res.walSyncsPerMsg = float64(syncs1-syncs0) / float64(res.consumed)
+	}
+	if spec.ramp && tps > 0 {
+		// The throughput phase may have left a backlog: let it drain (or
+		// give up on it after a minute), then start from quiet.
+		for n := log.handled.Load(); ; {
+			time.Sleep(time.Second)
+			m := log.handled.Load()
+			if m == n || time.Since(end) > time.Minute {
+				break
+			}
+			n = m
+		}
+		res.rampRes = rampRate(ctx, b, spec, e, pub, log, tps)
 	}
 	b.Logf("%s: idle hop %s; published %.0f/s, consumed %.0f/s (%d while publishing, drain %s); load hop %s",
 		spec.name, fmtLat(res.idle), res.publishRate, res.consumedRate, res.handledDuringLoad, fmtMs(res.drainAfter), fmtLat(res.load))
@@ -1021,6 +1152,27 @@ func (r *benchReport) print(w io.Writer) {
 		return fmt.Sprintf("%.3f ms / %.3f ms", ms(v.goCPUPerMsg), ms(v.restCPUPerMsg))
 	})
 	row("  publish errors", func(v variantResult) string { return strconv.FormatInt(v.pubErrors, 10) })
+	row("SUSTAINED: highest fixed publish rate kept up with, msg/s", func(v variantResult) string {
+		if !v.ramp {
+			return "-"
+		}
+		if v.rampRes.best.rate == 0 {
+			return "none of the rates tried"
+		}
+		return fmt.Sprintf("%.0f", v.rampRes.best.rate)
+	})
+	row(fmt.Sprintf("SUSTAINED / pgbench TPC-B %d clients (target >= 0.70)", pgbenchClients), func(v variantResult) string {
+		if !v.ramp || r.pg.tps8 <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", v.rampRes.best.rate/r.pg.tps8)
+	})
+	row("  at that rate: hop p50 / p99; backlog at end; publishers' worst lag", func(v variantResult) string {
+		if !v.ramp || v.rampRes.best.rate == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%s; %d; %s", fmtLat(v.rampRes.best.hops), v.rampRes.best.backlog, fmtMs(v.rampRes.best.late))
+	})
 	row("HOP IDLE p50 / p99 (target p50 < 10 ms)", func(v variantResult) string { return fmtLat(v.idle) })
 	row("hop under load p50 / p99 (every message of the run)", func(v variantResult) string { return fmtLat(v.load) })
 	row(fmt.Sprintf("IDLE CPU, %d handlers, %s, %% of one core", benchIdleHandlers, benchIdleCPUFor), func(v variantResult) string {
@@ -1030,5 +1182,16 @@ func (r *benchReport) print(w io.Writer) {
 		return fmt.Sprintf("%.2f%%", v.idleCPU)
 	})
 	tw.Flush()
+	for _, v := range r.variants {
+		if len(v.rampRes.steps) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nfixed-rate ramp, %s (open loop, %s steps, x%.2f; kept up = backlog <= 0.25 s of messages at the step's end, drained within 1 s, publishers <= 100 ms late):\n",
+			v.name, rampStepFor, rampFactor)
+		for _, st := range v.rampRes.steps {
+			fmt.Fprintf(w, "  %5.0f/s = %.2f x pgbench: backlog %d, drained in %s, publishers up to %s late, hop %s: %s\n",
+				st.rate, st.rate/r.pg.tps8, st.backlog, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.hops), map[bool]string{true: "kept up", false: "BEHIND"}[st.ok])
+		}
+	}
 	fmt.Fprintf(w, "\ntotal %s\n\n", r.total.Round(time.Second))
 }

@@ -91,6 +91,14 @@ func (c *Config) setDefaults() {
 type Consumer struct {
 	Module string
 	DB     *gorm.DB
+	// SeparateTransactions gives each of the module's messages a
+	// transaction of its own instead of a savepoint in the subscriber's
+	// batch (batch.go). Set it for handlers that lock rows that other
+	// handlers lock too (hot stock rows, say): in a batch, each message's
+	// locks are held until the batch commits, so locks pile up in no
+	// particular order and two batches can deadlock each other again and
+	// again, where one message per transaction takes its locks in order.
+	SeparateTransactions bool
 }
 
 // Bus publishes and routes events.
