@@ -120,6 +120,11 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	if s.admin, err = db.Open(ctx, url, 2); err != nil {
 		return nil, err
 	}
+	unlock, err := lockProvisioning(ctx, s.admin)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	admins, err := s.moduleAdmins(ctx)
 	for _, a := range admins {
 		defer a.Close()
@@ -162,6 +167,29 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		return nil, err
 	}
 	return s, nil
+}
+
+// lockProvisioning makes processes that start together on one database
+// provision, migrate and create the bus tables one after the other: two
+// concurrent CREATE TABLE IF NOT EXISTS of one table can fail (42P07) where
+// one after the other cannot. It holds a session advisory lock on one of
+// admin's connections until unlock.
+func lockProvisioning(ctx context.Context, admin *sql.DB) (unlock func(), err error) {
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning lock: %w", err)
+	}
+	const key = `hashtextextended('modshop:provision', 0)`
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(`+key+`)`); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("provisioning lock: %w", err)
+	}
+	return func() {
+		// Closing the connection would release the lock too, but the pool
+		// keeps it open: unlock explicitly.
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(`+key+`)`)
+		conn.Close()
+	}, nil
 }
 
 // moduleAdmins connects to the database of each of this process's modules

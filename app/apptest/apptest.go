@@ -91,7 +91,7 @@ func (s *Shop) register(tb testing.TB, name string, admin bool) (string, string)
 // Login logs in and returns the session token.
 func (s *Shop) Login(tb testing.TB, login, password string) string {
 	tb.Helper()
-	resp := s.API.Do("POST", "/api/v1/sessions", map[string]string{"login": login, "password": password})
+	resp := s.Client(tb).Do("POST", "/api/v1/sessions", map[string]string{"login": login, "password": password})
 	if resp.Status != 201 {
 		tb.Fatalf("log in %s: %d %s", login, resp.Status, resp.Body)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/modshop/modshop/platform/bus"
 )
 
 // CheckInvariants waits until the shop has settled (every order final, the
@@ -27,11 +29,24 @@ import (
 // look across the module walls that the code itself may not.
 func (s *Shop) CheckInvariants(t testing.TB) {
 	t.Helper()
-	db, err := sql.Open("pgx", s.DatabaseURL)
+	CheckInvariantsAt(t, s.DatabaseURL, s.BusOverview)
+}
+
+// Overview reports the progress of every topic and of every handler on the
+// bus, wherever the handler runs.
+type Overview func(ctx context.Context) ([]bus.TopicStats, error)
+
+// CheckInvariantsAt is CheckInvariants for a shop whose modules may run in
+// several processes: databaseURL is a superuser URL of the shop's database,
+// overview tells every handler's lag.
+func CheckInvariantsAt(t testing.TB, databaseURL string, overview Overview) {
+	t.Helper()
+	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	s := settling{overview: overview}
 	s.waitSettled(t, db)
 
 	violations := []string{}
@@ -87,7 +102,7 @@ func (s *Shop) CheckInvariants(t testing.TB) {
 	check("a message moved an order twice", `
 		SELECT order_id, message_id, step, count(*) FROM orders.order_timeline WHERE message_id IS NOT NULL
 		 GROUP BY order_id, message_id, step HAVING count(*) > 1`)
-	if s.hasSchema(db, "payments") {
+	if hasSchema(db, "payments") {
 		check("a confirmed order does not have exactly one captured, unrefunded payment", `
 			SELECT o.id, count(p.id) FILTER (WHERE p.status = 'captured') AS captured,
 			       count(r.id) FILTER (WHERE r.status = 'succeeded') AS refunds
@@ -114,18 +129,21 @@ func (s *Shop) CheckInvariants(t testing.TB) {
 	}
 }
 
-func (s *Shop) hasSchema(db *sql.DB, name string) bool {
+func hasSchema(db *sql.DB, name string) bool {
 	var ok bool
 	_ = db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, name).Scan(&ok)
 	return ok
 }
+
+// settling watches a shop until it has settled.
+type settling struct{ overview Overview }
 
 // waitSettled waits until every order is final, no handler lags and no
 // payment or refund is in flight, twice in a row with nothing published in
 // between: lags are read topic by topic, so a chain that moves against
 // that order (payment.succeeded → payment.refund_requested) could slip
 // between two reads of one check.
-func (s *Shop) waitSettled(t testing.TB, db *sql.DB) {
+func (s settling) waitSettled(t testing.TB, db *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(60 * time.Second)
@@ -149,8 +167,8 @@ func (s *Shop) waitSettled(t testing.TB, db *sql.DB) {
 }
 
 // published counts every message committed to the bus so far.
-func (s *Shop) published(ctx context.Context) int64 {
-	stats, err := s.BusOverview(ctx)
+func (s settling) published(ctx context.Context) int64 {
+	stats, err := s.overview(ctx)
 	if err != nil {
 		return -2
 	}
@@ -161,12 +179,12 @@ func (s *Shop) published(ctx context.Context) int64 {
 	return n
 }
 
-func (s *Shop) busy(ctx context.Context, db *sql.DB) (bool, string) {
+func (s settling) busy(ctx context.Context, db *sql.DB) (bool, string) {
 	var open int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM orders.orders WHERE status NOT IN ('confirmed', 'rejected', 'cancelled')`).Scan(&open); err == nil && open > 0 {
 		return true, fmt.Sprintf("%d orders not final", open)
 	}
-	stats, err := s.BusOverview(ctx)
+	stats, err := s.overview(ctx)
 	if err != nil {
 		return true, err.Error()
 	}
@@ -177,7 +195,7 @@ func (s *Shop) busy(ctx context.Context, db *sql.DB) (bool, string) {
 			}
 		}
 	}
-	if s.hasSchema(db, "payments") {
+	if hasSchema(db, "payments") {
 		var inflight int
 		if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM payments.payments WHERE status IN ('pending', 'processing'))
 			+ (SELECT count(*) FROM payments.refunds WHERE status IN ('pending', 'processing'))`).Scan(&inflight); err == nil && inflight > 0 {

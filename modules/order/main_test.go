@@ -106,12 +106,3 @@ func (w *world) available(t *testing.T, sku string) int {
 	w.shop.API.Do("GET", "/api/v1/products/"+w.products[sku], nil).Decode(t, &p)
 	return p.Available
 }
-
-func hasStep(o orderJSON, step string) bool {
-	for _, s := range o.Timeline {
-		if s.Step == step {
-			return true
-		}
-	}
-	return false
-}

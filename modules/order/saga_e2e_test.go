@@ -2,53 +2,20 @@ package order_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 
+	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/app/apptest/sagasuite"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
-func TestSaga_NotEnoughStockIsRejected(t *testing.T) {
+// TestSaga_EndToEnd runs the saga's end-to-end suite (happy path, declined
+// card, not enough stock, cancel while awaiting payment, idempotency key)
+// against the single binary, all cases on one shop. app/split_test.go runs
+// the same suite against the shop split into one process per module.
+func TestSaga_EndToEnd(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, map[string]int{"RARE": 1, "COMMON": 50})
-	r, o := w.place(t, w.customer, "pm_card_visa", map[string]int{"RARE": 2, "COMMON": 1})
-	if r.Status != http.StatusAccepted || o.Status != "pending" || r.Header.Get("Location") != "/api/v1/orders/"+o.ID {
-		t.Fatalf("place: %d %s", r.Status, r.Body)
-	}
-	done := w.waitStatus(t, o.ID, "rejected")
-	if !hasStep(done, "stock_rejected") || done.CancelReason != "stock_rejected" {
-		t.Fatalf("rejected order's timeline: %+v", done.Timeline)
-	}
-	if w.available(t, "COMMON") != 50 || w.available(t, "RARE") != 1 {
-		t.Fatal("a rejected order kept stock")
-	}
-	w.shop.CheckInvariants(t)
-}
-
-func TestSaga_CustomerCancelsWhileAwaitingPaymentAndStockComesBack(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t, map[string]int{"MUG": 10})
-	// pm_card_delayed keeps the order waiting for its payment a while.
-	_, o := w.place(t, w.customer, "pm_card_delayed", map[string]int{"MUG": 3})
-	waiting := w.waitStatus(t, o.ID, "awaiting_payment")
-	if waiting.Total == nil || *waiting.Total == "" || waiting.Items[0].Name == nil || *waiting.Items[0].UnitPrice == "" {
-		t.Fatalf("an order awaiting payment has its total and prices from the reservation: %+v", waiting)
-	}
-	if w.available(t, "MUG") != 7 {
-		t.Fatalf("available %d while reserved, want 7", w.available(t, "MUG"))
-	}
-	r := w.shop.API.Do("POST", "/api/v1/orders/"+o.ID+"/cancel", nil, testkit.Bearer(w.customer))
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("cancel: %d %s", r.Status, r.Body)
-	}
-	w.waitStatus(t, o.ID, "cancelled")
-	w.shop.CheckInvariants(t)
-	if got := w.available(t, "MUG"); got != 10 {
-		t.Fatalf("available %d after cancel, want 10", got)
-	}
-	if r := w.shop.API.Do("POST", "/api/v1/orders/"+o.ID+"/cancel", nil, testkit.Bearer(w.customer)); r.Status != http.StatusConflict {
-		t.Fatalf("cancelling a cancelled order: %d, want 409", r.Status)
-	}
+	sagasuite.Run(t, apptest.Start(t))
 }
 
 func TestOrders_SomeoneElsesOrderIs404(t *testing.T) {
@@ -119,48 +86,5 @@ func TestPlace_UnknownFieldsAndBadInputChangeNothing(t *testing.T) {
 	w.shop.API.Do("GET", "/api/v1/orders", nil, testkit.Bearer(w.admin)).Decode(t, &list)
 	if len(list.Items) != 0 {
 		t.Fatalf("bad requests created %d orders", len(list.Items))
-	}
-}
-
-func TestIdempotencyKey_SameKeyTwiceAlsoConcurrentlyMakesOneOrder(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t, map[string]int{"KEY": 20})
-	key := testkit.Header("Idempotency-Key", "checkout-42")
-	const tries = 8
-	ids := make(chan string, tries)
-	var wg sync.WaitGroup
-	for range tries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, o := w.place(t, w.customer, "pm_card_visa", map[string]int{"KEY": 2}, key)
-			if r.Status != http.StatusAccepted {
-				t.Errorf("place with key: %d %s", r.Status, r.Body)
-			}
-			ids <- o.ID
-		}()
-	}
-	wg.Wait()
-	close(ids)
-	seen := map[string]bool{}
-	for id := range ids {
-		seen[id] = true
-	}
-	if len(seen) != 1 {
-		t.Fatalf("%d concurrent requests with one key made %d orders", tries, len(seen))
-	}
-	r, _ := w.place(t, w.customer, "pm_card_visa", map[string]int{"KEY": 3}, key)
-	if r.Status != http.StatusUnprocessableEntity {
-		t.Fatalf("same key, another body: %d, want 422", r.Status)
-	}
-	// The key is per user: another customer may use the same one.
-	_, other := w.shop.Customer(t)
-	r2, o2 := w.place(t, other, "pm_card_visa", map[string]int{"KEY": 1}, key)
-	if r2.Status != http.StatusAccepted || seen[o2.ID] {
-		t.Fatalf("another user's same key: %d, order %s", r2.Status, o2.ID)
-	}
-	w.shop.CheckInvariants(t)
-	if got := w.available(t, "KEY"); got != 17 {
-		t.Fatalf("available %d, want 17: one order of 2 and one of 1", got)
 	}
 }

@@ -2,7 +2,6 @@ package order_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,47 +31,6 @@ func (w *world) payments(t *testing.T, token, orderID string) (int, paymentsJSON
 		r.Decode(t, &p)
 	}
 	return r.Status, p
-}
-
-func TestSaga_HappyPathConfirmsWithOneCapture(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t, map[string]int{"BEANS": 10, "FILTER": 10})
-	_, o := w.place(t, w.customer, "pm_card_visa", map[string]int{"BEANS": 2, "FILTER": 1})
-	done := w.waitStatus(t, o.ID, "confirmed")
-	w.shop.CheckInvariants(t)
-	for _, step := range []string{"placed", "stock_reserved", "payment_requested", "payment_succeeded"} {
-		if !hasStep(done, step) {
-			t.Errorf("timeline lacks %s: %+v", step, done.Timeline)
-		}
-	}
-	if done.Total == nil || done.PaymentState != "captured" {
-		t.Fatalf("confirmed order: total %v, payment %s", done.Total, done.PaymentState)
-	}
-	status, p := w.payments(t, w.customer, o.ID)
-	if status != http.StatusOK || len(p.Items) != 1 || p.Items[0].Status != "captured" || p.Items[0].Amount != *done.Total {
-		t.Fatalf("payments of the order: %d %+v, want one captured payment of %s", status, p, *done.Total)
-	}
-	if w.available(t, "BEANS") != 8 || w.available(t, "FILTER") != 9 {
-		t.Fatal("stock was not sold")
-	}
-	_, other := w.shop.Customer(t)
-	if status, _ := w.payments(t, other, o.ID); status != http.StatusNotFound {
-		t.Fatalf("someone else's payments: %d, want 404", status)
-	}
-}
-
-func TestSaga_DeclinedCardCancelsAndStockComesBack(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t, map[string]int{"KETTLE": 4})
-	_, o := w.place(t, w.customer, "pm_card_chargeDeclined", map[string]int{"KETTLE": 2})
-	done := w.waitStatus(t, o.ID, "cancelled")
-	w.shop.CheckInvariants(t)
-	if done.CancelReason != "payment_failed" || done.PaymentState != "failed" {
-		t.Fatalf("declined order: reason %q, payment %q", done.CancelReason, done.PaymentState)
-	}
-	if got := w.available(t, "KETTLE"); got != 4 {
-		t.Fatalf("available %d after a declined card, want 4", got)
-	}
 }
 
 // TestSaga_PaymentPastDeadlineCancelsAndTheLateChargeIsRefunded: the card
@@ -108,38 +66,5 @@ func TestSaga_PaymentPastDeadlineCancelsAndTheLateChargeIsRefunded(t *testing.T)
 	}
 	if got := w.available(t, "SLOW"); got != 3 {
 		t.Fatalf("available %d, want 3", got)
-	}
-}
-
-func TestIdempotencyKey_ConcurrentRetriesChargeOnce(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t, map[string]int{"ONCE": 10})
-	key := testkit.Header("Idempotency-Key", "pay-once-1")
-	var wg sync.WaitGroup
-	ids := make(chan string, 6)
-	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, o := w.place(t, w.customer, "pm_card_visa", map[string]int{"ONCE": 1}, key)
-			ids <- o.ID
-		}()
-	}
-	wg.Wait()
-	close(ids)
-	id := <-ids
-	for other := range ids {
-		if other != id {
-			t.Fatalf("two orders for one key: %s and %s", id, other)
-		}
-	}
-	w.waitStatus(t, id, "confirmed")
-	w.shop.CheckInvariants(t)
-	_, p := w.payments(t, w.customer, id)
-	if len(p.Items) != 1 {
-		t.Fatalf("%d payments for one order, want 1", len(p.Items))
-	}
-	if got := w.available(t, "ONCE"); got != 9 {
-		t.Fatalf("available %d, want 9: one order, one unit", got)
 	}
 }

@@ -1,0 +1,6 @@
+//go:build !race
+
+package apptest
+
+// raceEnabled says the tests run with the race detector.
+const raceEnabled = false

@@ -1,0 +1,557 @@
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/testkit"
+)
+
+// SplitModules are the modules of a split shop, one process each, in
+// start order.
+var SplitModules = []string{"user", "product", "order", "payment"}
+
+// SplitRoutes sends each path prefix to the process of a module: the
+// gateway's routes in a split shop (the bus's staff routes are in every
+// process; one is enough).
+var SplitRoutes = []struct{ Prefix, Module string }{
+	{"/api/v1/users", "user"},
+	{"/api/v1/sessions", "user"},
+	{"/api/v1/products", "product"},
+	{"/api/v1/categories", "product"},
+	{"/api/v1/orders", "order"},
+	{"/api/v1/payments", "payment"},
+	{"/api/v1/admin", "order"},
+}
+
+// Split is a shop split into processes of the real binary: one
+// `modshop serve --modules=<module>` per module, each on its own port, all
+// on one fresh database with the PostgreSQL bus, and `modshop gateway` in
+// front. Tests reach it through the gateway (URL).
+type Split struct {
+	URL         string // the gateway
+	DatabaseURL string // superuser URL of the shop's database
+
+	tb    testing.TB
+	bin   string
+	procs map[string]*process // by module name, and "gateway"
+	doc   *openapi3.T
+
+	adminOnce             sync.Once
+	adminID, adminToken   string
+	adminErr              error
+	adminUser, adminEmail string
+}
+
+// SplitOptions adjusts a split shop.
+type SplitOptions struct {
+	// Env adds MODSHOP_* settings to every module process.
+	Env map[string]string
+}
+
+// StartSplit builds the binary (once per test binary), starts the four
+// module processes at once on a new database and the gateway in front, and
+// waits until all are ready. Everything stops when the test ends; the
+// processes' logs are shown if it failed.
+func StartSplit(tb testing.TB, opts SplitOptions) *Split {
+	tb.Helper()
+	s := &Split{tb: tb, bin: splitBinary(tb), DatabaseURL: testkit.NewDatabase(tb), procs: map[string]*process{}}
+	logs := tb.TempDir()
+	tb.Cleanup(s.stop)
+
+	addrs := map[string]string{}
+	for _, m := range SplitModules {
+		addrs[m] = freeLoopbackAddr(tb)
+	}
+	level := "warn"
+	if os.Getenv("MODSHOP_TEST_LOG") != "" {
+		level = "debug"
+	}
+	for _, m := range SplitModules {
+		env := map[string]string{
+			"MODSHOP_DATABASE_URL":     s.DatabaseURL,
+			"MODSHOP_MODULES":          m,
+			"MODSHOP_HTTP_ADDR":        addrs[m],
+			"MODSHOP_USER_URL":         "http://" + addrs["user"],
+			"MODSHOP_TRUSTED_PROXIES":  "127.0.0.1",
+			"MODSHOP_LOG_LEVEL":        level,
+			"MODSHOP_DB_MAX_CONNS":     "4",
+			"MODSHOP_SHUTDOWN_TIMEOUT": "5s",
+		}
+		for k, v := range opts.Env {
+			env[k] = v
+		}
+		s.procs[m] = &process{name: m, addr: addrs[m], args: []string{"serve"}, env: processEnv(env), log: filepath.Join(logs, m+".log")}
+	}
+	// All at once, as an orchestrator would start them: provisioning and
+	// migrations must cope with each other.
+	for _, m := range SplitModules {
+		if err := s.procs[m].start(s.bin); err != nil {
+			tb.Fatalf("start the %s process: %v", m, err)
+		}
+	}
+	for _, m := range SplitModules {
+		if err := s.procs[m].waitReady(); err != nil {
+			tb.Fatalf("the %s process: %v", m, err)
+		}
+	}
+
+	gw := &process{name: "gateway", addr: freeLoopbackAddr(tb), log: filepath.Join(logs, "gateway.log"),
+		env: processEnv(map[string]string{"MODSHOP_LOG_LEVEL": level})}
+	gw.args = []string{"gateway", "--listen", gw.addr}
+	for _, r := range SplitRoutes {
+		gw.args = append(gw.args, "--route", r.Prefix+"=http://"+addrs[r.Module])
+	}
+	s.procs["gateway"] = gw
+	if err := gw.start(s.bin); err != nil {
+		tb.Fatalf("start the gateway: %v", err)
+	}
+	if err := gw.waitReady(); err != nil {
+		tb.Fatalf("the gateway: %v", err)
+	}
+	s.URL = "http://" + gw.addr
+	s.doc = s.fetchDoc()
+	return s
+}
+
+// Client is an API client for tb that talks to the gateway.
+func (s *Split) Client(tb testing.TB) *testkit.API { return testkit.NewAPI(tb, s.URL, s.doc) }
+
+// ProcessURL is the base URL of a module's own process.
+func (s *Split) ProcessURL(module string) string { return "http://" + s.procs[module].addr }
+
+// Admin returns the split shop's admin, created on first use with
+// `modshop users create --admin` as an operator would.
+func (s *Split) Admin(tb testing.TB) (id, token string) {
+	tb.Helper()
+	s.adminOnce.Do(func() {
+		s.adminUser = Unique("admin")
+		s.adminEmail = s.adminUser + "@example.com"
+		const password = "correct horse battery"
+		cmd := exec.Command(s.bin, "users", "create", "--admin", "--username", s.adminUser, "--email", s.adminEmail)
+		cmd.Env = processEnv(map[string]string{"MODSHOP_DATABASE_URL": s.DatabaseURL, "MODSHOP_LOG_LEVEL": "error"})
+		cmd.Stdin = strings.NewReader(password + "\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			s.adminErr = fmt.Errorf("modshop users create: %v: %s", err, out)
+			return
+		}
+		s.adminToken, s.adminID, s.adminErr = s.loginPlain(s.adminUser, password)
+	})
+	if s.adminErr != nil {
+		tb.Fatal(s.adminErr)
+	}
+	return s.adminID, s.adminToken
+}
+
+// Customer registers a new customer through the gateway and logs in.
+func (s *Split) Customer(tb testing.TB) (id, token string) {
+	tb.Helper()
+	name := Unique("cust")
+	const password = "correct horse battery"
+	r := s.Client(tb).Do("POST", "/api/v1/users", map[string]string{"username": name, "email": name + "@example.com", "password": password})
+	if r.Status != http.StatusCreated {
+		tb.Fatalf("register %s: %d %s", name, r.Status, r.Body)
+	}
+	token, id = s.login(tb, name, password)
+	return id, token
+}
+
+func (s *Split) login(tb testing.TB, login, password string) (token, userID string) {
+	tb.Helper()
+	r := s.Client(tb).Do("POST", "/api/v1/sessions", map[string]string{"login": login, "password": password})
+	if r.Status != http.StatusCreated {
+		tb.Fatalf("log in %s: %d %s", login, r.Status, r.Body)
+	}
+	var out struct {
+		Token string
+		User  struct{ ID string }
+	}
+	r.Decode(tb, &out)
+	return out.Token, out.User.ID
+}
+
+// loginPlain logs in without a test to fail: for what runs once for all.
+func (s *Split) loginPlain(login, password string) (token, userID string, err error) {
+	body, _ := json.Marshal(map[string]string{"login": login, "password": password})
+	resp, err := http.Post(s.URL+"/api/v1/sessions", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string
+		User  struct{ ID string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
+		return "", "", fmt.Errorf("log in %s: %d %v", login, resp.StatusCode, err)
+	}
+	return out.Token, out.User.ID, nil
+}
+
+// CheckInvariants waits until the split shop has settled and checks the
+// invariants, with every handler's lag asked of the process it runs in.
+func (s *Split) CheckInvariants(tb testing.TB) {
+	tb.Helper()
+	s.Admin(tb)
+	CheckInvariantsAt(tb, s.DatabaseURL, s.overview)
+}
+
+// overview merges what each module process reports about the bus: each
+// knows every topic but only its own handlers.
+func (s *Split) overview(ctx context.Context) ([]bus.TopicStats, error) {
+	byTopic := map[string]*bus.TopicStats{}
+	for _, m := range SplitModules {
+		req, err := http.NewRequestWithContext(ctx, "GET", s.ProcessURL(m)+"/api/v1/admin/bus", nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+s.adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("bus overview of the %s process: %w", m, err)
+		}
+		var out struct{ Topics []bus.TopicStats }
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			return nil, fmt.Errorf("bus overview of the %s process: %d %v", m, resp.StatusCode, err)
+		}
+		for _, t := range out.Topics {
+			have, ok := byTopic[t.Topic]
+			if !ok {
+				t := t
+				byTopic[t.Topic] = &t
+				continue
+			}
+			have.Published = max(have.Published, t.Published)
+			have.Consumers = append(have.Consumers, t.Consumers...)
+		}
+	}
+	out := make([]bus.TopicStats, 0, len(byTopic))
+	for _, t := range byTopic {
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Topic < out[j].Topic })
+	return out, nil
+}
+
+// Kill ends a module's process with SIGKILL, as a crash would: no
+// shutdown, transactions in flight cut off.
+func (s *Split) Kill(tb testing.TB, module string) {
+	tb.Helper()
+	if err := s.procs[module].kill(); err != nil {
+		tb.Fatalf("kill the %s process: %v", module, err)
+	}
+}
+
+// Restart starts a killed module's process again, on the same port, and
+// waits until it is ready.
+func (s *Split) Restart(tb testing.TB, module string) {
+	tb.Helper()
+	p := s.procs[module]
+	if err := p.start(s.bin); err != nil {
+		tb.Fatalf("restart the %s process: %v", module, err)
+	}
+	if err := p.waitReady(); err != nil {
+		tb.Fatalf("the restarted %s process: %v", module, err)
+	}
+}
+
+func (s *Split) fetchDoc() *openapi3.T {
+	s.tb.Helper()
+	resp, err := http.Get(s.URL + "/api/openapi.json")
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		s.tb.Fatalf("the gateway's OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+// stop ends every process (the gateway first), then fails the test if one
+// died unasked or its race detector spoke, and shows the logs of a failed
+// test.
+func (s *Split) stop() {
+	names := []string{"gateway"}
+	names = append(names, SplitModules...)
+	for _, n := range names {
+		p, ok := s.procs[n]
+		if !ok {
+			continue
+		}
+		if err := p.stop(); err != nil {
+			s.tb.Errorf("the %s process: %v", n, err)
+		}
+		if races := p.races(); races != "" {
+			s.tb.Errorf("the race detector spoke in the %s process:\n%s", n, races)
+		}
+	}
+	if s.tb.Failed() {
+		for _, n := range names {
+			if p, ok := s.procs[n]; ok {
+				s.tb.Logf("--- last lines of the %s process's log:\n%s", n, p.tail(60))
+			}
+		}
+	}
+}
+
+// process is one running modshop command.
+type process struct {
+	name, addr string
+	args, env  []string
+	log        string
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	waitErr  error
+	expected bool // the current run is being ended on purpose
+}
+
+func (p *process) start(bin string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		select {
+		case <-p.exited:
+		default:
+			return errors.New("already running")
+		}
+	}
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logf, "=== %s: modshop %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.args, " "))
+	cmd := exec.Command(bin, p.args...)
+	cmd.Env = p.env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	setParentDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	p.cmd, p.exited, p.waitErr, p.expected = cmd, make(chan struct{}), nil, false
+	exited := p.exited
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.mu.Lock()
+		p.waitErr = err
+		p.mu.Unlock()
+		close(exited)
+	}()
+	return nil
+}
+
+// waitReady waits until the process answers /readyz with 200; a race
+// build on a busy machine may take a while.
+func (p *process) waitReady() error {
+	p.mu.Lock()
+	exited := p.exited
+	p.mu.Unlock()
+	deadline := time.Now().Add(2 * time.Minute)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before it was ready (%v):\n%s", p.exitErr(), p.tail(30))
+		default:
+		}
+		if resp, err := client.Get("http://" + p.addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within 2 minutes:\n%s", p.tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *process) exitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waitErr
+}
+
+func (p *process) kill() error {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.expected = true
+	p.mu.Unlock()
+	if cmd == nil {
+		return errors.New("not started")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	<-exited
+	return nil
+}
+
+// stop sends SIGTERM and waits for a clean exit (SIGKILL after 30s). A
+// process that had exited unasked is reported.
+func (p *process) stop() error {
+	p.mu.Lock()
+	cmd, exited, expected := p.cmd, p.exited, p.expected
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		if expected {
+			return nil
+		}
+		return fmt.Errorf("exited while the test ran: %v", p.exitErr())
+	default:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		return errors.New("did not stop within 30s of SIGTERM")
+	}
+	if err := p.exitErr(); err != nil {
+		return fmt.Errorf("stopped with %v", err)
+	}
+	return nil
+}
+
+// races returns what the race detector wrote to the log, if anything.
+func (p *process) races() string {
+	raw, err := os.ReadFile(p.log)
+	if err != nil {
+		return ""
+	}
+	i := bytes.Index(raw, []byte("WARNING: DATA RACE"))
+	if i < 0 {
+		return ""
+	}
+	return string(raw[i:min(len(raw), i+8000)])
+}
+
+func (p *process) tail(n int) string {
+	raw, err := os.ReadFile(p.log)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// processEnv is the environment of a child process: the settings given,
+// and from this one only what finding programs and temporary files needs
+// (none of its MODSHOP_* settings).
+func processEnv(settings map[string]string) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GORACE"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	for k, v := range settings {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func freeLoopbackAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+var built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// splitBinary builds modshop once per test binary, with the race detector
+// when the tests run with it, so that the processes are checked too.
+func splitBinary(tb testing.TB) string {
+	tb.Helper()
+	built.once.Do(func() {
+		_, file, _, ok := runtime.Caller(0)
+		if !ok {
+			built.err = errors.New("cannot find the module's source")
+			return
+		}
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("modshop-split-%d", os.Getuid()))
+		if built.err = os.MkdirAll(dir, 0o755); built.err != nil {
+			return
+		}
+		tmp, err := os.CreateTemp(dir, "build-*")
+		if err != nil {
+			built.err = err
+			return
+		}
+		tmp.Close()
+		args := []string{"build", "-o", tmp.Name()}
+		name := "modshop"
+		if raceEnabled {
+			args = append(args, "-race")
+			name += "-race"
+		}
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(goCmd, append(args, ".")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp.Name())
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		// Renamed into place: another test binary may be running the
+		// previous build, which keeps its own copy.
+		built.path = filepath.Join(dir, name)
+		built.err = os.Rename(tmp.Name(), built.path)
+	})
+	if built.err != nil {
+		tb.Fatalf("build modshop: %v", built.err)
+	}
+	return built.path
+}

@@ -1,0 +1,152 @@
+package app_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/app/apptest/sagasuite"
+	"github.com/modshop/modshop/platform/testkit"
+)
+
+// TestSplit runs the shop as it runs split: the real binary, one process
+// per module (--modules=user, product, order, payment), each on its own
+// port, on one fresh database with the PostgreSQL bus, and modshop gateway
+// in front. The saga's end-to-end suite runs through the gateway, exactly
+// as modules/order runs it against the single binary; then processes are
+// killed mid-load.
+//
+// The saga's deadlines are long here, so that every order of the load
+// ends confirmed, however long a restart takes on a busy machine.
+func TestSplit(t *testing.T) {
+	t.Parallel()
+	split := apptest.StartSplit(t, apptest.SplitOptions{Env: map[string]string{
+		"MODSHOP_STOCK_TIMEOUT":   "10m",
+		"MODSHOP_PAYMENT_TIMEOUT": "10m",
+	}})
+	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
+	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
+}
+
+// killMidLoad places 50 orders in three waves and kills (SIGKILL) the
+// product process after the first and the payment process after the
+// second, while the saga of the first orders is under way, then restarts
+// both. Every order must end confirmed, sold exactly once, charged exactly
+// once, and the invariants must hold.
+func killMidLoad(t *testing.T, split *apptest.Split) {
+	_, admin := split.Admin(t)
+	_, customer := split.Customer(t)
+	api := split.Client(t)
+	const stock = 500
+	r := api.Do("POST", "/api/v1/products", map[string]any{"sku": "LOAD-KILL", "name": "Load lamp", "price": "4.50", "stock": stock}, testkit.Bearer(admin))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create the product: %d %s", r.Status, r.Body)
+	}
+	var product struct{ ID string }
+	r.Decode(t, &product)
+
+	quantity := map[string]int{}
+	var mu sync.Mutex
+	place := func(from, to int) {
+		var wg sync.WaitGroup
+		work := make(chan int)
+		for range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range work {
+					q := 1 + i%3
+					r := api.Do("POST", "/api/v1/orders", map[string]any{
+						"items": []map[string]any{{"product_id": product.ID, "quantity": q}}, "payment_method": "pm_card_visa",
+					}, testkit.Bearer(customer), testkit.Header("Idempotency-Key", fmt.Sprintf("load-%d", i)))
+					if r.Status != http.StatusAccepted {
+						t.Errorf("order %d: %d %s", i, r.Status, r.Body)
+						continue
+					}
+					var o struct{ ID string }
+					r.Decode(t, &o)
+					mu.Lock()
+					quantity[o.ID] = q
+					mu.Unlock()
+				}
+			}()
+		}
+		for i := from; i < to; i++ {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+	}
+	place(0, 15)
+	t.Logf("kill -9 the product process with %d orders under way", underWay(t, split.DatabaseURL))
+	split.Kill(t, "product")
+	place(15, 30)
+	t.Logf("kill -9 the payment process with %d orders under way", underWay(t, split.DatabaseURL))
+	split.Kill(t, "payment")
+	place(30, 50)
+	split.Restart(t, "product")
+	split.Restart(t, "payment")
+	if len(quantity) != 50 {
+		t.Fatalf("%d orders placed, want 50", len(quantity))
+	}
+
+	// A payment cut off in the middle of its provider call is taken up
+	// again after its claim expires (about 30s): wait generously.
+	waitAllFinal(t, split.DatabaseURL, 5*time.Minute)
+	split.CheckInvariants(t)
+	sold := 0
+	for id, q := range quantity {
+		var o struct {
+			Status       string `json:"status"`
+			PaymentState string `json:"payment_state"`
+		}
+		api.Do("GET", "/api/v1/orders/"+id, nil, testkit.Bearer(customer)).Decode(t, &o)
+		if o.Status != "confirmed" || o.PaymentState != "captured" {
+			t.Errorf("order %s after the crashes: %s, payment %s; want confirmed and captured", id, o.Status, o.PaymentState)
+		}
+		sold += q
+	}
+	var p struct{ Available int }
+	api.Do("GET", "/api/v1/products/"+product.ID, nil).Decode(t, &p)
+	if p.Available != stock-sold {
+		t.Fatalf("available %d after the load, want %d - %d = %d", p.Available, stock, sold, stock-sold)
+	}
+}
+
+// waitAllFinal waits until no order of the shop is still under way.
+func waitAllFinal(t *testing.T, dbURL string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		open := underWay(t, dbURL)
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d orders still under way after %s", open, limit)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// underWay counts the orders whose saga has not ended (-1 when the
+// database cannot tell).
+func underWay(t *testing.T, dbURL string) int {
+	t.Helper()
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	open := -1
+	if err := db.QueryRowContext(context.Background(),
+		`SELECT count(*) FROM orders.orders WHERE status NOT IN ('confirmed', 'rejected', 'cancelled')`).Scan(&open); err != nil {
+		t.Logf("count the orders under way: %v", err)
+	}
+	return open
+}
