@@ -253,3 +253,27 @@ func TestGateway_BadSettingsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestGateway_SlashTakesWhatNoOtherRouteDoes: moving one module out of a
+// running shop is two routes, / to the shop and the module's prefix to its
+// new process; the gateway's own endpoints stay its own.
+func TestGateway_SlashTakesWhatNoOtherRouteDoes(t *testing.T) {
+	t.Parallel()
+	shop, payments := echoUpstream(t, "shop"), echoUpstream(t, "payments")
+	gw := startGateway(t, "--route", "/="+shop.URL, "--route", "/api/v1/payments="+payments.URL)
+	for path, want := range map[string]string{"/orders/1": "shop", "/api/v1/orders": "shop", "/api/v1/payments": "payments"} {
+		_, raw := do(t, "GET", gw+path, "", nil)
+		var got seen
+		if err := json.Unmarshal(raw, &got); err != nil || got.Upstream != want || got.Path != path {
+			t.Errorf("%s went to %s (%s), want %s", path, got.Upstream, raw, want)
+		}
+	}
+	_, raw := do(t, "GET", gw+"/api/openapi.json", "", nil)
+	if !strings.Contains(string(raw), `"/api/v1/payments"`) {
+		t.Errorf("/api/openapi.json is not the gateway's own: %.200s", raw)
+	}
+	_, raw = do(t, "GET", gw+"/healthz", "", nil)
+	if string(raw) != `{"status":"ok"}` {
+		t.Errorf("/healthz is not the gateway's own: %s", raw)
+	}
+}
