@@ -30,6 +30,16 @@ type Config struct {
 	// DatabaseURL is the server the bus tables live on; the bus connects to
 	// it acting as its own role.
 	DatabaseURL string
+	// Transport carries messages between modules: TransportPostgres (the
+	// default: the bus tables are the queues) or TransportRabbitMQ (the bus
+	// tables are this process's outbox, forwarded to RabbitMQ; see
+	// rabbitmq.go).
+	Transport string
+	// AMQPURL is the RabbitMQ server of the rabbitmq transport.
+	AMQPURL string
+	// AMQPNamespace prefixes every exchange and queue name (tests, or two
+	// shops on one broker).
+	AMQPNamespace string
 	// MaxAttempts is how often a handler is tried before its message becomes a
 	// dead letter (default 5).
 	MaxAttempts int
@@ -83,6 +93,9 @@ func (c *Config) setDefaults() {
 	if c.InboxRetention <= 0 {
 		c.InboxRetention = 14 * 24 * time.Hour
 	}
+	if c.Transport == "" {
+		c.Transport = TransportPostgres
+	}
 }
 
 // Consumer is a module that handles messages: its name and its database
@@ -119,6 +132,7 @@ type Bus struct {
 	started  bool
 
 	router  *message.Router
+	amqpOut message.Publisher // the forwarder's, with the rabbitmq transport
 	closing chan struct{}
 	stop    context.CancelFunc
 	// killCtx ends handlers that outlive CloseTimeout: their transactions
@@ -140,6 +154,9 @@ type handler struct {
 // The bus schema and role must be provisioned (Provision) first.
 func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	cfg.setDefaults()
+	if cfg.Transport != TransportPostgres && cfg.Transport != TransportRabbitMQ {
+		return nil, fmt.Errorf("bus: unknown transport %q (postgres or rabbitmq)", cfg.Transport)
+	}
 	// The pool's hard limit is generous; Start narrows it with
 	// SetMaxOpenConns once it knows how many subscribers there are.
 	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, int32(max(cfg.MaxConns, 64)))
@@ -159,7 +176,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	b.killCtx, b.kill = context.WithCancel(context.Background())
 	// Tables for every event known now, so publishing works before Start;
 	// Start adds those that handlers registered since.
-	if err := ensureTables(ctx, busDB, registry.Names()); err != nil {
+	if err := ensureTables(ctx, busDB, b.topics()); err != nil {
 		busDB.Close()
 		return nil, err
 	}
@@ -177,6 +194,16 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		b.runNotifier(notifyCtx)
 	}()
 	return b, nil
+}
+
+// topics are the topics that have tables in the bus schema: every
+// registered event's, and with the rabbitmq transport the outbox.
+func (b *Bus) topics() []string {
+	names := b.registry.Names()
+	if b.rabbit() {
+		names = append(names, outboxTopic)
+	}
+	return names
 }
 
 // Registry returns the event registry the bus decodes with.
@@ -216,7 +243,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 
-	if err := ensureTables(ctx, b.db, b.registry.Names()); err != nil {
+	if err := ensureTables(ctx, b.db, b.topics()); err != nil {
 		return err
 	}
 	inboxes := map[*gorm.DB]bool{}
@@ -244,12 +271,20 @@ func (b *Bus) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bus router: %w", err)
 	}
-	for _, h := range handlers {
-		sub, err := b.subscriber(h, logger)
+	if b.rabbit() {
+		out, err := b.startRabbit(router, handlers, logger)
 		if err != nil {
 			return err
 		}
-		router.AddConsumerHandler(h.name, h.topic, sub, b.consume(h))
+		b.amqpOut = out
+	} else {
+		for _, h := range handlers {
+			sub, err := b.subscriber(h, logger)
+			if err != nil {
+				return err
+			}
+			router.AddConsumerHandler(h.name, h.topic, sub, b.consume(h))
+		}
 	}
 	b.router = router
 
@@ -402,6 +437,9 @@ func (b *Bus) Close() error {
 		errs = append(errs, router.Close())
 	}
 	hardStop.Stop()
+	if b.amqpOut != nil {
+		errs = append(errs, b.amqpOut.Close())
+	}
 	b.kill()
 	if b.stop != nil {
 		b.stop()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -29,9 +30,13 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 	if err != nil {
 		return err
 	}
-	pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
+	sqlPub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
 	if err != nil {
 		return fmt.Errorf("bus publisher: %w", err)
+	}
+	var pub message.Publisher = sqlPub
+	if b.rabbit() { // into the outbox, for the forwarder
+		pub = forwarder.NewPublisher(sqlPub, forwarder.PublisherConfig{ForwarderTopic: outboxTopic})
 	}
 	now := time.Now()
 	topics := map[string]bool{}
@@ -48,6 +53,9 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 			return fmt.Errorf("publish %s: %w", name, err)
 		}
 		topics[name] = true
+	}
+	if b.rabbit() {
+		topics = map[string]bool{outboxTopic: true}
 	}
 	names := make([]string, 0, len(topics))
 	for t := range topics {

@@ -1,0 +1,98 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	wmamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/ThreeDotsLabs/watermill"
+)
+
+// The rabbitmq transport: for modules on databases of their own.
+//
+// A module still writes its events in its own database, in its business
+// transaction: Publish wraps each event in watermill's forwarder envelope
+// (destination topic, message id, payload, metadata) and writes it to one
+// outbox topic in the bus tables of the process's database. The forwarder
+// (watermill's component) reads the outbox like any subscriber, publishes
+// each message to RabbitMQ with publisher confirms (persistent, to a durable
+// fanout exchange per topic) and only then acknowledges it in the outbox:
+// a crash in between sends it again, with the same message id. Each
+// handler consumes from its own durable queue bound to its topic's exchange
+// (<namespace><topic>_<handler>) and applies every message in a transaction
+// of its own on its module's database, with the inbox mark: a message sent
+// twice is applied once. Dead letters, replays and the admin API work as on
+// PostgreSQL, in the process's database.
+//
+// A handler's queue receives what is published after it was first
+// declared (when its process first subscribed); it is durable, so messages
+// wait in it while the process is down.
+
+// Transports.
+const (
+	TransportPostgres = "postgres"
+	TransportRabbitMQ = "rabbitmq"
+)
+
+// outboxTopic is where Publish writes enveloped events for the forwarder.
+const outboxTopic = "bus.outbox"
+
+func (b *Bus) rabbit() bool { return b.cfg.Transport == TransportRabbitMQ }
+
+// amqpConfig is the durable publish-subscribe configuration, with every
+// exchange and queue name prefixed by the namespace; queue names for a
+// handler end in its name.
+func (b *Bus) amqpConfig(handler string) wmamqp.Config {
+	ns := b.cfg.AMQPNamespace
+	cfg := wmamqp.NewDurablePubSubConfig(b.cfg.AMQPURL, func(topic string) string { return ns + topic + "_" + handler })
+	cfg.Exchange.GenerateName = func(topic string) string { return ns + topic }
+	cfg.Publish.ConfirmDelivery = true
+	cfg.Publish.ChannelPoolSize = 4
+	cfg.Consume.Qos.PrefetchCount = 32
+	return cfg
+}
+
+// startRabbit adds the forwarder and one RabbitMQ subscriber per handler
+// to router. The caller closes the returned publisher after the router.
+func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger watermill.LoggerAdapter) (message.Publisher, error) {
+	if b.cfg.AMQPURL == "" {
+		return nil, errors.New("bus: the rabbitmq transport needs an AMQP URL")
+	}
+	pub, err := wmamqp.NewPublisher(b.amqpConfig(""), logger)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect to RabbitMQ: %w", err)
+	}
+	outbox, err := b.subscriber(&handler{name: "bus.forwarder", topic: outboxTopic}, logger)
+	if err != nil {
+		pub.Close()
+		return nil, err
+	}
+	// A broker that is away: retry with backoff, then give the message back
+	// to the outbox (it comes again in the next batch); never drop it.
+	retry := middleware.Retry{MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2, Logger: logger}
+	if _, err := forwarder.NewForwarder(outbox, pub, logger, forwarder.Config{
+		ForwarderTopic: outboxTopic,
+		Router:         router,
+		Middlewares:    []message.HandlerMiddleware{retry.Middleware},
+		// Only Publish writes to the outbox; anything else there would
+		// block it forever.
+		AckWhenCannotUnwrap: true,
+	}); err != nil {
+		pub.Close()
+		return nil, fmt.Errorf("bus forwarder: %w", err)
+	}
+	for _, h := range handlers {
+		sub, err := wmamqp.NewSubscriber(b.amqpConfig(h.name), logger)
+		if err != nil {
+			pub.Close()
+			return nil, fmt.Errorf("bus: subscribe %s to RabbitMQ: %w", h.name, err)
+		}
+		router.AddConsumerHandler(h.name, h.topic, sub, b.consume(h))
+	}
+	return pub, nil
+}

@@ -1,0 +1,217 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"gorm.io/gorm"
+)
+
+// amqpURL is the RabbitMQ the tests use: TEST_AMQP_URL, or the local one.
+// Without a broker the tests fail, unless MODSHOP_SKIP_RABBITMQ=1 says to
+// skip them.
+func amqpURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("TEST_AMQP_URL")
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		if os.Getenv("MODSHOP_SKIP_RABBITMQ") == "1" {
+			t.Skipf("SKIPPED: no RabbitMQ at %s (MODSHOP_SKIP_RABBITMQ=1)", url)
+		}
+		t.Fatalf("no RabbitMQ at %s (set TEST_AMQP_URL, start one, or MODSHOP_SKIP_RABBITMQ=1): %v", url, err)
+	}
+	conn.Close()
+	return url
+}
+
+// rabbitPair is two modules on two databases with a broker between them.
+type rabbitPair struct {
+	t          *testing.T
+	url, ns    string
+	pubE, conE *env
+}
+
+func newRabbitPair(t *testing.T) *rabbitPair {
+	url := amqpURL(t)
+	p := &rabbitPair{t: t, url: url, ns: fmt.Sprintf("test-%d-", time.Now().UnixNano()), pubE: newEnv(t), conE: newEnv(t)}
+	t.Cleanup(func() {
+		// Durable exchanges and queues outlive the test: remove this test's.
+		conn, err := amqp.Dial(url)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			return
+		}
+		defer ch.Close()
+		for _, topic := range []string{thingHappened{}.EventName(), thingFollowed{}.EventName()} {
+			for _, h := range []string{"testmod.record", "testmod.poison"} {
+				_, _ = ch.QueueDelete(p.ns+topic+"_"+h, false, false, false)
+			}
+			_ = ch.ExchangeDelete(p.ns+topic, false, false)
+		}
+	})
+	return p
+}
+
+func (p *rabbitPair) bus(e *env, cfg Config) *Bus {
+	cfg.Transport, cfg.AMQPURL, cfg.AMQPNamespace = TransportRabbitMQ, p.url, p.ns
+	return e.bus(cfg)
+}
+
+// TestRabbitMQ_CrossesDatabasesAndAppliesOnce: an event written in one
+// database's outbox reaches a handler on another database through the
+// broker and is applied once, also when the broker delivers it twice; a
+// rolled-back publish sends nothing.
+func TestRabbitMQ_CrossesDatabasesAndAppliesOnce(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	consumer := p.bus(p.conE, Config{})
+	Handle(consumer, "testmod.record", p.conE.consumer(), record("testmod.record"))
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publisher := p.bus(p.pubE, Config{})
+	if err := publisher.Start(ctx); err != nil { // runs the forwarder
+		t.Fatal(err)
+	}
+
+	p.pubE.publish(publisher, ctx, "first")
+	errRollback := errors.New("roll back")
+	err := p.pubE.mod.Transaction(func(tx *gorm.DB) error {
+		if err := publisher.Publish(ctx, tx, thingHappened{Key: "rolled-back"}); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "second")
+	p.conE.waitFor("both committed events on the other database", func() bool {
+		return p.conE.effects("first") == 1 && p.conE.effects("second") == 1
+	})
+	if n := p.conE.effects("rolled-back"); n != 0 {
+		t.Fatalf("a rolled-back publish was applied %d times", n)
+	}
+	if n := p.pubE.effects("first"); n != 0 {
+		t.Fatalf("the effect landed in the publisher's database (%d)", n)
+	}
+
+	// The forwarder sends a message again when it crashes between the
+	// broker's confirm and its own acknowledgement: same message id.
+	var id string
+	if err := p.conE.mod.Raw(`SELECT message_id FROM processed_messages WHERE handler = 'testmod.record' ORDER BY processed_at LIMIT 1`).Scan(&id).Error; err != nil || id == "" {
+		t.Fatalf("the first message's inbox mark: %q, %v", id, err)
+	}
+	again, err := wmamqp.NewPublisher(publisher.amqpConfig(""), watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	dup := message.NewMessage(id, []byte(`{"key":"first"}`))
+	dup.Metadata.Set(KeyEvent, thingHappened{}.EventName())
+	if err := again.Publish(thingHappened{}.EventName(), dup); err != nil {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "third")
+	p.conE.waitFor("the message after the duplicate", func() bool { return p.conE.effects("third") == 1 })
+	if n := p.conE.effects("first"); n != 1 {
+		t.Fatalf("a message delivered twice was applied %d times", n)
+	}
+}
+
+// TestRabbitMQ_NothingIsLostWhileAProcessIsDown: events published while the
+// consuming process is down wait in its durable queue; events written while
+// the publishing process's forwarder is down wait in its outbox.
+func TestRabbitMQ_NothingIsLostWhileAProcessIsDown(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	first := p.bus(p.conE, Config{})
+	Handle(first, "testmod.record", p.conE.consumer(), record("testmod.record"))
+	if err := first.Start(ctx); err != nil { // declares the queue
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The publishing process writes while its forwarder is not running yet.
+	publisher := p.bus(p.pubE, Config{})
+	p.pubE.publish(publisher, ctx, "before-forwarder")
+	if err := publisher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "while-consumer-down")
+
+	second := p.bus(p.conE, Config{})
+	Handle(second, "testmod.record", p.conE.consumer(), record("testmod.record"))
+	if err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.conE.waitFor("what was published while each side was down", func() bool {
+		return p.conE.effects("before-forwarder") == 1 && p.conE.effects("while-consumer-down") == 1
+	})
+}
+
+// TestRabbitMQ_PoisonMessageParkedInTheConsumersDatabase: after the
+// attempts, the message is a dead letter in the consuming process's
+// database, the next one flows, and a replay after the fix applies it once.
+func TestRabbitMQ_PoisonMessageParkedInTheConsumersDatabase(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	consumer := p.bus(p.conE, Config{MaxAttempts: 3})
+	var broken atomic.Bool
+	broken.Store(true)
+	Handle(consumer, "testmod.poison", p.conE.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		if ev.Key == "poison" && broken.Load() {
+			return errors.New("cannot apply poison")
+		}
+		return record("testmod.poison")(ctx, tx, ev)
+	})
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publisher := p.bus(p.pubE, Config{})
+	if err := publisher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "poison")
+	p.pubE.publish(publisher, ctx, "next")
+	p.conE.waitFor("the message after the poison one", func() bool { return p.conE.effects("next") == 1 })
+	var letters []DeadLetter
+	p.conE.waitFor("the dead letter", func() bool {
+		var err error
+		letters, err = consumer.DeadLetters(ctx, false, 10)
+		return err == nil && len(letters) == 1
+	})
+	if l := letters[0]; l.Handler != "testmod.poison" || l.Attempts != 3 {
+		t.Fatalf("dead letter: %+v", l)
+	}
+	broken.Store(false)
+	for range 2 {
+		if _, err := consumer.Replay(ctx, letters[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.conE.effects("poison"); n != 1 {
+		t.Fatalf("replayed twice, applied %d times", n)
+	}
+}
