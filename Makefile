@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-orders clean postgres-binaries chromium
+.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-orders clean postgres-binaries chromium rabbitmq
 
 ## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
@@ -13,8 +13,8 @@ run: postgres-binaries build
 build:
 	$(GO) build -o $(BIN) .
 
-## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium
-test: postgres-binaries chromium
+## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ
+test: postgres-binaries chromium rabbitmq
 	$(GO) test -race -count=1 -p 2 -timeout 20m $(PKGS)
 
 ## lint: gofmt and go vet
@@ -47,6 +47,10 @@ bench-bus: postgres-binaries
 
 postgres-binaries:
 	@./scripts/ensure-postgres-binaries
+
+## rabbitmq: a RabbitMQ for the rabbitmq bus transport's tests (started, or installed, when missing; MODSHOP_SKIP_RABBITMQ=1 skips them)
+rabbitmq:
+	@./scripts/ensure-rabbitmq
 
 ## chromium: Debian's chromium for the browser tests (installed when missing; MODSHOP_SKIP_BROWSER=1 skips them)
 chromium:
