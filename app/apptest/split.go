@@ -94,7 +94,7 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 			"MODSHOP_USER_URL":         "http://" + addrs["user"],
 			"MODSHOP_TRUSTED_PROXIES":  "127.0.0.1",
 			"MODSHOP_LOG_LEVEL":        level,
-			"MODSHOP_DB_MAX_CONNS":     "4",
+			"MODSHOP_DB_MAX_CONNS":     "2",
 			"MODSHOP_SHUTDOWN_TIMEOUT": "5s",
 		}
 		for k, v := range opts.Env {
