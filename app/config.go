@@ -38,8 +38,8 @@ type Config struct {
 	// Modules lists the modules this process runs: "all", or names
 	// separated by commas (user,product,order,payment).
 	Modules string
-	// ModuleDatabaseURLs overrides DatabaseURL for one module's pool and
-	// migrations, by module name; empty entries use DatabaseURL.
+	// <Module>DatabaseURL overrides DatabaseURL for that module's pool and
+	// migrations; empty uses DatabaseURL.
 	UserDatabaseURL    string
 	ProductDatabaseURL string
 	OrderDatabaseURL   string
