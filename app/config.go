@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/config"
 )
 
@@ -45,8 +46,13 @@ type Config struct {
 	OrderDatabaseURL   string
 	PaymentDatabaseURL string
 	// BusTransport carries events between modules: "postgres" (the bus
-	// tables in the shared database).
+	// tables in the shared database) or "rabbitmq" (each process's outbox
+	// in its modules' database, forwarded to RabbitMQ).
 	BusTransport string
+	// AMQPURL and AMQPNamespace: the RabbitMQ of the rabbitmq transport,
+	// and the prefix of its exchange and queue names.
+	AMQPURL       string
+	AMQPNamespace string
 	// UserURL is where the user module answers when it does not run in
 	// this process: session tokens are checked there.
 	UserURL string
@@ -81,7 +87,9 @@ func bindConfig(s *config.Set, c *Config) {
 	s.String(&c.ProductDatabaseURL, "product-database-url", "MODSHOP_PRODUCT_DATABASE_URL", "", "PostgreSQL URL of the product module's schema; empty: MODSHOP_DATABASE_URL")
 	s.String(&c.OrderDatabaseURL, "order-database-url", "MODSHOP_ORDER_DATABASE_URL", "", "PostgreSQL URL of the order module's schema; empty: MODSHOP_DATABASE_URL")
 	s.String(&c.PaymentDatabaseURL, "payment-database-url", "MODSHOP_PAYMENT_DATABASE_URL", "", "PostgreSQL URL of the payment module's schema; empty: MODSHOP_DATABASE_URL")
-	s.String(&c.BusTransport, "bus-transport", "MODSHOP_BUS_TRANSPORT", "postgres", "how events travel between modules: postgres (the bus tables in MODSHOP_DATABASE_URL)")
+	s.String(&c.BusTransport, "bus-transport", "MODSHOP_BUS_TRANSPORT", "postgres", "how events travel between modules: postgres (the bus tables in MODSHOP_DATABASE_URL) or rabbitmq (needed when modules have databases of their own)")
+	s.String(&c.AMQPURL, "amqp-url", "MODSHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL of the rabbitmq bus transport")
+	s.String(&c.AMQPNamespace, "amqp-namespace", "MODSHOP_AMQP_NAMESPACE", "modshop.", "prefix of the rabbitmq transport's exchange and queue names")
 	s.String(&c.UserURL, "user-url", "MODSHOP_USER_URL", "", "base URL of a process running the user module (http://host:port), needed when this one does not: session tokens are checked there")
 }
 
@@ -105,7 +113,11 @@ func (c Config) validate() error {
 	check(c.StockTimeout >= 100*time.Millisecond && c.PaymentTimeout >= 100*time.Millisecond, "MODSHOP_STOCK_TIMEOUT and MODSHOP_PAYMENT_TIMEOUT must be at least 100ms")
 	check(c.ReservationTTL >= time.Second, "MODSHOP_RESERVATION_TTL=%s: must be at least 1s", c.ReservationTTL)
 	check(c.BusSafetyPoll >= 100*time.Millisecond, "MODSHOP_BUS_SAFETY_POLL=%s: must be at least 100ms", c.BusSafetyPoll)
-	check(c.BusTransport == "postgres", "MODSHOP_BUS_TRANSPORT=%q: the only transport is postgres", c.BusTransport)
+	check(c.BusTransport == bus.TransportPostgres || c.BusTransport == bus.TransportRabbitMQ, "MODSHOP_BUS_TRANSPORT=%q: postgres or rabbitmq", c.BusTransport)
+	if c.BusTransport == bus.TransportRabbitMQ {
+		u, err := url.Parse(c.AMQPURL)
+		check(err == nil && (u.Scheme == "amqp" || u.Scheme == "amqps") && u.Host != "", "MODSHOP_AMQP_URL=%q: must be amqp://user:password@host:port/vhost", c.AMQPURL)
+	}
 	if _, err := parseModules(c.Modules); err != nil {
 		errs = append(errs, err)
 	}

@@ -117,7 +117,15 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		log.Debug("embedded PostgreSQL started", "took", time.Since(start).Round(time.Millisecond))
 	}
 
-	if s.admin, err = db.Open(ctx, url, 2); err != nil {
+	// The bus's tables live in the shared database; with the rabbitmq
+	// transport they are this process's outbox, in its modules' database.
+	busURL := url
+	if cfg.BusTransport == bus.TransportRabbitMQ && len(s.local) > 0 {
+		if own := cfg.moduleDatabaseURL(s.local[0].name); own != "" {
+			busURL = own
+		}
+	}
+	if s.admin, err = db.Open(ctx, busURL, 2); err != nil {
 		return nil, err
 	}
 	unlock, err := lockProvisioning(ctx, s.admin)
@@ -154,11 +162,14 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	order.RegisterEvents(registry)
 	payment.RegisterEvents(registry)
 	s.bus, err = bus.New(ctx, bus.Config{
-		DatabaseURL: url,
-		MaxAttempts: cfg.BusMaxAttempts,
-		SafetyPoll:  cfg.BusSafetyPoll,
-		Log:         log,
-		Metrics:     s.metrics.Registry,
+		DatabaseURL:   busURL,
+		Transport:     cfg.BusTransport,
+		AMQPURL:       cfg.AMQPURL,
+		AMQPNamespace: cfg.AMQPNamespace,
+		MaxAttempts:   cfg.BusMaxAttempts,
+		SafetyPoll:    cfg.BusSafetyPoll,
+		Log:           log,
+		Metrics:       s.metrics.Registry,
 	}, registry)
 	if err != nil {
 		return nil, err
@@ -212,11 +223,17 @@ func (s *stack) moduleAdmins(ctx context.Context) (map[string]*sql.DB, error) {
 		if err != nil {
 			return admins, fmt.Errorf("module %s: %w", m.name, err)
 		}
+		if !same && s.cfg.BusTransport == bus.TransportRabbitMQ {
+			return admins, fmt.Errorf("module %s: %s points at another database than this process's other modules; "+
+				"with MODSHOP_BUS_TRANSPORT=rabbitmq a process keeps one outbox, in its modules' database: "+
+				"run modules on different databases in processes of their own (--modules)",
+				m.name, moduleDatabaseEnv(m.name))
+		}
 		if !same {
 			return admins, fmt.Errorf("module %s: %s points at another database than the bus (MODSHOP_DATABASE_URL), "+
 				"but with MODSHOP_BUS_TRANSPORT=%s every module writes its events into the bus tables in its own "+
-				"transactions, so all must share the bus's database; a database per module needs the rabbitmq transport, "+
-				"which is not built yet: point %s at the bus's database, or leave it empty",
+				"transactions, so all must share the bus's database; a database per module needs MODSHOP_BUS_TRANSPORT=rabbitmq "+
+				"(and one process per database): point %s at the bus's database, or leave it empty",
 				m.name, moduleDatabaseEnv(m.name), s.cfg.BusTransport, moduleDatabaseEnv(m.name))
 		}
 	}

@@ -14,12 +14,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/platform/db"
@@ -133,8 +135,12 @@ type Bus struct {
 
 	router  *message.Router
 	amqpOut message.Publisher // the forwarder's, with the rabbitmq transport
-	closing chan struct{}
-	stop    context.CancelFunc
+	// amqpConn and amqpCh inspect queues for Overview (rabbitmq transport).
+	amqpMu   sync.Mutex
+	amqpConn *amqp.Connection
+	amqpCh   *amqp.Channel
+	closing  chan struct{}
+	stop     context.CancelFunc
 	// killCtx ends handlers that outlive CloseTimeout: their transactions
 	// roll back and their messages are delivered again later.
 	killCtx context.Context
@@ -146,7 +152,8 @@ type handler struct {
 	name     string
 	topic    string
 	consumer Consumer
-	inBatch  *inBatch // nil: each message in its own transaction
+	inBatch  *inBatch     // nil: each message in its own transaction
+	busy     atomic.Int64 // messages in the handler's hands now
 	run      func(ctx context.Context, tx *gorm.DB, ev Event) error
 }
 
@@ -440,6 +447,7 @@ func (b *Bus) Close() error {
 	if b.amqpOut != nil {
 		errs = append(errs, b.amqpOut.Close())
 	}
+	errs = append(errs, b.closeInspector())
 	b.kill()
 	if b.stop != nil {
 		b.stop()

@@ -33,6 +33,8 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		// The subscriber cancels a message's context as soon as it starts
 		// closing; a handler in flight gets until CloseTimeout to finish.
+		h.busy.Add(1)
+		defer h.busy.Add(-1)
 		ctx, cancel := context.WithCancel(context.WithoutCancel(msg.Context()))
 		defer cancel()
 		defer context.AfterFunc(b.killCtx, cancel)()

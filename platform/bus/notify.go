@@ -98,7 +98,11 @@ func (b *Bus) runNotifier(ctx context.Context) {
 			cancel()
 			return
 		case <-b.notify.kick:
-			send(ctx)
+			// Not cut off by the stop that may come meanwhile: a wake-up
+			// for a commit that happened is owed.
+			once, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			send(once)
+			cancel()
 		}
 	}
 }

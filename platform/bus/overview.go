@@ -40,9 +40,21 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 		return nil, err
 	}
 	out := []TopicStats{}
-	for _, topic := range b.registry.Names() {
+	topics := b.registry.Names()
+	if b.rabbit() {
+		topics = append(topics, outboxTopic)
+		byTopic[outboxTopic] = []string{forwarderGroup}
+	}
+	for _, topic := range topics {
 		ts := TopicStats{Topic: topic, Consumers: []ConsumerStats{}}
-		err := b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at) FROM `+messagesTable(topic)).Scan(&ts.Published, &ts.LastPublished)
+		var err error
+		if b.rabbit() && topic != outboxTopic {
+			// Published here: this process's outbox rows for the topic.
+			err = b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at) FROM `+messagesTable(outboxTopic)+
+				` WHERE payload->>'destination_topic' = $1`, topic).Scan(&ts.Published, &ts.LastPublished)
+		} else {
+			err = b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at) FROM `+messagesTable(topic)).Scan(&ts.Published, &ts.LastPublished)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("bus overview of %s: %w", topic, err)
 		}
@@ -50,6 +62,16 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 		sort.Strings(handlers)
 		for _, h := range handlers {
 			cs := ConsumerStats{Handler: h, DeadLetters: dead[h]}
+			if b.rabbit() && topic != outboxTopic {
+				// Waiting in the handler's queue, plus in its hands.
+				ready, err := b.queueDepth(b.cfg.AMQPNamespace + topic + "_" + h)
+				if err != nil {
+					return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
+				}
+				cs.Lag = ready + b.inflight(h)
+				ts.Consumers = append(ts.Consumers, cs)
+				continue
+			}
 			err := b.db.QueryRowContext(ctx, `
 				SELECT (SELECT m.created_at FROM `+messagesTable(topic)+` m
 				         WHERE m.transaction_id = o.last_processed_transaction_id AND m."offset" = o.offset_acked),
@@ -84,4 +106,15 @@ func (b *Bus) openDeadLetters(ctx context.Context) (map[string]int64, error) {
 		out[h] = n
 	}
 	return out, rows.Err()
+}
+
+// inflight is how many messages handler h is applying now.
+func (b *Bus) inflight(name string) int64 {
+	b.mu.Lock()
+	h := b.handlers[name]
+	b.mu.Unlock()
+	if h == nil {
+		return 0
+	}
+	return h.busy.Load()
 }

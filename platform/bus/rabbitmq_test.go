@@ -134,6 +134,40 @@ func TestRabbitMQ_CrossesDatabasesAndAppliesOnce(t *testing.T) {
 	if n := p.conE.effects("first"); n != 1 {
 		t.Fatalf("a message delivered twice was applied %d times", n)
 	}
+
+	// The overview: the publisher's outbox counts its three events per
+	// topic and is forwarded; the consumer's queue is empty.
+	topic := thingHappened{}.EventName()
+	p.pubE.waitFor("the publisher's overview", func() bool {
+		stats, err := publisher.Overview(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var published, forwarderLag int64 = -1, -1
+		for _, ts := range stats {
+			switch ts.Topic {
+			case topic:
+				published = ts.Published
+			case outboxTopic:
+				if len(ts.Consumers) == 1 {
+					forwarderLag = ts.Consumers[0].Lag
+				}
+			}
+		}
+		return published == 3 && forwarderLag == 0
+	})
+	p.conE.waitFor("the consumer's overview", func() bool {
+		stats, err := consumer.Overview(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range stats {
+			if ts.Topic == topic {
+				return len(ts.Consumers) == 1 && ts.Consumers[0].Handler == "testmod.record" && ts.Consumers[0].Lag == 0
+			}
+		}
+		return false
+	})
 }
 
 // TestRabbitMQ_NothingIsLostWhileAProcessIsDown: events published while the

@@ -53,7 +53,7 @@ func execRetry(ctx context.Context, conn *sql.DB, stmt string) error {
 			return nil
 		}
 		switch db.SQLState(err) {
-		case "23505", "42710", "40001", "40P01", "XX000":
+		case "23505", "42710", "42P07", "40001", "40P01", "XX000": // lost a race to create the same object
 			continue
 		}
 		return err
