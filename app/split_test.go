@@ -35,6 +35,26 @@ func TestSplit(t *testing.T) {
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
 }
 
+// TestSplitDatabases is TestSplit with a database per module: each
+// process on its own database, events between them through RabbitMQ (the
+// rabbitmq transport: each process's outbox forwarded to the broker, each
+// handler on its own durable queue). The same saga suite, the same kills.
+func TestSplitDatabases(t *testing.T) {
+	split := apptest.StartSplit(t, apptest.SplitOptions{DatabasePerModule: true, Env: map[string]string{
+		"MODSHOP_STOCK_TIMEOUT":   "10m",
+		"MODSHOP_PAYMENT_TIMEOUT": "10m",
+	}})
+	for m, url := range split.ModuleDatabases {
+		for n, other := range split.ModuleDatabases {
+			if m != n && url == other {
+				t.Fatalf("modules %s and %s share a database", m, n)
+			}
+		}
+	}
+	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
+	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
+}
+
 // killMidLoad places 50 orders in three waves and kills (SIGKILL) the
 // product process after the first and the payment process after the
 // second, while the saga of the first orders is under way, then restarts

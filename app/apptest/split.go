@@ -3,6 +3,7 @@ package apptest
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/testkit"
@@ -48,8 +50,15 @@ var SplitRoutes = []struct{ Prefix, Module string }{
 // on one fresh database with the PostgreSQL bus, and `modshop gateway` in
 // front. Tests reach it through the gateway (URL).
 type Split struct {
-	URL         string // the gateway
-	DatabaseURL string // superuser URL of the shop's database
+	URL string // the gateway
+	// DatabaseURL is a superuser URL of a database where every module's
+	// schema can be read: the shop's one database, or with a database per
+	// module one that imports their schemas (postgres_fdw).
+	DatabaseURL string
+	// ModuleDatabases are the modules' own databases (DatabasePerModule).
+	ModuleDatabases map[string]string
+	// env holds the settings every process of the shop shares.
+	env map[string]string
 
 	tb    testing.TB
 	bin   string
@@ -66,6 +75,10 @@ type Split struct {
 type SplitOptions struct {
 	// Env adds MODSHOP_* settings to every module process.
 	Env map[string]string
+	// DatabasePerModule gives each module a database of its own; events
+	// then travel through RabbitMQ (the rabbitmq transport, at TEST_AMQP_URL
+	// or the local broker, under a namespace of this test's own).
+	DatabasePerModule bool
 }
 
 // StartSplit builds the binary (once per test binary), starts the four
@@ -74,7 +87,26 @@ type SplitOptions struct {
 // processes' logs are shown if it failed.
 func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	tb.Helper()
-	s := &Split{tb: tb, bin: splitBinary(tb), DatabaseURL: testkit.NewDatabase(tb), procs: map[string]*process{}}
+	s := &Split{tb: tb, bin: splitBinary(tb), procs: map[string]*process{}, ModuleDatabases: map[string]string{}}
+	s.env = map[string]string{}
+	if opts.DatabasePerModule {
+		for _, m := range SplitModules {
+			s.ModuleDatabases[m] = testkit.NewDatabase(tb)
+		}
+		amqpURL := os.Getenv("TEST_AMQP_URL")
+		if amqpURL == "" {
+			amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+		}
+		s.env["MODSHOP_BUS_TRANSPORT"] = "rabbitmq"
+		s.env["MODSHOP_AMQP_URL"] = amqpURL
+		s.env["MODSHOP_AMQP_NAMESPACE"] = Unique("split") + "."
+	} else {
+		shared := testkit.NewDatabase(tb)
+		for _, m := range SplitModules {
+			s.ModuleDatabases[m] = shared
+		}
+		s.DatabaseURL = shared
+	}
 	logs := tb.TempDir()
 	tb.Cleanup(s.stop)
 
@@ -88,7 +120,7 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	}
 	for _, m := range SplitModules {
 		env := map[string]string{
-			"MODSHOP_DATABASE_URL":     s.DatabaseURL,
+			"MODSHOP_DATABASE_URL":     s.ModuleDatabases[m],
 			"MODSHOP_MODULES":          m,
 			"MODSHOP_HTTP_ADDR":        addrs[m],
 			"MODSHOP_USER_URL":         "http://" + addrs["user"],
@@ -96,6 +128,9 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 			"MODSHOP_LOG_LEVEL":        level,
 			"MODSHOP_DB_MAX_CONNS":     "2",
 			"MODSHOP_SHUTDOWN_TIMEOUT": "5s",
+		}
+		for k, v := range s.env {
+			env[k] = v
 		}
 		for k, v := range opts.Env {
 			env[k] = v
@@ -130,8 +165,53 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	}
 	s.URL = "http://" + gw.addr
 	s.doc = s.fetchDoc()
+	if opts.DatabasePerModule { // every process is ready: every schema is migrated
+		s.DatabaseURL = mergedDatabase(tb, s.ModuleDatabases)
+	}
 	return s
 }
+
+// mergedDatabase makes a new database that shows each module's schema from
+// that module's own database (postgres_fdw, IMPORT FOREIGN SCHEMA), so
+// that the invariants can be checked across the modules with one query each.
+func mergedDatabase(tb testing.TB, modules map[string]string) string {
+	tb.Helper()
+	url := testkit.NewDatabase(tb)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(q string) {
+		if _, err := db.Exec(q); err != nil {
+			tb.Fatalf("merge the module databases: %s: %v", q, err)
+		}
+	}
+	exec(`CREATE EXTENSION IF NOT EXISTS postgres_fdw`)
+	for _, m := range SplitModules {
+		cfg, err := pgx.ParseConfig(modules[m])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		server := pgx.Identifier{"module_" + m}.Sanitize()
+		schema := pgx.Identifier{moduleSchema[m]}.Sanitize()
+		exec(fmt.Sprintf(`CREATE SERVER %s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %s, port %s, dbname %s)`,
+			server, quote(cfg.Host), quote(fmt.Sprint(cfg.Port)), quote(cfg.Database)))
+		mapping := fmt.Sprintf(`CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (user %s`, server, quote(cfg.User))
+		if cfg.Password != "" {
+			mapping += `, password ` + quote(cfg.Password)
+		}
+		exec(mapping + `)`)
+		exec(`CREATE SCHEMA ` + schema)
+		exec(fmt.Sprintf(`IMPORT FOREIGN SCHEMA %s FROM SERVER %s INTO %s`, schema, server, schema))
+	}
+	return url
+}
+
+// moduleSchema is each module's schema.
+var moduleSchema = map[string]string{"user": "users", "product": "products", "order": "orders", "payment": "payments"}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // Client is an API client for tb that talks to the gateway.
 func (s *Split) Client(tb testing.TB) *testkit.API { return testkit.NewAPI(tb, s.URL, s.doc) }
@@ -148,7 +228,11 @@ func (s *Split) Admin(tb testing.TB) (id, token string) {
 		s.adminEmail = s.adminUser + "@example.com"
 		const password = "correct horse battery"
 		cmd := exec.Command(s.bin, "users", "create", "--admin", "--username", s.adminUser, "--email", s.adminEmail)
-		cmd.Env = processEnv(map[string]string{"MODSHOP_DATABASE_URL": s.DatabaseURL, "MODSHOP_LOG_LEVEL": "error"})
+		env := map[string]string{"MODSHOP_DATABASE_URL": s.ModuleDatabases["user"], "MODSHOP_LOG_LEVEL": "error"}
+		for k, v := range s.env {
+			env[k] = v
+		}
+		cmd.Env = processEnv(env)
 		cmd.Stdin = strings.NewReader(password + "\n")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
