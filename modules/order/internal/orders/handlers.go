@@ -12,6 +12,7 @@ import (
 	paymentevents "github.com/modshop/modshop/modules/payment/events"
 	productevents "github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/periodic"
 )
 
 // apply persists a transition: status, deadline, the timeline entry, and
@@ -230,20 +231,7 @@ func (s *Service) CancelOverdue(ctx context.Context, limit int) (int, error) {
 
 // RunDeadlines cancels overdue orders every DeadlineInterval until ctx ends.
 func (s *Service) RunDeadlines(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.DeadlineInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		n, err := s.CancelOverdue(ctx, 100)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("cancelling overdue orders failed", "err", err)
-		}
-		if n > 0 {
-			s.log.Info("cancelled overdue orders", "count", n)
-		}
-	}
+	periodic.Sweep(ctx, s.cfg.DeadlineInterval, s.log, "cancel overdue orders", func(ctx context.Context) (int, error) {
+		return s.CancelOverdue(ctx, 100)
+	})
 }

@@ -10,6 +10,7 @@ import (
 
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/modules/product/events"
+	"github.com/modshop/modshop/platform/periodic"
 )
 
 // maxLineQuantity bounds one line; more is a mistake, not an order.
@@ -243,20 +244,7 @@ func (s *Service) ReleaseExpired(ctx context.Context, limit int) (int, error) {
 
 // RunExpiry releases expired reservations every ExpiryInterval until ctx ends.
 func (s *Service) RunExpiry(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.ExpiryInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		n, err := s.ReleaseExpired(ctx, 100)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("releasing expired reservations failed", "err", err)
-		}
-		if n > 0 {
-			s.log.Info("released expired reservations", "count", n)
-		}
-	}
+	periodic.Sweep(ctx, s.cfg.ExpiryInterval, s.log, "release expired reservations", func(ctx context.Context) (int, error) {
+		return s.ReleaseExpired(ctx, 100)
+	})
 }
