@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -59,6 +60,19 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 			return nil, fmt.Errorf("bus overview of %s: %w", topic, err)
 		}
 		handlers := byTopic[topic]
+		if !b.rabbit() {
+			// Every consumer group of the topic, also those of handlers
+			// that run in other processes on this database.
+			groups, err := b.consumerGroups(ctx, topic)
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range groups {
+				if !slices.Contains(handlers, g) {
+					handlers = append(handlers, g)
+				}
+			}
+		}
 		sort.Strings(handlers)
 		for _, h := range handlers {
 			cs := ConsumerStats{Handler: h, DeadLetters: dead[h]}
@@ -117,4 +131,23 @@ func (b *Bus) inflight(name string) int64 {
 		return 0
 	}
 	return h.busy.Load()
+}
+
+// consumerGroups lists the consumer groups that have read topic, from its
+// offsets table: the handlers of every process on this database.
+func (b *Bus) consumerGroups(ctx context.Context, topic string) ([]string, error) {
+	rows, err := b.db.QueryContext(ctx, `SELECT consumer_group FROM `+offsetsTable(topic))
+	if err != nil {
+		return nil, fmt.Errorf("bus overview of %s: consumer groups: %w", topic, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
 }
