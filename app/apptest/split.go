@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,8 +50,12 @@ var SplitRoutes = []struct{ Prefix, Module string }{
 // `modshop serve --modules=<module>` per module, each on its own port, all
 // on one fresh database with the PostgreSQL bus, and `modshop gateway` in
 // front. Tests reach it through the gateway (URL).
+//
+// With OneProcess it is the real binary unsplit instead: one `modshop
+// serve` running every module, reached directly, so that benchmarks can
+// compare the topologies as separate processes alike.
 type Split struct {
-	URL string // the gateway
+	URL string // the gateway, or with OneProcess the one process
 	// DatabaseURL is a superuser URL of a database where every module's
 	// schema can be read: the shop's one database, or with a database per
 	// module one that imports their schemas (postgres_fdw).
@@ -62,7 +67,8 @@ type Split struct {
 
 	tb    testing.TB
 	bin   string
-	procs map[string]*process // by module name, and "gateway"
+	names []string            // the module processes in start order: SplitModules, or allModules
+	procs map[string]*process // by name (a module's, allModules or "gateway")
 	doc   *openapi3.T
 
 	adminOnce             sync.Once
@@ -79,7 +85,14 @@ type SplitOptions struct {
 	// then travel through RabbitMQ (the rabbitmq transport, at TEST_AMQP_URL
 	// or the local broker, under a namespace of this test's own).
 	DatabasePerModule bool
+	// OneProcess runs every module in one process (--modules=all) on one
+	// database, without a gateway: the single binary, started as the split
+	// shop is. It cannot be combined with DatabasePerModule.
+	OneProcess bool
 }
+
+// allModules names the one process of a OneProcess shop.
+const allModules = "all"
 
 // StartSplit builds the binary (once per test binary), starts the four
 // module processes at once on a new database and the gateway in front, and
@@ -87,7 +100,13 @@ type SplitOptions struct {
 // processes' logs are shown if it failed.
 func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	tb.Helper()
-	s := &Split{tb: tb, bin: splitBinary(tb), procs: map[string]*process{}, ModuleDatabases: map[string]string{}}
+	if opts.OneProcess && opts.DatabasePerModule {
+		tb.Fatal("StartSplit: OneProcess runs on one database, not with DatabasePerModule")
+	}
+	s := &Split{tb: tb, bin: splitBinary(tb), names: SplitModules, procs: map[string]*process{}, ModuleDatabases: map[string]string{}}
+	if opts.OneProcess {
+		s.names = []string{allModules}
+	}
 	s.env = map[string]string{}
 	if opts.DatabasePerModule {
 		for _, m := range SplitModules {
@@ -111,23 +130,26 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	tb.Cleanup(s.stop)
 
 	addrs := map[string]string{}
-	for _, m := range SplitModules {
+	for _, m := range s.names {
 		addrs[m] = freeLoopbackAddr(tb)
 	}
 	level := "warn"
 	if os.Getenv("MODSHOP_TEST_LOG") != "" {
 		level = "debug"
 	}
-	for _, m := range SplitModules {
+	for _, m := range s.names {
 		env := map[string]string{
-			"MODSHOP_DATABASE_URL":     s.ModuleDatabases[m],
+			"MODSHOP_DATABASE_URL":     s.DatabaseURL,
 			"MODSHOP_MODULES":          m,
 			"MODSHOP_HTTP_ADDR":        addrs[m],
-			"MODSHOP_USER_URL":         "http://" + addrs["user"],
 			"MODSHOP_TRUSTED_PROXIES":  "127.0.0.1",
 			"MODSHOP_LOG_LEVEL":        level,
 			"MODSHOP_DB_MAX_CONNS":     "2",
 			"MODSHOP_SHUTDOWN_TIMEOUT": "5s",
+		}
+		if m != allModules { // sessions are checked with the user module's process
+			env["MODSHOP_DATABASE_URL"] = s.ModuleDatabases[m]
+			env["MODSHOP_USER_URL"] = "http://" + addrs["user"]
 		}
 		for k, v := range s.env {
 			env[k] = v
@@ -139,15 +161,20 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	}
 	// All at once, as an orchestrator would start them: provisioning and
 	// migrations must cope with each other.
-	for _, m := range SplitModules {
+	for _, m := range s.names {
 		if err := s.procs[m].start(s.bin); err != nil {
 			tb.Fatalf("start the %s process: %v", m, err)
 		}
 	}
-	for _, m := range SplitModules {
+	for _, m := range s.names {
 		if err := s.procs[m].waitReady(); err != nil {
 			tb.Fatalf("the %s process: %v", m, err)
 		}
+	}
+	if opts.OneProcess {
+		s.URL = "http://" + addrs[allModules]
+		s.doc = s.fetchDoc()
+		return s
 	}
 
 	gw := &process{name: "gateway", addr: freeLoopbackAddr(tb), log: filepath.Join(logs, "gateway.log"),
@@ -216,8 +243,21 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // Client is an API client for tb that talks to the gateway.
 func (s *Split) Client(tb testing.TB) *testkit.API { return testkit.NewAPI(tb, s.URL, s.doc) }
 
-// ProcessURL is the base URL of a module's own process.
-func (s *Split) ProcessURL(module string) string { return "http://" + s.procs[module].addr }
+// ProcessURL is the base URL of the process that runs a module.
+func (s *Split) ProcessURL(module string) string { return "http://" + s.process(module).addr }
+
+// Processes names the shop's module processes in start order: the
+// modules, or with OneProcess "all". Kill, Stop and Restart take these
+// names, or a module's name for the process that runs it.
+func (s *Split) Processes() []string { return slices.Clone(s.names) }
+
+// process is the process named name, or the one that runs module name.
+func (s *Split) process(name string) *process {
+	if p, ok := s.procs[name]; ok {
+		return p
+	}
+	return s.procs[allModules]
+}
 
 // Admin returns the split shop's admin, created on first use with
 // `modshop users create --admin` as an operator would.
@@ -304,7 +344,7 @@ func (s *Split) CheckInvariants(tb testing.TB) {
 // knows every topic but only its own handlers.
 func (s *Split) overview(ctx context.Context) ([]bus.TopicStats, error) {
 	byTopic := map[string]*bus.TopicStats{}
-	for _, m := range SplitModules {
+	for _, m := range s.names {
 		req, err := http.NewRequestWithContext(ctx, "GET", s.ProcessURL(m)+"/api/v1/admin/bus", nil)
 		if err != nil {
 			return nil, err
@@ -343,16 +383,29 @@ func (s *Split) overview(ctx context.Context) ([]bus.TopicStats, error) {
 // shutdown, transactions in flight cut off.
 func (s *Split) Kill(tb testing.TB, module string) {
 	tb.Helper()
-	if err := s.procs[module].kill(); err != nil {
+	if err := s.process(module).kill(); err != nil {
 		tb.Fatalf("kill the %s process: %v", module, err)
 	}
 }
 
-// Restart starts a killed module's process again, on the same port, and
-// waits until it is ready.
+// Stop ends a module's process as an orchestrator would: SIGTERM, and a
+// clean shutdown within 30s. Restart starts it again.
+func (s *Split) Stop(tb testing.TB, module string) {
+	tb.Helper()
+	p := s.process(module)
+	if err := p.stop(); err != nil {
+		tb.Fatalf("stop the %s process: %v", module, err)
+	}
+	p.mu.Lock()
+	p.expected = true
+	p.mu.Unlock()
+}
+
+// Restart starts a killed or stopped module's process again, on the same
+// port, and waits until it is ready.
 func (s *Split) Restart(tb testing.TB, module string) {
 	tb.Helper()
-	p := s.procs[module]
+	p := s.process(module)
 	if err := p.start(s.bin); err != nil {
 		tb.Fatalf("restart the %s process: %v", module, err)
 	}
@@ -383,8 +436,7 @@ func (s *Split) fetchDoc() *openapi3.T {
 // died unasked or its race detector spoke, and shows the logs of a failed
 // test.
 func (s *Split) stop() {
-	names := []string{"gateway"}
-	names = append(names, SplitModules...)
+	names := append([]string{"gateway"}, s.names...)
 	for _, n := range names {
 		p, ok := s.procs[n]
 		if !ok {
