@@ -181,6 +181,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		closing:  make(chan struct{}),
 	}
 	b.killCtx, b.kill = context.WithCancel(context.Background())
+	b.wake.replay = b.replayAsked
 	// Tables for every event known now, so publishing works before Start;
 	// Start adds those that handlers registered since.
 	if err := ensureTables(ctx, busDB, b.topics()); err != nil {

@@ -197,8 +197,8 @@ func waitForListener(t *testing.T, admin *sql.DB) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var n int
-		err := admin.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
-			"LISTEN "+notifyChannel).Scan(&n)
+		err := admin.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE $1`,
+			"LISTEN "+notifyChannel+"%").Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}

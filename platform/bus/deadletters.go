@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -144,10 +145,59 @@ func (b *Bus) DeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
 	return d, nil
 }
 
-// Replay hands a dead letter back to its handler, in this process. A
-// letter already replayed is returned as it is, and the handler's record of
-// applied messages makes two racing replays apply once.
+// Replay hands a dead letter back to its handler. A letter already
+// replayed is returned as it is, and the handler's record of applied
+// messages makes two racing replays apply once. When the handler runs in
+// another process on this database (a split shop), that process is asked
+// to replay it (replayChannel) and Replay waits for its answer.
 func (b *Bus) Replay(ctx context.Context, id int64) (DeadLetter, error) {
+	d, err := b.replayHere(ctx, id)
+	if errors.Is(err, ErrHandlerNotHere) && !b.rabbit() {
+		return b.replayElsewhere(ctx, d)
+	}
+	return d, err
+}
+
+// replayAsked replays a dead letter that another process asked for, if its
+// handler runs here.
+func (b *Bus) replayAsked(id int64) {
+	ctx, cancel := context.WithTimeout(b.killCtx, time.Minute)
+	defer cancel()
+	if _, err := b.replayHere(ctx, id); err != nil && !errors.Is(err, ErrHandlerNotHere) {
+		b.log.Warn("bus: replay asked by another process failed", "dead_letter", id, "err", err)
+	}
+}
+
+// replayElsewhere asks the processes on this database to replay d and
+// waits until one of them has tried (its replay count moves) or ctx or
+// 15 s end.
+func (b *Bus) replayElsewhere(ctx context.Context, d DeadLetter) (DeadLetter, error) {
+	if _, err := b.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, replayChannel, strconv.FormatInt(d.ID, 10)); err != nil {
+		return d, fmt.Errorf("ask for the replay of dead letter %d: %w", d.ID, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		now, err := b.DeadLetter(ctx, d.ID)
+		if err != nil {
+			return d, err
+		}
+		if now.Replays > d.Replays || now.Resolution != nil {
+			if now.Resolution != nil && *now.Resolution == "replayed" {
+				return now, nil
+			}
+			return now, &ReplayError{Err: errors.New(now.Error)}
+		}
+	}
+	return d, fmt.Errorf("%w: no process running handler %s answered within 15s", ErrHandlerNotHere, d.Handler)
+}
+
+// replayHere replays a dead letter if its handler runs in this process.
+func (b *Bus) replayHere(ctx context.Context, id int64) (DeadLetter, error) {
 	d, err := b.DeadLetter(ctx, id)
 	if err != nil {
 		return d, err

@@ -112,7 +112,7 @@ func deadLetterProblem(err error) error {
 	case errors.Is(err, ErrDiscarded):
 		return httpx.Conflict("this dead letter was discarded; it cannot be replayed")
 	case errors.Is(err, ErrHandlerNotHere):
-		return httpx.Conflict("the handler of this dead letter does not run in this process; replay it where it runs")
+		return httpx.Conflict("no process running the handler of this dead letter answered: replay it when that process runs")
 	case errors.As(err, &replay):
 		return httpx.Conflict("the handler failed again: " + replay.Err.Error())
 	}

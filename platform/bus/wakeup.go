@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,11 +18,18 @@ import (
 // on it (notify.go).
 const notifyChannel = "modshop_bus"
 
+// replayChannel carries the ids of dead letters whose replay one process
+// asks of the process that runs their handler (Replay).
+const replayChannel = "modshop_bus_replay"
+
 // wakeups fans NOTIFY messages out to the subscribers of each topic.
 type wakeups struct {
 	mu     sync.Mutex
 	topics map[string][]chan struct{}
 	closed chan struct{}
+	// replay is called, in a goroutine of its own, for a replay that
+	// another process asks for (replayChannel).
+	replay func(id int64)
 }
 
 func newWakeups() *wakeups {
@@ -87,7 +95,7 @@ func (w *wakeups) listenOnce(ctx context.Context, url, origin string) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel+"; LISTEN "+replayChannel); err != nil {
 		return err
 	}
 	w.wakeAll()
@@ -95,6 +103,12 @@ func (w *wakeups) listenOnce(ctx context.Context, url, origin string) error {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == replayChannel {
+			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil && w.replay != nil {
+				go w.replay(id)
+			}
+			continue
 		}
 		topic, from := parsePayload(n.Payload)
 		if from != origin || origin == "" { // this process woke its own subscribers already
