@@ -173,43 +173,12 @@ func BenchmarkOrders(b *testing.B) {
 
 	// One order through the checking client (request and answer against
 	// the OpenAPI document), followed to confirmed, its timeline read back.
-	firstStep := checkOneOrder(b, shop, shopDB, tokens[0], products)
+	firstStep := checkOneOrder(b, shop.API, shopDB, tokens[0], products)
 	if b.Failed() {
 		b.FailNow() // an answer off the document: measuring it would mislead
 	}
 
-	placeURL := shop.URL + "/api/v1/orders"
-	place := func(bt *batch) bench.Request {
-		return func(ctx context.Context, c *http.Client, i int) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, placeURL, bytes.NewReader(orderBody(products, bt.seed+i)))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
-			req.Header.Set("Idempotency-Key", bt.name+"-"+strconv.Itoa(i))
-			resp, err := c.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil {
-				return err
-			}
-			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("status %d, want 202: %.200s", resp.StatusCode, raw)
-			}
-			var o struct {
-				ID string `json:"id"`
-			}
-			if err := json.Unmarshal(raw, &o); err != nil || o.ID == "" {
-				return fmt.Errorf("no order id in %.200s", raw)
-			}
-			bt.add(o.ID)
-			return nil
-		}
-	}
+	place := placeOrders(shop.URL, tokens, products)
 	client := bench.NewClient(openLoopInFlight)
 	defer client.CloseIdleConnections()
 	seed := 0
@@ -220,56 +189,12 @@ func BenchmarkOrders(b *testing.B) {
 
 	// 3a. The ramp: raise the rate until the saga falls behind, then take
 	// what it confirmed per second while saturated as its capacity.
-	var ramp []rampResult
-	var over *rampResult
-	rate := rampStart
 	rampMark := bench.MarkCPU()
-	for step := range rampMaxSteps {
-		bt := newBatch("ramp" + strconv.Itoa(step))
-		from := time.Now()
-		res := bench.OpenLoop(ctx, client, rate, rampStep, openLoopInFlight, place(bt))
-		to := time.Now()
-		backlog, err := unfinished(ctx, shopDB)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := rampResult{rate: rate, res: res, backlog: backlog}
-		r.ok = res.Failed == 0 && res.Percentile(99) <= rampHTTPLimit &&
-			float64(backlog) <= max(5, rate*rampBacklog.Seconds())
-		// Confirmations up to 100 ms before the query have committed.
-		r.confirmedRate, err = confirmedRate(ctx, shopDB, from.Add(rampSettle), to.Add(-100*time.Millisecond))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ramp = append(ramp, r)
-		if ctx.Err() != nil {
-			b.Fatal(ctx.Err())
-		}
-		if !r.ok {
-			// Over twice in a row: not a hiccup (a checkpoint, another
-			// process), and the second step ran saturated throughout.
-			if len(ramp) > 1 && !ramp[len(ramp)-2].ok {
-				over = &ramp[len(ramp)-1]
-				break
-			}
-			continue // the same rate once more
-		}
-		rate *= rampFactor
+	ramp, capacity, saturated, err := rampToCapacity(ctx, client, shopDB, rampStart, place, newBatch)
+	if err != nil {
+		b.Fatal(err)
 	}
 	rampCPU := rampMark.Since()
-	var capacity float64
-	if over != nil {
-		capacity = min(over.confirmedRate, over.rate)
-	} else { // never over capacity twice running: the last good step
-		for _, r := range ramp {
-			if r.ok {
-				capacity = r.rate
-			}
-		}
-	}
-	if capacity <= 0 {
-		b.Fatalf("the ramp found no rate the saga confirms anything at: %+v", ramp)
-	}
 	rampDrain, err := waitFinished(ctx, shopDB, drainLimit)
 	if err != nil {
 		b.Fatalf("after the ramp: %v", err)
@@ -319,7 +244,7 @@ func BenchmarkOrders(b *testing.B) {
 	// 4. Report, then the invariants.
 	r := ordersReport{
 		server: server, poolSize: defaults.DBMaxConns, products: len(products), customers: len(tokens),
-		tpcb: tpcb, tpcbCPU: tpcbCPU, ramp: ramp, rampCPU: rampCPU, capacity: capacity, over: over != nil, rampDrain: rampDrain,
+		tpcb: tpcb, tpcbCPU: tpcbCPU, ramp: ramp, rampCPU: rampCPU, capacity: capacity, over: saturated, rampDrain: rampDrain,
 		full: full, half: half, firstStep: firstStep, elapsed: time.Since(started),
 	}
 	r.print(os.Stdout)
@@ -354,6 +279,99 @@ func (bt *batch) add(id string) {
 	bt.mu.Lock()
 	bt.ids = append(bt.ids, id)
 	bt.mu.Unlock()
+}
+
+// placeOrders places order number i of a batch as customer i (round
+// robin over tokens) at the shop at base, with the batch's name and i as
+// its Idempotency-Key, and records its id in the batch.
+func placeOrders(base string, tokens, products []string) func(*batch) bench.Request {
+	url := base + "/api/v1/orders"
+	return func(bt *batch) bench.Request {
+		return func(ctx context.Context, c *http.Client, i int) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(orderBody(products, bt.seed+i)))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
+			req.Header.Set("Idempotency-Key", bt.name+"-"+strconv.Itoa(i))
+			resp, err := c.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusAccepted {
+				return fmt.Errorf("status %d, want 202: %.200s", resp.StatusCode, raw)
+			}
+			var o struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil || o.ID == "" {
+				return fmt.Errorf("no order id in %.200s", raw)
+			}
+			bt.add(o.ID)
+			return nil
+		}
+	}
+}
+
+// rampToCapacity raises the open-loop rate from start, rampFactor faster
+// every rampStep, until the saga falls behind in two steps running, and
+// takes what it confirmed per second in the second (saturated) step as
+// its capacity; saturated is false when it never fell behind twice
+// running within rampMaxSteps, and capacity is then the last good step's
+// rate. db holds the order module's tables.
+func rampToCapacity(ctx context.Context, client *http.Client, db *sql.DB, start float64,
+	place func(*batch) bench.Request, newBatch func(name string) *batch) (ramp []rampResult, capacity float64, saturated bool, err error) {
+	rate := start
+	for step := range rampMaxSteps {
+		bt := newBatch("ramp" + strconv.Itoa(step))
+		from := time.Now()
+		res := bench.OpenLoop(ctx, client, rate, rampStep, openLoopInFlight, place(bt))
+		to := time.Now()
+		backlog, err := unfinished(ctx, db)
+		if err != nil {
+			return ramp, 0, false, err
+		}
+		r := rampResult{rate: rate, res: res, backlog: backlog}
+		r.ok = res.Failed == 0 && res.Percentile(99) <= rampHTTPLimit &&
+			float64(backlog) <= max(5, rate*rampBacklog.Seconds())
+		// Confirmations up to 100 ms before the query have committed.
+		r.confirmedRate, err = confirmedRate(ctx, db, from.Add(rampSettle), to.Add(-100*time.Millisecond))
+		if err != nil {
+			return ramp, 0, false, err
+		}
+		ramp = append(ramp, r)
+		if ctx.Err() != nil {
+			return ramp, 0, false, ctx.Err()
+		}
+		if !r.ok {
+			// Over twice in a row: not a hiccup (a checkpoint, another
+			// process), and the second step ran saturated throughout.
+			if len(ramp) > 1 && !ramp[len(ramp)-2].ok {
+				saturated = true
+				capacity = min(r.confirmedRate, r.rate)
+				break
+			}
+			continue // the same rate once more
+		}
+		rate *= rampFactor
+	}
+	if !saturated {
+		for _, r := range ramp {
+			if r.ok {
+				capacity = r.rate
+			}
+		}
+	}
+	if capacity <= 0 {
+		return ramp, 0, saturated, fmt.Errorf("the ramp found no rate the saga confirms anything at: %+v", ramp)
+	}
+	return ramp, capacity, saturated, nil
 }
 
 // orderBody is order number i: 1 to 3 distinct products of the catalog,
@@ -459,9 +477,9 @@ func pgbenchTPCB(ctx context.Context, bin, dbURL string, clients, threads int, d
 // checkOneOrder places one order through the checking client, waits for
 // it to be confirmed and reads it back; it returns the steps of its
 // timeline as the API shows them.
-func checkOneOrder(b *testing.B, shop *apptest.Shop, db *sql.DB, token string, products []string) []string {
+func checkOneOrder(b *testing.B, api *testkit.API, db *sql.DB, token string, products []string) []string {
 	b.Helper()
-	resp := shop.API.Do("POST", "/api/v1/orders", testkit.Raw(string(orderBody(products, 0))),
+	resp := api.Do("POST", "/api/v1/orders", testkit.Raw(string(orderBody(products, 0))),
 		testkit.Bearer(token), testkit.Header("Idempotency-Key", "bench-check"))
 	if resp.Status != http.StatusAccepted {
 		b.Fatalf("POST /api/v1/orders: %d %s", resp.Status, resp.Body)
@@ -480,7 +498,7 @@ func checkOneOrder(b *testing.B, shop *apptest.Shop, db *sql.DB, token string, p
 			Step string    `json:"step"`
 		} `json:"timeline"`
 	}
-	shop.API.Do("GET", "/api/v1/orders/"+o.ID, nil, testkit.Bearer(token)).Decode(b, &got)
+	api.Do("GET", "/api/v1/orders/"+o.ID, nil, testkit.Bearer(token)).Decode(b, &got)
 	steps := make([]string, len(got.Timeline))
 	for i, s := range got.Timeline {
 		steps[i] = s.Step
@@ -790,24 +808,29 @@ func diffBusMetrics(before, after map[string]hopStats) map[string]hopStats {
 // ---- whose CPU ----
 
 // procMark is the CPU time (in clock ticks, as /proc counts them) of the
-// machine, of this process and of each process of the PostgreSQL server.
+// machine, of this process, of each process of the PostgreSQL server, of
+// this process's children (a shop started as processes) and of RabbitMQ's
+// Erlang VM.
 type procMark struct {
 	ok          bool
 	busy, total uint64
 	self        uint64
 	server      map[int]uint64
+	children    map[int]uint64
+	broker      map[int]uint64
 }
 
 // cpuSplit is how many cores were busy over a span, and with what.
 type cpuSplit struct {
 	ok                  bool
 	self, server, other float64 // this process (shop + load generator), the PostgreSQL server, everything else (other processes, kernel)
+	children, broker    float64 // this process's children (shop processes), RabbitMQ (beam.smp); not in other
 }
 
 // markProcs reads /proc (Linux); postmaster is the server's main process,
 // 0 when unknown.
 func markProcs(postmaster int) procMark {
-	m := procMark{server: map[int]uint64{}}
+	m := procMark{server: map[int]uint64{}, children: map[int]uint64{}, broker: map[int]uint64{}}
 	raw, err := os.ReadFile("/proc/stat")
 	if err != nil || postmaster <= 0 {
 		return m
@@ -824,7 +847,8 @@ func markProcs(postmaster int) procMark {
 			m.busy += n
 		}
 	}
-	_, m.self, _ = procStat(os.Getpid())
+	self := os.Getpid()
+	_, m.self, _ = procStat(self)
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return m
@@ -834,8 +858,15 @@ func markProcs(postmaster int) procMark {
 		if err != nil {
 			continue
 		}
-		if ppid, ticks, ok := procStat(pid); ok && (pid == postmaster || ppid == postmaster) {
+		comm, ppid, ticks, ok := procInfo(pid)
+		switch {
+		case !ok:
+		case pid == postmaster || ppid == postmaster:
 			m.server[pid] = ticks
+		case ppid == self:
+			m.children[pid] = ticks
+		case comm == "beam.smp":
+			m.broker[pid] = ticks
 		}
 	}
 	m.ok = true
@@ -848,30 +879,45 @@ func (m procMark) since(now procMark) cpuSplit {
 	if !m.ok || !now.ok || now.total <= m.total {
 		return cpuSplit{}
 	}
-	var server uint64
-	for pid, t := range now.server {
-		server += t - min(m.server[pid], t) // new processes: all their time
+	used := func(before, after map[int]uint64) float64 {
+		var sum uint64
+		for pid, t := range after {
+			sum += t - min(before[pid], t) // new processes: all their time
+		}
+		return float64(sum)
 	}
 	cores := float64(now.total-m.total) / float64(runtime.NumCPU()) // ticks per core over the span
 	busy, self := float64(now.busy-m.busy), float64(now.self-m.self)
-	return cpuSplit{ok: true, self: self / cores, server: float64(server) / cores, other: max(busy-self-float64(server), 0) / cores}
+	server, children, broker := used(m.server, now.server), used(m.children, now.children), used(m.broker, now.broker)
+	return cpuSplit{ok: true, self: self / cores, server: server / cores, children: children / cores, broker: broker / cores,
+		other: max(busy-self-server-children-broker, 0) / cores}
 }
 
 // procStat reads a process's parent and its user+system clock ticks.
 func procStat(pid int) (ppid int, ticks uint64, ok bool) {
+	_, ppid, ticks, ok = procInfo(pid)
+	return ppid, ticks, ok
+}
+
+// procInfo reads a process's command name, parent and user+system clock ticks.
+func procInfo(pid int) (comm string, ppid int, ticks uint64, ok bool) {
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, false
+		return "", 0, 0, false
 	}
 	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // after "pid (comm)": state ppid ...
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return "", 0, 0, false
+	}
+	f := strings.Fields(s[end+1:]) // after "pid (comm)": state ppid ...
 	if len(f) < 13 {
-		return 0, 0, false
+		return "", 0, 0, false
 	}
 	ppid, _ = strconv.Atoi(f[1])
 	utime, _ := strconv.ParseUint(f[11], 10, 64)
 	stime, _ := strconv.ParseUint(f[12], 10, 64)
-	return ppid, utime + stime, true
+	return s[open+1 : end], ppid, utime + stime, true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
