@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-orders clean postgres-binaries chromium rabbitmq
+.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
 
 ## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
@@ -27,7 +27,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 ## bench: every benchmark; each prints its figures beside pgbench measured in the same run
-bench: bench-users bench-products bench-bus bench-orders
+bench: bench-users bench-products bench-bus bench-orders bench-topologies
 
 ## bench-users: log-in and /users/me requests/s against pgbench select-only tps
 bench-users: postgres-binaries
@@ -40,6 +40,10 @@ bench-products: postgres-binaries
 ## bench-orders: the saga under fixed-rate load: confirmed orders/s against pgbench TPC-B, latencies, invariants
 bench-orders: postgres-binaries
 	$(GO) test -run '^$$' -bench BenchmarkOrders -benchtime 1x -timeout 15m ./app/bench/
+
+## bench-topologies: the saga in each topology (one binary; four processes on one database; four on four databases with RabbitMQ), one run: capacity, confirmed orders/s and placed→confirmed latency at one rate, against pgbench TPC-B; invariants
+bench-topologies: postgres-binaries rabbitmq
+	$(GO) test -run '^$$' -bench BenchmarkTopologies -benchtime 1x -timeout 15m ./app/bench/
 
 ## bench-bus: publish-and-consume throughput against pgbench TPC-B tps, hop latency, stock settings
 bench-bus: postgres-binaries
