@@ -3,11 +3,13 @@ package bench_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -818,6 +820,12 @@ type procMark struct {
 	server      map[int]uint64
 	children    map[int]uint64
 	broker      map[int]uint64
+	others      map[int]commTicks // every other process (and kernel thread)
+}
+
+type commTicks struct {
+	comm  string
+	ticks uint64
 }
 
 // cpuSplit is how many cores were busy over a span, and with what.
@@ -825,12 +833,13 @@ type cpuSplit struct {
 	ok                  bool
 	self, server, other float64 // this process (shop + load generator), the PostgreSQL server, everything else (other processes, kernel)
 	children, broker    float64 // this process's children (shop processes), RabbitMQ (beam.smp); not in other
+	topOthers           string  // the other processes that used the most, by command name
 }
 
 // markProcs reads /proc (Linux); postmaster is the server's main process,
 // 0 when unknown.
 func markProcs(postmaster int) procMark {
-	m := procMark{server: map[int]uint64{}, children: map[int]uint64{}, broker: map[int]uint64{}}
+	m := procMark{server: map[int]uint64{}, children: map[int]uint64{}, broker: map[int]uint64{}, others: map[int]commTicks{}}
 	raw, err := os.ReadFile("/proc/stat")
 	if err != nil || postmaster <= 0 {
 		return m
@@ -867,6 +876,8 @@ func markProcs(postmaster int) procMark {
 			m.children[pid] = ticks
 		case comm == "beam.smp":
 			m.broker[pid] = ticks
+		case pid != self:
+			m.others[pid] = commTicks{comm, ticks}
 		}
 	}
 	m.ok = true
@@ -890,7 +901,26 @@ func (m procMark) since(now procMark) cpuSplit {
 	busy, self := float64(now.busy-m.busy), float64(now.self-m.self)
 	server, children, broker := used(m.server, now.server), used(m.children, now.children), used(m.broker, now.broker)
 	return cpuSplit{ok: true, self: self / cores, server: server / cores, children: children / cores, broker: broker / cores,
-		other: max(busy-self-server-children-broker, 0) / cores}
+		other: max(busy-self-server-children-broker, 0) / cores, topOthers: topOthers(m.others, now.others, cores)}
+}
+
+// topOthers names the three commands whose processes used the most CPU
+// between two marks, with the cores they used.
+func topOthers(before, after map[int]commTicks, cores float64) string {
+	byComm := map[string]uint64{}
+	for pid, a := range after {
+		byComm[a.comm] += a.ticks - min(before[pid].ticks, a.ticks)
+	}
+	names := slices.SortedFunc(maps.Keys(byComm), func(a, b string) int {
+		return cmp.Or(cmp.Compare(byComm[b], byComm[a]), strings.Compare(a, b))
+	})
+	var parts []string
+	for _, n := range names[:min(3, len(names))] {
+		if byComm[n] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", n, float64(byComm[n])/cores))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // procStat reads a process's parent and its user+system clock ticks.
@@ -1156,7 +1186,7 @@ backlog at end: orders not final when the last request was answered; drained in:
 				p.name, float64(p.samples.others)/float64(p.samples.n))
 		}
 		if p.split.ok && p.split.other >= 0.2 {
-			fmt.Fprintf(w, "  WARNING %s: other processes used %.2f cores of the machine: the figures are low\n", p.name, p.split.other)
+			fmt.Fprintf(w, "  WARNING %s: other processes used %.2f cores of the machine (most: %s): the figures are low\n", p.name, p.split.other, p.split.topOthers)
 		}
 		if p.saga.confirmed != p.saga.placed {
 			fmt.Fprintf(w, "  NOTE %s: %d placed, %d confirmed; statuses %v\n", p.name, p.saga.placed, p.saga.confirmed, p.saga.statuses)

@@ -345,7 +345,7 @@ modshop serve and gateway, other is everything else (kernel, other programs on t
 			fmt.Fprintf(w, "NOTE %s: the ramp never fell behind twice running; capacity is its last good step's rate\n", t.name)
 		}
 		if h.split.ok && h.split.other >= 0.2 {
-			fmt.Fprintf(w, "WARNING %s: other processes used %.2f cores while it was held: its figures are low\n", t.name, h.split.other)
+			fmt.Fprintf(w, "WARNING %s: other processes used %.2f cores while it was held (most: %s): its figures are low\n", t.name, h.split.other, h.split.topOthers)
 		}
 		if !h.keptUp() {
 			fmt.Fprintf(w, "NOTE %s did not keep up at %.1f/s: %d placed, %d confirmed, %d unfinished at the end, drained in %v; statuses %v\n",
