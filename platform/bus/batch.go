@@ -10,6 +10,7 @@ import (
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 )
 
@@ -52,11 +53,17 @@ func (b batchBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wmsql.
 	// any two statements. The subscriber's context ends as soon as the bus
 	// starts closing, while a handler in flight may still finish; the
 	// subscriber always commits or rolls back itself, after it.
-	tx, err := b.db.BeginTx(context.WithoutCancel(ctx), opts)
+	ctx = context.WithoutCancel(ctx)
+	conn, err := b.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &batchTx{tx: tx}, nil
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &batchTx{tx: tx, conn: conn}, nil
 }
 
 func (b batchBeginner) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
@@ -80,7 +87,13 @@ func (b batchBeginner) QueryContext(ctx context.Context, query string, args ...a
 type batchTx struct {
 	mu   sync.Mutex
 	tx   *sql.Tx
+	conn *sql.Conn // tx's connection, for pipelining (batchConn.ExecContext)
 	done bool
+	// pending is the next message's savepoint and inbox mark, not sent yet:
+	// they go in one round trip with the handler's first statement.
+	pending *pendingMark
+	// duplicate: the pending mark found the message applied already.
+	duplicate bool
 	// in is the module the transaction acts as, with savepoint bus_apply
 	// open; nil: it acts as the bus and no savepoint is open.
 	in *inBatch
@@ -93,18 +106,116 @@ type batchTx struct {
 type batchConn struct{ t *batchTx }
 
 func (c batchConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if err := c.t.sendMark(ctx); err != nil {
+		return nil, err
+	}
 	return c.t.tx.PrepareContext(ctx, query)
 }
 
+// pendingMark is a message's inbox mark waiting to be sent.
+type pendingMark struct{ handler, messageID string }
+
+// sendMark sends the pending savepoint and mark on their own; t.mu is held.
+func (t *batchTx) sendMark(ctx context.Context) error {
+	p := t.pending
+	if p == nil {
+		return nil
+	}
+	t.pending = nil
+	res, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT bus_apply; SAVEPOINT bus_apply; "+markMessage, pgx.QueryExecModeSimpleProtocol, p.handler, p.messageID)
+	if err != nil {
+		return fmt.Errorf("mark message: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		t.duplicate = true
+	}
+	return nil
+}
+
+// execWithMark sends the pending savepoint and mark and the handler's
+// statement in one round trip (a pipeline on the transaction's
+// connection, each statement as it would be sent alone); t.mu is held.
+func (t *batchTx) execWithMark(ctx context.Context, query string, args []any) (sql.Result, error) {
+	p := t.pending
+	t.pending = nil
+	var affected int64
+	err := t.conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("bus: the batch's connection is a %T, not pgx's", dc)
+		}
+		var batch pgx.Batch
+		batch.Queue("RELEASE SAVEPOINT bus_apply")
+		batch.Queue("SAVEPOINT bus_apply")
+		batch.Queue(markMessage, p.handler, p.messageID)
+		batch.Queue(query, args...)
+		results := sc.Conn().SendBatch(ctx, &batch)
+		for i := range 4 {
+			tag, err := results.Exec()
+			if err != nil {
+				results.Close()
+				if i < 3 {
+					return fmt.Errorf("mark message: %w", err)
+				}
+				return err
+			}
+			switch i {
+			case 2:
+				if tag.RowsAffected() != 1 {
+					t.duplicate = true
+				}
+			case 3:
+				affected = tag.RowsAffected()
+			}
+		}
+		return results.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t.duplicate {
+		return nil, errDuplicate
+	}
+	return driverResult(affected), nil
+}
+
+// driverResult is the sql.Result of a pipelined statement.
+type driverResult int64
+
+func (r driverResult) LastInsertId() (int64, error) {
+	return 0, errors.New("bus: no LastInsertId in PostgreSQL")
+}
+func (r driverResult) RowsAffected() (int64, error) { return int64(r), nil }
+
 func (c batchConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	// A statement without arguments goes by the simple protocol (it may be
+	// several statements); one with arguments can join the pipeline.
+	if c.t.pending != nil && len(args) > 0 {
+		return c.t.execWithMark(ctx, query, args)
+	}
+	if err := c.t.sendMark(ctx); err != nil {
+		return nil, err
+	}
+	if c.t.duplicate {
+		return nil, errDuplicate
+	}
 	return c.t.tx.ExecContext(ctx, query, args...)
 }
 
 func (c batchConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := c.t.sendMark(ctx); err != nil {
+		return nil, err
+	}
+	if c.t.duplicate { // no need to read on
+		return nil, errDuplicate
+	}
 	return c.t.tx.QueryContext(ctx, query, args...)
 }
 
 func (c batchConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if err := c.t.sendMark(ctx); err != nil {
+		return c.t.tx.QueryRowContext(ctx, "SELECT 1 WHERE false") // the transaction is aborted: the scan fails
+	}
 	return c.t.tx.QueryRowContext(ctx, query, args...)
 }
 
@@ -141,7 +252,9 @@ func (t *batchTx) Commit() error {
 	t.done = true
 	after := t.after
 	t.after = nil
-	if err := t.tx.Commit(); err != nil {
+	err := t.tx.Commit()
+	t.conn.Close()
+	if err != nil {
 		return err
 	}
 	for _, f := range after {
@@ -155,7 +268,9 @@ func (t *batchTx) Rollback() error {
 	defer t.mu.Unlock()
 	t.done = true
 	t.after = nil
-	return t.tx.Rollback()
+	err := t.tx.Rollback()
+	t.conn.Close()
+	return err
 }
 
 // actAsBus releases the last handler's savepoint and switches back to the
@@ -184,9 +299,6 @@ func batchOf(ctx context.Context) *batchTx {
 type inBatch struct {
 	// enter opens savepoint bus_apply and acts as the module.
 	enter string
-	// next releases the previous message's savepoint, opens one for the
-	// next message and marks that message in the inbox, in one round trip.
-	next string
 	// leave releases the savepoint and acts as the bus again.
 	leave string
 	// undo rolls the savepoint back and acts as the bus again.
@@ -224,7 +336,6 @@ func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
 	}
 	p := &inBatch{
 		enter: "SAVEPOINT bus_apply; " + switchTo(mod),
-		next:  "RELEASE SAVEPOINT bus_apply; SAVEPOINT bus_apply; " + markMessage,
 		leave: "RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
 		undo:  "ROLLBACK TO SAVEPOINT bus_apply; RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
 	}
@@ -254,8 +365,11 @@ func switchTo(s sessionIdentity) string {
 // handler runs and marked after it, so that the batch takes a transaction
 // id only once something is written (a slow first handler holds nobody
 // back until it writes). The batch has an id from then on, so each later
-// message is marked first, in the same round trip as its savepoint: a
-// message already applied finds its mark and runs nothing.
+// message's savepoint and mark are sent together with its handler's first
+// statement, pipelined in one round trip (each statement as it would be
+// sent alone); a message found applied is rolled back and its handler
+// gets errDuplicate from then on. Before a handler's first query, or after
+// a handler that wrote nothing, they are sent on their own.
 func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Event, t *batchTx) (err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -263,7 +377,9 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 		return errBatchEnded
 	}
 	hooks := len(t.after)
+	t.pending, t.duplicate = nil, false
 	defer func() {
+		t.pending, t.duplicate = nil, false
 		if err == nil {
 			return
 		}
@@ -279,14 +395,19 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 	gtx := h.consumer.DB.Session(&gorm.Session{Context: ctx, NewDB: true})
 	gtx.Statement.ConnPool = batchConn{t}
 	if t.in == h.inBatch {
-		res, err := t.tx.ExecContext(ctx, h.inBatch.next, pgx.QueryExecModeSimpleProtocol, h.name, md.MessageID)
-		if err != nil {
-			return fmt.Errorf("mark message: %w", err)
+		// The savepoint and the mark go with the handler's first statement
+		// (or on their own before a query, or after a handler that wrote
+		// nothing); a message found applied is rolled back whatever its
+		// handler made of the news.
+		t.pending = &pendingMark{handler: h.name, messageID: md.MessageID}
+		err := b.runHandler(ctx, h, md, ev, gtx)
+		if err == nil {
+			err = t.sendMark(ctx)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if t.duplicate {
 			return errDuplicate
 		}
-		return b.runHandler(ctx, h, md, ev, gtx)
+		return err
 	}
 	if err := t.actAsBus(ctx); err != nil {
 		return err
@@ -304,5 +425,7 @@ func (t *batchTx) abandon() {
 	t.done = true
 	t.in = nil
 	t.after = nil
+	t.pending = nil
 	_ = t.tx.Rollback()
+	t.conn.Close()
 }

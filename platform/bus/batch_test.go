@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
@@ -140,5 +143,60 @@ func TestBatch_AFailingMessageLeavesTheRestOfItsBatch(t *testing.T) {
 	e.waitFor("the next message", func() bool { return e.effects("after") == 1 })
 	if e.effects("a") != 1 || e.effects("c") != 1 || e.effects("bad") != 0 {
 		t.Fatalf("effects after the next message: a=%d c=%d bad=%d", e.effects("a"), e.effects("c"), e.effects("bad"))
+	}
+}
+
+// TestBatch_DuplicatesInOneBatchApplyOnce: the same message twice in one
+// batch, behind another message (so both copies take the pipelined path),
+// is applied once, whether its handler starts with a write (the mark goes
+// with it) or with a read (the mark goes first and the read learns of the
+// duplicate).
+func TestBatch_DuplicatesInOneBatchApplyOnce(t *testing.T) {
+	t.Parallel()
+	for _, first := range []string{"write", "read"} {
+		t.Run(first+"-first", func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			b := e.bus(Config{})
+			Handle(b, "testmod.dup", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+				if first == "read" {
+					var n int64
+					if err := tx.Raw(`SELECT count(*) FROM effects WHERE key = ?`, ev.Key).Scan(&n).Error; err != nil {
+						return err
+					}
+				}
+				return record("testmod.dup")(ctx, tx, ev)
+			})
+			ctx := context.Background()
+			e.publish(b, ctx, "before")
+			msg, err := newMessage(ctx, thingHappened{Key: "twice"}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				err := e.mod.Transaction(func(tx *gorm.DB) error {
+					sqlTx, _ := txOf(tx)
+					pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
+					if err != nil {
+						return err
+					}
+					return pub.Publish(thingHappened{}.EventName(), msg.Copy())
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.publish(b, ctx, "after")
+			if err := b.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.waitFor("the message after the duplicates", func() bool { return e.effects("after") == 1 })
+			if n := e.effects("twice"); n != 1 {
+				t.Fatalf("a message twice in one batch was applied %d times", n)
+			}
+			if n := e.effects("before"); n != 1 {
+				t.Fatalf("the message before: %d", n)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,6 +106,9 @@ func (e *env) bus(cfg Config) *Bus {
 	cfg.SeparateTransactions = cfg.SeparateTransactions || e.separate
 	if cfg.RetryBackoff == 0 {
 		cfg.RetryBackoff = 5 * time.Millisecond
+	}
+	if cfg.Log == nil && os.Getenv("MODSHOP_TEST_LOG") != "" {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	b, err := New(context.Background(), cfg, e.reg)
 	if err != nil {
