@@ -816,6 +816,7 @@ func diffBusMetrics(before, after map[string]hopStats) map[string]hopStats {
 type procMark struct {
 	ok          bool
 	busy, total uint64
+	irq         uint64 // interrupts and softirqs (loopback traffic), which no process is charged for
 	self        uint64
 	server      map[int]uint64
 	children    map[int]uint64
@@ -833,6 +834,7 @@ type cpuSplit struct {
 	ok                  bool
 	self, server, other float64 // this process (shop + load generator), the PostgreSQL server, everything else (other processes, kernel)
 	children, broker    float64 // this process's children (shop processes), RabbitMQ (beam.smp); not in other
+	irq                 float64 // interrupts and softirqs; not in other
 	topOthers           string  // the other processes that used the most, by command name
 }
 
@@ -854,6 +856,9 @@ func markProcs(postmaster int) procMark {
 		m.total += n
 		if i != 3 && i != 4 {
 			m.busy += n
+		}
+		if i == 5 || i == 6 {
+			m.irq += n
 		}
 	}
 	self := os.Getpid()
@@ -900,8 +905,9 @@ func (m procMark) since(now procMark) cpuSplit {
 	cores := float64(now.total-m.total) / float64(runtime.NumCPU()) // ticks per core over the span
 	busy, self := float64(now.busy-m.busy), float64(now.self-m.self)
 	server, children, broker := used(m.server, now.server), used(m.children, now.children), used(m.broker, now.broker)
-	return cpuSplit{ok: true, self: self / cores, server: server / cores, children: children / cores, broker: broker / cores,
-		other: max(busy-self-server-children-broker, 0) / cores, topOthers: topOthers(m.others, now.others, cores)}
+	irq := float64(now.irq - m.irq)
+	return cpuSplit{ok: true, self: self / cores, server: server / cores, children: children / cores, broker: broker / cores, irq: irq / cores,
+		other: max(busy-self-server-children-broker-irq, 0) / cores, topOthers: topOthers(m.others, now.others, cores)}
 }
 
 // topOthers names the three commands whose processes used the most CPU
@@ -1055,8 +1061,8 @@ func (r ordersReport) print(w io.Writer) {
 		proc := p.cpu.Process * wall
 		fmt.Fprintf(w, "%s: %.2f ms of CPU per order on the machine = %.1f pgbench TPC-B transactions at %.3f ms each", p.name, machine*1000, machine/tpcbCPU, tpcbCPU*1000)
 		if sp := p.split; sp.ok {
-			fmt.Fprintf(w, "; cores busy: %.2f this process (shop + load generator, %.2f ms/order), %.2f PostgreSQL (%.2f ms/order), %.2f other processes and kernel\n",
-				sp.self, sp.self*wall*1000, sp.server, sp.server*wall*1000, sp.other)
+			fmt.Fprintf(w, "; cores busy: %.2f this process (shop + load generator, %.2f ms/order), %.2f PostgreSQL (%.2f ms/order), %.2f interrupts, %.2f other processes\n",
+				sp.self, sp.self*wall*1000, sp.server, sp.server*wall*1000, sp.irq, sp.other+sp.children+sp.broker)
 		} else {
 			fmt.Fprintf(w, " (%.2f ms in this process: shop + load generator)\n", proc*1000)
 		}

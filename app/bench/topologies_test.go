@@ -311,18 +311,18 @@ func printTopologies(w io.Writer, server string, tpcb tpcbResult, ts []*topology
 
 	fmt.Fprintf(w, "\nwhere the CPU went while each was held at %.1f/s (cores of %d; /proc):\n", rate, runtime.NumCPU())
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "topology\tmachine\tms/order\tshop processes\tPostgreSQL\tRabbitMQ\tload generator\tother\t")
+	fmt.Fprintln(tw, "topology\tmachine\tms/order\tshop processes\tPostgreSQL\tRabbitMQ\tload generator\tinterrupts\tother\t")
 	for _, t := range ts {
 		h, sp := t.hold, t.hold.split
 		if h.cpu.Machine < 0 || h.confirmedRate() == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t\n", t.name)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", t.name)
 			continue
 		}
 		busy := h.cpu.Machine * float64(runtime.NumCPU())
-		cells := []string{"-", "-", "-", "-", "-"}
+		cells := []string{"-", "-", "-", "-", "-", "-"}
 		if sp.ok {
 			cells = []string{fmt.Sprintf("%.2f", sp.children), fmt.Sprintf("%.2f", sp.server), fmt.Sprintf("%.2f", sp.broker),
-				fmt.Sprintf("%.2f", sp.self), fmt.Sprintf("%.2f", sp.other)}
+				fmt.Sprintf("%.2f", sp.self), fmt.Sprintf("%.2f", sp.irq), fmt.Sprintf("%.2f", sp.other)}
 		}
 		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%s\t\n", t.name, busy, busy*1000/h.confirmedRate(), strings.Join(cells, "\t"))
 	}
@@ -336,7 +336,9 @@ and warmed up, held %v at %.2f x the lowest capacity. HTTP from each request's i
 placed→confirmed: the payment_succeeded step of orders.order_timeline minus orders.created_at;
 →reserved runs to its stock_reserved step, reserved→confirmed from there.
 CPU: ms/order is the whole machine's busy time over the hold ÷ confirmed orders; shop processes are
-modshop serve and gateway, other is everything else (kernel, other programs on the machine).
+modshop serve and gateway; PostgreSQL is the whole server (other databases' backends too); interrupts
+are the kernel's irq and softirq time (loopback traffic); other is everything else (other programs,
+processes that ended meanwhile).
 `, rampStep, rampFactor, topologyRampStart, rampBacklog, rampHTTPLimit, topologyHold, topologyHoldShare)
 	fmt.Fprintf(w, "timeline of the check order: %s\n", strings.Join(ts[0].firstStep, " → "))
 	for _, t := range ts {
