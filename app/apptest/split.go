@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/testkit"
@@ -119,6 +121,8 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 		s.env["MODSHOP_BUS_TRANSPORT"] = "rabbitmq"
 		s.env["MODSHOP_AMQP_URL"] = amqpURL
 		s.env["MODSHOP_AMQP_NAMESPACE"] = Unique("split") + "."
+		ns := s.env["MODSHOP_AMQP_NAMESPACE"]
+		tb.Cleanup(func() { deleteAMQPNamespace(amqpURL, ns) })
 	} else {
 		shared := testkit.NewDatabase(tb)
 		for _, m := range SplitModules {
@@ -681,13 +685,79 @@ func splitBinary(tb testing.TB) string {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return
 		}
-		// Renamed into place: another test binary may be running the
-		// previous build, which keeps its own copy.
-		built.path = filepath.Join(dir, name)
+		// One binary per test process: another test binary (another
+		// engineer's, another package's) may build a different tree into
+		// the same folder meanwhile, and a restarted process must run this
+		// one's build. Builds of test processes that have ended go.
+		removeStaleBuilds(dir)
+		built.path = filepath.Join(dir, fmt.Sprintf("%s-%d", name, os.Getpid()))
 		built.err = os.Rename(tmp.Name(), built.path)
 	})
 	if built.err != nil {
 		tb.Fatalf("build modshop: %v", built.err)
 	}
 	return built.path
+}
+
+// removeStaleBuilds deletes the binaries that test processes no longer
+// running built into dir (modshop-<pid> and modshop-race-<pid>).
+func removeStaleBuilds(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndexByte(name, '-')
+		if !strings.HasPrefix(name, "modshop") || i < 0 {
+			continue
+		}
+		pid, err := strconv.Atoi(name[i+1:])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+// deleteAMQPNamespace removes the durable queues and exchanges whose names
+// start with ns, which a split shop's processes declared, once the test is
+// over. It lists them with rabbitmqctl (AMQP cannot list); without it they
+// stay, empty.
+func deleteAMQPNamespace(url, ns string) {
+	list := func(what string) []string {
+		out, err := exec.Command("rabbitmqctl", "-q", "list_"+what, "name").Output()
+		if err != nil {
+			return nil
+		}
+		var names []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if l = strings.TrimSpace(l); strings.HasPrefix(l, ns) {
+				names = append(names, l)
+			}
+		}
+		return names
+	}
+	queues, exchanges := list("queues"), list("exchanges")
+	if len(queues)+len(exchanges) == 0 {
+		return
+	}
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	for _, q := range queues {
+		_, _ = ch.QueueDelete(q, false, false, false)
+	}
+	for _, x := range exchanges {
+		_ = ch.ExchangeDelete(x, false, false)
+	}
 }

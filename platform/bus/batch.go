@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -270,6 +271,12 @@ func (t *batchTx) Rollback() error {
 	t.after = nil
 	err := t.tx.Rollback()
 	t.conn.Close()
+	// A connection that a cancelled query broke (the subscriber's on
+	// shutdown) cannot roll back; the server has ended the transaction with
+	// it. Nothing to report.
+	if errors.Is(err, context.Canceled) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return nil
+	}
 	return err
 }
 
