@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
@@ -173,19 +171,7 @@ func TestBatch_DuplicatesInOneBatchApplyOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for range 2 {
-				err := e.mod.Transaction(func(tx *gorm.DB) error {
-					sqlTx, _ := txOf(tx)
-					pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
-					if err != nil {
-						return err
-					}
-					return pub.Publish(thingHappened{}.EventName(), msg.Copy())
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			e.publishTwice(b, msg)
 			e.publish(b, ctx, "after")
 			if err := b.Start(ctx); err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/platform/db"
@@ -134,6 +135,24 @@ func (e *env) publish(b *Bus, ctx context.Context, key string) {
 	}
 }
 
+// publishTwice writes msg to its topic twice, with the same message id.
+func (e *env) publishTwice(b *Bus, msg *message.Message) {
+	e.t.Helper()
+	for range 2 {
+		err := e.mod.Transaction(func(tx *gorm.DB) error {
+			sqlTx, _ := txOf(tx)
+			pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
+			if err != nil {
+				return err
+			}
+			return pub.Publish(thingHappened{}.EventName(), msg.Copy())
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 func (e *env) effects(key string) int {
 	e.t.Helper()
 	var n int64
@@ -239,19 +258,7 @@ func TestHandle_SameMessageDeliveredTwiceAppliesOnce(t *testing.T) {
 		}
 		// The same message (same id) lands on the topic twice, as after a
 		// publisher retried a commit whose answer it never got.
-		for range 2 {
-			err := e.mod.Transaction(func(tx *gorm.DB) error {
-				sqlTx, _ := txOf(tx)
-				pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
-				if err != nil {
-					return err
-				}
-				return pub.Publish(thingHappened{}.EventName(), msg.Copy())
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		e.publishTwice(b, msg)
 		e.publish(b, ctx, "after")
 		e.waitFor("the message after the duplicates", func() bool { return e.effects("after") == 1 })
 		if n := e.effects("twice"); n != 1 {
