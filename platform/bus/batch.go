@@ -95,6 +95,10 @@ type batchTx struct {
 	pending *pendingMark
 	// duplicate: the pending mark found the message applied already.
 	duplicate bool
+	// opened: this message's own savepoint is known to exist. Until then
+	// savepoint bus_apply is the previous message's, holding its effect,
+	// and must not be rolled back.
+	opened bool
 	// in is the module the transaction acts as, with savepoint bus_apply
 	// open; nil: it acts as the bus and no savepoint is open.
 	in *inBatch
@@ -125,8 +129,9 @@ func (t *batchTx) sendMark(ctx context.Context) error {
 	t.pending = nil
 	res, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT bus_apply; SAVEPOINT bus_apply; "+markMessage, pgx.QueryExecModeSimpleProtocol, p.handler, p.messageID)
 	if err != nil {
-		return fmt.Errorf("mark message: %w", err)
+		return fmt.Errorf("mark message: %w", err) // opened unknown: applyInBatch abandons the batch
 	}
+	t.opened = true
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		t.duplicate = true
 	}
@@ -161,6 +166,8 @@ func (t *batchTx) execWithMark(ctx context.Context, query string, args []any) (s
 				return err
 			}
 			switch i {
+			case 1:
+				t.opened = true
 			case 2:
 				if tag.RowsAffected() != 1 {
 					t.duplicate = true
@@ -294,6 +301,13 @@ func (t *batchTx) actAsBus(ctx context.Context) error {
 	return nil
 }
 
+// ended reports whether the subscriber has committed or rolled t back.
+func (t *batchTx) ended() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done
+}
+
 // batchOf returns the subscriber's transaction a message was read in.
 func batchOf(ctx context.Context) *batchTx {
 	tx, _ := wmsql.TxFromContext(ctx)
@@ -384,13 +398,29 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 		return errBatchEnded
 	}
 	hooks := len(t.after)
-	t.pending, t.duplicate = nil, false
+	t.pending, t.duplicate, t.opened = nil, false, false
 	defer func() {
+		unsent := t.pending != nil
 		t.pending, t.duplicate = nil, false
-		if err == nil {
+		if err == nil || t.done {
 			return
 		}
-		t.after = t.after[:hooks] // the undone effect's
+		if len(t.after) >= hooks {
+			t.after = t.after[:hooks] // the undone effect's
+		}
+		switch {
+		case !t.opened && unsent:
+			// Nothing of this message reached the database (its handler
+			// failed before its first statement): the open savepoint is
+			// the previous message's, and stays.
+			return
+		case !t.opened:
+			// Whether this message's savepoint exists is unknown: roll the
+			// whole batch back; its messages come again and the inbox
+			// sorts them out.
+			t.abandon()
+			return
+		}
 		// Undo even when ctx has ended: a savepoint left open would commit
 		// half an effect with the rest of the batch.
 		if _, uerr := t.tx.ExecContext(context.WithoutCancel(ctx), h.inBatch.undo); uerr != nil {
@@ -423,6 +453,7 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 		t.abandon()
 		return fmt.Errorf("enter the handler's savepoint: %w", err)
 	}
+	t.opened = true
 	t.in = h.inBatch
 	return b.applyIn(ctx, h, md, ev, gtx)
 }

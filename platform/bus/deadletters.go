@@ -59,6 +59,12 @@ func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, 
 	insert := `INSERT INTO dead_letters (message_id, topic, handler, payload, metadata, error, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	args := []any{msg.UUID, h.topic, h.name, payload, string(md), truncateError(cause), attempts}
 	tx, inSubscriber := wmsql.TxFromContext(msg.Context())
+	if bt, ok := tx.(*batchTx); ok && bt.ended() {
+		// The subscriber stopped waiting for this message (its attempts
+		// outlasted the ack deadline) and ended the batch: park it on a
+		// connection of its own, or it would come back forever.
+		inSubscriber = false
+	}
 	if inSubscriber {
 		err = execInSavepoint(ctx, tx, insert, args...)
 	} else {

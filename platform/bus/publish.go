@@ -30,6 +30,17 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 	if err != nil {
 		return err
 	}
+	if bc, ok := tx.Statement.ConnPool.(batchConn); ok {
+		// A handler in a batch whose first statement is this publish: its
+		// savepoint and mark go first, so that the events are undone with
+		// the rest of its effect.
+		if err := bc.t.sendMark(ctx); err != nil {
+			return err
+		}
+		if bc.t.duplicate {
+			return errDuplicate
+		}
+	}
 	sqlPub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
 	if err != nil {
 		return fmt.Errorf("bus publisher: %w", err)

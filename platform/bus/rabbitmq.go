@@ -71,7 +71,8 @@ func (b *Bus) queueDepth(queue string) (int64, error) {
 	defer b.amqpMu.Unlock()
 	for attempt := 0; ; attempt++ {
 		if b.amqpConn == nil || b.amqpConn.IsClosed() {
-			conn, err := amqp.Dial(b.cfg.AMQPURL)
+			// A broker that is away must not hold the overview for long.
+			conn, err := amqp.DialConfig(b.cfg.AMQPURL, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
 			if err != nil {
 				return 0, fmt.Errorf("connect to RabbitMQ: %w", err)
 			}
@@ -141,12 +142,17 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 		pub.Close()
 		return nil, fmt.Errorf("bus forwarder: %w", err)
 	}
+	var subs []*wmamqp.Subscriber
 	for _, h := range handlers {
 		sub, err := wmamqp.NewSubscriber(b.amqpConfig(h.name), logger)
 		if err != nil {
+			for _, s := range subs {
+				s.Close()
+			}
 			pub.Close()
 			return nil, fmt.Errorf("bus: subscribe %s to RabbitMQ: %w", h.name, err)
 		}
+		subs = append(subs, sub)
 		router.AddConsumerHandler(h.name, h.topic, sub, b.consume(h))
 	}
 	return pub, nil
