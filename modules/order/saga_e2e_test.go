@@ -21,7 +21,7 @@ func TestSaga_EndToEnd(t *testing.T) {
 func TestOrders_SomeoneElsesOrderIs404(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, map[string]int{"PEN": 5})
-	_, o := w.place(t, w.customer, "pm_card_visa", map[string]int{"PEN": 1})
+	_, o := w.Place(t, w.Customer, "pm_card_visa", map[string]int{"PEN": 1})
 	_, other := w.shop.Customer(t)
 	for _, r := range []*testkit.Response{
 		w.shop.API.Do("GET", "/api/v1/orders/"+o.ID, nil, testkit.Bearer(other)),
@@ -41,12 +41,12 @@ func TestOrders_SomeoneElsesOrderIs404(t *testing.T) {
 	var all struct {
 		Items []orderJSON `json:"items"`
 	}
-	w.shop.API.Do("GET", "/api/v1/orders?status=pending&limit=50", nil, testkit.Bearer(w.admin)).Decode(t, &all)
-	w.shop.API.Do("GET", "/api/v1/orders?limit=50", nil, testkit.Bearer(w.admin)).Decode(t, &all)
+	w.shop.API.Do("GET", "/api/v1/orders?status=pending&limit=50", nil, testkit.Bearer(w.Admin)).Decode(t, &all)
+	w.shop.API.Do("GET", "/api/v1/orders?limit=50", nil, testkit.Bearer(w.Admin)).Decode(t, &all)
 	if len(all.Items) != 1 {
 		t.Fatalf("staff list %d orders, want 1", len(all.Items))
 	}
-	if r := w.shop.API.Do("GET", "/api/v1/orders?status=shipped", nil, testkit.Bearer(w.admin)); r.Status != http.StatusUnprocessableEntity {
+	if r := w.shop.API.Do("GET", "/api/v1/orders?status=shipped", nil, testkit.Bearer(w.Admin)); r.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("unknown status filter: %d", r.Status)
 	}
 	w.shop.CheckInvariants(t)
@@ -55,7 +55,7 @@ func TestOrders_SomeoneElsesOrderIs404(t *testing.T) {
 func TestPlace_UnknownFieldsAndBadInputChangeNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, map[string]int{"CUP": 5})
-	pid := w.products["CUP"]
+	pid := w.Products["CUP"]
 	cases := []struct {
 		name   string
 		body   string
@@ -72,7 +72,7 @@ func TestPlace_UnknownFieldsAndBadInputChangeNothing(t *testing.T) {
 		{"bad payment method", `{"items":[{"product_id":"` + pid + `","quantity":1}],"payment_method":"cash"}`, 422},
 	}
 	for _, c := range cases {
-		r := w.shop.API.Do("POST", "/api/v1/orders", testkit.Raw(c.body), testkit.Bearer(w.customer))
+		r := w.shop.API.Do("POST", "/api/v1/orders", testkit.Raw(c.body), testkit.Bearer(w.Customer))
 		if r.Status != c.status {
 			t.Errorf("%s: %d %s, want %d", c.name, r.Status, r.Body, c.status)
 		}
@@ -83,7 +83,7 @@ func TestPlace_UnknownFieldsAndBadInputChangeNothing(t *testing.T) {
 	var list struct {
 		Items []orderJSON `json:"items"`
 	}
-	w.shop.API.Do("GET", "/api/v1/orders", nil, testkit.Bearer(w.admin)).Decode(t, &list)
+	w.shop.API.Do("GET", "/api/v1/orders", nil, testkit.Bearer(w.Admin)).Decode(t, &list)
 	if len(list.Items) != 0 {
 		t.Fatalf("bad requests created %d orders", len(list.Items))
 	}
