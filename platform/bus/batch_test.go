@@ -172,18 +172,7 @@ func TestBatch_DuplicatesInOneBatchApplyOnce(t *testing.T) {
 				}
 				return record("testmod.dup")(ctx, tx, ev)
 			})
-			ctx := context.Background()
-			e.publish(b, ctx, "before")
-			msg, err := newMessage(ctx, thingHappened{Key: "twice"}, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.publishTwice(b, msg)
-			e.publish(b, ctx, "after")
-			if err := b.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			e.waitFor("the message after the duplicates", func() bool { return e.effects("after") == 1 })
+			e.runTwiceInOneBatch(b)
 			if n := e.effects("twice"); n != 1 {
 				t.Fatalf("a message twice in one batch was applied %d times", n)
 			}
@@ -241,21 +230,29 @@ func TestBatch_ADuplicateWhoseHandlerPublishesFirstPublishesNothing(t *testing.T
 		}
 		return record("testmod.relay")(ctx, tx, ev)
 	})
+	e.runTwiceInOneBatch(b)
+	var relayed int64
+	err := e.admin.QueryRow(`SELECT count(*) FROM ` + messagesTable(thingFollowed{}.EventName()) + ` WHERE payload->>'key' = 'twice'`).Scan(&relayed)
+	if err != nil || relayed != 1 {
+		t.Fatalf("the duplicate's handler published %d events (%v), want 1 in all", relayed, err)
+	}
+}
+
+// runTwiceInOneBatch publishes "before", the message "twice" twice (same
+// id) and "after", starts b, whose subscriber reads them in one batch (so
+// both copies of "twice" follow another message), and waits for "after".
+func (e *env) runTwiceInOneBatch(b *Bus) {
+	e.t.Helper()
 	ctx := context.Background()
 	e.publish(b, ctx, "before")
 	msg, err := newMessage(ctx, thingHappened{Key: "twice"}, time.Now())
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	e.publishTwice(b, msg)
 	e.publish(b, ctx, "after")
 	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	e.waitFor("the message after the duplicates", func() bool { return e.effects("after") == 1 })
-	var relayed int64
-	err = e.admin.QueryRow(`SELECT count(*) FROM ` + messagesTable(thingFollowed{}.EventName()) + ` WHERE payload->>'key' = 'twice'`).Scan(&relayed)
-	if err != nil || relayed != 1 {
-		t.Fatalf("the duplicate's handler published %d events (%v), want 1 in all", relayed, err)
-	}
 }
