@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
 
 ## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
@@ -27,7 +27,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 ## bench: every benchmark; each prints its figures beside pgbench measured in the same run
-bench: bench-users bench-products bench-bus bench-orders bench-topologies
+bench: bench-users bench-products bench-bus bench-chain bench-orders bench-topologies
 
 ## bench-users: log-in and /users/me requests/s against pgbench select-only tps
 bench-users: postgres-binaries
@@ -47,7 +47,11 @@ bench-topologies: postgres-binaries rabbitmq
 
 ## bench-bus: publish-and-consume throughput against pgbench TPC-B tps, hop latency, stock settings
 bench-bus: postgres-binaries
-	$(GO) test -run '^$$' -bench BenchmarkBus -benchtime 1x -timeout 10m ./platform/bus/
+	$(GO) test -run '^$$' -bench '^BenchmarkBus$$' -benchtime 1x -timeout 10m ./platform/bus/
+
+## bench-chain: the floor under the order saga on this bus: five-hop event chains (inbox mark + one row + the next event per hop), sustained chains/s against pgbench TPC-B
+bench-chain: postgres-binaries
+	$(GO) test -run '^$$' -bench '^BenchmarkBusChain$$' -benchtime 1x -timeout 10m ./platform/bus/
 
 postgres-binaries:
 	@./scripts/ensure-postgres-binaries

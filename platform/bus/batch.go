@@ -11,6 +11,7 @@ import (
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 )
@@ -41,6 +42,12 @@ import (
 // before its message becomes a dead letter. Retrying in a separate
 // transaction instead could wait forever on a row lock that an earlier
 // message of the same batch holds.
+//
+// A batch holds the row locks of every message it has applied until it
+// commits, so two batches touching the same rows could deadlock across
+// their messages. A message after the first therefore waits on a lock at
+// most laterLockTimeout; then the batch commits what it has and the
+// message runs first in a fresh transaction (checkpoint).
 
 // errBatchEnded means the subscriber finished the batch (it stopped waiting
 // for this message): the message is applied on its own instead.
@@ -104,6 +111,10 @@ type batchTx struct {
 	in *inBatch
 	// after runs once the batch has committed (db.AfterCommitter).
 	after []func()
+	// applied counts the messages whose effects the transaction holds
+	// (their row locks with them); limited: lock_timeout is set in it.
+	applied int
+	limited bool
 }
 
 // batchConn is the batch transaction as a handler's gorm handle sees it,
@@ -391,12 +402,101 @@ func switchTo(s sessionIdentity) string {
 // sent alone); a message found applied is rolled back and its handler
 // gets errDuplicate from then on. Before a handler's first query, or after
 // a handler that wrote nothing, they are sent on their own.
-func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Event, t *batchTx) (err error) {
+func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Event, t *batchTx) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
 		return errBatchEnded
 	}
+	if t.applied > 0 && !t.limited {
+		if _, err := t.tx.ExecContext(ctx, "SET LOCAL lock_timeout = "+laterLockTimeout); err != nil {
+			t.abandon()
+			return fmt.Errorf("bus: limit lock waits: %w", err)
+		}
+		t.limited = true
+	}
+	err := b.applyInBatchOnce(ctx, h, md, ev, t)
+	if err != nil && t.applied > 0 && !t.done && waitedOnLock(err) {
+		// It waited on a row lock while the batch holds the locks of the
+		// messages before it: commit those and run it first in a fresh
+		// transaction, where it may wait (see checkpoint).
+		if cerr := t.checkpoint(ctx, advisoryKey(h.topic, h.name)); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		b.metrics.checkpoints.WithLabelValues(h.name).Inc()
+		err = b.applyInBatchOnce(ctx, h, md, ev, t)
+	}
+	if err == nil {
+		t.applied++
+	}
+	return err
+}
+
+// laterLockTimeout bounds how long a message after the first of a batch
+// waits on a lock: longer means the batch is in someone's way.
+const laterLockTimeout = "'50ms'"
+
+// waitedOnLock reports a statement given up on a lock: lock_timeout
+// (55P03) or chosen as a deadlock's victim (40P01).
+func waitedOnLock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01")
+}
+
+// checkpoint commits what the batch has applied so far and goes on in a
+// new transaction on the same connection, with the group's advisory lock
+// taken again; t.mu is held and no savepoint is open.
+//
+// Why: the messages of a batch run one after another in one transaction,
+// so the batch holds the row locks of every message it has applied. Two
+// batches (two topics whose handlers touch the same rows: reserving and
+// selling stock, say) that lock rows in different orders across their
+// messages deadlock, and PostgreSQL takes a second (deadlock_timeout) to
+// notice. So a message after the first waits on a lock at most
+// laterLockTimeout; then the batch commits the effects and inbox marks it
+// has, releasing its locks, and the message runs again as the first of a
+// fresh transaction, where it may wait as long as a transaction of its own
+// would. Rows locked in a fixed order within one message keep that one
+// deadlock-free, as they do in separate transactions.
+//
+// The offset is written at the end of the batch as usual: a crash between
+// the two commits delivers the committed messages again, and the inbox
+// finds them applied.
+func (t *batchTx) checkpoint(ctx context.Context, lockKey string) error {
+	if err := t.actAsBus(ctx); err != nil {
+		return err
+	}
+	after := t.after
+	t.after = nil
+	if err := t.tx.Commit(); err != nil {
+		t.done = true
+		t.conn.Close()
+		return fmt.Errorf("bus: commit the batch so far: %w", err)
+	}
+	for _, f := range after {
+		f()
+	}
+	t.applied, t.limited = 0, false
+	tx, err := t.conn.BeginTx(context.WithoutCancel(ctx), &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err == nil {
+		t.tx = tx
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey)
+	}
+	if err != nil {
+		// The subscriber's Commit or Rollback finds the batch ended; its
+		// messages after the checkpoint come again.
+		t.done = true
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+		t.conn.Close()
+		return fmt.Errorf("bus: go on after committing the batch so far: %w", err)
+	}
+	return nil
+}
+
+// applyInBatchOnce is one attempt of applyInBatch; t.mu is held.
+func (b *Bus) applyInBatchOnce(ctx context.Context, h *handler, md Metadata, ev Event, t *batchTx) (err error) {
 	hooks := len(t.after)
 	t.pending, t.duplicate, t.opened = nil, false, false
 	defer func() {

@@ -420,9 +420,12 @@ func (a offsetsLockedByAdvisoryLock) NextOffsetQuery(params wmsql.NextOffsetQuer
 		          FROM ` + a.MessagesOffsetsTable(params.Topic) + `
 		         WHERE consumer_group = $1
 		           AND pg_try_advisory_xact_lock(hashtextextended($2, 0))`,
-		Args: []any{params.ConsumerGroup, "modshop-bus:" + params.Topic + ":" + params.ConsumerGroup},
+		Args: []any{params.ConsumerGroup, advisoryKey(params.Topic, params.ConsumerGroup)},
 	}, nil
 }
+
+// advisoryKey names the advisory lock that gives a consumer group its turn.
+func advisoryKey(topic, group string) string { return "modshop-bus:" + topic + ":" + group }
 
 // Close stops the subscribers, lets handlers in flight finish (or roll
 // back when they outlive CloseTimeout) and releases the bus's connections.

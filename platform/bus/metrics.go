@@ -18,6 +18,7 @@ type metrics struct {
 	duplicates   *prometheus.CounterVec
 	unknown      *prometheus.CounterVec
 	replayed     *prometheus.CounterVec
+	checkpoints  *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	hop          *prometheus.HistogramVec
 	published    *prometheus.Desc
@@ -38,6 +39,7 @@ func newMetrics(b *Bus) *metrics {
 		duplicates:   counter("messages_duplicate_total", "Deliveries of messages the handler had already applied (no effect)."),
 		unknown:      counter("messages_unknown_total", "Messages of unregistered events, acknowledged without handling."),
 		replayed:     counter("dead_letters_replayed_total", "Dead letters replayed successfully."),
+		checkpoints:  counter("batch_checkpoints_total", "Batches committed early because a later message waited on a lock (see checkpoint in batch.go)."),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "modshop_bus_handler_duration_seconds", Help: "Time a handler's transaction took.", Buckets: buckets,
 		}, []string{"handler"}),
@@ -51,7 +53,7 @@ func newMetrics(b *Bus) *metrics {
 }
 
 func (m *metrics) vectors() []prometheus.Collector {
-	return []prometheus.Collector{m.processed, m.retried, m.deadLettered, m.duplicates, m.unknown, m.replayed, m.latency, m.hop}
+	return []prometheus.Collector{m.processed, m.retried, m.deadLettered, m.duplicates, m.unknown, m.replayed, m.checkpoints, m.latency, m.hop}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
