@@ -58,10 +58,12 @@ func RegisterEvents(r *bus.Registry) {
 // order.cancelled and order.rejected. Each is idempotent per order.
 func New(d Deps) *Module {
 	m := &Module{svc: catalog.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config), db: d.DB, bus: d.Bus}
-	// Stock handlers lock product rows that every order shares: one
-	// transaction per message, so that each takes its locks in order and
-	// holds them only for its own message.
-	consumer := bus.Consumer{Module: Name, DB: d.DB, SeparateTransactions: true}
+	// Stock handlers lock product rows that every order shares, each
+	// message in product-id order. They run in the bus's batch
+	// transactions: a later message of a batch that would wait on a row
+	// lock has the batch commit first (see checkpoint in platform/bus), so
+	// batches that reserve and sell the same products do not deadlock.
+	consumer := bus.Consumer{Module: Name, DB: d.DB}
 	bus.Handle(d.Bus, "product.reserve_stock", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderPlaced) error {
 		return m.svc.Reserve(ctx, tx, ev)
 	})

@@ -73,53 +73,60 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 		ctx = bus.WithIdempotencyKey(ctx, idemKey)
 	}
 	ctx = bus.WithCorrelationID(ctx, id)
+	detail := fmt.Sprintf("%d item(s), paying with %s", len(req.Items), req.PaymentMethod)
+	var placed Order
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if idemKey != "" {
-			res := tx.Exec(`INSERT INTO idempotency_keys (user_id, key, request_hash, order_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-				caller.UserID, idemKey, hash, id)
-			if res.Error != nil {
-				return fmt.Errorf("idempotency key: %w", res.Error)
-			}
-			if res.RowsAffected == 0 { // the key was used before (or by a racing request that committed first)
-				var prior []struct {
-					RequestHash []byte
-					OrderID     string
-				}
-				if err := tx.Raw(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ?`, caller.UserID, idemKey).Scan(&prior).Error; err != nil {
-					return err
-				}
-				if len(prior) == 0 {
-					return fmt.Errorf("idempotency key %q vanished", idemKey)
-				}
-				if !bytes.Equal(prior[0].RequestHash, hash) {
-					return httpx.Invalid(httpx.FieldError{Field: "Idempotency-Key", Message: "this key was used with another request body; use a new key for a new order"})
-				}
-				id = prior[0].OrderID
-				return errReplayed
-			}
-		}
-		err := tx.Exec(`INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at)
-			VALUES (?, ?, 'pending', ?, nullif(?, ''), ?, ?, ?)`,
-			id, caller.UserID, req.PaymentMethod, idemKey, now.Add(s.cfg.StockTimeout), now, now).Error
+		row, placedAt, ok, err := insertOrder(tx, newOrder{ID: id, UserID: caller.UserID, PaymentMethod: req.PaymentMethod,
+			IdempotencyKey: idemKey, RequestHash: hash, Lines: req.Items, Detail: detail,
+			PlacedAt: now, Deadline: now.Add(s.cfg.StockTimeout)})
 		if err != nil {
-			return fmt.Errorf("insert order: %w", err)
-		}
-		lines := make([]events.OrderLine, len(req.Items))
-		for i, l := range req.Items {
-			if err := tx.Exec(`INSERT INTO order_items (order_id, product_id, quantity) VALUES (?, ?, ?)`, id, l.ProductID, l.Quantity).Error; err != nil {
-				return fmt.Errorf("insert order item: %w", err)
-			}
-			lines[i] = events.OrderLine{ProductID: l.ProductID, Quantity: l.Quantity}
-		}
-		if err := addTimeline(tx, id, "placed", "", fmt.Sprintf("%d item(s), paying with %s", len(lines), req.PaymentMethod)); err != nil {
 			return err
 		}
+		if !ok { // the key was used before (or by a racing request that committed first)
+			prior, err := priorOrder(tx, caller.UserID, idemKey, hash)
+			if err != nil {
+				return err
+			}
+			id = prior
+			return errReplayed
+		}
+		// The answer is what was just written, as GET reads it back.
+		placed = toOrder(row)
+		lines := make([]events.OrderLine, len(req.Items))
+		for i, l := range req.Items {
+			placed.Items = append(placed.Items, Item{ProductID: l.ProductID, Quantity: l.Quantity})
+			lines[i] = events.OrderLine{ProductID: l.ProductID, Quantity: l.Quantity}
+		}
+		sortItems(placed.Items)
+		placed.Timeline = append(placed.Timeline, TimeEntry{At: placedAt, Step: "placed", Detail: detail})
 		return s.pub.Publish(ctx, tx, events.OrderPlaced{OrderID: id, UserID: caller.UserID, Lines: lines, PlacedAt: now})
 	})
-	if err != nil && !errors.Is(err, errReplayed) {
+	if errors.Is(err, errReplayed) {
+		return s.Get(ctx, caller, id)
+	}
+	if err != nil {
 		return Order{}, err
 	}
-	return s.Get(ctx, caller, id)
+	return placed, nil
+}
+
+// priorOrder is the order an idempotency key was used for; a key that
+// came with another request body is refused.
+func priorOrder(tx *gorm.DB, userID, idemKey string, hash []byte) (string, error) {
+	var prior []struct {
+		RequestHash []byte
+		OrderID     string
+	}
+	if err := tx.Raw(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ?`, userID, idemKey).Scan(&prior).Error; err != nil {
+		return "", err
+	}
+	if len(prior) == 0 {
+		return "", fmt.Errorf("idempotency key %q vanished", idemKey)
+	}
+	if !bytes.Equal(prior[0].RequestHash, hash) {
+		return "", httpx.Invalid(httpx.FieldError{Field: "Idempotency-Key", Message: "this key was used with another request body; use a new key for a new order"})
+	}
+	return prior[0].OrderID, nil
 }
 
 var errReplayed = errors.New("idempotent replay")
@@ -224,7 +231,7 @@ func (s *Service) Cancel(ctx context.Context, caller auth.Identity, id string) (
 		if err != nil {
 			return err
 		}
-		return s.apply(ctx, tx, o, tr, "cancelled_by_customer", "", "cancelled by the customer")
+		return s.apply(ctx, tx, o.ID, o.Status, tr, "cancelled_by_customer", "", effect{detail: "cancelled by the customer"})
 	})
 	if err != nil {
 		return Order{}, err

@@ -3,9 +3,13 @@ package orders
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
+
+	productevents "github.com/modshop/modshop/modules/product/events"
 )
 
 type orderRow struct {
@@ -20,7 +24,76 @@ type orderRow struct {
 	UpdatedAt     time.Time
 }
 
-const selectOrder = `SELECT id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at FROM orders`
+// orderColumns are an order's columns as orderRow reads them.
+const orderColumns = `id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at`
+
+const selectOrder = `SELECT ` + orderColumns + ` FROM orders`
+
+// newOrder is a pending order to write: the order, its lines, the first
+// entry of its timeline and, when it has one, its idempotency key.
+type newOrder struct {
+	ID, UserID, PaymentMethod string
+	IdempotencyKey            string // "" for none
+	RequestHash               []byte
+	Lines                     []OrderLine
+	Detail                    string // of the timeline's "placed" entry
+	PlacedAt, Deadline        time.Time
+}
+
+// insertOrder writes o in one statement and returns its row and the time
+// of its "placed" entry, as stored. With an idempotency key that is taken
+// already it writes nothing and ok is false; a request racing with the
+// same key waits for the other to commit or roll back (ON CONFLICT).
+//
+// In the statement, req names the parameters; new_key claims the key (no
+// row when there is none or it is taken); placed writes the order when
+// there is no key or new_key claimed it; the lines and the first timeline
+// entry are written for the order placed, so for no order when the key
+// was taken. The parameters are numbered ($1, ...) because gorm would
+// spread a slice given to a ? into a list of parameters.
+func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok bool, err error) {
+	products := make([]string, len(o.Lines))
+	quantities := make([]int, len(o.Lines))
+	for i, l := range o.Lines {
+		products[i], quantities[i] = l.ProductID, l.Quantity
+	}
+	var rows []struct {
+		Order orderRow `gorm:"embedded"`
+		At    time.Time
+	}
+	err = tx.Raw(`
+		WITH req AS (
+			SELECT $1::uuid AS id, $2::uuid AS user_id, $3::text AS key, $4::bytea AS request_hash,
+			       $5::text AS payment_method, $6::timestamptz AS placed_at, $7::timestamptz AS deadline_at, $8::text AS detail
+		), new_key AS (
+			INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
+			SELECT user_id, key, request_hash, id FROM req WHERE key <> ''
+			ON CONFLICT DO NOTHING
+			RETURNING order_id
+		), placed AS (
+			INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at)
+			SELECT id, user_id, 'pending', payment_method, nullif(key, ''), deadline_at, placed_at, placed_at FROM req
+			 WHERE key = '' OR EXISTS (SELECT FROM new_key)
+			RETURNING `+orderColumns+`
+		), lines AS (
+			INSERT INTO order_items (order_id, product_id, quantity)
+			SELECT placed.id, l.product_id, l.quantity FROM placed, unnest($9::uuid[], $10::int[]) AS l(product_id, quantity)
+		), first_entry AS (
+			INSERT INTO order_timeline (order_id, step, detail)
+			SELECT placed.id, 'placed', req.detail FROM placed, req
+			RETURNING at
+		)
+		SELECT placed.*, first_entry.at FROM placed, first_entry`,
+		o.ID, o.UserID, o.IdempotencyKey, o.RequestHash, o.PaymentMethod, o.PlacedAt, o.Deadline, o.Detail,
+		products, quantities).Scan(&rows).Error
+	if err != nil {
+		return orderRow{}, time.Time{}, false, fmt.Errorf("insert order %s: %w", o.ID, err)
+	}
+	if len(rows) == 0 {
+		return orderRow{}, time.Time{}, false, nil
+	}
+	return rows[0].Order, rows[0].At, true, nil
+}
 
 // lockOrder reads an order for update inside tx; ok is false if it does not exist.
 func lockOrder(tx *gorm.DB, id string) (orderRow, bool, error) {
@@ -34,15 +107,113 @@ func lockOrder(tx *gorm.DB, id string) (orderRow, bool, error) {
 	return rows[0], true, nil
 }
 
-func addTimeline(tx *gorm.DB, orderID, step, messageID, detail string) error {
-	var mid *string
-	if messageID != "" {
-		mid = &messageID
+// orderChange is what one saga step changes in an order's row.
+type orderChange struct {
+	from, to Status
+	// moved: the status changes, and with it the deadline, the cancel
+	// reason and updated_at.
+	moved        bool
+	deadline     *time.Time
+	reason       string
+	at           time.Time
+	paymentState string // "" leaves it as it is
+	// priceTotal: the total becomes the sum of the lines' prices.
+	priceTotal bool
+}
+
+// changeOrder writes c to the order's row in one UPDATE, only while the
+// order is in status c.from (the UPDATE waits for and then takes the row's
+// lock, as lockOrder does), and returns the row as written; ok is false
+// when the order is not in that status (or does not exist).
+func changeOrder(tx *gorm.DB, id string, c orderChange) (orderRow, bool, error) {
+	set, args := []string{"status = ?"}, []any{c.to}
+	if c.moved {
+		set = append(set, "deadline_at = ?", "cancel_reason = ?", "updated_at = ?")
+		args = append(args, c.deadline, c.reason, c.at)
 	}
-	if err := tx.Exec(`INSERT INTO order_timeline (order_id, step, message_id, detail) VALUES (?, ?, ?, ?)`, orderID, step, mid, detail).Error; err != nil {
+	if c.paymentState != "" {
+		set, args = append(set, "payment_state = ?"), append(args, c.paymentState)
+	}
+	if c.priceTotal {
+		set = append(set, "total_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id)")
+	}
+	var rows []orderRow
+	err := tx.Raw(`UPDATE orders SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ? RETURNING `+orderColumns,
+		append(args, id, c.from)...).Scan(&rows).Error
+	if err != nil {
+		return orderRow{}, false, fmt.Errorf("update order %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return orderRow{}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// priceLines copies the names and prices of the reserved lines onto the
+// order's lines in one UPDATE, and reports whether their total is more than
+// numeric(10,2) holds. Summing the lines it priced is summing all priced
+// lines: the order is pending, and lines are priced only on the way out of
+// pending. Its parameters are numbered as in insertOrder.
+func priceLines(tx *gorm.DB, orderID string, lines []productevents.ReservedLine) (tooLarge bool, err error) {
+	products := make([]string, len(lines))
+	names := make([]string, len(lines))
+	prices := make([]string, len(lines))
+	for i, l := range lines {
+		products[i], names[i], prices[i] = l.ProductID, l.Name, l.UnitPrice
+	}
+	err = tx.Raw(`
+		WITH priced AS (
+			UPDATE order_items i SET name = l.name, unit_price = l.unit_price
+			  FROM unnest($2::uuid[], $3::text[], $4::numeric[]) AS l(product_id, name, unit_price)
+			 WHERE i.order_id = $1 AND i.product_id = l.product_id
+			RETURNING i.unit_price * i.quantity AS amount
+		)
+		SELECT coalesce(sum(amount), 0) > 99999999.99 FROM priced`,
+		orderID, products, names, prices).Scan(&tooLarge).Error
+	if err != nil {
+		return false, fmt.Errorf("price the lines of order %s: %w", orderID, err)
+	}
+	return tooLarge, nil
+}
+
+// timelineEntry is one step to add to an order's timeline.
+type timelineEntry struct {
+	step      string
+	messageID string // "" for none
+	detail    string
+}
+
+// addTimeline appends entries to an order's timeline in one INSERT, in
+// their order.
+func addTimeline(tx *gorm.DB, orderID string, entries ...timelineEntry) error {
+	values := make([]string, len(entries))
+	args := make([]any, 0, 4*len(entries))
+	for i, e := range entries {
+		var mid *string
+		if e.messageID != "" {
+			mid = &e.messageID
+		}
+		values[i] = "(?, ?, ?, ?)"
+		args = append(args, orderID, e.step, mid, e.detail)
+	}
+	err := tx.Exec(`INSERT INTO order_timeline (order_id, step, message_id, detail) VALUES `+strings.Join(values, ", "), args...).Error
+	if err != nil {
 		return fmt.Errorf("timeline of order %s: %w", orderID, err)
 	}
 	return nil
+}
+
+// toOrder is an order as the API shows it, without its lines and timeline.
+func toOrder(r orderRow) Order {
+	return Order{ID: r.ID, UserID: r.UserID, Status: r.Status, Total: r.Total, PaymentMethod: r.PaymentMethod,
+		PaymentState: r.PaymentState, CancelReason: r.CancelReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Items: []Item{}, Timeline: []TimeEntry{}}
+}
+
+// sortItems puts lines in the order loadOrders reads them in: by product
+// id (a uuid's order is the order of its canonical text).
+func sortItems(items []Item) {
+	slices.SortFunc(items, func(a, b Item) int { return strings.Compare(a.ProductID, b.ProductID) })
 }
 
 // loadOrders fills in items and timelines for rows.
@@ -56,9 +227,7 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 	for i, r := range rows {
 		ids[i] = r.ID
 		index[r.ID] = i
-		out[i] = Order{ID: r.ID, UserID: r.UserID, Status: r.Status, Total: r.Total, PaymentMethod: r.PaymentMethod,
-			PaymentState: r.PaymentState, CancelReason: r.CancelReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-			Items: []Item{}, Timeline: []TimeEntry{}}
+		out[i] = toOrder(r)
 	}
 	var items []struct {
 		OrderID string

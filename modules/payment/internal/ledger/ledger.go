@@ -90,7 +90,8 @@ type Service struct {
 	log      *slog.Logger
 	cfg      Config
 	wake     chan struct{}
-	expected [2]atomic.Int64 // new rows announced by handlers, by kind
+	expected [2]atomic.Int64 // new rows announced by handlers before their commit, by kind
+	recorded [2]atomic.Bool  // new rows committed by handlers since the last look, by kind
 	now      func() time.Time
 }
 

@@ -45,9 +45,7 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 		return fmt.Errorf("record payment of order %s: %w", req.OrderID, res.Error)
 	}
 	if res.RowsAffected == 1 {
-		// Before commit: the worker looks shortly after, and again until
-		// it has found the row.
-		s.expect(charges)
+		s.announce(tx, charges)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func (s *Service) RecordRefund(ctx context.Context, tx *gorm.DB, req orderevents
 		return fmt.Errorf("record refund of order %s: %w", req.OrderID, res.Error)
 	}
 	if res.RowsAffected == 1 {
-		s.expect(refunds)
+		s.announce(tx, refunds)
 	}
 	return nil
 }

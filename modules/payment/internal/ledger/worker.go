@@ -5,18 +5,58 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
-// followUps are the waits before the looks that follow a wake-up. A
-// handler wakes the worker before its transaction commits, so a look made
-// at once would not see the new row yet.
+// followUps are the waits before the looks that follow a wake-up given
+// before the handler's transaction commits (expect): a look made at once
+// would not see the new row yet.
 var followUps = []time.Duration{time.Millisecond, 5 * time.Millisecond, 25 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond}
 
-// Kinds of work, as counted by expected.
+// Kinds of work, as counted by expected and flagged by recorded.
 const (
 	charges = iota
 	refunds
 )
+
+// announce tells the worker that a handler records new work of kind in
+// tx. A transaction that can run code after it commits (db.AfterCommitter:
+// the bus's batch transactions and those of db.Gorm's handles) wakes the
+// worker once the row is there, for one look that finds it. Any other is
+// announced at once, and chased with follow-up looks (expect).
+func (s *Service) announce(tx *gorm.DB, kind int) {
+	if ac, ok := tx.Statement.ConnPool.(db.AfterCommitter); ok {
+		ac.AfterCommit(func() { s.committed(kind) })
+		return
+	}
+	s.expect(kind)
+}
+
+// committed tells the worker that a handler committed new work of kind:
+// its next look goes there. It never blocks.
+func (s *Service) committed(kind int) {
+	s.recorded[kind].Store(true)
+	s.wakeUp()
+}
+
+// lookAt reports whether the next look goes to kind's table: when asked
+// to look everywhere, or when work of kind was committed or announced. It
+// takes the committed work as looked for.
+func (s *Service) lookAt(kind int, everyKind bool) bool {
+	recorded := s.recorded[kind].Swap(false)
+	return everyKind || recorded || s.expecting(kind)
+}
+
+// wakeUp wakes the worker; it never blocks.
+func (s *Service) wakeUp() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
 
 // expect tells the worker that a handler recorded new work of kind: it
 // counts it and wakes the worker, which looks for it until it has claimed
@@ -24,10 +64,7 @@ const (
 // handler's transaction may have rolled back). It never blocks.
 func (s *Service) expect(kind int) {
 	s.expected[kind].Add(1)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.wakeUp()
 }
 
 // expecting reports whether new work of kind was announced and not found.
@@ -112,7 +149,7 @@ func (s *Service) Run(ctx context.Context) {
 			// read back would leave its rows stuck until their lease ends.
 			// Jobs started with a stopped ctx give their rows back at once.
 			claimCtx, cancel := detached(ctx)
-			jobs, err := s.claim(claimCtx, free, everyKind || s.expecting(charges), everyKind || s.expecting(refunds))
+			jobs, err := s.claim(claimCtx, free, s.lookAt(charges, everyKind), s.lookAt(refunds, everyKind))
 			cancel()
 			for _, j := range jobs {
 				start(j)

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/modules/payment/events"
@@ -251,6 +253,43 @@ func TestRecordCharge_RefusesRequestsThatCannotBeCharged(t *testing.T) {
 	}
 	if _, f, _ := outcomes(w.events.all(), order); len(f) != 1 || f[0].Reason != "invalid_method" {
 		t.Fatalf("published %+v, want one payment.failed with invalid_method", f)
+	}
+}
+
+// TestWorker_TakesUpANewChargeWithoutWaitingForThePoll: a charge recorded
+// while the worker idles is charged at once, whether the recording
+// transaction wakes the worker after its commit (db.Gorm's do) or cannot
+// (a plain gorm handle's: the worker is woken before the commit and looks
+// again until it finds the row). The poll is an hour away.
+func TestWorker_TakesUpANewChargeWithoutWaitingForThePoll(t *testing.T) {
+	t.Parallel()
+	cfg := fastConfig()
+	cfg.PollInterval = time.Hour
+	w := newLedger(t, cfg, time.Millisecond)
+	sqlDB, err := w.db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(t)
+	first := uuid.NewString()
+	w.requestCharge(t, first, "1.00", "pm_card_visa")
+	w.waitSettled(t, first) // the worker has looked and idles now
+	for _, c := range []struct {
+		name string
+		db   *gorm.DB
+	}{{"after commit", w.db}, {"plain transaction", plain}, {"after commit again", w.db}} {
+		order := uuid.NewString()
+		req := orderevents.PaymentRequested{OrderID: order, UserID: uuid.NewString(), Amount: "6.00", PaymentMethod: "pm_card_visa", RequestedAt: time.Now()}
+		if err := c.db.Transaction(func(tx *gorm.DB) error { return w.svc.RecordCharge(context.Background(), tx, req) }); err != nil {
+			t.Fatal(err)
+		}
+		if p := w.waitSettled(t, order); p.Status != "captured" || p.Attempts != 1 {
+			t.Fatalf("%s: payment %+v, want captured at the first attempt", c.name, p)
+		}
 	}
 }
 

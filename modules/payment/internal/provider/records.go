@@ -43,6 +43,12 @@ type Records interface {
 	// returns the stored one. A capture or refund whose target another
 	// operation of its kind took fails with ErrTargetTaken.
 	Add(ctx context.Context, r Record) (Record, error)
+	// AddToTarget stores r, a capture or refund, only if its target is an
+	// operation of kind targetKind with outcome targetOutcome and r's
+	// amount, and no operation of r's kind has r's key or r's target yet;
+	// it reports whether it stored r. When it did not, nothing changed:
+	// the caller looks into why with ByRef and Add.
+	AddToTarget(ctx context.Context, r Record, targetKind, targetOutcome string) (bool, error)
 	// Count counts the operations of kind.
 	Count(ctx context.Context, kind string) (int, error)
 }
@@ -84,15 +90,35 @@ func (m *MemoryRecords) Add(_ context.Context, r Record) (Record, error) {
 	if old, ok := m.byKey[[2]string{r.Kind, r.Key}]; ok {
 		return old, nil
 	}
+	if r.Kind != KindAuthorize && m.target[[2]string{r.Kind, r.Target}] {
+		return Record{}, ErrTargetTaken
+	}
+	m.store(r)
+	return r, nil
+}
+
+// AddToTarget implements Records.
+func (m *MemoryRecords) AddToTarget(_ context.Context, r Record, targetKind, targetOutcome string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.byRef[r.Target]
+	if !ok || t.Kind != targetKind || t.Outcome != targetOutcome || t.Amount != r.Amount {
+		return false, nil
+	}
+	if _, ok := m.byKey[[2]string{r.Kind, r.Key}]; ok || m.target[[2]string{r.Kind, r.Target}] {
+		return false, nil
+	}
+	m.store(r)
+	return true, nil
+}
+
+// store keeps r; m.mu is held.
+func (m *MemoryRecords) store(r Record) {
 	if r.Kind != KindAuthorize {
-		if m.target[[2]string{r.Kind, r.Target}] {
-			return Record{}, ErrTargetTaken
-		}
 		m.target[[2]string{r.Kind, r.Target}] = true
 	}
 	m.byKey[[2]string{r.Kind, r.Key}] = r
 	m.byRef[r.Ref] = r
-	return r, nil
 }
 
 // Count implements Records.
@@ -160,6 +186,28 @@ func (s *SQLRecords) Add(ctx context.Context, r Record) (Record, error) {
 		err = fmt.Errorf("test provider records: %s %s vanished", r.Kind, r.Key)
 	}
 	return old, err
+}
+
+// AddToTarget implements Records in one statement, where ByRef and then
+// Add take two: the usual capture or refund is the first with its key, on
+// a target that allows it. The unique indexes keep a key and a target to
+// one operation, as they do for Add. (TestMode's amounts are written one
+// way only, "12.50", so comparing them as numbers compares them as text.)
+func (s *SQLRecords) AddToTarget(ctx context.Context, r Record, targetKind, targetOutcome string) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO test_provider_operations (kind, idempotency_key, ref, outcome, method, amount, target)
+		SELECT ?, ?, ?, ?, ?, ?::numeric, ?
+		 WHERE EXISTS (SELECT 1 FROM test_provider_operations
+		                WHERE ref = ? AND kind = ? AND outcome = ? AND amount = ?::numeric)
+		ON CONFLICT (kind, idempotency_key) DO NOTHING`,
+		r.Kind, r.Key, r.Ref, r.Outcome, r.Method, r.Amount, r.Target,
+		r.Target, targetKind, targetOutcome, r.Amount)
+	if _, dup := db.IsUniqueViolation(res.Error); dup {
+		return false, nil // another operation took the target; the caller's Add says so
+	}
+	if res.Error != nil {
+		return false, fmt.Errorf("test provider records: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // Count implements Records.

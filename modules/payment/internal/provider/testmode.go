@@ -116,6 +116,18 @@ func (p *TestMode) Capture(ctx context.Context, r CaptureRequest) (string, error
 	if err := checkRequest(r.IdempotencyKey, r.Amount); err != nil {
 		return "", err
 	}
+	capture := Record{Kind: KindCapture, Key: r.IdempotencyKey, Ref: newRef("cap"),
+		Outcome: outcomeDone, Amount: r.Amount, Target: r.Authorization}
+	// The usual call, the first with its key on an approved authorization
+	// of its amount, is one write to the books.
+	added, err := p.records.AddToTarget(ctx, capture, KindAuthorize, outcomeApproved)
+	if err != nil {
+		return "", err
+	}
+	if added {
+		return capture.Ref, nil
+	}
+	// A repeat, a request that cannot be met, or one that lost a race.
 	auth, ok, err := p.records.ByRef(ctx, r.Authorization)
 	if err != nil {
 		return "", err
@@ -126,8 +138,7 @@ func (p *TestMode) Capture(ctx context.Context, r CaptureRequest) (string, error
 	if auth.Amount != r.Amount {
 		return "", fmt.Errorf("%w: capture of %s from an authorization of %s", ErrRejected, r.Amount, auth.Amount)
 	}
-	rec, err := p.add(ctx, Record{Kind: KindCapture, Key: r.IdempotencyKey, Ref: newRef("cap"),
-		Outcome: outcomeDone, Amount: r.Amount, Target: r.Authorization})
+	rec, err := p.add(ctx, capture)
 	if errors.Is(err, ErrTargetTaken) {
 		return "", fmt.Errorf("%w: authorization %s is already captured", ErrRejected, r.Authorization)
 	}
@@ -142,6 +153,18 @@ func (p *TestMode) Refund(ctx context.Context, r RefundRequest) (string, error) 
 	if err := checkRequest(r.IdempotencyKey, r.Amount); err != nil {
 		return "", err
 	}
+	refund := Record{Kind: KindRefund, Key: r.IdempotencyKey, Ref: newRef("re"),
+		Outcome: outcomeDone, Amount: r.Amount, Target: r.Capture}
+	// The usual call, the first with its key on a capture of its amount,
+	// is one write to the books.
+	added, err := p.records.AddToTarget(ctx, refund, KindCapture, outcomeDone)
+	if err != nil {
+		return "", err
+	}
+	if added {
+		return refund.Ref, nil
+	}
+	// A repeat, a request that cannot be met, or one that lost a race.
 	capture, ok, err := p.records.ByRef(ctx, r.Capture)
 	if err != nil {
 		return "", err
@@ -152,8 +175,7 @@ func (p *TestMode) Refund(ctx context.Context, r RefundRequest) (string, error) 
 	if capture.Amount != r.Amount {
 		return "", fmt.Errorf("%w: refund of %s from a capture of %s", ErrRejected, r.Amount, capture.Amount)
 	}
-	rec, err := p.add(ctx, Record{Kind: KindRefund, Key: r.IdempotencyKey, Ref: newRef("re"),
-		Outcome: outcomeDone, Amount: r.Amount, Target: r.Capture})
+	rec, err := p.add(ctx, refund)
 	if errors.Is(err, ErrTargetTaken) {
 		return "", fmt.Errorf("%w: capture %s is already refunded", ErrRejected, r.Capture)
 	}

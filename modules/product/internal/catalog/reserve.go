@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
 
 	orderevents "github.com/modshop/modshop/modules/order/events"
@@ -19,23 +20,18 @@ const maxLineQuantity = 10_000
 // Reserve reserves every line of an order or none, in tx, and publishes
 // stock.reserved or stock.rejected. It is idempotent per order: an order
 // that already has a reservation (of any state, including a tombstone left
-// by an early cancel) is left alone.
+// by an early cancel) is left alone. The reservation's INSERT finds that
+// out (ON CONFLICT DO NOTHING), which saves the look-up every new order
+// would pay for; a repeat only locks its products for a moment in vain.
 //
 // Rows are locked in product-id order, so concurrent orders that share
 // products in different line orders cannot deadlock; the CHECK constraints
-// on inventory back the arithmetic.
+// on inventory back the arithmetic. The statements do not grow with the
+// lines: lock, write, publish.
 func (s *Service) Reserve(ctx context.Context, tx *gorm.DB, order orderevents.OrderPlaced) error {
 	if !isUUID(order.OrderID) {
 		return fmt.Errorf("order.placed with invalid order id %q", order.OrderID)
 	}
-	var state []string
-	if err := tx.Raw(`SELECT state FROM reservations WHERE order_id = ?`, order.OrderID).Scan(&state).Error; err != nil {
-		return fmt.Errorf("look up reservation: %w", err)
-	}
-	if len(state) > 0 {
-		return nil
-	}
-
 	wanted, short := mergeLines(order.Lines)
 	ids := make([]string, 0, len(wanted))
 	for id := range wanted {
@@ -84,27 +80,56 @@ func (s *Service) Reserve(ctx context.Context, tx *gorm.DB, order orderevents.Or
 		if len(short) == 0 {
 			short = []events.ShortLine{{Reason: "empty_order"}}
 		}
-		if err := tx.Exec(`INSERT INTO reservations (order_id, state, reason, expires_at, finished_at) VALUES (?, 'rejected', ?, ?, ?)`,
-			order.OrderID, short[0].Reason, now, now).Error; err != nil {
-			return fmt.Errorf("record rejection: %w", err)
+		res := tx.Exec(`INSERT INTO reservations (order_id, state, reason, expires_at, finished_at) VALUES (?, 'rejected', ?, ?, ?)
+			ON CONFLICT (order_id) DO NOTHING`,
+			order.OrderID, short[0].Reason, now, now)
+		if res.Error != nil {
+			return fmt.Errorf("record rejection: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return nil // the order has a reservation already
 		}
 		return s.pub.Publish(ctx, tx, events.StockRejected{OrderID: order.OrderID, Short: short})
 	}
 
 	expires := now.Add(s.cfg.ReservationTTL).Truncate(time.Microsecond)
-	if err := tx.Exec(`INSERT INTO reservations (order_id, state, expires_at) VALUES (?, 'active', ?)`, order.OrderID, expires).Error; err != nil {
-		return fmt.Errorf("insert reservation: %w", err)
-	}
-	for _, l := range lines {
-		if err := tx.Exec(`UPDATE inventory SET reserved = reserved + ? WHERE product_id = ?`, l.Quantity, l.ProductID).Error; err != nil {
-			return fmt.Errorf("reserve %s: %w", l.ProductID, err)
-		}
-		if err := tx.Exec(`INSERT INTO reservation_lines (order_id, product_id, name, unit_price, quantity) VALUES (?, ?, ?, ?::numeric, ?)`,
-			order.OrderID, l.ProductID, l.Name, l.UnitPrice, l.Quantity).Error; err != nil {
-			return fmt.Errorf("insert reservation line: %w", err)
-		}
+	reserved, err := insertReservation(tx, order.OrderID, expires, lines)
+	if err != nil || !reserved {
+		return err
 	}
 	return s.pub.Publish(ctx, tx, events.StockReserved{OrderID: order.OrderID, Lines: lines, ExpiresAt: expires})
+}
+
+// insertReservation records an active reservation of lines, whose stock
+// rows tx has locked, and adds their quantities to the reserved stock, in
+// one statement. It reports false, having changed nothing, when the order
+// has a reservation already: the stock and the lines follow the
+// reservation's INSERT, which adds no row then.
+func insertReservation(tx *gorm.DB, orderID string, expires time.Time, lines []events.ReservedLine) (bool, error) {
+	n := len(lines)
+	ids, names, prices, quantities := make([]string, n), make([]string, n), make([]string, n), make([]int, n)
+	for i, l := range lines {
+		ids[i], names[i], prices[i], quantities[i] = l.ProductID, l.Name, l.UnitPrice, l.Quantity
+	}
+	res := tx.Exec(`WITH reservation AS (
+			INSERT INTO reservations (order_id, state, expires_at) VALUES (?, 'active', ?)
+			ON CONFLICT (order_id) DO NOTHING
+			RETURNING order_id
+		), line AS (
+			SELECT * FROM unnest(?::uuid[], ?::text[], ?::numeric[], ?::int[]) AS l (product_id, name, unit_price, quantity)
+		), stock AS (
+			UPDATE inventory i SET reserved = i.reserved + line.quantity
+			  FROM reservation, line
+			 WHERE i.product_id = line.product_id
+		)
+		INSERT INTO reservation_lines (order_id, product_id, name, unit_price, quantity)
+		SELECT reservation.order_id, line.product_id, line.name, line.unit_price, line.quantity
+		  FROM reservation, line`,
+		orderID, expires, array(ids), array(names), array(prices), array(quantities))
+	if res.Error != nil {
+		return false, fmt.Errorf("insert reservation: %w", res.Error)
+	}
+	return res.RowsAffected > 0, nil
 }
 
 // mergeLines sums quantities per product and sets aside lines that cannot
@@ -129,17 +154,20 @@ func mergeLines(in []orderevents.OrderLine) (map[string]int, []events.ShortLine)
 // stock.committed. Anything else (committed, released, rejected, unknown)
 // is left as it is: commit after release changes nothing.
 func (s *Service) Commit(ctx context.Context, tx *gorm.DB, orderID string) error {
-	lines, ok, err := s.finish(tx, orderID, "committed", "")
+	ok, err := finish(tx, orderID, "committed", "")
 	if err != nil || !ok {
 		return err
 	}
-	for _, l := range lines {
-		if err := tx.Exec(`UPDATE inventory SET on_hand = on_hand - ?, reserved = reserved - ? WHERE product_id = ?`, l.Quantity, l.Quantity, l.ProductID).Error; err != nil {
-			return fmt.Errorf("sell %s: %w", l.ProductID, err)
-		}
-		if err := tx.Exec(`INSERT INTO stock_movements (product_id, kind, delta, order_id) VALUES (?, 'sale', ?, ?)`, l.ProductID, -l.Quantity, orderID).Error; err != nil {
-			return fmt.Errorf("record sale: %w", err)
-		}
+	// Each line leaves the stock and goes in the stock ledger.
+	err = tx.Exec(`WITH `+lockedLines+`, sold AS (
+			UPDATE inventory i SET on_hand = i.on_hand - line.quantity, reserved = i.reserved - line.quantity
+			  FROM line
+			 WHERE i.product_id = line.product_id
+		)
+		INSERT INTO stock_movements (product_id, kind, delta, order_id)
+		SELECT product_id, 'sale', -quantity, ? FROM line`, orderID, orderID).Error
+	if err != nil {
+		return fmt.Errorf("sell reservation %s: %w", orderID, err)
 	}
 	return s.pub.Publish(ctx, tx, events.StockCommitted{OrderID: orderID})
 }
@@ -161,51 +189,52 @@ func (s *Service) Release(ctx context.Context, tx *gorm.DB, orderID, reason stri
 	if res.RowsAffected == 1 {
 		return nil // nothing was reserved; the tombstone keeps it that way
 	}
-	lines, ok, err := s.finish(tx, orderID, "released", reason)
+	_, err := s.release(ctx, tx, orderID, reason)
+	return err
+}
+
+// release moves an active reservation to released, gives its stock back
+// and publishes stock.released; it leaves any other reservation alone and
+// reports whether it released.
+func (s *Service) release(ctx context.Context, tx *gorm.DB, orderID, reason string) (bool, error) {
+	ok, err := finish(tx, orderID, "released", reason)
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
-	for _, l := range lines {
-		if err := tx.Exec(`UPDATE inventory SET reserved = reserved - ? WHERE product_id = ?`, l.Quantity, l.ProductID).Error; err != nil {
-			return fmt.Errorf("release %s: %w", l.ProductID, err)
-		}
+	err = tx.Exec(`WITH `+lockedLines+`
+		UPDATE inventory i SET reserved = i.reserved - line.quantity
+		  FROM line
+		 WHERE i.product_id = line.product_id`, orderID).Error
+	if err != nil {
+		return false, fmt.Errorf("release reservation %s: %w", orderID, err)
 	}
-	return s.pub.Publish(ctx, tx, events.StockReleased{OrderID: orderID, Reason: reason})
+	return true, s.pub.Publish(ctx, tx, events.StockReleased{OrderID: orderID, Reason: reason})
 }
 
-type reservedLine struct {
-	ProductID string
-	Quantity  int
-}
+// lockedLines is a CTE, "line", of reservation ?'s lines that locks their
+// stock rows in product-id order, as Reserve does (MATERIALIZED: it runs
+// once and as written, whatever the plan of the statement around it). The
+// statement then changes only stock rows that "line" has handed out, so
+// rows it has locked already.
+const lockedLines = `line AS MATERIALIZED (
+			SELECT l.product_id, l.quantity
+			  FROM reservation_lines l JOIN inventory i ON i.product_id = l.product_id
+			 WHERE l.order_id = ?
+			 ORDER BY l.product_id
+			   FOR UPDATE OF i
+		)`
 
-// finish moves an active reservation to state and returns its lines; ok
-// is false when the reservation is not active.
-func (s *Service) finish(tx *gorm.DB, orderID, state, reason string) ([]reservedLine, bool, error) {
+// finish moves an active reservation to state; ok is false when the
+// reservation is not active.
+func finish(tx *gorm.DB, orderID, state, reason string) (ok bool, err error) {
 	if !isUUID(orderID) {
-		return nil, false, fmt.Errorf("invalid order id %q", orderID)
+		return false, fmt.Errorf("invalid order id %q", orderID)
 	}
 	res := tx.Exec(`UPDATE reservations SET state = ?, reason = ?, finished_at = now() WHERE order_id = ? AND state = 'active'`, state, reason, orderID)
 	if res.Error != nil {
-		return nil, false, fmt.Errorf("finish reservation: %w", res.Error)
+		return false, fmt.Errorf("finish reservation: %w", res.Error)
 	}
-	if res.RowsAffected == 0 {
-		return nil, false, nil
-	}
-	var lines []reservedLine
-	if err := tx.Raw(`SELECT product_id, quantity FROM reservation_lines WHERE order_id = ? ORDER BY product_id`, orderID).Scan(&lines).Error; err != nil {
-		return nil, false, fmt.Errorf("reservation lines: %w", err)
-	}
-	// Lock inventory rows in id order, as Reserve does.
-	ids := make([]string, len(lines))
-	for i, l := range lines {
-		ids[i] = l.ProductID
-	}
-	if len(ids) > 0 {
-		if err := tx.Exec(`SELECT 1 FROM inventory WHERE product_id IN ? ORDER BY product_id FOR UPDATE`, ids).Error; err != nil {
-			return nil, false, fmt.Errorf("lock stock: %w", err)
-		}
-	}
-	return lines, true, nil
+	return res.RowsAffected == 1, nil
 }
 
 // ReleaseExpired releases up to limit active reservations past their
@@ -220,17 +249,9 @@ func (s *Service) ReleaseExpired(ctx context.Context, limit int) (int, error) {
 	for _, id := range ids {
 		done := false
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			lines, ok, err := s.finish(tx, id, "released", "expired")
-			if err != nil || !ok {
-				return err
-			}
-			done = true
-			for _, l := range lines {
-				if err := tx.Exec(`UPDATE inventory SET reserved = reserved - ? WHERE product_id = ?`, l.Quantity, l.ProductID).Error; err != nil {
-					return err
-				}
-			}
-			return s.pub.Publish(ctx, tx, events.StockReleased{OrderID: id, Reason: "expired"})
+			ok, err := s.release(ctx, tx, id, "expired")
+			done = ok
+			return err
 		})
 		if err != nil {
 			return released, fmt.Errorf("release expired reservation %s: %w", id, err)
@@ -247,4 +268,10 @@ func (s *Service) RunExpiry(ctx context.Context) {
 	periodic.Sweep(ctx, s.cfg.ExpiryInterval, s.log, "release expired reservations", func(ctx context.Context) (int, error) {
 		return s.ReleaseExpired(ctx, 100)
 	})
+}
+
+// array passes s to PostgreSQL as one array parameter; gorm would spread a
+// bare slice into a list of parameters.
+func array[T any](s []T) pgtype.Array[T] {
+	return pgtype.Array[T]{Elements: s, Dims: []pgtype.ArrayDimension{{Length: int32(len(s)), LowerBound: 1}}, Valid: true}
 }
