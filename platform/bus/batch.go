@@ -434,7 +434,7 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 
 // laterLockTimeout bounds how long a message after the first of a batch
 // waits on a lock: longer means the batch is in someone's way.
-const laterLockTimeout = "'50ms'"
+const laterLockTimeout = "'5ms'"
 
 // waitedOnLock reports a statement given up on a lock: lock_timeout
 // (55P03) or chosen as a deadlock's victim (40P01).
