@@ -115,6 +115,25 @@ type batchTx struct {
 	// (their row locks with them); limited: lock_timeout is set in it.
 	applied int
 	limited bool
+	// parked: a dead letter is written in the transaction. It must commit
+	// with the offset (or the message would be parked again when the batch
+	// comes back), so the batch does not checkpoint any more.
+	parked bool
+}
+
+// markParked records that a dead letter was written in the batch and lifts
+// the lock limit: with no checkpoint to fall back on, a message waits on a
+// lock as long as it would in a transaction of its own.
+func (t *batchTx) markParked(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.parked = true
+	if !t.limited || t.done {
+		return nil
+	}
+	t.limited = false
+	_, err := t.tx.ExecContext(ctx, "SET LOCAL lock_timeout TO DEFAULT")
+	return err
 }
 
 // batchConn is the batch transaction as a handler's gorm handle sees it,
@@ -408,7 +427,7 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 	if t.done {
 		return errBatchEnded
 	}
-	if t.applied > 0 && !t.limited {
+	if t.applied > 0 && !t.limited && !t.parked {
 		if _, err := t.tx.ExecContext(ctx, "SET LOCAL lock_timeout = "+laterLockTimeout); err != nil {
 			t.abandon()
 			return fmt.Errorf("bus: limit lock waits: %w", err)
@@ -416,7 +435,7 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 		t.limited = true
 	}
 	err := b.applyInBatchOnce(ctx, h, md, ev, t)
-	if err != nil && t.applied > 0 && !t.done && waitedOnLock(err) {
+	if err != nil && t.applied > 0 && !t.done && !t.parked && waitedOnLock(err) {
 		// It waited on a row lock while the batch holds the locks of the
 		// messages before it: commit those and run it first in a fresh
 		// transaction, where it may wait (see checkpoint).
@@ -437,7 +456,9 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 const laterLockTimeout = "'5ms'"
 
 // waitedOnLock reports a statement given up on a lock: lock_timeout
-// (55P03) or chosen as a deadlock's victim (40P01).
+// (55P03) or chosen as a deadlock's victim (40P01). Handlers must wrap
+// database errors with %w for it to see them (every handler here does);
+// one that does not gets no checkpoint, only the in-batch retries.
 func waitedOnLock(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01")
@@ -461,34 +482,41 @@ func waitedOnLock(err error) bool {
 //
 // The offset is written at the end of the batch as usual: a crash between
 // the two commits delivers the committed messages again, and the inbox
-// finds them applied.
+// finds them applied (a batch that parked a dead letter does not
+// checkpoint: see parked). The group's turn is kept across the two
+// transactions with a session lock on the same key, so no other process's
+// subscriber of the group reads from the old offset in between.
 func (t *batchTx) checkpoint(ctx context.Context, lockKey string) error {
 	if err := t.actAsBus(ctx); err != nil {
 		return err
 	}
+	ctx = context.WithoutCancel(ctx)
+	if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, lockKey); err != nil {
+		t.abandon()
+		return fmt.Errorf("bus: keep the group's turn: %w", err)
+	}
 	after := t.after
 	t.after = nil
-	if err := t.tx.Commit(); err != nil {
-		t.done = true
-		t.conn.Close()
-		return fmt.Errorf("bus: commit the batch so far: %w", err)
-	}
-	for _, f := range after {
-		f()
-	}
-	t.applied, t.limited = 0, false
-	tx, err := t.conn.BeginTx(context.WithoutCancel(ctx), &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	err := t.tx.Commit()
 	if err == nil {
-		t.tx = tx
-		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey)
+		for _, f := range after {
+			f()
+		}
+		t.applied, t.limited = 0, false
+		var tx *sql.Tx
+		if tx, err = t.conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}); err == nil {
+			t.tx = tx
+			_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_unlock(hashtextextended($1, 0))`, lockKey)
+		}
 	}
 	if err != nil {
 		// The subscriber's Commit or Rollback finds the batch ended; its
-		// messages after the checkpoint come again.
+		// messages after the checkpoint come again. The connection is
+		// discarded, not pooled: its session may still hold the lock.
 		t.done = true
-		if tx != nil {
-			_ = tx.Rollback()
-		}
+		t.in, t.after, t.pending = nil, nil, nil
+		_ = t.tx.Rollback()
+		_ = t.conn.Raw(func(any) error { return driver.ErrBadConn })
 		t.conn.Close()
 		return fmt.Errorf("bus: go on after committing the batch so far: %w", err)
 	}

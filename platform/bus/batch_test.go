@@ -354,3 +354,81 @@ func waitGroupFor(wg *sync.WaitGroup, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// TestBatch_ABatchThatParkedADeadLetterDoesNotCheckpoint: a batch of
+// three messages: "a" is applied, "poison" fails and is parked (its dead
+// letter written in the batch transaction, to commit with the offset),
+// "blocked" waits on a row lock held elsewhere. Were the batch to
+// checkpoint, it would commit the dead letter without the offset; the bus
+// is then closed while "blocked" waits, the rest of the batch rolls back,
+// and after a restart "poison" would be parked a second time. So a batch
+// that parked something waits instead: after the restart there is one
+// dead letter, and "a" and "blocked" are applied once.
+func TestBatch_ABatchThatParkedADeadLetterDoesNotCheckpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.mod.Exec(`CREATE TABLE counters (name text PRIMARY KEY, n int NOT NULL);
+		INSERT INTO counters VALUES ('x', 0)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	handler := func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		switch ev.Key {
+		case "poison":
+			return fmt.Errorf("cannot handle %s", ev.Key)
+		case "blocked":
+			if err := tx.Exec(`UPDATE counters SET n = n + 1 WHERE name = 'x'`).Error; err != nil {
+				return err
+			}
+		}
+		return record("testmod.review")(ctx, tx, ev)
+	}
+	first := e.bus(Config{MaxAttempts: 1, CloseTimeout: 200 * time.Millisecond})
+	Handle(first, "testmod.review", e.consumer(), handler)
+	// Published before the subscriber starts: one batch.
+	for _, k := range []string{"a", "poison", "blocked"} {
+		e.publish(first, ctx, k)
+	}
+	// Someone else holds row x.
+	holder := e.mod.Begin()
+	if err := holder.Exec(`SELECT 1 FROM counters WHERE name = 'x' FOR UPDATE`).Error; err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The holder's transaction id hides newer messages from every
+	// subscriber on the server: keep it short.
+	e.waitFor("blocked to wait on row x", func() bool {
+		var n int
+		return e.admin.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n) == nil && n > 0
+	})
+	time.Sleep(20 * time.Millisecond) // well past the 5 ms lock limit, were it set
+	_ = first.Close()                 // cut off past CloseTimeout
+	if n := testutil.ToFloat64(first.metrics.checkpoints.WithLabelValues("testmod.review")); n != 0 {
+		t.Errorf("the batch checkpointed %v times after parking a dead letter, want none", n)
+	}
+	holder.Rollback()
+
+	second := e.bus(Config{MaxAttempts: 1})
+	Handle(second, "testmod.review", e.consumer(), handler)
+	if err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the blocked message", func() bool { return e.effects("blocked") == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := e.effects("a"); n != 1 {
+		t.Errorf("a applied %d times, want once", n)
+	}
+	letters, err := second.DeadLetters(ctx, false, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 1 {
+		for _, d := range letters {
+			t.Logf("dead letter %d: message %s, payload %s, failed at %s", d.ID, d.MessageID, d.Payload, d.FailedAt.Format(time.RFC3339Nano))
+		}
+		t.Fatalf("one poison message parked %d times, want once", len(letters))
+	}
+}

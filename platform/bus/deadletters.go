@@ -67,6 +67,9 @@ func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, 
 	}
 	if inSubscriber {
 		err = execInSavepoint(ctx, tx, insert, args...)
+		if bt, ok := tx.(*batchTx); ok && err == nil {
+			err = bt.markParked(ctx)
+		}
 	} else {
 		_, err = b.db.ExecContext(ctx, insert, args...)
 	}
