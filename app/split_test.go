@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +56,57 @@ func TestSplitDatabases(t *testing.T) {
 	}
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
+}
+
+// TestSplitReplicas is TestSplit with a second process of the product,
+// order and payment modules beside the first, on the same database: the
+// two of a module share each of its handlers' consumer group (one batch at
+// a time, by the group's advisory lock), the payment worker's claims and
+// the deadline and expiry sweeps. The same saga suite and kills; while the
+// first product and payment processes are down, their second ones carry
+// the saga on, and everything still happens once.
+func TestSplitReplicas(t *testing.T) {
+	split := apptest.StartSplit(t, apptest.SplitOptions{
+		Replicas: []string{"product", "order", "payment"},
+		Env: map[string]string{
+			"MODSHOP_STOCK_TIMEOUT":   "10m",
+			"MODSHOP_PAYMENT_TIMEOUT": "10m",
+		},
+	})
+	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
+	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
+	// The second product and payment processes did part of the work.
+	for process, handler := range map[string]string{"product-2": "product.reserve_stock", "payment-2": "payment.charge"} {
+		if n := processed(t, split.ProcessURL(process), handler); n == 0 {
+			t.Errorf("the %s process applied no message of %s", process, handler)
+		}
+	}
+}
+
+// processed reads how many messages handler applied in the process at
+// base, from its /metrics.
+func processed(t *testing.T, base, handler string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := `modshop_bus_messages_processed_total{handler="` + handler + `"} `
+	for line := range strings.Lines(string(body)) {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // killMidLoad places 50 orders in three waves and kills (SIGKILL) the

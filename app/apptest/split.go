@@ -69,7 +69,7 @@ type Split struct {
 
 	tb    testing.TB
 	bin   string
-	names []string            // the module processes in start order: SplitModules, or allModules
+	names []string            // the module processes in start order: SplitModules and replicas, or allModules
 	procs map[string]*process // by name (a module's, allModules or "gateway")
 	doc   *openapi3.T
 
@@ -91,7 +91,19 @@ type SplitOptions struct {
 	// database, without a gateway: the single binary, started as the split
 	// shop is. It cannot be combined with DatabasePerModule.
 	OneProcess bool
+	// Replicas runs a second process of each module named beside the
+	// first, on the module's database, named "<module>-2": the two share
+	// the module's bus consumer groups, its background work (payment
+	// worker, deadline and expiry sweeps) and its data. The gateway sends
+	// HTTP to the first. Not with OneProcess.
+	Replicas []string
 }
+
+// replicaSuffix names a module's second process (SplitOptions.Replicas).
+const replicaSuffix = "-2"
+
+// moduleOf is the module a process of the split shop runs.
+func moduleOf(name string) string { return strings.TrimSuffix(name, replicaSuffix) }
 
 // allModules names the one process of a OneProcess shop.
 const allModules = "all"
@@ -102,12 +114,18 @@ const allModules = "all"
 // processes' logs are shown if it failed.
 func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	tb.Helper()
-	if opts.OneProcess && opts.DatabasePerModule {
-		tb.Fatal("StartSplit: OneProcess runs on one database, not with DatabasePerModule")
+	if opts.OneProcess && (opts.DatabasePerModule || len(opts.Replicas) > 0) {
+		tb.Fatal("StartSplit: OneProcess runs one process on one database, not with DatabasePerModule or Replicas")
 	}
 	s := &Split{tb: tb, bin: splitBinary(tb), names: SplitModules, procs: map[string]*process{}, ModuleDatabases: map[string]string{}}
 	if opts.OneProcess {
 		s.names = []string{allModules}
+	}
+	for _, m := range opts.Replicas {
+		if !slices.Contains(SplitModules, m) {
+			tb.Fatalf("StartSplit: no module %q to replicate", m)
+		}
+		s.names = append(s.names, m+replicaSuffix)
 	}
 	s.env = map[string]string{}
 	if opts.DatabasePerModule {
@@ -144,7 +162,7 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	for _, m := range s.names {
 		env := map[string]string{
 			"MODSHOP_DATABASE_URL":     s.DatabaseURL,
-			"MODSHOP_MODULES":          m,
+			"MODSHOP_MODULES":          moduleOf(m),
 			"MODSHOP_HTTP_ADDR":        addrs[m],
 			"MODSHOP_TRUSTED_PROXIES":  "127.0.0.1",
 			"MODSHOP_LOG_LEVEL":        level,
@@ -152,7 +170,7 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 			"MODSHOP_SHUTDOWN_TIMEOUT": "5s",
 		}
 		if m != allModules { // sessions are checked with the user module's process
-			env["MODSHOP_DATABASE_URL"] = s.ModuleDatabases[m]
+			env["MODSHOP_DATABASE_URL"] = s.ModuleDatabases[moduleOf(m)]
 			env["MODSHOP_USER_URL"] = "http://" + addrs["user"]
 		}
 		for k, v := range s.env {
