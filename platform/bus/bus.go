@@ -182,7 +182,16 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		closing:  make(chan struct{}),
 	}
 	b.killCtx, b.kill = context.WithCancel(context.Background())
-	b.wake.replay = b.replayAsked
+	b.wake.replay = func(id int64) {
+		// Counted before it starts, while the listener (counted too)
+		// runs: Close waits for it, and it ends soon after Close begins
+		// (it runs on killCtx).
+		b.done.Add(1)
+		go func() {
+			defer b.done.Done()
+			b.replayAsked(id)
+		}()
+	}
 	// Tables for every event known now, so publishing works before Start;
 	// Start adds those that handlers registered since.
 	if err := ensureTables(ctx, busDB, b.topics()); err != nil {

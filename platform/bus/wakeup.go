@@ -28,8 +28,8 @@ type wakeups struct {
 	mu     sync.Mutex
 	topics map[string][]chan struct{}
 	closed chan struct{}
-	// replay is called, in a goroutine of its own, for a replay that
-	// another process asks for (replayChannel).
+	// replay is called for a replay that another process asks for
+	// (replayChannel); it must not block.
 	replay func(id int64)
 }
 
@@ -107,7 +107,7 @@ func (w *wakeups) listenOnce(ctx context.Context, url, origin string) error {
 		}
 		if n.Channel == replayChannel {
 			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil && w.replay != nil {
-				go w.replay(id)
+				w.replay(id)
 			}
 			continue
 		}
