@@ -154,7 +154,6 @@ type handler struct {
 	consumer Consumer
 	inBatch  *inBatch     // nil: each message in its own transaction
 	busy     atomic.Int64 // messages in the handler's hands now
-	read     batchCount   // messages of the subscriber's latest batch
 	run      func(ctx context.Context, tx *gorm.DB, ev Event) error
 }
 
@@ -370,20 +369,11 @@ func (b *Bus) pruneInboxes(ctx context.Context, consumers []Consumer) {
 
 func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Subscriber, error) {
 	ack := 30 * time.Second
-	bo := &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second}
-	if b.metrics != nil {
-		bo.polls = b.metrics.polls.WithLabelValues(h.name)
-	}
-	if h.run != nil {
-		// Every message of a batch passes through consume, which counts
-		// it, before the batch ends: the backoff may trust the count.
-		bo.read, bo.batchSize = &h.read, b.cfg.BatchSize
-	}
 	sub, err := wmsql.NewSubscriber(batchBeginner{b.db}, wmsql.SubscriberConfig{
 		ConsumerGroup:  h.name,
 		AckDeadline:    &ack,
 		ResendInterval: b.cfg.RetryBackoff,
-		BackoffManager: bo,
+		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second},
 		SchemaAdapter:  b.schemaAdapter(),
 		OffsetsAdapter: offsetsAdapter(),
 	}, logger)

@@ -38,17 +38,6 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(msg.Context()))
 		defer cancel()
 		defer context.AfterFunc(b.killCtx, cancel)()
-		if t := batchOf(msg.Context()); t != nil {
-			h.read.add(t)
-			// A batch that ended while this message was in hand (its ack
-			// deadline passed) left the rest of its messages unread, with
-			// no wake-up to come for them: give its subscriber one.
-			defer func() {
-				if t.ended() {
-					b.wake.wake(h.topic)
-				}
-			}()
-		}
 		md := metadataOf(msg)
 		if md.Event == "" {
 			md.Event = h.topic

@@ -19,7 +19,6 @@ type metrics struct {
 	unknown      *prometheus.CounterVec
 	replayed     *prometheus.CounterVec
 	checkpoints  *prometheus.CounterVec
-	polls        *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	hop          *prometheus.HistogramVec
 	published    *prometheus.Desc
@@ -41,7 +40,6 @@ func newMetrics(b *Bus) *metrics {
 		unknown:      counter("messages_unknown_total", "Messages of unregistered events, acknowledged without handling."),
 		replayed:     counter("dead_letters_replayed_total", "Dead letters replayed successfully."),
 		checkpoints:  counter("batch_checkpoints_total", "Batches committed early because a later message waited on a lock (see checkpoint in batch.go)."),
-		polls:        counter("subscriber_queries_total", "Queries a handler's subscriber made for messages (a batch each, or none found)."),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "modshop_bus_handler_duration_seconds", Help: "Time a handler's transaction took.", Buckets: buckets,
 		}, []string{"handler"}),
@@ -55,7 +53,7 @@ func newMetrics(b *Bus) *metrics {
 }
 
 func (m *metrics) vectors() []prometheus.Collector {
-	return []prometheus.Collector{m.processed, m.retried, m.deadLettered, m.duplicates, m.unknown, m.replayed, m.checkpoints, m.polls, m.latency, m.hop}
+	return []prometheus.Collector{m.processed, m.retried, m.deadLettered, m.duplicates, m.unknown, m.replayed, m.checkpoints, m.latency, m.hop}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

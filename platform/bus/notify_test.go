@@ -3,12 +3,10 @@ package bus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gorm.io/gorm"
 )
 
@@ -116,39 +114,5 @@ func TestListener_SkipsItsOwnProcess(t *testing.T) {
 			}
 		}
 		drain()
-	}
-}
-
-// TestSubscriber_MessagesOneByOneCostOneQueryEach: messages that come one
-// at a time are each read by the query their wake-up starts; after a batch
-// that read fewer messages than a batch holds, the subscriber waits for
-// the next wake-up instead of querying again at once (a message committed
-// meanwhile has one pending). watermill-sql's default queries again after
-// every batch: two queries per message.
-func TestSubscriber_MessagesOneByOneCostOneQueryEach(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	b := e.bus(Config{})
-	Handle(b, "testmod.one_by_one", e.consumer(), record("testmod.one_by_one"))
-	ctx := context.Background()
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.publish(b, ctx, "warm-up")
-	e.waitFor("the warm-up message", func() bool { return e.effects("warm-up") == 1 })
-	time.Sleep(50 * time.Millisecond) // its follow-up queries, if any, are done
-	polls := b.metrics.polls.WithLabelValues("testmod.one_by_one")
-	before := testutil.ToFloat64(polls)
-	const n = 10
-	for i := range n {
-		key := fmt.Sprintf("one-%d", i)
-		e.publish(b, ctx, key)
-		e.waitFor(key, func() bool { return e.effects(key) == 1 })
-		time.Sleep(20 * time.Millisecond)
-	}
-	queries := testutil.ToFloat64(polls) - before
-	// One per message; a little slack for a wake-up that raced a query.
-	if queries < n || queries > n+n/2 {
-		t.Fatalf("%v queries for %d messages that came one by one, want about one each", queries, n)
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/modshop/modshop/platform/db"
 )
@@ -126,23 +125,11 @@ func (w *wakeups) listenOnce(ctx context.Context, url, origin string) error {
 // than every running transaction), and that transaction's end sends no
 // wake-up. It re-polls after 2, 10, 50 and then every 250 ms until it finds
 // messages or SafetyPoll has passed since the wake-up.
-//
-// After a batch that read fewer messages than a batch holds, it does not
-// query again at once (watermill-sql's default): the query saw every
-// message visible then, and a message committed since sent a wake-up that
-// is still pending, so it waits for that instead. At moderate load this
-// halves the subscriber's queries.
 type backoff struct {
 	wake       chan struct{}
 	closed     <-chan struct{}
 	safety     time.Duration
 	retryAfter time.Duration
-	// read counts the messages of the last batch; a batch of batchSize or
-	// more may have left more behind. Nil: always query again at once.
-	read      *batchCount
-	batchSize int
-	// polls counts the subscriber's queries (nil: not counted).
-	polls prometheus.Counter
 
 	mu       sync.Mutex
 	wokenAt  time.Time // zero: not chasing a wake-up
@@ -152,9 +139,6 @@ type backoff struct {
 var quickRepolls = []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond}
 
 func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	if b.polls != nil {
-		b.polls.Inc()
-	}
 	if err != nil {
 		select {
 		case <-b.closed:
@@ -176,11 +160,7 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 		b.mu.Lock()
 		b.wokenAt = time.Time{}
 		b.mu.Unlock()
-		if b.read == nil || b.read.last() >= b.batchSize {
-			return 0 // there may be more
-		}
-		b.wait(b.safety)
-		return 0
+		return 0 // there may be more
 	}
 	// Wait here rather than return a duration: watermill would sleep it
 	// out deaf to wake-ups, and a wake-up that arrived meanwhile would
@@ -194,13 +174,7 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 		b.wokenAt = time.Time{}
 	}
 	b.mu.Unlock()
-	b.wait(wait)
-	return 0
-}
-
-// wait waits for a wake-up (noting when it came), the bus closing or d.
-func (b *backoff) wait(d time.Duration) {
-	timer := time.NewTimer(d)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case <-b.wake:
@@ -210,29 +184,5 @@ func (b *backoff) wait(d time.Duration) {
 	case <-b.closed:
 	case <-timer.C:
 	}
-}
-
-// batchCount counts the messages a subscriber delivered in its latest
-// batch (each batch is one subscriber transaction).
-type batchCount struct {
-	mu    sync.Mutex
-	batch *batchTx
-	n     int
-}
-
-// add counts a message of batch t.
-func (c *batchCount) add(t *batchTx) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t != c.batch {
-		c.batch, c.n = t, 0
-	}
-	c.n++
-}
-
-// last is the number of messages of the latest batch.
-func (c *batchCount) last() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
+	return 0
 }
