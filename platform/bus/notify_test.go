@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"testing"
 	"time"
@@ -114,5 +115,65 @@ func TestListener_SkipsItsOwnProcess(t *testing.T) {
 			}
 		}
 		drain()
+	}
+}
+
+// TestSubscriber_MessageHiddenByXminInAPartialBatchIsNotStranded: a batch
+// reads M0 but not M1, which is committed (its wake-up already consumed by
+// the wake that started this batch) yet hidden because an older
+// transaction holding an id (any transaction on the cluster) was still
+// open. That transaction ends while M0 is handled and sends no wake-up for
+// this topic. The subscriber queries again at once after every batch, and
+// finds M1 then; a subscriber that waited for a wake-up after a batch that
+// was not full (tried in 1ecf740, reverted) left M1 to the safety poll
+// (here 20 s).
+func TestSubscriber_MessageHiddenByXminInAPartialBatchIsNotStranded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.bus(Config{SafetyPoll: 20 * time.Second})
+	ctx := context.Background()
+	gate := make(chan struct{})
+	var old *sql.Tx
+	Handle(b, "testmod.xmin", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		switch ev.Key {
+		case "A":
+			<-gate // before any write: the batch holds no transaction id
+		case "M0":
+			if err := old.Commit(); err != nil { // sends no wake-up for this topic
+				return err
+			}
+		}
+		return record("testmod.xmin")(ctx, tx, ev)
+	})
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The subscriber is busy with A while M0 and M1 are committed; their
+	// wake-ups coalesce in the one-slot channel.
+	published := make(chan error, 1)
+	go func() {
+		published <- e.mod.Transaction(func(tx *gorm.DB) error { return b.Publish(ctx, tx, thingHappened{Key: "A"}) })
+	}()
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // A is in the handler
+	e.publish(b, ctx, "M0")
+	var err error
+	if old, err = e.admin.BeginTx(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ExecContext(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(b, ctx, "M1") // its transaction id is newer than old's: hidden until old ends
+	close(gate)
+	e.waitFor("M0", func() bool { return e.effects("M0") == 1 })
+	deadline := time.Now().Add(3 * time.Second)
+	for e.effects("M1") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("M1, committed and visible, was not read within 3 s: the subscriber waits for the safety poll")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
