@@ -727,13 +727,46 @@ func rampRate(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, 
 
 func rampOnce(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, pub publishFunc, log *hopLog, rate float64, n int) rampStep {
 	st := rampStep{rate: rate}
+	keys, late := openLoop(rate, func(p int, i int64) (string, bool) {
+		key := fmt.Sprintf("ramp-%d-%d-%07d", n, p, i)
+		at, err := publishOne(ctx, e.mod, pub, key)
+		if err != nil {
+			b.Logf("%s: ramp publish: %v", spec.name, err)
+			return "", false
+		}
+		log.commit(key, at)
+		return key, true
+	})
+	st.published = int64(len(keys))
+	_, waiting, _ := log.hops(keys)
+	st.backlog = int64(waiting)
+	st.late = late
+	end := time.Now()
+	for waiting > 0 && time.Since(end) < 5*time.Second {
+		time.Sleep(5 * time.Millisecond)
+		_, waiting, _ = log.hops(keys)
+	}
+	st.drain = time.Since(end)
+	hops, missing, _ := log.hops(keys)
+	st.hops = summarize(hops, missing)
+	st.ok = missing == 0 && float64(st.backlog) <= rate/4 && st.drain <= time.Second && st.late <= 100*time.Millisecond
+	b.Logf("%s: ramp %.0f/s: backlog %d, drained in %s, publishers up to %s late, hop %s, kept up: %v",
+		spec.name, rate, st.backlog, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.hops), st.ok)
+	return st
+}
+
+// openLoop runs one ramp step: rampStepFor of calls at a fixed rate from
+// benchPublishers goroutines, each call at its scheduled time (open loop:
+// a late publisher is measured, not excused). send makes call i of
+// publisher p and returns its key, or false when it failed. It returns
+// the keys sent and how far the publishers fell behind their schedule.
+func openLoop(rate float64, send func(p int, i int64) (string, bool)) (keys []string, late time.Duration) {
 	interval := time.Duration(float64(time.Second) / rate)
 	total := int64(rampStepFor / interval)
 	var (
 		next    atomic.Int64
 		lateMax atomic.Int64
 		mu      sync.Mutex
-		keys    []string
 		wg      sync.WaitGroup
 	)
 	start := time.Now()
@@ -756,14 +789,9 @@ func rampOnce(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, 
 						}
 					}
 				}
-				key := fmt.Sprintf("ramp-%d-%d-%07d", n, p, i)
-				at, err := publishOne(ctx, e.mod, pub, key)
-				if err != nil {
-					b.Logf("%s: ramp publish: %v", spec.name, err)
-					continue
+				if key, ok := send(p, i); ok {
+					mine = append(mine, key)
 				}
-				log.commit(key, at)
-				mine = append(mine, key)
 			}
 			mu.Lock()
 			keys = append(keys, mine...)
@@ -771,22 +799,7 @@ func rampOnce(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, 
 		})
 	}
 	wg.Wait()
-	st.published = int64(len(keys))
-	_, waiting, _ := log.hops(keys)
-	st.backlog = int64(waiting)
-	st.late = time.Duration(lateMax.Load())
-	end := time.Now()
-	for waiting > 0 && time.Since(end) < 5*time.Second {
-		time.Sleep(5 * time.Millisecond)
-		_, waiting, _ = log.hops(keys)
-	}
-	st.drain = time.Since(end)
-	hops, missing, _ := log.hops(keys)
-	st.hops = summarize(hops, missing)
-	st.ok = missing == 0 && float64(st.backlog) <= rate/4 && st.drain <= time.Second && st.late <= 100*time.Millisecond
-	b.Logf("%s: ramp %.0f/s: backlog %d, drained in %s, publishers up to %s late, hop %s, kept up: %v",
-		spec.name, rate, st.backlog, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.hops), st.ok)
-	return st
+	return keys, time.Duration(lateMax.Load())
 }
 
 type cpuSample struct{ self, machine time.Duration }

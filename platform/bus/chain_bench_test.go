@@ -326,55 +326,21 @@ func rampChain(ctx context.Context, b testing.TB, name string, cfg Config, tps f
 
 func chainOnce(ctx context.Context, b testing.TB, e *chainEnv, bus *Bus, log *chainLog, rate float64, n int) chainStep {
 	st := chainStep{rate: rate}
-	interval := time.Duration(float64(time.Second) / rate)
-	total := int64(rampStepFor / interval)
-	var (
-		next    atomic.Int64
-		lateMax atomic.Int64
-		mu      sync.Mutex
-		keys    []string
-		wg      sync.WaitGroup
-	)
 	commits0, _ := (&benchEnv{admin: e.admin}).dbStats(ctx)
 	cpu0 := sampleCPU()
-	start := time.Now()
-	for p := range benchPublishers {
-		wg.Go(func() {
-			var mine []string
-			for {
-				i := next.Add(1) - 1
-				if i >= total {
-					break
-				}
-				due := start.Add(time.Duration(i) * interval)
-				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
-				} else {
-					for late := int64(-d); ; {
-						cur := lateMax.Load()
-						if late <= cur || lateMax.CompareAndSwap(cur, late) {
-							break
-						}
-					}
-				}
-				key := fmt.Sprintf("c%d-%d-%07d", n, p, i)
-				at, err := startChain(ctx, bus, e.mods["chaina"], key)
-				if err != nil {
-					b.Logf("chain start: %v", err)
-					continue
-				}
-				log.start(key, at)
-				mine = append(mine, key)
-			}
-			mu.Lock()
-			keys = append(keys, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	keys, late := openLoop(rate, func(p int, i int64) (string, bool) {
+		key := fmt.Sprintf("c%d-%d-%07d", n, p, i)
+		at, err := startChain(ctx, bus, e.mods["chaina"], key)
+		if err != nil {
+			b.Logf("chain start: %v", err)
+			return "", false
+		}
+		log.start(key, at)
+		return key, true
+	})
 	end := time.Now()
 	st.started = len(keys)
-	st.late = time.Duration(lateMax.Load())
+	st.late = late
 	_, st.unfinished = log.latencies(keys)
 	missing := st.unfinished
 	for missing > 0 && time.Since(end) < 10*time.Second {
