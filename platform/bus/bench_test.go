@@ -706,23 +706,33 @@ const (
 // repeated once; the ramp ends at the second failure in a row.
 func rampRate(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, pub publishFunc, log *hopLog, tps float64) rampResult {
 	var res rampResult
-	failed := 0
-	rate := tps * rampStartRatio
-	for n := 0; n < 20 && failed < 2; n++ {
+	res.steps, res.best = ramp(tps*rampStartRatio, 20, func(rate float64, n int) (rampStep, bool) {
 		st := rampOnce(ctx, b, spec, e, pub, log, rate, n)
-		res.steps = append(res.steps, st)
-		if st.ok {
+		return st, st.ok
+	})
+	return res
+}
+
+// ramp runs steps at rates rising by rampFactor from start, while they
+// keep up; a step that does not is repeated once, the second in a row
+// ends the ramp (as does the limit of steps). It returns every step and
+// the last that kept up (the fastest).
+func ramp[S any](start float64, limit int, step func(rate float64, n int) (S, bool)) (steps []S, best S) {
+	rate := start
+	failed := 0
+	for n := 0; n < limit && failed < 2; n++ {
+		st, ok := step(rate, n)
+		steps = append(steps, st)
+		if ok {
 			failed = 0
-			if st.rate > res.best.rate {
-				res.best = st
-			}
+			best = st
 			rate *= rampFactor
 		} else {
 			failed++
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	return res
+	return steps, best
 }
 
 func rampOnce(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, pub publishFunc, log *hopLog, rate float64, n int) rampStep {

@@ -303,24 +303,12 @@ func rampChain(ctx context.Context, b testing.TB, name string, cfg Config, tps f
 	if log.done.Load() < 20 {
 		b.Fatalf("%s: warm-up chains unfinished after 10 s", name)
 	}
-	rate := 0.08 * tps
-	failed := 0
-	for n := 0; n < 30 && failed < 2; n++ {
+	res.steps, res.best = ramp(0.08*tps, 30, func(rate float64, n int) (chainStep, bool) {
 		st := chainOnce(ctx, b, e, bus, log, rate, n)
-		res.steps = append(res.steps, st)
 		b.Logf("%s: %.0f chains/s: unfinished %d at the end, drained in %s, publishers up to %s late, chain %s, kept up: %v",
 			name, rate, st.unfinished, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.lat), st.ok)
-		if st.ok {
-			failed = 0
-			if st.rate > res.best.rate {
-				res.best = st
-			}
-			rate *= rampFactor
-		} else {
-			failed++
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return st, st.ok
+	})
 	return res
 }
 
