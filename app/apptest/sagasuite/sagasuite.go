@@ -3,8 +3,7 @@
 // single binary (apptest.Shop) and the shop split into processes
 // (apptest.Split). Each case makes its own products and customers, so the
 // cases share one shop and run in parallel; each ends with the invariant
-// checker (CheckInvariants, which keeps the other cases from starting saga
-// work while it looks).
+// checker.
 package sagasuite
 
 import (
@@ -48,7 +47,7 @@ func HappyPathConfirmsWithOneCapture(t *testing.T, shop apptest.Target) {
 	w := NewWorld(t, shop, map[string]int{"BEANS": 10, "FILTER": 10})
 	_, o := w.Place(t, w.Customer, "pm_card_visa", map[string]int{"BEANS": 2, "FILTER": 1})
 	done := w.WaitStatus(t, o.ID, "confirmed")
-	CheckInvariants(t, shop)
+	shop.CheckInvariants(t)
 	for _, step := range []string{"placed", "stock_reserved", "payment_requested", "payment_succeeded"} {
 		if !HasStep(done, step) {
 			t.Errorf("timeline lacks %s: %+v", step, done.Timeline)
@@ -77,7 +76,7 @@ func DeclinedCardCancelsAndStockComesBack(t *testing.T, shop apptest.Target) {
 	w := NewWorld(t, shop, map[string]int{"KETTLE": 4})
 	_, o := w.Place(t, w.Customer, "pm_card_chargeDeclined", map[string]int{"KETTLE": 2})
 	done := w.WaitStatus(t, o.ID, "cancelled")
-	CheckInvariants(t, shop)
+	shop.CheckInvariants(t)
 	if done.CancelReason != "payment_failed" || done.PaymentState != "failed" {
 		t.Fatalf("declined order: reason %q, payment %q", done.CancelReason, done.PaymentState)
 	}
@@ -96,7 +95,7 @@ func NotEnoughStockIsRejected(t *testing.T, shop apptest.Target) {
 	if !HasStep(done, "stock_rejected") || done.CancelReason != "stock_rejected" {
 		t.Fatalf("rejected order's timeline: %+v", done.Timeline)
 	}
-	CheckInvariants(t, shop)
+	shop.CheckInvariants(t)
 	if w.Available(t, "COMMON") != 50 || w.Available(t, "RARE") != 1 {
 		t.Fatal("a rejected order kept stock")
 	}
@@ -113,15 +112,15 @@ func CustomerCancelsWhileAwaitingPaymentAndStockComesBack(t *testing.T, shop app
 	if got := w.Available(t, "MUG"); got != 7 {
 		t.Fatalf("available %d while reserved, want 7", got)
 	}
-	if r := w.Cancel(t, w.Customer, o.ID); r.Status != http.StatusAccepted {
+	if r := w.API.Do("POST", "/api/v1/orders/"+o.ID+"/cancel", nil, testkit.Bearer(w.Customer)); r.Status != http.StatusAccepted {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
 	w.WaitStatus(t, o.ID, "cancelled")
-	CheckInvariants(t, shop)
+	shop.CheckInvariants(t)
 	if got := w.Available(t, "MUG"); got != 10 {
 		t.Fatalf("available %d after cancel, want 10", got)
 	}
-	if r := w.Cancel(t, w.Customer, o.ID); r.Status != http.StatusConflict {
+	if r := w.API.Do("POST", "/api/v1/orders/"+o.ID+"/cancel", nil, testkit.Bearer(w.Customer)); r.Status != http.StatusConflict {
 		t.Fatalf("cancelling a cancelled order: %d, want 409", r.Status)
 	}
 }
@@ -170,7 +169,7 @@ func IdempotencyKeyTwiceMakesOneOrderAndOneCharge(t *testing.T, shop apptest.Tar
 	}
 	w.WaitStatus(t, o.ID, "confirmed")
 	w.WaitStatus(t, o2.ID, "confirmed")
-	CheckInvariants(t, shop)
+	shop.CheckInvariants(t)
 	if _, p := w.Payments(t, w.Customer, o.ID); len(p.Items) != 1 {
 		t.Fatalf("%d payments for one order, want 1", len(p.Items))
 	}
@@ -220,31 +219,6 @@ type World struct {
 	Admin    string
 	Customer string
 	Products map[string]string // short name -> product id
-	shop     apptest.Target
-}
-
-// gates keep each shop's invariant checks apart from the saga work that
-// cases running in parallel on the same shop start: a check holds its
-// shop's gate while it waits for the shop to settle and reads it; placing
-// or cancelling an order through a World holds it shared. Without it, an
-// order another case places between "settled" and the check's queries
-// shows up as not final, or cancelled with its stock not back yet.
-var gates sync.Map // apptest.Target -> *sync.RWMutex
-
-func gate(shop apptest.Target) *sync.RWMutex {
-	g, _ := gates.LoadOrStore(shop, &sync.RWMutex{})
-	return g.(*sync.RWMutex)
-}
-
-// CheckInvariants waits for shop to settle and checks its invariants
-// (apptest.Target.CheckInvariants), with no order placed or cancelled
-// through a World of shop meanwhile.
-func CheckInvariants(t *testing.T, shop apptest.Target) {
-	t.Helper()
-	g := gate(shop)
-	g.Lock()
-	defer g.Unlock()
-	shop.CheckInvariants(t)
 }
 
 // NewWorld creates a customer and the products in stock (name -> units).
@@ -252,7 +226,7 @@ func NewWorld(t *testing.T, shop apptest.Target, stock map[string]int) *World {
 	t.Helper()
 	_, admin := shop.Admin(t)
 	_, customer := shop.Customer(t)
-	w := &World{API: shop.Client(t), Admin: admin, Customer: customer, Products: map[string]string{}, shop: shop}
+	w := &World{API: shop.Client(t), Admin: admin, Customer: customer, Products: map[string]string{}}
 	i := 0
 	for name, n := range stock {
 		i++
@@ -275,24 +249,12 @@ func (w *World) Place(t *testing.T, token, method string, lines map[string]int, 
 	for name, q := range lines {
 		items = append(items, map[string]any{"product_id": w.Products[name], "quantity": q})
 	}
-	g := gate(w.shop)
-	g.RLock()
 	r := w.API.Do("POST", "/api/v1/orders", map[string]any{"items": items, "payment_method": method}, append(opts, testkit.Bearer(token))...)
-	g.RUnlock()
 	var o Order
 	if r.Status == http.StatusAccepted {
 		r.Decode(t, &o)
 	}
 	return r, o
-}
-
-// Cancel asks to cancel an order as the holder of token.
-func (w *World) Cancel(t *testing.T, token, id string) *testkit.Response {
-	t.Helper()
-	g := gate(w.shop)
-	g.RLock()
-	defer g.RUnlock()
-	return w.API.Do("POST", "/api/v1/orders/"+id+"/cancel", nil, testkit.Bearer(token))
 }
 
 // Order reads an order as the holder of token.
