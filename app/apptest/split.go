@@ -25,7 +25,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/testkit"
@@ -140,7 +139,7 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 		s.env["MODSHOP_AMQP_URL"] = amqpURL
 		s.env["MODSHOP_AMQP_NAMESPACE"] = Unique("split") + "."
 		ns := s.env["MODSHOP_AMQP_NAMESPACE"]
-		tb.Cleanup(func() { deleteAMQPNamespace(amqpURL, ns) })
+		tb.Cleanup(func() { testkit.DeleteAMQPNamespace(amqpURL, ns) })
 	} else {
 		shared := testkit.NewDatabase(tb)
 		for _, m := range SplitModules {
@@ -737,45 +736,5 @@ func removeStaleBuilds(dir string) {
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 			os.Remove(filepath.Join(dir, name))
 		}
-	}
-}
-
-// deleteAMQPNamespace removes the durable queues and exchanges whose names
-// start with ns, which a split shop's processes declared, once the test is
-// over. It lists them with rabbitmqctl (AMQP cannot list); without it they
-// stay, empty.
-func deleteAMQPNamespace(url, ns string) {
-	list := func(what string) []string {
-		out, err := exec.Command("rabbitmqctl", "-q", "list_"+what, "name").Output()
-		if err != nil {
-			return nil
-		}
-		var names []string
-		for _, l := range strings.Split(string(out), "\n") {
-			if l = strings.TrimSpace(l); strings.HasPrefix(l, ns) {
-				names = append(names, l)
-			}
-		}
-		return names
-	}
-	queues, exchanges := list("queues"), list("exchanges")
-	if len(queues)+len(exchanges) == 0 {
-		return
-	}
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return
-	}
-	defer ch.Close()
-	for _, q := range queues {
-		_, _ = ch.QueueDelete(q, false, false, false)
-	}
-	for _, x := range exchanges {
-		_ = ch.ExchangeDelete(x, false, false)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/testkit"
 )
 
 // amqpURL is the RabbitMQ the tests use: TEST_AMQP_URL, or the local one.
@@ -46,25 +48,7 @@ type rabbitPair struct {
 func newRabbitPair(t *testing.T) *rabbitPair {
 	url := amqpURL(t)
 	p := &rabbitPair{t: t, url: url, ns: fmt.Sprintf("test-%d-", time.Now().UnixNano()), pubE: newEnv(t), conE: newEnv(t)}
-	t.Cleanup(func() {
-		// Durable exchanges and queues outlive the test: remove this test's.
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return
-		}
-		defer ch.Close()
-		for _, topic := range []string{thingHappened{}.EventName(), thingFollowed{}.EventName()} {
-			for _, h := range []string{"testmod.record", "testmod.poison"} {
-				_, _ = ch.QueueDelete(p.ns+topic+"_"+h, false, false, false)
-			}
-			_ = ch.ExchangeDelete(p.ns+topic, false, false)
-		}
-	})
+	t.Cleanup(func() { testkit.DeleteAMQPNamespace(url, p.ns) })
 	return p
 }
 
