@@ -27,7 +27,7 @@ func (PaymentSucceeded) EventName() string { return PaymentSucceededV1 }
 type PaymentFailed struct {
 	OrderID   string    `json:"order_id"`
 	PaymentID string    `json:"payment_id"`
-	Reason    string    `json:"reason"` // "declined", "provider_unavailable", "invalid_method"
+	Reason    string    `json:"reason"` // "declined", "invalid_method", "amount_too_large", "rejected", "provider_unavailable"
 	FailedAt  time.Time `json:"failed_at"`
 }
 

@@ -19,38 +19,30 @@ import (
 // effect is what a saga input does to an order besides moving it: the
 // detail of its timeline entry and what it changes in the order's row.
 type effect struct {
-	detail       string
-	paymentState string // "" leaves it as it is
-	priceTotal   bool   // the lines were priced: the total is their sum
+	detail     string
+	priceTotal bool // the lines were priced: the total is their sum
 }
 
-// errMovedOn: the order is no longer in the status a step was computed for.
+// errMovedOn: the order is no longer in the state a step was computed for.
 var errMovedOn = errors.New("the order moved on")
 
-// apply persists a transition of an order in status from: one UPDATE of
-// the order's row (status, deadline, and what the input and the actions
-// change), one INSERT of its timeline entries (the input's, then the
-// actions'), and the events its actions publish, all in tx. It returns
-// errMovedOn, having written nothing, when the order is not in status from.
-func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from Status, tr Transition, step, messageID string, eff effect) error {
-	c := orderChange{from: from, to: tr.To, paymentState: eff.paymentState, priceTotal: eff.priceTotal}
-	if tr.Changed {
-		c.moved, c.at = true, time.Now().UTC()
-		switch tr.To {
-		case Pending:
-			d := c.at.Add(s.cfg.StockTimeout)
-			c.deadline = &d
+// apply persists a transition of an order in state from: one UPDATE of
+// the order's row (its state, deadline, and what the input changes), one
+// INSERT of its timeline entries (the input's, then the actions'), and the
+// events its actions publish, all in tx. It returns errMovedOn, having
+// written nothing, when the order is not in state from.
+func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from State, tr Transition, step, messageID string, eff effect) error {
+	if tr.To == from || !Forward(from, tr.To) {
+		return fmt.Errorf("order %s: no step forward from %v to %v", id, from, tr.To)
+	}
+	c := orderChange{from: from, to: tr.To, at: time.Now().UTC(), priceTotal: eff.priceTotal}
+	if tr.To.Status != from.Status {
+		switch tr.To.Status {
 		case AwaitingPayment:
 			d := c.at.Add(s.cfg.PaymentTimeout)
 			c.deadline = &d
-		}
-		if tr.To == Cancelled || tr.To == Rejected {
+		case Cancelled, Rejected:
 			c.reason = step
-		}
-	}
-	for _, a := range tr.Actions {
-		if ps := paymentStateAfter(a); ps != "" {
-			c.paymentState = ps
 		}
 	}
 	o, ok, err := changeOrder(tx, id, c)
@@ -58,12 +50,12 @@ func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from Status
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("order %s is not %s: %w", id, from, errMovedOn)
+		return fmt.Errorf("order %s is not %v: %w", id, from, errMovedOn)
 	}
 	entries := []timelineEntry{{step: step, messageID: messageID, detail: eff.detail}}
 	var evs []bus.Event
 	for _, a := range tr.Actions {
-		entry, ev, err := act(o, from, a, step)
+		entry, ev, err := act(o, from.Status, a, step)
 		if err != nil {
 			return err
 		}
@@ -79,17 +71,6 @@ func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from Status
 		return nil
 	}
 	return s.pub.Publish(ctx, tx, evs...)
-}
-
-// paymentStateAfter is the payment state an action sets, or "".
-func paymentStateAfter(a Action) string {
-	switch a {
-	case RequestPayment:
-		return "requested"
-	case RequestRefund:
-		return "refund_requested"
-	}
-	return ""
 }
 
 // act is an action's timeline entry (none when its step is "") and event,
@@ -116,12 +97,19 @@ func act(o orderRow, from Status, a Action, reason string) (timelineEntry, bus.E
 	return timelineEntry{}, nil, fmt.Errorf("unknown saga action %q", a)
 }
 
+// decision is what an input from the bus does to the order it found: the
+// input as the order sees it (a reservation whose total is too large is
+// TotalTooLarge) and its effect.
+type decision func(o orderRow) (Input, effect, error)
+
 // step runs one saga input for an order arriving from the bus: it locks
-// the order, asks Next what the input does in the order's status, and
-// applies that with the input's effect (computed only when the input does
-// something). An order this module does not know is a poison message (it
-// should never happen): the error sends it to the dead letters.
-func (s *Service) step(ctx context.Context, tx *gorm.DB, orderID string, in Input, effectOf func(o orderRow) (effect, error)) error {
+// the order, asks Next what the input does in the order's state, and, when
+// it does something, applies that with the input's effect (decide runs
+// only then, and may turn the input into another). An input that does
+// nothing, because the order has passed the state it was meant for,
+// writes nothing. An order this module does not know is a poison message
+// (it should never happen): the error sends it to the dead letters.
+func (s *Service) step(ctx context.Context, tx *gorm.DB, orderID string, in Input, decide decision) error {
 	o, ok, err := lockOrder(tx, orderID)
 	if err != nil {
 		return err
@@ -130,51 +118,62 @@ func (s *Service) step(ctx context.Context, tx *gorm.DB, orderID string, in Inpu
 		return fmt.Errorf("%s for unknown order %s", in, orderID)
 	}
 	md, _ := bus.Current(ctx)
-	tr, err := Next(o.Status, in)
+	tr, err := Next(o.state(), in)
 	if err != nil {
 		return err
 	}
-	if !tr.Changed && len(tr.Actions) == 0 {
-		return addTimeline(tx, o.ID, timelineEntry{step: string(in) + "_ignored", messageID: md.MessageID, detail: "arrived while the order was " + string(o.Status)})
+	if tr.Changed {
+		var eff effect
+		in, eff, err = decide(o)
+		if err != nil {
+			return err
+		}
+		if tr, err = Next(o.state(), in); err != nil {
+			return err
+		}
+		if tr.Changed {
+			return s.apply(ctx, tx, o.ID, o.state(), tr, string(in), md.MessageID, eff)
+		}
 	}
-	eff, err := effectOf(o)
-	if err != nil {
-		return err
-	}
-	return s.apply(ctx, tx, o.ID, o.Status, tr, string(in), md.MessageID, eff)
+	s.log.InfoContext(ctx, "saga input changes nothing: the order has passed the state it was meant for",
+		"order_id", o.ID, "input", in, "status", o.Status, "payment_state", o.PaymentState, "message_id", md.MessageID)
+	return nil
 }
 
-// stepFrom runs a saga input that usually finds the order in status usual,
+// stepFrom runs a saga input that usually finds the order in state usual,
 // with an effect that does not depend on the order's row. It applies the
 // transition from usual right away: apply's UPDATE only writes while the
-// order is in that status, and locks it as step's lock does. Only when the
+// order is in that state, and locks it as step's lock does. Only when the
 // order is elsewhere (a duplicate, a late arrival, a race with a
 // cancellation), which changed nothing, does it take step's way.
-func (s *Service) stepFrom(ctx context.Context, tx *gorm.DB, orderID string, in Input, usual Status, eff effect) error {
+func (s *Service) stepFrom(ctx context.Context, tx *gorm.DB, orderID string, in Input, usual State, eff effect) error {
 	tr, err := Next(usual, in)
-	if err == nil && (tr.Changed || len(tr.Actions) > 0) {
+	if err == nil && tr.Changed {
 		md, _ := bus.Current(ctx)
 		err = s.apply(ctx, tx, orderID, usual, tr, string(in), md.MessageID, eff)
 		if !errors.Is(err, errMovedOn) {
 			return err
 		}
 	}
-	return s.step(ctx, tx, orderID, in, func(orderRow) (effect, error) { return eff, nil })
+	return s.step(ctx, tx, orderID, in, func(orderRow) (Input, effect, error) { return in, eff, nil })
 }
 
-// OnStockReserved copies the authoritative names and prices, computes the
-// total and asks for payment.
+// OnStockReserved copies the authoritative names and prices and computes
+// the total. A total an order can hold is charged; a larger one is a
+// business outcome, not a failure: the order is rejected as
+// total_too_large and its reservation released (order.rejected).
 func (s *Service) OnStockReserved(ctx context.Context, tx *gorm.DB, ev productevents.StockReserved) error {
-	return s.step(ctx, tx, ev.OrderID, StockReserved, func(o orderRow) (effect, error) {
-		tooLarge, err := priceLines(tx, o.ID, ev.Lines)
+	return s.step(ctx, tx, ev.OrderID, StockReserved, func(o orderRow) (Input, effect, error) {
+		total, tooLarge, err := priceLines(tx, o.ID, ev.Lines)
 		if err != nil {
-			return effect{}, err
+			return "", effect{}, err
 		}
 		if tooLarge {
-			return effect{}, fmt.Errorf("order %s: total above 99999999.99", o.ID)
+			return TotalTooLarge, effect{detail: fmt.Sprintf("%d line(s) reserved, but their total %s is more than an order can hold (%s)",
+				len(ev.Lines), total, maxTotal)}, nil
 		}
 		detail := fmt.Sprintf("%d line(s) reserved until %s", len(ev.Lines), ev.ExpiresAt.UTC().Format(time.RFC3339))
-		return effect{detail: detail, priceTotal: true}, nil
+		return StockReserved, effect{detail: detail, priceTotal: true}, nil
 	})
 }
 
@@ -189,31 +188,25 @@ func (s *Service) OnStockRejected(ctx context.Context, tx *gorm.DB, ev productev
 			parts = append(parts, fmt.Sprintf("%s: %s", l.ProductID, strings.ReplaceAll(l.Reason, "_", " ")))
 		}
 	}
-	return s.stepFrom(ctx, tx, ev.OrderID, StockRejected, Pending, effect{detail: "not enough stock: " + strings.Join(parts, "; ")})
+	return s.stepFrom(ctx, tx, ev.OrderID, StockRejected, State{Pending, NoPayment}, effect{detail: "not enough stock: " + strings.Join(parts, "; ")})
 }
 
 // OnPaymentSucceeded confirms the order, or refunds a charge that came too late.
 func (s *Service) OnPaymentSucceeded(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentSucceeded) error {
-	return s.stepFrom(ctx, tx, ev.OrderID, PaymentSucceeded, AwaitingPayment, effect{detail: "charged " + ev.Amount, paymentState: "captured"})
+	return s.stepFrom(ctx, tx, ev.OrderID, PaymentSucceeded, State{AwaitingPayment, ChargeRequested}, effect{detail: "charged " + ev.Amount})
 }
 
 // OnPaymentFailed cancels the order; the stock goes back.
 func (s *Service) OnPaymentFailed(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentFailed) error {
-	return s.stepFrom(ctx, tx, ev.OrderID, PaymentFailed, AwaitingPayment,
-		effect{detail: "payment failed: " + strings.ReplaceAll(ev.Reason, "_", " "), paymentState: "failed"})
+	return s.stepFrom(ctx, tx, ev.OrderID, PaymentFailed, State{AwaitingPayment, ChargeRequested},
+		effect{detail: "payment failed: " + strings.ReplaceAll(ev.Reason, "_", " ")})
 }
 
-// OnPaymentRefunded records the refund on the order's timeline.
+// OnPaymentRefunded records the refund.
 func (s *Service) OnPaymentRefunded(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentRefunded) error {
-	md, _ := bus.Current(ctx)
-	res := tx.Exec(`UPDATE orders SET payment_state = 'refunded', updated_at = now() WHERE id = ?`, ev.OrderID)
-	if res.Error != nil {
-		return fmt.Errorf("refund of order %s: %w", ev.OrderID, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("refund for unknown order %s", ev.OrderID)
-	}
-	return addTimeline(tx, ev.OrderID, timelineEntry{step: "refunded", messageID: md.MessageID, detail: "refunded " + ev.Amount})
+	return s.step(ctx, tx, ev.OrderID, PaymentRefunded, func(orderRow) (Input, effect, error) {
+		return PaymentRefunded, effect{detail: "refunded " + ev.Amount}, nil
+	})
 }
 
 // CancelOverdue cancels orders whose current step is past its deadline,
@@ -236,7 +229,7 @@ func (s *Service) CancelOverdue(ctx context.Context, limit int) (int, error) {
 			if err := tx.Raw(`SELECT deadline_at < now() FROM orders WHERE id = ?`, id).Scan(&overdue).Error; err != nil || !overdue {
 				return err // it moved on meanwhile
 			}
-			tr, err := Next(o.Status, DeadlinePassed)
+			tr, err := Next(o.state(), DeadlinePassed)
 			if err != nil || !tr.Changed {
 				return err
 			}
@@ -245,7 +238,7 @@ func (s *Service) CancelOverdue(ctx context.Context, limit int) (int, error) {
 				step = "payment_timeout"
 			}
 			cancelled = true
-			return s.apply(bus.WithCorrelationID(ctx, id), tx, o.ID, o.Status, tr, step, "", effect{detail: "no answer before the deadline while " + string(o.Status)})
+			return s.apply(bus.WithCorrelationID(ctx, id), tx, o.ID, o.state(), tr, step, "", effect{detail: "no answer before the deadline while " + string(o.Status)})
 		})
 		if err != nil {
 			return n, fmt.Errorf("cancel overdue order %s: %w", id, err)

@@ -18,17 +18,17 @@ const (
 
 // Order is an order as the API shows it.
 type Order struct {
-	ID            string      `json:"id"`
-	UserID        string      `json:"user_id"`
-	Status        Status      `json:"status"`
-	Total         *string     `json:"total"` // decimal; null until stock is reserved
-	PaymentMethod string      `json:"payment_method"`
-	PaymentState  string      `json:"payment_state"`
-	CancelReason  string      `json:"cancel_reason,omitempty"`
-	Items         []Item      `json:"items"`
-	Timeline      []TimeEntry `json:"timeline"`
-	CreatedAt     time.Time   `json:"created_at"`
-	UpdatedAt     time.Time   `json:"updated_at"`
+	ID            string       `json:"id"`
+	UserID        string       `json:"user_id"`
+	Status        Status       `json:"status"`
+	Total         *string      `json:"total"` // decimal; null until stock is reserved
+	PaymentMethod string       `json:"payment_method"`
+	PaymentState  PaymentState `json:"payment_state"`
+	CancelReason  string       `json:"cancel_reason,omitempty"`
+	Items         []Item       `json:"items"`
+	Timeline      []TimeEntry  `json:"timeline"`
+	CreatedAt     time.Time    `json:"created_at"`
+	UpdatedAt     time.Time    `json:"updated_at"`
 }
 
 // Item is one line; name and unit price come from stock.reserved.

@@ -20,18 +20,82 @@ const (
 // Final reports whether nothing more can happen to the order's status.
 func (s Status) Final() bool { return s == Confirmed || s == Rejected || s == Cancelled }
 
+// stage is the status's place in the forward order: pending, then
+// awaiting payment, then one of the final statuses.
+func (s Status) stage() int {
+	switch s {
+	case Pending:
+		return 0
+	case AwaitingPayment:
+		return 1
+	}
+	return 2
+}
+
+// PaymentState is where the order's payment stands, as the order knows it.
+type PaymentState string
+
+// The payment states, in their forward order: none, requested, then
+// captured or failed, then refund requested, then refunded.
+const (
+	NoPayment       PaymentState = "none"
+	ChargeRequested PaymentState = "requested"
+	Captured        PaymentState = "captured"
+	ChargeFailed    PaymentState = "failed"
+	RefundRequested PaymentState = "refund_requested"
+	Refunded        PaymentState = "refunded"
+)
+
+// stage is the payment state's place in the forward order.
+func (p PaymentState) stage() int {
+	switch p {
+	case NoPayment:
+		return 0
+	case ChargeRequested:
+		return 1
+	case Captured, ChargeFailed:
+		return 2
+	case RefundRequested:
+		return 3
+	}
+	return 4
+}
+
+// State is where an order stands on each of its dimensions. Each moves
+// forward only.
+type State struct {
+	Status  Status
+	Payment PaymentState
+}
+
+// Forward reports whether going from one state to another moves each
+// dimension forward or leaves it as it is. Two states of the same stage
+// (confirmed and cancelled, captured and failed) are not a move forward
+// from each other.
+func Forward(from, to State) bool {
+	return (from.Status == to.Status || from.Status.stage() < to.Status.stage()) &&
+		(from.Payment == to.Payment || from.Payment.stage() < to.Payment.stage())
+}
+
 // Input is something that happens to an order.
 type Input string
 
 // The saga's inputs.
 const (
-	StockReserved    Input = "stock_reserved"
+	StockReserved Input = "stock_reserved"
+	// TotalTooLarge: the stock is reserved, but the lines at their
+	// reserved prices come to more than an order can hold.
+	TotalTooLarge    Input = "total_too_large"
 	StockRejected    Input = "stock_rejected"
 	PaymentSucceeded Input = "payment_succeeded"
 	PaymentFailed    Input = "payment_failed"
+	PaymentRefunded  Input = "payment_refunded"
 	CustomerCancel   Input = "customer_cancel"
 	DeadlinePassed   Input = "deadline_passed"
 )
+
+// Inputs are all the saga's inputs.
+var Inputs = []Input{StockReserved, TotalTooLarge, StockRejected, PaymentSucceeded, PaymentFailed, PaymentRefunded, CustomerCancel, DeadlinePassed}
 
 // Action is what the saga asks the world to do after a transition.
 type Action string
@@ -48,49 +112,59 @@ const (
 // ErrFinal: the order is final and cannot be cancelled any more.
 var ErrFinal = errors.New("the order is final")
 
-// Transition is the outcome of an input: the new status (the same when
+// Transition is the outcome of an input: the new state (the same when
 // nothing changes) and the actions to take.
 type Transition struct {
-	To      Status
+	To      State
 	Actions []Action
-	Changed bool
+	Changed bool // To differs from the state the input arrived in
 }
 
-// Next is the order saga as a pure function. Inputs that do not apply to
-// the current status change nothing: duplicates and late arrivals are
-// expected on an at-least-once bus. A charge that arrives for an order that
-// is no longer waiting for it is refunded.
-func Next(from Status, in Input) (Transition, error) {
-	stay := Transition{To: from}
+// Next is the order saga as a pure function. Every state it moves to is
+// forward of the one it leaves (Forward), and every action it asks for
+// moves the state, so an input that arrives again, or late, for a state
+// already passed changes nothing and asks for nothing: duplicates (also
+// under new message ids) and late arrivals are expected on an
+// at-least-once bus. A charge that arrives for an order that is no longer
+// waiting for it is refunded, once.
+func Next(from State, in Input) (Transition, error) {
+	to, actions := from, []Action(nil)
 	switch in {
 	case StockReserved:
-		if from == Pending {
-			return Transition{To: AwaitingPayment, Actions: []Action{RequestPayment}, Changed: true}, nil
+		if from == (State{Pending, NoPayment}) {
+			to, actions = State{AwaitingPayment, ChargeRequested}, []Action{RequestPayment}
 		}
-	case StockRejected:
-		if from == Pending {
-			return Transition{To: Rejected, Actions: []Action{PublishRejected}, Changed: true}, nil
+	case TotalTooLarge, StockRejected:
+		if from.Status == Pending {
+			to.Status, actions = Rejected, []Action{PublishRejected}
 		}
 	case PaymentSucceeded:
-		switch from {
-		case AwaitingPayment:
-			return Transition{To: Confirmed, Actions: []Action{PublishConfirmed}, Changed: true}, nil
-		case Cancelled, Rejected, Pending:
-			return Transition{To: from, Actions: []Action{RequestRefund}}, nil
+		switch {
+		case from == State{AwaitingPayment, ChargeRequested}:
+			to, actions = State{Confirmed, Captured}, []Action{PublishConfirmed}
+		case from.Status != Confirmed && (from.Payment == NoPayment || from.Payment == ChargeRequested || from.Payment == ChargeFailed):
+			to.Payment, actions = RefundRequested, []Action{RequestRefund}
 		}
 	case PaymentFailed:
-		if from == AwaitingPayment {
-			return Transition{To: Cancelled, Actions: []Action{PublishCancelled}, Changed: true}, nil
+		switch {
+		case from == State{AwaitingPayment, ChargeRequested}:
+			to, actions = State{Cancelled, ChargeFailed}, []Action{PublishCancelled}
+		case from.Payment == ChargeRequested: // the order ended while the charge was under way
+			to.Payment = ChargeFailed
+		}
+	case PaymentRefunded:
+		if from.Payment == Captured || from.Payment == RefundRequested {
+			to.Payment = Refunded
 		}
 	case CustomerCancel:
-		if from.Final() {
-			return stay, ErrFinal
+		if from.Status.Final() {
+			return Transition{To: from}, ErrFinal
 		}
-		return Transition{To: Cancelled, Actions: []Action{PublishCancelled}, Changed: true}, nil
+		to.Status, actions = Cancelled, []Action{PublishCancelled}
 	case DeadlinePassed:
-		if !from.Final() {
-			return Transition{To: Cancelled, Actions: []Action{PublishCancelled}, Changed: true}, nil
+		if !from.Status.Final() {
+			to.Status, actions = Cancelled, []Action{PublishCancelled}
 		}
 	}
-	return stay, nil
+	return Transition{To: to, Actions: actions, Changed: to != from}, nil
 }

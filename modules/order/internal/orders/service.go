@@ -224,14 +224,14 @@ func (s *Service) Cancel(ctx context.Context, caller auth.Identity, id string) (
 		if !ok || (o.UserID != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
 			return errNoOrder
 		}
-		tr, err := Next(o.Status, CustomerCancel)
+		tr, err := Next(o.state(), CustomerCancel)
 		if errors.Is(err, ErrFinal) {
 			return httpx.Conflict(fmt.Sprintf("the order is %s and can no longer be cancelled", o.Status))
 		}
 		if err != nil {
 			return err
 		}
-		return s.apply(ctx, tx, o.ID, o.Status, tr, "cancelled_by_customer", "", effect{detail: "cancelled by the customer"})
+		return s.apply(ctx, tx, o.ID, o.state(), tr, "cancelled_by_customer", "", effect{detail: "cancelled by the customer"})
 	})
 	if err != nil {
 		return Order{}, err

@@ -18,7 +18,7 @@ type orderRow struct {
 	Status        Status
 	Total         *string
 	PaymentMethod string
-	PaymentState  string
+	PaymentState  PaymentState
 	CancelReason  string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
@@ -107,39 +107,40 @@ func lockOrder(tx *gorm.DB, id string) (orderRow, bool, error) {
 	return rows[0], true, nil
 }
 
+// state is the order's place in the saga.
+func (r orderRow) state() State { return State{Status: r.Status, Payment: r.PaymentState} }
+
 // orderChange is what one saga step changes in an order's row.
 type orderChange struct {
-	from, to Status
-	// moved: the status changes, and with it the deadline, the cancel
-	// reason and updated_at.
-	moved        bool
-	deadline     *time.Time
-	reason       string
-	at           time.Time
-	paymentState string // "" leaves it as it is
+	from, to State
+	at       time.Time
+	// When the status moves, the deadline and the cancel reason go with it.
+	deadline *time.Time
+	reason   string
 	// priceTotal: the total becomes the sum of the lines' prices.
 	priceTotal bool
 }
 
 // changeOrder writes c to the order's row in one UPDATE, only while the
-// order is in status c.from (the UPDATE waits for and then takes the row's
+// order is in state c.from (the UPDATE waits for and then takes the row's
 // lock, as lockOrder does), and returns the row as written; ok is false
-// when the order is not in that status (or does not exist).
+// when the order is not in that state (or does not exist). Comparing the
+// whole state, not only the status, is what keeps a race from moving
+// either dimension back: the step was computed for c.from and is written
+// only over it.
 func changeOrder(tx *gorm.DB, id string, c orderChange) (orderRow, bool, error) {
-	set, args := []string{"status = ?"}, []any{c.to}
-	if c.moved {
-		set = append(set, "deadline_at = ?", "cancel_reason = ?", "updated_at = ?")
-		args = append(args, c.deadline, c.reason, c.at)
-	}
-	if c.paymentState != "" {
-		set, args = append(set, "payment_state = ?"), append(args, c.paymentState)
+	set := []string{"status = ?", "payment_state = ?", "updated_at = ?"}
+	args := []any{c.to.Status, c.to.Payment, c.at}
+	if c.to.Status != c.from.Status {
+		set = append(set, "deadline_at = ?", "cancel_reason = ?")
+		args = append(args, c.deadline, c.reason)
 	}
 	if c.priceTotal {
 		set = append(set, "total_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id)")
 	}
 	var rows []orderRow
-	err := tx.Raw(`UPDATE orders SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ? RETURNING `+orderColumns,
-		append(args, id, c.from)...).Scan(&rows).Error
+	err := tx.Raw(`UPDATE orders SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ? AND payment_state = ? RETURNING `+orderColumns,
+		append(args, id, c.from.Status, c.from.Payment)...).Scan(&rows).Error
 	if err != nil {
 		return orderRow{}, false, fmt.Errorf("update order %s: %w", id, err)
 	}
@@ -149,17 +150,25 @@ func changeOrder(tx *gorm.DB, id string, c orderChange) (orderRow, bool, error) 
 	return rows[0], true, nil
 }
 
+// maxTotal is the largest total an order holds: NUMERIC(10,2).
+const maxTotal = "99999999.99"
+
 // priceLines copies the names and prices of the reserved lines onto the
-// order's lines in one UPDATE, and reports whether their total is more than
-// numeric(10,2) holds. Summing the lines it priced is summing all priced
-// lines: the order is pending, and lines are priced only on the way out of
-// pending. Its parameters are numbered as in insertOrder.
-func priceLines(tx *gorm.DB, orderID string, lines []productevents.ReservedLine) (tooLarge bool, err error) {
+// order's lines in one UPDATE, and returns their total, computed in
+// NUMERIC (which does not overflow), and whether it is more than an order
+// can hold. Summing the lines it priced is summing all priced lines: the
+// order is pending, and lines are priced only on the way out of pending.
+// Its parameters are numbered as in insertOrder.
+func priceLines(tx *gorm.DB, orderID string, lines []productevents.ReservedLine) (total string, tooLarge bool, err error) {
 	products := make([]string, len(lines))
 	names := make([]string, len(lines))
 	prices := make([]string, len(lines))
 	for i, l := range lines {
 		products[i], names[i], prices[i] = l.ProductID, l.Name, l.UnitPrice
+	}
+	var out struct {
+		Total    string
+		TooLarge bool
 	}
 	err = tx.Raw(`
 		WITH priced AS (
@@ -168,12 +177,12 @@ func priceLines(tx *gorm.DB, orderID string, lines []productevents.ReservedLine)
 			 WHERE i.order_id = $1 AND i.product_id = l.product_id
 			RETURNING i.unit_price * i.quantity AS amount
 		)
-		SELECT coalesce(sum(amount), 0) > 99999999.99 FROM priced`,
-		orderID, products, names, prices).Scan(&tooLarge).Error
+		SELECT coalesce(sum(amount), 0)::text AS total, coalesce(sum(amount), 0) > $5::numeric AS too_large FROM priced`,
+		orderID, products, names, prices, maxTotal).Scan(&out).Error
 	if err != nil {
-		return false, fmt.Errorf("price the lines of order %s: %w", orderID, err)
+		return "", false, fmt.Errorf("price the lines of order %s: %w", orderID, err)
 	}
-	return tooLarge, nil
+	return out.Total, out.TooLarge, nil
 }
 
 // timelineEntry is one step to add to an order's timeline.

@@ -60,6 +60,14 @@ func (s *Service) charge(ctx context.Context, p claimedPayment) {
 		settleErr = s.settleFailed(sctx, p, "declined", err)
 	case errors.Is(err, provider.ErrInvalidMethod):
 		settleErr = s.settleFailed(sctx, p, "invalid_method", err)
+	case authorization == "" && !p.CaptureAttempted && errors.Is(err, provider.ErrAmountTooLarge):
+		// A provider's limit is a business outcome: the order is told at
+		// once. Nothing was authorized, so no money moved.
+		settleErr = s.settleFailed(sctx, p, "amount_too_large", err)
+	case authorization == "" && !p.CaptureAttempted && errors.Is(err, provider.ErrRejected):
+		// A definite no before anything was authorized: no money moved,
+		// and asking again would be refused again.
+		settleErr = s.settleFailed(sctx, p, "rejected", err)
 	case ctx.Err() != nil:
 		settleErr = s.releasePayment(sctx, p, authorization) // stopping: the next start tries again at once
 	case authorization == "" && !p.CaptureAttempted && p.Attempts >= s.cfg.MaxAttempts:

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -54,6 +55,9 @@ type flaky struct {
 	authorizeFailures int
 	captureFailures   int
 	refundFailures    int
+	// refusals are definite refusals of authorizations, by amount: a
+	// provider's own limits.
+	refusals map[string]error
 }
 
 var errOutage = errors.New("provider outage")
@@ -71,6 +75,9 @@ func (f *flaky) fail(n *int) bool {
 func (f *flaky) Authorize(ctx context.Context, r provider.AuthorizeRequest) (string, error) {
 	if f.fail(&f.authorizeFailures) {
 		return "", errOutage
+	}
+	if err := f.refusals[r.Amount]; err != nil {
+		return "", fmt.Errorf("authorize %s: %w", r.Amount, err)
 	}
 	return f.TestMode.Authorize(ctx, r)
 }
@@ -310,6 +317,30 @@ func TestWorker_DeclinedAndUnknownMethodsFailWithTheirReason(t *testing.T) {
 	}
 	if w.captures(t) != 0 {
 		t.Fatalf("%d captures", w.captures(t))
+	}
+}
+
+// TestWorker_ProviderRefusalsFailAtOnceWithTheirReason: a provider that
+// refuses a charge for good (an amount above its limit, a request it can
+// never accept) has answered: the payment fails at once with the reason,
+// a business outcome the order acts on, instead of being retried as if
+// the provider had not answered and failing minutes later as
+// provider_unavailable.
+func TestWorker_ProviderRefusalsFailAtOnceWithTheirReason(t *testing.T) {
+	t.Parallel()
+	w := newLedger(t, fastConfig(), time.Millisecond)
+	w.provider.refusals = map[string]error{"1000000.00": provider.ErrAmountTooLarge, "1000001.00": provider.ErrRejected}
+	w.run(t)
+	for amount, reason := range map[string]string{"1000000.00": "amount_too_large", "1000001.00": "rejected"} {
+		order := uuid.NewString()
+		w.requestCharge(t, order, amount, "pm_card_visa")
+		p := w.waitSettled(t, order)
+		if p.Status != "failed" || p.FailureReason == nil || *p.FailureReason != reason || p.Attempts != 1 {
+			t.Errorf("%s refused: payment %+v, want failed (%s) after one attempt", amount, p, reason)
+		}
+		if s, f, _ := outcomes(w.events.all(), order); len(s) != 0 || len(f) != 1 || f[0].Reason != reason {
+			t.Errorf("%s refused: published succeeded %v, failed %v; want one payment.failed (%s)", amount, s, f, reason)
+		}
 	}
 }
 

@@ -56,6 +56,9 @@ var (
 	ErrDeclined = errors.New("payment declined")
 	// ErrInvalidMethod: the provider knows no such payment method.
 	ErrInvalidMethod = errors.New("invalid payment method")
+	// ErrAmountTooLarge: the amount is more than the provider takes in
+	// one charge.
+	ErrAmountTooLarge = errors.New("amount too large for the payment provider")
 	// ErrRejected: the request can never succeed as made (an unknown
 	// authorization, a capture already refunded, a key reused with other
 	// parameters).

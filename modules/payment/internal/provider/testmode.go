@@ -46,12 +46,18 @@ func NewTestMode(records Records, delay time.Duration) *TestMode {
 
 var (
 	amountPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,7})\.[0-9]{2}$`)
-	keyPattern    = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+	// largePattern is an amount with more whole digits than the test
+	// provider takes: its limit is 99999999.99, what the ledger holds.
+	largePattern = regexp.MustCompile(`^[1-9][0-9]{8,}\.[0-9]{2}$`)
+	keyPattern   = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
 )
 
 func checkRequest(key, amount string) error {
 	if !keyPattern.MatchString(key) {
 		return fmt.Errorf("%w: idempotency key must be 1 to 100 letters, digits or _.:-", ErrRejected)
+	}
+	if largePattern.MatchString(amount) {
+		return fmt.Errorf("%w: %s is more than 99999999.99", ErrAmountTooLarge, amount)
 	}
 	if !amountPattern.MatchString(amount) || amount == "0.00" {
 		return fmt.Errorf("%w: amount %q must be a positive decimal with two places", ErrRejected, amount)

@@ -123,6 +123,13 @@ func TestTestMode_RefusesAKeyReusedForAnotherRequest(t *testing.T) {
 				t.Errorf("authorize amount %q: %v, want ErrRejected", amount, err)
 			}
 		}
+		// Above its limit, an amount is refused as too large.
+		if _, err := p.Authorize(ctx, provider.AuthorizeRequest{IdempotencyKey: "k-large", Method: provider.MethodVisa, Amount: "100000000.00"}); !errors.Is(err, provider.ErrAmountTooLarge) {
+			t.Errorf("authorize 100000000.00: %v, want ErrAmountTooLarge", err)
+		}
+		if _, err := p.Authorize(ctx, provider.AuthorizeRequest{IdempotencyKey: "k-largest", Method: provider.MethodVisa, Amount: "99999999.99"}); err != nil {
+			t.Errorf("authorize 99999999.99: %v, want approved", err)
+		}
 	})
 }
 

@@ -29,13 +29,15 @@ function explain(o) {
     case 'pending': return 'We are reserving your items.';
     case 'awaiting_payment': return 'Your items are reserved. Waiting for the payment…';
     case 'confirmed': return 'Payment received: your order is confirmed. Thank you!';
-    case 'rejected': return 'We did not have enough stock for this order, so it was rejected. Nothing was charged.';
+    case 'rejected': return o.cancel_reason === 'total_too_large'
+      ? 'The total of this order is more than one order can hold, so it was rejected. Nothing was charged; please split it into smaller orders.'
+      : 'We did not have enough stock for this order, so it was rejected. Nothing was charged.';
     case 'cancelled': {
       const refunded = o.payment_state === 'refunded' ? ' The charge was refunded.'
         : o.payment_state === 'refund_requested' ? ' The charge is being refunded.' : '';
       switch (o.cancel_reason) {
         case 'payment_failed': return `The payment was declined, so the order was cancelled. Nothing was charged and the items went back on the shelf.${refunded}`;
-        case 'customer_cancel': return `The order was cancelled at your request; the items went back on the shelf.${refunded}`;
+        case 'cancelled_by_customer': return `The order was cancelled at your request; the items went back on the shelf.${refunded}`;
         case 'stock_timeout':
         case 'payment_timeout':
         case 'deadline_passed': return `A step took too long, so the order was cancelled.${refunded}`;
