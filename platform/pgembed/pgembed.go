@@ -5,12 +5,19 @@
 // server log is Dir/postgres.log, and Dir/run is scratch space that
 // embedded-postgres empties at every start. The server is an ordinary postmaster
 // that outlives the process which started it, so a later Start (after a crash,
-// or from another test binary) attaches to it instead of starting a second one.
+// or from another process) attaches to it instead of starting a second one.
+//
+// Every process that uses the server is registered from Start to Stop (a
+// shared flock, which dies with the process), and Stop stops the server
+// only when no other process uses it: whichever leaves last stops it, be it
+// the one that started it or not. See docs/adr/0002-embedded-database-users.md.
 //
 // PostgreSQL refuses to run as root. When modshop runs as root, pgembed
 // re-executes the current binary as the "postgres" (or "nobody") user to start
 // the server; main and every TestMain must therefore call RunChildIfRequested
-// first.
+// first. When that user cannot reach Dir (a clone under /root), the files
+// go in /var/lib/modshop instead and Dir becomes a link to them (see
+// docs/adr/0003-root-keeps-the-cluster-where-postgres-can-reach-it.md).
 package pgembed
 
 import (
@@ -48,6 +55,8 @@ type Config struct {
 	// repositoryURL overrides the library's Maven repository (tests point it
 	// at a closed port so the download fails fast).
 	repositoryURL string
+	// relocateRoot overrides defaultRelocateRoot (tests keep out of /var/lib).
+	relocateRoot string
 }
 
 // Server is a running embedded PostgreSQL server.
@@ -61,6 +70,7 @@ type Server struct {
 	created  bool
 
 	mu      sync.Mutex
+	users   *os.File // holds this Server's place in the register of users
 	stopped bool
 }
 
@@ -108,18 +118,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.relocateRoot == "" {
+		c.relocateRoot = defaultRelocateRoot
+	}
 	return c, nil
 }
 
-func start(ctx context.Context, cfg Config) (*Server, error) {
+func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	began := time.Now()
-	s := &Server{cfg: cfg, log: cfg.Logger}
-
 	runAs, err := unprivilegedAccount()
 	if err != nil {
 		return nil, err
 	}
-	s.runAs = runAs
+	if cfg.Dir, err = placeDir(cfg.Dir, runAs, cfg.relocateRoot, cfg.Logger); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, runAs: runAs}
 	if err := prepareDir(cfg.Dir, runAs); err != nil {
 		return nil, err
 	}
@@ -128,6 +142,17 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	defer unlock()
+	// Registered before looking for a running server: a Stop that waits
+	// for the directory lock then sees this process and leaves the server
+	// running.
+	if s.users, err = joinUsers(cfg.Dir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.users.Close()
+		}
+	}()
 
 	if s.password, err = loadOrCreatePassword(cfg.Dir); err != nil {
 		return nil, err
@@ -221,31 +246,54 @@ func (s *Server) Reused() bool { return s.reused }
 // means existing data in Dir/data was used.
 func (s *Server) Created() bool { return s.created }
 
-// Stop shuts the server down (pg_ctl stop -m fast: sessions are disconnected,
-// nothing committed is lost). It stops the server even when this Server only
-// reused it. Calling Stop again, or on a server that is already down, is a
-// no-op.
+// Dir is the directory the server's files are in: Config.Dir, or where
+// a link there leads.
+func (s *Server) Dir() string { return s.cfg.Dir }
+
+// Stop ends this Server's use of the server and shuts the server down
+// (pg_ctl stop -m fast: sessions are disconnected, nothing committed is
+// lost) unless another process, or another Server in this one, still uses
+// it. Whether this Server started the server or found it running makes no
+// difference. Calling Stop again is a no-op.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
 		return nil
 	}
-	if err := s.stop(ctx); err != nil {
+	err := s.leave(ctx)
+	// Whatever happened, this Server no longer uses the server.
+	s.users.Close()
+	s.stopped = true
+	if err != nil {
 		return fmt.Errorf("stop embedded PostgreSQL in %s: %w", s.cfg.Dir, err)
 	}
-	s.stopped = true
 	return nil
 }
 
-func (s *Server) stop(ctx context.Context) error {
+func (s *Server) leave(ctx context.Context) error {
 	// The lock keeps a concurrent Start from attaching to a server that is
-	// shutting down.
+	// shutting down, and from joining between the look for other users and
+	// the shutdown.
 	unlock, err := lockDir(ctx, s.cfg.Dir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	s.users.Close()
+	last, held, err := lastUser(s.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	if !last {
+		s.log.Info("embedded PostgreSQL left running for the other processes that use it", "dir", s.cfg.Dir, "port", s.cfg.Port)
+		return nil
+	}
+	defer held.Close()
+	return s.stop(ctx)
+}
+
+func (s *Server) stop(ctx context.Context) error {
 	running, err := s.findRunning()
 	if err != nil || !running {
 		return err
