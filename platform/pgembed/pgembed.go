@@ -148,9 +148,10 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.users, err = joinUsers(cfg.Dir); err != nil {
 		return nil, err
 	}
+	launched := false
 	defer func() {
 		if err != nil {
-			s.users.Close()
+			s.abandon(ctx, launched)
 		}
 	}()
 
@@ -178,6 +179,7 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.reused = true
 	} else {
 		s.created = dataMajor == ""
+		launched = true
 		if err := s.launch(ctx); err != nil {
 			return nil, err
 		}
@@ -192,6 +194,27 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		"dir", cfg.Dir, "port", cfg.Port, "version", s.bin.major,
 		"reused", s.reused, "created", s.created, "took", time.Since(began).Round(time.Millisecond))
 	return s, nil
+}
+
+// abandon ends a Start that failed, with the directory lock held: it
+// leaves the register and, when this Start launched a server that nobody
+// else uses (say ctx was cancelled by Ctrl-C while the server came up),
+// stops it, so that a failed start leaves nothing running.
+func (s *Server) abandon(ctx context.Context, launched bool) {
+	s.users.Close()
+	if !launched {
+		return
+	}
+	last, held, err := lastUser(s.cfg.Dir)
+	if err != nil || !last {
+		return
+	}
+	defer held.Close()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.stop(ctx); err != nil {
+		s.log.Warn("stop the embedded PostgreSQL after a failed start", "dir", s.cfg.Dir, "err", err)
+	}
 }
 
 // launch starts a postmaster on the data directory, as the unprivileged

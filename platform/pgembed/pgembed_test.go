@@ -126,6 +126,23 @@ func TestStop_DoesNotCountAProcessKilledWithSIGKILL(t *testing.T) {
 	}
 }
 
+// TestStart_FailedStartLeavesNoServerRunning cancels a start (Ctrl-C
+// while the shop comes up): the server it launched goes down with it.
+func TestStart_FailedStartLeavesNoServerRunning(t *testing.T) {
+	cfg := Config{Dir: filepath.Join(reachableTempDir(t), "pg"), Port: freePort(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Start(ctx, cfg); err == nil {
+		t.Fatal("Start with a cancelled context succeeded")
+	}
+	if serverListens(cfg.Port) {
+		t.Fatal("a failed Start left its server running")
+	}
+	if pid, _, _ := postmasterPID(filepath.Join(cfg.Dir, "data")); pid != 0 && postmasterState(pid, filepath.Join(cfg.Dir, "data")) == alive {
+		t.Fatalf("a failed Start left its postmaster (pid %d) running", pid)
+	}
+}
+
 func TestStart_ConcurrentStartsRunInitdbOnce(t *testing.T) {
 	cfg := Config{Dir: filepath.Join(reachableTempDir(t), "pg"), Port: freePort(t)}
 	servers := make([]*Server, 2)
