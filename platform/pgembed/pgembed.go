@@ -10,7 +10,7 @@
 // Every process that uses the server is registered from Start to Stop (a
 // shared flock, which dies with the process), and Stop stops the server
 // only when no other process uses it: whichever leaves last stops it, be it
-// the one that started it or not. See docs/adr/0002-embedded-database-users.md.
+// the one that started it or not. See docs/adr/0002-embedded-database-has-many-users.md.
 //
 // PostgreSQL refuses to run as root. When modshop runs as root, pgembed
 // re-executes the current binary as the "postgres" (or "nobody") user to start
