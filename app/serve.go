@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +29,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The address is taken before the database is touched: a port in use
+	// (a second `make run`) or a typo must not start, migrate or stop
+	// anything.
+	ln, err := listenHTTP(cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer ln.Close()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -40,12 +50,42 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			log.Error("shutdown", "err", cerr)
 		}
 	}()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (set MODSHOP_HTTP_ADDR or --http-addr to another address)", cfg.HTTPAddr, err)
-	}
-	log.Info("modshop ready", "addr", ln.Addr().String(), "startup", time.Since(start).Round(time.Millisecond))
+	log.Info("modshop ready", "url", browserURL(ln.Addr()), "addr", ln.Addr().String(), "startup", time.Since(start).Round(time.Millisecond))
 	return httpx.Serve(ctx, ln, shop.Handler(), cfg.ShutdownTimeout, log)
+}
+
+// listenHTTP listens on the configured HTTP address, explaining the
+// mistakes people make with it.
+func listenHTTP(addr string) (net.Listener, error) {
+	if _, port, err := net.SplitHostPort(addr); err != nil {
+		example := "8080"
+		if n, perr := strconv.ParseUint(strings.TrimPrefix(addr, ":"), 10, 16); perr == nil {
+			example = strconv.FormatUint(n, 10)
+		}
+		return nil, fmt.Errorf("--http-addr (MODSHOP_HTTP_ADDR) %q is not host:port (%v): "+
+			"write \":%s\" to listen on port %s of every interface, or \"127.0.0.1:%s\" for this machine only",
+			addr, err, example, example, example)
+	} else if port == "" {
+		return nil, fmt.Errorf("--http-addr (MODSHOP_HTTP_ADDR) %q has no port: write for example \"%s8080\"", addr, addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is modshop already running there? set MODSHOP_HTTP_ADDR or --http-addr to another address)", addr, err)
+	}
+	return ln, nil
+}
+
+// browserURL is the address to open in a browser to reach a listener:
+// localhost when it listens on every interface.
+func browserURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // runMigrate applies every module's migrations and exits.

@@ -369,7 +369,9 @@ func (s *stack) ready(ctx context.Context) error {
 }
 
 // close stops the bus (handlers in flight finish or roll back), releases
-// pools and stops the embedded PostgreSQL, in that order.
+// pools and leaves the embedded PostgreSQL, in that order: it stops only
+// when no other modshop process uses it (the shop while a CLI command
+// ends, another serve on the same data directory).
 func (s *stack) close(ctx context.Context) error {
 	var errs []error
 	if s.bus != nil {

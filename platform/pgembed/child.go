@@ -123,6 +123,16 @@ func (a *account) sysProcAttr() *syscall.SysProcAttr {
 // the existing parents of dir, e.g. a checkout under /root (mode 0700).
 // Missing parents are fine: prepareDir creates them with mode 0755.
 func (a *account) checkCanReach(dir string) error {
+	blocked, err := a.blockedAt(dir)
+	if err != nil || blocked == "" {
+		return err
+	}
+	return unreachableError(a.name, dir, blocked)
+}
+
+// blockedAt describes the first existing parent of dir that the account
+// cannot traverse, or returns "" when there is none.
+func (a *account) blockedAt(dir string) (string, error) {
 	var parents []string
 	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
 		parents = append(parents, p)
@@ -133,18 +143,18 @@ func (a *account) checkCanReach(dir string) error {
 	for i := len(parents) - 1; i >= 0; i-- {
 		info, err := os.Stat(parents[i])
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			return "", nil
 		}
 		if err != nil {
-			return fmt.Errorf("check access to %s: %w", parents[i], err)
+			return "", fmt.Errorf("check access to %s: %w", parents[i], err)
 		}
 		if !a.canSearch(info) {
 			st, _ := info.Sys().(*syscall.Stat_t)
-			return unreachableError(a.name, dir, fmt.Sprintf("%s has mode %s and owner uid %d, gid %d",
-				parents[i], info.Mode(), st.Uid, st.Gid))
+			return fmt.Sprintf("%s has mode %s and owner uid %d, gid %d",
+				parents[i], info.Mode(), st.Uid, st.Gid), nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 func (a *account) canSearch(info fs.FileInfo) bool {

@@ -5,12 +5,19 @@
 // server log is Dir/postgres.log, and Dir/run is scratch space that
 // embedded-postgres empties at every start. The server is an ordinary postmaster
 // that outlives the process which started it, so a later Start (after a crash,
-// or from another test binary) attaches to it instead of starting a second one.
+// or from another process) attaches to it instead of starting a second one.
+//
+// Every process that uses the server is registered from Start to Stop (a
+// shared flock, which dies with the process), and Stop stops the server
+// only when no other process uses it: whichever leaves last stops it, be it
+// the one that started it or not. See docs/adr/0002-embedded-database-has-many-users.md.
 //
 // PostgreSQL refuses to run as root. When modshop runs as root, pgembed
 // re-executes the current binary as the "postgres" (or "nobody") user to start
 // the server; main and every TestMain must therefore call RunChildIfRequested
-// first.
+// first. When that user cannot reach Dir (a clone under /root), the files
+// go in /var/lib/modshop instead and Dir becomes a link to them (see
+// docs/adr/0003-root-keeps-the-cluster-where-postgres-can-reach-it.md).
 package pgembed
 
 import (
@@ -48,6 +55,8 @@ type Config struct {
 	// repositoryURL overrides the library's Maven repository (tests point it
 	// at a closed port so the download fails fast).
 	repositoryURL string
+	// relocateRoot overrides defaultRelocateRoot (tests keep out of /var/lib).
+	relocateRoot string
 }
 
 // Server is a running embedded PostgreSQL server.
@@ -61,6 +70,7 @@ type Server struct {
 	created  bool
 
 	mu      sync.Mutex
+	users   *os.File // holds this Server's place in the register of users
 	stopped bool
 }
 
@@ -108,18 +118,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.relocateRoot == "" {
+		c.relocateRoot = defaultRelocateRoot
+	}
 	return c, nil
 }
 
-func start(ctx context.Context, cfg Config) (*Server, error) {
+func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	began := time.Now()
-	s := &Server{cfg: cfg, log: cfg.Logger}
-
 	runAs, err := unprivilegedAccount()
 	if err != nil {
 		return nil, err
 	}
-	s.runAs = runAs
+	if cfg.Dir, err = placeDir(cfg.Dir, runAs, cfg.relocateRoot, cfg.Logger); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, runAs: runAs}
 	if err := prepareDir(cfg.Dir, runAs); err != nil {
 		return nil, err
 	}
@@ -128,6 +142,18 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	defer unlock()
+	// Registered before looking for a running server: a Stop that waits
+	// for the directory lock then sees this process and leaves the server
+	// running.
+	if s.users, err = joinUsers(cfg.Dir); err != nil {
+		return nil, err
+	}
+	launched := false
+	defer func() {
+		if err != nil {
+			s.abandon(ctx, launched)
+		}
+	}()
 
 	if s.password, err = loadOrCreatePassword(cfg.Dir); err != nil {
 		return nil, err
@@ -153,6 +179,7 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 		s.reused = true
 	} else {
 		s.created = dataMajor == ""
+		launched = true
 		if err := s.launch(ctx); err != nil {
 			return nil, err
 		}
@@ -167,6 +194,27 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 		"dir", cfg.Dir, "port", cfg.Port, "version", s.bin.major,
 		"reused", s.reused, "created", s.created, "took", time.Since(began).Round(time.Millisecond))
 	return s, nil
+}
+
+// abandon ends a Start that failed, with the directory lock held: it
+// leaves the register and, when this Start launched a server that nobody
+// else uses (say ctx was cancelled by Ctrl-C while the server came up),
+// stops it, so that a failed start leaves nothing running.
+func (s *Server) abandon(ctx context.Context, launched bool) {
+	s.users.Close()
+	if !launched {
+		return
+	}
+	last, held, err := lastUser(s.cfg.Dir)
+	if err != nil || !last {
+		return
+	}
+	defer held.Close()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.stop(ctx); err != nil {
+		s.log.Warn("stop the embedded PostgreSQL after a failed start", "dir", s.cfg.Dir, "err", err)
+	}
 }
 
 // launch starts a postmaster on the data directory, as the unprivileged
@@ -221,31 +269,54 @@ func (s *Server) Reused() bool { return s.reused }
 // means existing data in Dir/data was used.
 func (s *Server) Created() bool { return s.created }
 
-// Stop shuts the server down (pg_ctl stop -m fast: sessions are disconnected,
-// nothing committed is lost). It stops the server even when this Server only
-// reused it. Calling Stop again, or on a server that is already down, is a
-// no-op.
+// Dir is the directory the server's files are in: Config.Dir, or where
+// a link there leads.
+func (s *Server) Dir() string { return s.cfg.Dir }
+
+// Stop ends this Server's use of the server and shuts the server down
+// (pg_ctl stop -m fast: sessions are disconnected, nothing committed is
+// lost) unless another process, or another Server in this one, still uses
+// it. Whether this Server started the server or found it running makes no
+// difference. Calling Stop again is a no-op.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
 		return nil
 	}
-	if err := s.stop(ctx); err != nil {
+	err := s.leave(ctx)
+	// Whatever happened, this Server no longer uses the server.
+	s.users.Close()
+	s.stopped = true
+	if err != nil {
 		return fmt.Errorf("stop embedded PostgreSQL in %s: %w", s.cfg.Dir, err)
 	}
-	s.stopped = true
 	return nil
 }
 
-func (s *Server) stop(ctx context.Context) error {
+func (s *Server) leave(ctx context.Context) error {
 	// The lock keeps a concurrent Start from attaching to a server that is
-	// shutting down.
+	// shutting down, and from joining between the look for other users and
+	// the shutdown.
 	unlock, err := lockDir(ctx, s.cfg.Dir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	s.users.Close()
+	last, held, err := lastUser(s.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	if !last {
+		s.log.Info("embedded PostgreSQL left running for the other processes that use it", "dir", s.cfg.Dir, "port", s.cfg.Port)
+		return nil
+	}
+	defer held.Close()
+	return s.stop(ctx)
+}
+
+func (s *Server) stop(ctx context.Context) error {
 	running, err := s.findRunning()
 	if err != nil || !running {
 		return err
