@@ -1,10 +1,15 @@
 package app_test
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,4 +92,93 @@ func TestOutage_APIAnswers503WhileTheDatabaseIsAwayAndRecovers(t *testing.T) {
 	}
 	w.WaitStatus(t, o.ID, "confirmed")
 	shop.CheckInvariants(t)
+}
+
+// TestReadyz_SaysOnlyReadyOrNotAndLogsTheCauseOncePerChange probes a shop
+// whose database goes away and comes back: /readyz answers 503 naming
+// nothing of the database (user, name, host, port), and the log gets the
+// cause once when the shop stops being ready and one line when it is
+// ready again, not one per probe.
+func TestReadyz_SaysOnlyReadyOrNotAndLogsTheCauseOncePerChange(t *testing.T) {
+	t.Parallel()
+	dbURL, proxy := testkit.NewProxiedDatabase(t)
+	var logged syncBuffer
+	shop := openShop(t, dbURL, slog.New(slog.NewTextHandler(&logged, nil)))
+	u, _ := url.Parse(dbURL)
+	secrets := []string{u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), u.User.Username()}
+
+	proxy.Cut()
+	for range 3 {
+		r := shop.API.Do("GET", "/readyz", nil)
+		if r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("database away: /readyz answered %d %s, want 503", r.Status, r.Body)
+		}
+		r.Problem(t)
+		for _, s := range secrets {
+			if strings.Contains(string(r.Body), s) {
+				t.Errorf("/readyz reveals %q: %s", s, r.Body)
+			}
+		}
+	}
+	if n := strings.Count(logged.String(), "msg=\"not ready\""); n != 1 {
+		t.Errorf("three failed probes logged %d 'not ready' lines, want 1:\n%s", n, logged.String())
+	}
+	if !strings.Contains(logged.String(), strings.TrimPrefix(u.Path, "/")) && !strings.Contains(logged.String(), u.Port()) {
+		t.Errorf("the log does not say what is wrong:\n%s", logged.String())
+	}
+
+	proxy.Restore()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := shop.API.Do("GET", "/readyz", nil)
+		if r.Status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database back: /readyz still answers %d %s", r.Status, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	shop.API.Do("GET", "/readyz", nil)
+	if n := strings.Count(logged.String(), "msg=\"ready again\""); n != 1 {
+		t.Errorf("recovery logged %d 'ready again' lines, want 1:\n%s", n, logged.String())
+	}
+}
+
+// openShop opens a shop on dbURL that logs to log, as apptest.Start does.
+func openShop(t *testing.T, dbURL string, log *slog.Logger) *apptest.Shop {
+	t.Helper()
+	cfg := app.DefaultConfig()
+	cfg.DatabaseURL = dbURL
+	cfg.DBMaxConns = 4
+	shop, err := app.Open(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("open shop: %v", err)
+	}
+	srv := httptest.NewServer(shop.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		if err := shop.Close(context.Background()); err != nil {
+			t.Errorf("close shop: %v", err)
+		}
+	})
+	return &apptest.Shop{Shop: shop, URL: srv.URL, DatabaseURL: dbURL, API: testkit.NewAPI(t, srv.URL, shop.OpenAPI())}
+}
+
+// syncBuffer is a log sink that any goroutine may write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
