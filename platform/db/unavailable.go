@@ -21,7 +21,7 @@ import (
 //   - a connection that could not be made (refused, unreachable, the server
 //     starting up or shutting down, too many connections, even a refused
 //     log-in: every pgconn.ConnectError), or that was lost or reset
-//     midway (io.EOF, ECONNRESET, EPIPE, pgx's "conn closed",
+//     midway (an unexpected EOF from pgx, ECONNRESET, EPIPE, pgx's "conn closed",
 //     driver.ErrBadConn, sql.ErrConnDone);
 //   - the server saying so: SQLSTATE class 08 (connection exception),
 //     57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect
@@ -67,9 +67,10 @@ func IsUnavailable(err error) bool {
 	case errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
 		return true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		// A database call never ends with a bare EOF except when the
-		// server went away mid-conversation (database/sql reports "no
-		// rows" as sql.ErrNoRows, never as io.EOF).
+		// The server went away mid-conversation; database/sql hands pgx's
+		// "unexpected EOF" on bare. (Input cut short ends the same way:
+		// code that decodes a request must answer that itself, as
+		// httpx.DecodeJSON does, not pass the error on.)
 		return true
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),

@@ -65,6 +65,17 @@ func TestIsUnavailable_RealErrors(t *testing.T) {
 			var n int
 			return g.WithContext(ctx).Raw("SELECT 1").Scan(&n).Error
 		}},
+		{"connection lost mid-session, pgx itself (proxy cut)", true, func(t *testing.T) error {
+			u, proxy := testkit.NewProxiedDatabase(t)
+			conn, err := pgx.Connect(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close(ctx) })
+			proxy.Cut()
+			_, err = conn.Exec(ctx, "SELECT 1")
+			return err
+		}},
 		{"backend terminated (pg_terminate_backend)", true, func(t *testing.T) error {
 			conn := sqlConn(t, dbURL)
 			var pid int

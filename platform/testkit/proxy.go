@@ -11,10 +11,12 @@ import (
 
 // TCPProxy forwards TCP connections to a target and can cut them: the test
 // stand-in for a database (or a network) that goes away and comes back.
-// While cut, it has closed every connection it carried and resets new ones
-// as soon as they arrive, so clients see their connections lost and then
-// refused; Restore lets new connections through again. The listening port
-// stays the proxy's throughout, so nothing else can take it meanwhile.
+// Cut closes every connection it carries, as a server that died would
+// (its side of each is closed, the database's side too), and from then on
+// resets new connections as soon as they arrive, so clients see their
+// connections lost and then refused; Restore lets new connections through
+// again. The listening port stays the proxy's throughout, so nothing else
+// can take it meanwhile.
 type TCPProxy struct {
 	target string
 	ln     net.Listener
@@ -63,7 +65,7 @@ func (p *TCPProxy) Cut() {
 	defer p.mu.Unlock()
 	p.cut = true
 	for c := range p.conns {
-		reset(c)
+		c.Close()
 		delete(p.conns, c)
 	}
 }
