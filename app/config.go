@@ -21,6 +21,7 @@ type Config struct {
 	LogLevel         string
 	LogFormat        string
 	DBMaxConns       int
+	StatementTimeout time.Duration
 	MaxBodyBytes     int
 	ShutdownTimeout  time.Duration
 	TrustedProxies   string
@@ -67,6 +68,7 @@ func bindConfig(s *config.Set, c *Config) {
 	s.String(&c.LogLevel, "log-level", "MODSHOP_LOG_LEVEL", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "MODSHOP_LOG_FORMAT", "text", "text or json")
 	s.Int(&c.DBMaxConns, "db-max-conns", "MODSHOP_DB_MAX_CONNS", 10, "connections per module pool")
+	s.Duration(&c.StatementTimeout, "statement-timeout", "MODSHOP_STATEMENT_TIMEOUT", 5*time.Second, "longest a database statement of an HTTP request may run (503 beyond); 0: no limit")
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "MODSHOP_MAX_BODY_BYTES", 1<<20, "largest request body accepted")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "MODSHOP_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may take to finish on shutdown")
 	s.String(&c.TrustedProxies, "trusted-proxies", "MODSHOP_TRUSTED_PROXIES", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
@@ -105,6 +107,7 @@ func (c Config) validate() error {
 	check(c.MaxBodyBytes >= 1024 && c.MaxBodyBytes <= 64<<20, "MODSHOP_MAX_BODY_BYTES=%d: must be from 1024 to 67108864", c.MaxBodyBytes)
 	check(c.DBMaxConns >= 1 && c.DBMaxConns <= 1000, "MODSHOP_DB_MAX_CONNS=%d: must be from 1 to 1000", c.DBMaxConns)
 	check(c.EmbeddedPort >= 1 && c.EmbeddedPort <= 65535, "MODSHOP_EMBEDDED_PG_PORT=%d: must be a TCP port", c.EmbeddedPort)
+	check(c.StatementTimeout == 0 || c.StatementTimeout >= time.Millisecond, "MODSHOP_STATEMENT_TIMEOUT=%s: must be 0 (no limit) or at least 1ms", c.StatementTimeout)
 	check(c.ShutdownTimeout > 0, "MODSHOP_SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout)
 	check(c.SessionTTL >= time.Minute, "MODSHOP_SESSION_TTL=%s: must be at least 1m", c.SessionTTL)
 	check(c.LoginPerAccount >= 1 && c.LoginPerClient >= 1, "log-in attempts per account and per client must be at least 1")

@@ -28,6 +28,8 @@ type Shop struct {
 	doc     *openapi3.T
 	stop    context.CancelFunc
 	done    sync.WaitGroup
+	// readiness is what /readyz found last.
+	readiness readiness
 }
 
 // DefaultConfig is the configuration with every default and no
@@ -197,15 +199,38 @@ func correlateEvents(c *gin.Context) {
 	c.Next()
 }
 
+// readyz tells anyone whether the shop is ready, and nothing more: why it
+// is not (which names the database's user, host and port) goes to the log,
+// once each time readiness changes rather than once per probe.
 func (s *Shop) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
-	if err := s.stack.ready(ctx); err != nil {
-		s.stack.log.Warn("not ready", "err", err)
-		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", err.Error()))
+	err := s.stack.ready(ctx)
+	s.readiness.observe(s.stack.log, err)
+	if err != nil {
+		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "not ready"))
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok", "migrations": "ok"}})
+}
+
+// readiness remembers whether the last probe found the shop ready, so that
+// only a change is logged. A shop starts ready: Open checked everything.
+type readiness struct {
+	mu       sync.Mutex
+	notReady bool
+}
+
+func (r *readiness) observe(log *slog.Logger, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil && !r.notReady:
+		log.Warn("not ready", "err", err)
+	case err == nil && r.notReady:
+		log.Info("ready again")
+	}
+	r.notReady = err != nil
 }
 
 // notFound serves the web UI (serveWebUI): every process does, so that a

@@ -253,15 +253,32 @@ func (s *stack) openModuleDatabase(ctx context.Context, name, schema, sharedURL 
 	if err := db.Provision(ctx, admin, schema); err != nil {
 		return err
 	}
-	pool, err := db.OpenModule(ctx, url, schema, int32(s.cfg.DBMaxConns))
+	if err := s.migrate(ctx, name, schema, url); err != nil {
+		return err
+	}
+	// The module's pool serves its HTTP requests, bounded by the statement
+	// timeout; its bus handlers lift it in their own transactions.
+	pool, err := db.OpenModule(ctx, url, schema, int32(s.cfg.DBMaxConns), db.StatementTimeout(s.cfg.StatementTimeout))
 	if err != nil {
 		return fmt.Errorf("module %s: %w", name, err)
 	}
 	s.pools[schema] = pool
+	return nil
+}
+
+// migrate applies a module's migrations as its role, on connections of
+// their own: not bounded by the statement timeout, which is for requests
+// (a migration may take as long as the operator's data needs).
+func (s *stack) migrate(ctx context.Context, name, schema, url string) error {
 	files, err := migrations.For(name)
 	if err != nil {
 		return fmt.Errorf("migrations of module %s: %w", name, err)
 	}
+	pool, err := db.OpenModule(ctx, url, schema, 2) // the migration lock's connection, and the migrations'
+	if err != nil {
+		return fmt.Errorf("module %s: %w", name, err)
+	}
+	defer pool.Close()
 	return db.Migrate(ctx, pool, schema, files, s.log)
 }
 

@@ -62,7 +62,9 @@ const rejectedKey = "auth.token_rejected"
 // context. A request without a valid token passes through anonymous, so a
 // client holding a stale token can still log in again and use the public
 // routes; a route that needs a caller then answers 401 saying the session
-// has ended.
+// has ended. A lookup that fails otherwise fails the request: httpx.Errors
+// answers 503 with Retry-After when the database is away (db.IsUnavailable),
+// never 401, so that a client does not drop a session that is still good.
 func Middleware(a Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, present := tokenFrom(c)

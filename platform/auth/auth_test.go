@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,13 +24,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// sessions is an Authenticator over a fixed set of tokens; "db-down" fails
-// the way a broken database does.
+// sessions is an Authenticator over a fixed set of tokens; "db-down"
+// fails the way a lookup does while the database is away (database/sql's
+// answer on a lost connection), "broken" the way a bug does.
 type sessions map[string]Identity
 
 func (s sessions) Authenticate(_ context.Context, token string) (Identity, error) {
-	if token == "db-down" {
-		return Identity{}, errors.New("connection refused")
+	switch token {
+	case "db-down":
+		return Identity{}, fmt.Errorf("look up session: %w", driver.ErrBadConn)
+	case "broken":
+		return Identity{}, errors.New("session row cannot be decoded")
 	}
 	id, ok := s[token]
 	if !ok {
@@ -124,7 +130,10 @@ func TestMiddleware_TellsRoutesWhoIsCalling(t *testing.T) {
 		{"stale cookie on log-in", "POST", "/api/v1/sessions", cookie("expired"), 200, "", ""},
 		{"basic auth on me", "GET", "/api/v1/users/me", func(r *http.Request) { r.SetBasicAuth("carol", "pw") }, 401, "", "invalid or has expired"},
 		{"empty bearer on me", "GET", "/api/v1/users/me", func(r *http.Request) { r.Header.Set("Authorization", "Bearer") }, 401, "", ""},
-		{"database down", "GET", "/api/v1/users/me", bearer("db-down"), 500, "", ""},
+		// The database being away is an outage (503, come back later); a bug is a 500.
+		{"database down", "GET", "/api/v1/users/me", bearer("db-down"), 503, "", "try again"},
+		{"database down, public route", "POST", "/api/v1/sessions", bearer("db-down"), 503, "", "try again"},
+		{"a bug in the lookup", "GET", "/api/v1/users/me", bearer("broken"), 500, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -283,7 +283,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	// serve replays, the overview and metrics.
 	b.db.SetMaxOpenConns(max(b.cfg.MaxConns, 4+len(handlers)))
 
-	logger := watermill.NewSlogLoggerWithLevelMapping(b.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	logger := newLogAdapter(b.log, b.closing)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.CloseTimeout}, logger)
 	if err != nil {
 		return fmt.Errorf("bus router: %w", err)

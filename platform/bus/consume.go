@@ -9,6 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 var (
@@ -114,7 +116,9 @@ func (b *Bus) applyAlone(ctx context.Context, h *handler, md Metadata, ev Event)
 		// synchronous commit, and WAL is flushed in order. A crash before
 		// that flush loses the effect and the inbox mark together, and the
 		// unacknowledged message is delivered again.
-		if err := tx.Exec(`SET LOCAL synchronous_commit = off`).Error; err != nil {
+		// Handlers are not bounded by the statement timeout that the
+		// module's pool may have for its HTTP requests (same round trip).
+		if err := tx.Exec(`SET LOCAL synchronous_commit = off; ` + db.LiftStatementTimeout).Error; err != nil {
 			return fmt.Errorf("handler transaction: %w", err)
 		}
 		return b.applyIn(ctx, h, md, ev, tx)

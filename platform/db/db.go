@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,10 +36,34 @@ func Open(ctx context.Context, url string, maxConns int32) (*sql.DB, error) {
 	return openPool(ctx, cfg)
 }
 
+// An Option changes how OpenModule connects.
+type Option func(*pgxpool.Config)
+
+// StatementTimeout bounds every statement on the pool's connections at d:
+// PostgreSQL's statement_timeout, sent in each connection's startup
+// message, so it costs no statement when a connection is used. A
+// statement that runs longer is cancelled by the server (SQLSTATE 57014,
+// which IsUnavailable reports) and the connection stays usable. A
+// transaction that must not be bounded lifts it for itself with
+// LiftStatementTimeout. Zero leaves the server's own setting.
+func StatementTimeout(d time.Duration) Option {
+	return func(cfg *pgxpool.Config) {
+		if d <= 0 {
+			return
+		}
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+	}
+}
+
+// LiftStatementTimeout, run first in a transaction on a pool opened with
+// StatementTimeout, lets that transaction's statements take as long as
+// they need (bus handlers, which are not bounded).
+const LiftStatementTimeout = "SET LOCAL statement_timeout = 0"
+
 // OpenModule connects to url with a pool whose every connection runs as
 // the module's role with the module's schema first on its search path, so
 // the database itself enforces the module wall.
-func OpenModule(ctx context.Context, url, schema string, maxConns int32) (*sql.DB, error) {
+func OpenModule(ctx context.Context, url, schema string, maxConns int32, opts ...Option) (*sql.DB, error) {
 	if !identifier.MatchString(schema) {
 		return nil, fmt.Errorf("invalid schema name %q", schema)
 	}
@@ -49,6 +74,9 @@ func OpenModule(ctx context.Context, url, schema string, maxConns int32) (*sql.D
 	cfg.MaxConns = maxConns
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "modshop-" + schema
+	for _, o := range opts {
+		o(cfg)
+	}
 	role := RoleFor(schema)
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		_, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())

@@ -42,7 +42,10 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 		c.Next()
 		status := c.Writer.Status()
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn // an outage, or a refusal to take more: nothing broke
+		case status >= 500:
 			level = slog.LevelError
 		}
 		log.LogAttrs(c.Request.Context(), level, "http request",

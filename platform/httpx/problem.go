@@ -11,6 +11,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 // ProblemContentType is the media type of every error body.
@@ -83,6 +85,19 @@ func TooManyRequests(detail string, retryAfterSeconds int) *Problem {
 	return p
 }
 
+// RetryAfterUnavailable is the Retry-After, in seconds, of a 503 that does
+// not set its own: about the time a pool needs to find a database that
+// came back.
+const RetryAfterUnavailable = 5
+
+// Unavailable is a 503: the service cannot answer this moment (its
+// database is away, or did not answer in time), and will again.
+func Unavailable(detail string) *Problem {
+	p := NewProblem(http.StatusServiceUnavailable, "unavailable", detail)
+	p.RetryAfter = RetryAfterUnavailable
+	return p
+}
+
 // Fail records err on the request and stops the handler chain; the Errors
 // middleware renders it. Handlers call it and return.
 func Fail(c *gin.Context, err error) {
@@ -91,8 +106,10 @@ func Fail(c *gin.Context, err error) {
 }
 
 // Errors is the one place that turns errors into problem+json. A *Problem
-// is sent as it is; anything else is logged and answered with a 500 that
-// reveals nothing about the cause.
+// is sent as it is. The database being away or too slow (db.IsUnavailable)
+// is a 503 with Retry-After, logged as a warning: it is an outage, not a
+// bug, and the client may simply come back. Anything else is logged as an
+// error and answered with a 500. Neither reveals anything about the cause.
 func Errors(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
@@ -101,7 +118,13 @@ func Errors(log *slog.Logger) gin.HandlerFunc {
 		}
 		err := c.Errors.Last().Err
 		var p *Problem
-		if !errors.As(err, &p) {
+		switch {
+		case errors.As(err, &p):
+		case db.IsUnavailable(err):
+			log.WarnContext(c.Request.Context(), "request failed: database unavailable",
+				"err", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", RequestID(c))
+			p = Unavailable("the service is unavailable for a moment; try again shortly")
+		default:
 			log.ErrorContext(c.Request.Context(), "request failed",
 				"err", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", RequestID(c))
 			p = NewProblem(http.StatusInternalServerError, "internal", "something went wrong on our side; the request id helps us find it")
@@ -121,6 +144,9 @@ func WriteProblem(c *gin.Context, p *Problem) {
 	}
 	out.Instance = c.Request.URL.Path
 	out.RequestID = RequestID(c)
+	if out.Status == http.StatusServiceUnavailable && out.RetryAfter <= 0 {
+		out.RetryAfter = RetryAfterUnavailable // every 503 says when to come back
+	}
 	if out.RetryAfter > 0 {
 		c.Header("Retry-After", fmt.Sprint(out.RetryAfter))
 	}

@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v4"
@@ -32,6 +33,7 @@ func Build(fragments ...[]byte) (*openapi3.T, []byte, error) {
 			return nil, nil, fmt.Errorf("openapi fragment %d: %w", i, err)
 		}
 	}
+	documentUnavailable(doc)
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode openapi: %w", err)
@@ -130,3 +132,32 @@ func mergeInto(parent map[string]any, key string, val any) error {
 	}
 	return nil
 }
+
+// documentUnavailable adds the 503 that every API operation may answer
+// while the database is away (components/responses/Unavailable, with
+// Retry-After) to each operation under /api/ that does not document a 503
+// of its own: the platform answers it, so the platform documents it.
+func documentUnavailable(doc map[string]any) {
+	paths, _ := doc["paths"].(map[string]any)
+	for path, item := range paths {
+		ops, ok := item.(map[string]any)
+		if !ok || !strings.HasPrefix(path, "/api/v") {
+			continue
+		}
+		for method, op := range ops {
+			o, ok := op.(map[string]any)
+			if !ok || !httpMethods[method] {
+				continue
+			}
+			responses, _ := o["responses"].(map[string]any)
+			if responses == nil {
+				continue // Validate reports the missing responses
+			}
+			if _, own := responses["503"]; !own {
+				responses["503"] = map[string]any{"$ref": "#/components/responses/Unavailable"}
+			}
+		}
+	}
+}
+
+var httpMethods = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "options": true, "head": true, "patch": true, "trace": true}

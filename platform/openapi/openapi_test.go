@@ -152,3 +152,35 @@ func TestBuild_RefusesFragmentsThatWouldMakeABadDocument(t *testing.T) {
 		})
 	}
 }
+
+// Every API operation may answer 503 while the database is away; the
+// document says so, with the Retry-After header, without each module
+// writing it down. An operation's own 503 is kept.
+func TestBuild_EveryAPIOperationDocuments503WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	own := []byte(`
+paths:
+  /api/v1/gadgets:
+    get:
+      operationId: listGadgets
+      responses:
+        "200": { description: Gadgets }
+        "503": { description: Gadgets are asleep }
+`)
+	doc, _, err := Build(things, widgets, own)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	for _, path := range []string{"/api/v1/things/{id}", "/api/v1/widgets"} {
+		r := doc.Paths.Find(path).Get.Responses.Value("503")
+		if r == nil || r.Value.Headers["Retry-After"] == nil || r.Value.Content.Get("application/problem+json") == nil {
+			t.Errorf("%s: no 503 problem with Retry-After: %+v", path, r)
+		}
+	}
+	if d := doc.Paths.Find("/api/v1/gadgets").Get.Responses.Value("503").Value.Description; d == nil || *d != "Gadgets are asleep" {
+		t.Errorf("an operation's own 503 was replaced: %v", d)
+	}
+	if doc.Paths.Find("/healthz").Get.Responses.Value("503") != nil {
+		t.Error("/healthz, which needs no database, documents a 503")
+	}
+}
