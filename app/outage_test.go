@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -163,22 +162,4 @@ func openShop(t *testing.T, dbURL string, log *slog.Logger) *apptest.Shop {
 		}
 	})
 	return &apptest.Shop{Shop: shop, URL: srv.URL, DatabaseURL: dbURL, API: testkit.NewAPI(t, srv.URL, shop.OpenAPI())}
-}
-
-// syncBuffer is a log sink that any goroutine may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
