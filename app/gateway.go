@@ -187,6 +187,11 @@ func runGateway(ctx context.Context, env Env, args []string) error {
 	return httpx.Serve(ctx, ln, h, cfg.ShutdownTimeout, log)
 }
 
+// OpenAPIDocument is the OpenAPI document of the whole shop, as JSON: what
+// /api/openapi.json serves when every module runs (tools/openapi-lint
+// lints it).
+func OpenAPIDocument() ([]byte, error) { return gatewayDoc() }
+
 // gatewayDoc is the OpenAPI document of the whole shop: what the modules
 // behind the gateway serve, together.
 func gatewayDoc() ([]byte, error) {
