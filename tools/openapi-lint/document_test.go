@@ -115,7 +115,7 @@ func TestDocument_QueryParametersAreTypedAsTheShopReadsThem(t *testing.T) {
 			}
 			s := p.Schema.Value
 			where := o.method + " " + o.path + " ?" + p.Name
-			number := refuses(t, shop.API, admin, o, p.Name, "x") && !refuses(t, shop.API, admin, o, p.Name, "7")
+			number := s.Type.Is("string") && refuses(t, shop.API, admin, o, p.Name, "x") && !refuses(t, shop.API, admin, o, p.Name, "7")
 			switch {
 			case number && !s.Type.Is("integer"):
 				t.Errorf("%s: the shop reads it as a whole number, the document types it %v", where, s.Type)
