@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+.PHONY: run build test openapi-lint lint fmt vet bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
 
 ## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
@@ -14,8 +14,18 @@ build:
 	$(GO) build -o $(BIN) .
 
 ## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ
-test: postgres-binaries chromium rabbitmq
+test: postgres-binaries chromium rabbitmq openapi-lint
 	$(GO) test -race -count=1 -p 2 -timeout 20m $(PKGS)
+
+## openapi-lint: the OpenAPI document the shop serves, against redocly's recommended rules (the linter pinned in tools/openapi-lint, installed there by npm ci)
+openapi-lint: tools/openapi-lint/node_modules/.installed
+	$(GO) run ./tools/openapi-lint tools/openapi-lint/openapi.json
+	cd tools/openapi-lint && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true ./node_modules/.bin/redocly lint --config redocly.yaml --max-problems 100 openapi.json
+
+tools/openapi-lint/node_modules/.installed: tools/openapi-lint/package-lock.json
+	@command -v npm >/dev/null || { echo "make openapi-lint needs Node.js (20.19 or later) and npm: apt-get install nodejs npm"; exit 1; }
+	cd tools/openapi-lint && npm ci --no-audit --no-fund
+	@touch $@
 
 ## lint: gofmt and go vet
 lint: fmt vet

@@ -10,6 +10,7 @@ import (
 
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/config"
+	"github.com/modshop/modshop/platform/httpx"
 )
 
 // Config is everything an operator can set, by flag or MODSHOP_* variable.
@@ -57,6 +58,9 @@ type Config struct {
 	// UserURL is where the user module answers when it does not run in
 	// this process: session tokens are checked there.
 	UserURL string
+	// CORSOrigins lists, comma-separated, the origins whose pages may call
+	// the API from a browser, with credentials (httpx.CORS); empty: none.
+	CORSOrigins string
 }
 
 // bindConfig registers the settings shared by every command.
@@ -92,6 +96,7 @@ func bindConfig(s *config.Set, c *Config) {
 	s.String(&c.BusTransport, "bus-transport", "MODSHOP_BUS_TRANSPORT", "postgres", "how events travel between modules: postgres (the bus tables in MODSHOP_DATABASE_URL) or rabbitmq (needed when modules have databases of their own)")
 	s.String(&c.AMQPURL, "amqp-url", "MODSHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL of the rabbitmq bus transport")
 	s.String(&c.AMQPNamespace, "amqp-namespace", "MODSHOP_AMQP_NAMESPACE", "modshop.", "prefix of the rabbitmq transport's exchange and queue names")
+	s.String(&c.CORSOrigins, "cors-origins", "MODSHOP_CORS_ORIGINS", "", "comma-separated origins (such as https://store.example.com) whose pages may call the API from a browser, with credentials; empty: none")
 	s.String(&c.UserURL, "user-url", "MODSHOP_USER_URL", "", "base URL of a process running the user module (http://host:port), needed when this one does not: session tokens are checked there")
 }
 
@@ -135,6 +140,9 @@ func (c Config) validate() error {
 		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("MODSHOP_DATABASE_URL: %w", err))
 		}
+	}
+	if _, err := httpx.ParseOrigins(c.CORSOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("MODSHOP_CORS_ORIGINS: %w", err))
 	}
 	if c.UserURL != "" {
 		if err := checkHTTPURL(c.UserURL); err != nil {
@@ -252,4 +260,13 @@ func checkHTTPURL(raw string) error {
 		return errors.New("want a base URL without query or fragment")
 	}
 	return nil
+}
+
+// corsOrigins is MODSHOP_CORS_ORIGINS read; the configuration is validated.
+func (c Config) corsOrigins() []string {
+	o, err := httpx.ParseOrigins(c.CORSOrigins)
+	if err != nil {
+		panic("app: CORS origins of an unvalidated configuration: " + err.Error())
+	}
+	return o
 }

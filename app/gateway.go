@@ -35,6 +35,9 @@ type GatewayConfig struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	UpstreamTimeout time.Duration
+	// CORSOrigins: the origins whose pages may call the API from a
+	// browser. The gateway answers CORS for the processes behind it.
+	CORSOrigins string
 }
 
 // GatewayRoute sends every request whose path is Prefix, or starts with
@@ -62,6 +65,7 @@ func bindGatewayConfig(s *config.Set, c *GatewayConfig, routes *routeList, envRo
 	s.String(&c.LogLevel, "log-level", "MODSHOP_LOG_LEVEL", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "MODSHOP_LOG_FORMAT", "text", "text or json")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "MODSHOP_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may take to finish on shutdown")
+	s.String(&c.CORSOrigins, "cors-origins", "MODSHOP_CORS_ORIGINS", "", "comma-separated origins whose pages may call the API from a browser; the gateway answers CORS itself (give the module processes the same list: their CSRF check trusts it)")
 	s.Duration(&c.UpstreamTimeout, "upstream-timeout", "MODSHOP_GATEWAY_UPSTREAM_TIMEOUT", 60*time.Second, "how long the gateway waits for a module process to start answering")
 }
 
@@ -109,6 +113,9 @@ func parseGatewayConfig(env Env, args []string) (GatewayConfig, error) {
 	}
 	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := httpx.ParseOrigins(c.CORSOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("MODSHOP_CORS_ORIGINS: %w", err))
 	}
 	if c.ShutdownTimeout <= 0 || c.UpstreamTimeout <= 0 {
 		errs = append(errs, errors.New("MODSHOP_SHUTDOWN_TIMEOUT and MODSHOP_GATEWAY_UPSTREAM_TIMEOUT must be positive"))
@@ -186,6 +193,11 @@ func runGateway(ctx context.Context, env Env, args []string) error {
 	log.Info("modshop gateway ready", "addr", ln.Addr().String())
 	return httpx.Serve(ctx, ln, h, cfg.ShutdownTimeout, log)
 }
+
+// OpenAPIDocument is the OpenAPI document of the whole shop, as JSON: what
+// /api/openapi.json serves when every module runs (tools/openapi-lint
+// lints it).
+func OpenAPIDocument() ([]byte, error) { return gatewayDoc() }
 
 // gatewayDoc is the OpenAPI document of the whole shop: what the modules
 // behind the gateway serve, together.

@@ -58,6 +58,10 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	origins, err := httpx.ParseOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("MODSHOP_CORS_ORIGINS: %w", err)
+	}
 	metrics := httpx.NewMetrics()
 	g := &gateway{
 		trusted: trusted,
@@ -105,6 +109,7 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 		metrics.Middleware(),
 		httpx.Recover(log),
 		httpx.SecurityHeaders(),
+		httpx.CORS(origins...), // preflights end here; the processes behind check CSRF
 		httpx.Errors(log),
 	)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -196,6 +201,13 @@ func (g *gateway) fromTrustedProxy(r *http.Request) bool {
 func dropHeadersSetHere(resp *http.Response) error {
 	for _, h := range headersSetHere {
 		resp.Header.Del(h)
+	}
+	// CORS is the gateway's: two Access-Control-Allow-Origin headers would
+	// make the browser refuse the answer.
+	for h := range resp.Header {
+		if httpx.CORSHeader(h) {
+			resp.Header.Del(h)
+		}
 	}
 	return nil
 }

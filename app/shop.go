@@ -169,9 +169,10 @@ func (s *Shop) buildHandler() error {
 		metrics.Middleware(),
 		httpx.Recover(log),
 		httpx.SecurityHeaders(),
+		httpx.CORS(cfg.corsOrigins()...),
 		httpx.Errors(log),
 		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
-		httpx.CrossOriginProtection(),
+		httpx.CrossOriginProtection(cfg.corsOrigins()...),
 		auth.Middleware(s.stack.authenticator),
 		correlateEvents,
 	)

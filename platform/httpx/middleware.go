@@ -119,8 +119,15 @@ func SecurityHeaders() gin.HandlerFunc {
 // CrossOriginProtection refuses unsafe cross-site requests from browsers
 // (the CSRF defence for cookie sessions), using Go's Sec-Fetch-Site and
 // Origin checks. Clients that are not browsers send neither header and pass.
-func CrossOriginProtection() gin.HandlerFunc {
+// Pages on the trusted origins (as ParseOrigins reads them; those CORS
+// lets in) pass as well.
+func CrossOriginProtection(trusted ...string) gin.HandlerFunc {
 	cop := http.NewCrossOriginProtection()
+	for _, o := range trusted {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			panic("httpx: trusted origin not read by ParseOrigins: " + err.Error())
+		}
+	}
 	return func(c *gin.Context) {
 		if err := cop.Check(c.Request); err != nil {
 			WriteProblem(c, Forbidden("cross-site request refused"))

@@ -86,15 +86,18 @@ type Raw []byte
 func (a *API) Do(method, path string, body any, opts ...Option) *Response {
 	a.tb.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case Raw:
+		sent = b
 		rd = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
 			a.tb.Fatalf("encode request: %v", err)
 		}
+		sent = raw
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, a.base+path, rd)
@@ -117,13 +120,13 @@ func (a *API) Do(method, path string, body any, opts ...Option) *Response {
 		a.tb.Fatalf("read response of %s %s: %v", method, path, err)
 	}
 	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
-	a.validate(req, out)
+	a.validate(req, sent, out)
 	return out
 }
 
 // validate checks a response against the document. Errors are always
 // problem+json; documented routes must answer as documented.
-func (a *API) validate(req *http.Request, resp *Response) {
+func (a *API) validate(req *http.Request, sent []byte, resp *Response) {
 	a.tb.Helper()
 	if resp.Status >= 400 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
 		a.tb.Errorf("%s %s: error %d is not problem+json: %q %s", req.Method, req.URL.Path, resp.Status, resp.Header.Get("Content-Type"), resp.Body)
@@ -135,6 +138,19 @@ func (a *API) validate(req *http.Request, resp *Response) {
 		}
 		a.tb.Errorf("%s %s answered %d but is not in the OpenAPI document: %v", req.Method, req.URL.Path, resp.Status, err)
 		return
+	}
+	if resp.Status < 300 {
+		// What the shop took must be what the document allows: a client
+		// generated from it could not send anything else.
+		taken := req.Clone(req.Context())
+		taken.Body = io.NopCloser(bytes.NewReader(sent))
+		err := openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+			Request: taken, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
+		})
+		if err != nil {
+			a.tb.Errorf("%s %s answered %d to a request the OpenAPI document does not allow: %v", req.Method, req.URL, resp.Status, err)
+		}
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
