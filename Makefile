@@ -39,7 +39,7 @@ build:
 
 ## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ. Prints each package as it finishes and the failures again at the end
 test: postgres-binaries chromium rabbitmq $(GOTESTSUM)
-	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -p 2 -timeout 20m $(PKGS)
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg --raw-command -- $(GO) test -json -race -count=1 -p 2 -timeout 20m $(PKGS)
 
 ## lint: gofmt and go vet
 lint: fmt vet
