@@ -1,21 +1,45 @@
-# modshop: `make run` runs the shop, `make test` passes the tests.
+# modshop: `make run` runs the shop, `make test` passes the tests,
+# `make help` lists every target.
 GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test openapi-lint lint fmt vet bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+# Tools, each pinned and installed by `go install` into bin/tools under its
+# version (changing a pin installs the new one); nothing outside the clone.
+TOOLS               := bin/tools
+GOTESTSUM_VERSION   := v1.13.0
+GOVULNCHECK_VERSION := v1.9.0
+GOSEC_VERSION       := v2.30.0
+# The Go vulnerability database, as the golang.org/x/vulndb module (through
+# the module proxy, so it works where vuln.go.dev cannot be reached).
+VULNDB_VERSION      := v0.0.0-20261105234957-e22db6528018
 
-## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
+GOTESTSUM   := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)
+GOVULNCHECK := $(TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)
+GOSEC       := $(TOOLS)/gosec-$(GOSEC_VERSION)
+INDEXDB     := $(TOOLS)/indexdb-$(VULNDB_VERSION)
+VULNDB      := $(TOOLS)/vulndb-$(VULNDB_VERSION)
+
+.PHONY: help run build test openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+
+## help: list the targets and what each does
+help:
+	@awk '/^## [a-z-]+: / { t = $$2; sub(/:$$/, "", t); d = $$0; sub(/^## [a-z-]+: /, "", d); \
+		printf "make %-17s", t; n = 0; w = split(d, words, " "); \
+		for (i = 1; i <= w; i++) { if (n + length(words[i]) > 70 && n > 0) { printf "\n%22s", ""; n = 0 } \
+			printf " %s", words[i]; n += length(words[i]) + 1 } printf "\n" }' $(MAKEFILE_LIST)
+
+## run: build and run the shop on http://localhost:8080 (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
 	./$(BIN) serve --seed-demo
 
-## build: compile the single binary into bin/modshop
+## build: compile the single binary into bin/modshop, showing the downloads and compilation of a first build
 build:
-	$(GO) build -o $(BIN) .
+	@GO="$(GO)" ./scripts/build $(BIN)
 
-## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ
-test: postgres-binaries chromium rabbitmq openapi-lint
-	$(GO) test -race -count=1 -p 2 -timeout 20m $(PKGS)
+## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ. Prints each package as it finishes and the failures again at the end
+test: postgres-binaries chromium rabbitmq openapi-lint $(GOTESTSUM)
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg --raw-command -- $(GO) test -json -race -count=1 -p 2 -timeout 20m $(PKGS)
 
 ## openapi-lint: the OpenAPI document the shop serves, against redocly's recommended rules (the linter pinned in tools/openapi-lint, installed there by npm ci)
 openapi-lint: tools/openapi-lint/node_modules/.installed
@@ -30,11 +54,49 @@ tools/openapi-lint/node_modules/.installed: tools/openapi-lint/package-lock.json
 ## lint: gofmt and go vet
 lint: fmt vet
 
+## fmt: list the files gofmt would change (fails if any)
 fmt:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## vet: go vet
 vet:
 	$(GO) vet $(PKGS)
+
+## vulncheck: govulncheck against a vulnerability database built locally from the golang.org/x/vulndb module (no access to vuln.go.dev needed)
+vulncheck: $(GOVULNCHECK) $(VULNDB)/index/db.json
+	$(GOVULNCHECK) -db file://$(CURDIR)/$(VULNDB) $(PKGS)
+
+## gosec: the gosec security checker on the shop's code (suppressions carry a #nosec comment that says why)
+gosec: $(GOSEC)
+	$(GOSEC) -quiet -exclude-generated $(PKGS)
+
+# go-install NAME PACKAGE VERSION installs a pinned tool as $@.
+define go-install
+	@echo "installing $(2)@$(3) into $(TOOLS)"
+	@mkdir -p $(TOOLS)/.gobin
+	@GOBIN="$(CURDIR)/$(TOOLS)/.gobin" $(GO) install $(2)@$(3)
+	@mv $(TOOLS)/.gobin/$(1) $@
+endef
+
+$(GOTESTSUM):
+	$(call go-install,gotestsum,gotest.tools/gotestsum,$(GOTESTSUM_VERSION))
+
+$(GOVULNCHECK):
+	$(call go-install,govulncheck,golang.org/x/vuln/cmd/govulncheck,$(GOVULNCHECK_VERSION))
+
+$(GOSEC):
+	$(call go-install,gosec,github.com/securego/gosec/v2/cmd/gosec,$(GOSEC_VERSION))
+
+$(INDEXDB):
+	$(call go-install,indexdb,golang.org/x/vulndb/cmd/indexdb,$(VULNDB_VERSION))
+
+# The database in govulncheck's format, from the module's OSV files, by
+# the vulndb repository's own indexer.
+$(VULNDB)/index/db.json: $(INDEXDB)
+	@echo "building the vulnerability database from golang.org/x/vulndb@$(VULNDB_VERSION)"
+	@src="$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p')"; \
+		test -d "$$src/data/osv" || { echo "golang.org/x/vulndb@$(VULNDB_VERSION) could not be downloaded"; exit 1; }; \
+		rm -rf $(VULNDB).tmp && $(INDEXDB) -vulns "$$src/data/osv" -out $(VULNDB).tmp && rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
 ## bench: every benchmark; each prints its figures beside pgbench measured in the same run
 bench: bench-users bench-products bench-bus bench-chain bench-orders bench-topologies
@@ -74,5 +136,6 @@ rabbitmq:
 chromium:
 	@./scripts/ensure-chromium
 
+## clean: remove bin/ (the binary and the installed tools)
 clean:
 	rm -rf bin

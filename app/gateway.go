@@ -79,13 +79,13 @@ func parseGatewayConfig(env Env, args []string) (GatewayConfig, error) {
 	bindGatewayConfig(s, &c, &flagRoutes, &envRoutes)
 	if err := s.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(env)
+			printCommandHelp(env.Stdout, "gateway", s)
 			return c, errHelpShown
 		}
-		return c, fmt.Errorf("gateway: %w (see modshop --help)", err)
+		return c, fmt.Errorf("gateway: %w (see modshop gateway --help)", err)
 	}
 	if s.FS.NArg() > 0 {
-		return c, fmt.Errorf("gateway: unexpected argument %q (see modshop --help)", s.FS.Arg(0))
+		return c, fmt.Errorf("gateway: unexpected argument %q (see modshop gateway --help)", s.FS.Arg(0))
 	}
 	raw := []string(flagRoutes)
 	if len(raw) == 0 {

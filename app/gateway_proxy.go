@@ -289,7 +289,7 @@ func (g *gateway) upstreamReady(ctx context.Context, r *gatewayUpstream) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close() // only the status matters
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("readyz answered %d", resp.StatusCode)
 	}

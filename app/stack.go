@@ -125,7 +125,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 			busURL = own
 		}
 	}
-	if s.admin, err = db.Open(ctx, busURL, 2); err != nil {
+	if s.admin, err = openCreatingDatabase(ctx, busURL, 2, log); err != nil {
 		return nil, err
 	}
 	unlock, err := lockProvisioning(ctx, s.admin)
@@ -214,7 +214,7 @@ func (s *stack) moduleAdmins(ctx context.Context) (map[string]*sql.DB, error) {
 		if own == "" {
 			continue
 		}
-		admin, err := db.Open(ctx, own, 2)
+		admin, err := openCreatingDatabase(ctx, own, 2, s.log)
 		if err != nil {
 			return admins, fmt.Errorf("module %s (%s): %w", m.name, moduleDatabaseEnv(m.name), err)
 		}

@@ -17,8 +17,14 @@ import (
 // standard input when it is piped in; otherwise one is generated and
 // printed once. There is no default password anywhere.
 func runUsers(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: modshop users create --username NAME --email ADDRESS [--admin] (password on stdin, or generated)")
+	switch {
+	case len(args) == 0:
+		return errors.New("users: say what to do: modshop users create --username NAME --email ADDRESS [--admin] (see modshop users --help)")
+	case isHelpFlag(args[0]) || args[0] == "help":
+		// create is the one users command: its help is the users help.
+		args = []string{"create", "--help"}
+	case args[0] != "create":
+		return fmt.Errorf("users: unknown command %q: the one users command is create (see modshop users --help)", args[0])
 	}
 	var username, email string
 	var admin bool

@@ -6,6 +6,7 @@ package web
 import (
 	"embed"
 	"io/fs"
+	"slices"
 	"strings"
 )
 
@@ -21,26 +22,51 @@ func Static() fs.FS {
 	return sub
 }
 
-// The front end draws these pages itself (history-API routing); the server
-// answers each with index.html, so a reload or a shared link opens the same
-// page: the paths in pages, and whatever follows a prefix in pagePrefixes.
-var (
-	pages        = []string{"/", "/cart", "/checkout", "/login", "/register", "/orders", "/staff"}
-	pagePrefixes = []string{"/orders/", "/products/", "/staff/"}
-)
+// pages are the pages the front end draws itself (history-API routing),
+// as js/main.js registers them with route(); ":name" stands for one path
+// segment. The server answers each with index.html, so a reload or a
+// shared link opens the same page, and answers any other path with a 404.
+// TestPages_AgreeWithTheFrontEndsRoutes keeps this list and main.js's one.
+var pages = []string{
+	"/",
+	"/products/:id",
+	"/cart",
+	"/checkout",
+	"/login",
+	"/register",
+	"/orders",
+	"/orders/:id",
+	"/staff",
+	"/staff/products",
+	"/staff/products/new",
+	"/staff/products/:id",
+	"/staff/orders",
+	"/staff/bus",
+}
+
+// Pages lists the front end's page patterns.
+func Pages() []string { return slices.Clone(pages) }
 
 // IsPage reports whether path is a page of the front end, to be answered
-// with index.html.
+// with index.html: it matches a pattern segment for segment, exactly (no
+// trailing slash, as the front end's router matches).
 func IsPage(path string) bool {
-	for _, p := range pages {
-		if path == p {
-			return true
+	return slices.ContainsFunc(pages, func(pattern string) bool { return matchPage(pattern, path) })
+}
+
+func matchPage(pattern, path string) bool {
+	want, got := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(want) != len(got) {
+		return false
+	}
+	for i, w := range want {
+		if strings.HasPrefix(w, ":") {
+			if got[i] == "" {
+				return false
+			}
+		} else if w != got[i] {
+			return false
 		}
 	}
-	for _, p := range pagePrefixes {
-		if strings.HasPrefix(path, p) && len(path) > len(p) {
-			return true
-		}
-	}
-	return false
+	return true
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,13 +12,39 @@ func TestIsPage_TheFrontEndsOwnPathsOnly(t *testing.T) {
 	for path, want := range map[string]bool{
 		"/": true, "/cart": true, "/checkout": true, "/login": true, "/register": true,
 		"/orders": true, "/orders/7b0c": true, "/products/7b0c": true,
-		"/staff": true, "/staff/bus": true, "/staff/products/new": true,
-		"/products": false, "/products/": false, "/app.css": false, "/js/main.js": false,
-		"/favicon.ico": false, "/cartx": false, "/staffroom": false, "/api/v1/orders": false,
+		"/staff": true, "/staff/bus": true, "/staff/products": true, "/staff/products/new": true,
+		"/staff/products/7b0c": true, "/staff/orders": true,
+		// What the front end has no page for, it cannot draw either.
+		"/products": false, "/products/": false, "/cart/": false, "/staff/": false, "/orders/": false,
+		"/orders/7b0c/x": false, "/staff/nope": false, "/staff/bus/x": false, "/no-such-page": false,
+		"/app.css": false, "/js/main.js": false, "/favicon.ico": false, "/cartx": false, "/staffroom": false,
+		"/api/v1/orders": false, "": false, "//": false,
 	} {
 		if got := IsPage(path); got != want {
 			t.Errorf("IsPage(%q) = %v, want %v", path, got, want)
 		}
+	}
+}
+
+// The server answers 200 with index.html exactly for the pages the front
+// end draws, and 404 for the rest: the list in Go (Pages) and the routes
+// js/main.js registers must be the same list.
+func TestPages_AgreeWithTheFrontEndsRoutes(t *testing.T) {
+	b, err := fs.ReadFile(Static(), "js/main.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	for _, m := range regexp.MustCompile(`(?m)^route\('([^']*)', \w+\);$`).FindAllStringSubmatch(string(b), -1) {
+		routes = append(routes, m[1])
+	}
+	if len(routes) < 5 {
+		t.Fatalf("found %d route(...) calls in js/main.js; has the way routes are registered changed?", len(routes))
+	}
+	slices.Sort(routes)
+	pages := slices.Sorted(slices.Values(Pages()))
+	if !slices.Equal(routes, pages) {
+		t.Errorf("js/main.js routes %q\nbut web.Pages() lists %q", routes, pages)
 	}
 }
 

@@ -41,6 +41,7 @@ func versionOf(path string) int {
 
 // PgbenchInit creates pgbench's tables at scale in the database at dbURL.
 func PgbenchInit(ctx context.Context, bin, dbURL string, scale int) error {
+	// #nosec G204 -- pgbench found next to the PostgreSQL binaries, on the benchmark's own database
 	out, err := exec.CommandContext(ctx, bin, "-i", "-q", "-s", strconv.Itoa(scale), dbURL).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pgbench -i: %w\n%s", err, out)
@@ -54,6 +55,7 @@ var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection t
 // returns its tps (without initial connection time).
 func PgbenchSelectOnly(ctx context.Context, bin, dbURL string, clients, threads int, d time.Duration) (float64, error) {
 	secs := max(int(d.Round(time.Second)/time.Second), 1)
+	// #nosec G204 -- pgbench found next to the PostgreSQL binaries, on the benchmark's own database
 	out, err := exec.CommandContext(ctx, bin, "-n", "-S",
 		"-c", strconv.Itoa(clients), "-j", strconv.Itoa(threads), "-T", strconv.Itoa(secs), dbURL).CombinedOutput()
 	if err != nil {

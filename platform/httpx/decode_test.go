@@ -127,3 +127,85 @@ func TestDecodeJSON_TooLargeBodyIs413(t *testing.T) {
 		t.Fatalf("body exactly at the limit refused: %v", p)
 	}
 }
+
+// order has nested objects, an embedded struct, a field without a tag and
+// one hidden from JSON, as request bodies of the modules do.
+type order struct {
+	Items   []orderLine       `json:"items"`
+	Address *address          `json:"address,omitempty"`
+	Notes   map[string]noteIn `json:"notes"`
+	Method  string            `json:"payment_method"`
+	Secret  string            `json:"-"`
+	Comment string
+	audit
+}
+
+type orderLine struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+}
+
+type address struct {
+	City string `json:"city"`
+}
+
+type noteIn struct {
+	Text string `json:"text"`
+}
+
+type audit struct {
+	Source string `json:"source"`
+}
+
+// A client that sends a field the server does not know learns which fields
+// it does know, at the place in the body where it went wrong.
+func TestDecodeJSON_UnknownFieldNamesTheAllowedOnes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body string
+		dst        any
+		detail     string
+	}{
+		{"top level", `{"username":"alice","roles":["admin"]}`, &registration{},
+			`unknown field "roles"; the fields are "username", "age", "tags"`},
+		{"a near miss", `{"user":"alice","password":"x"}`, &struct {
+			Login    string `json:"login"`
+			Password string `json:"password"`
+		}{}, `unknown field "user"; the fields are "login", "password"`},
+		{"in an array element", `{"items":[{"product_id":"a","quantity":1},{"product_id":"b","qty":2}]}`, &order{},
+			`unknown field "qty" in items[1]; the fields there are "product_id", "quantity"`},
+		{"in a pointer to an object", `{"address":{"town":"Oslo"}}`, &order{},
+			`unknown field "town" in address; the fields there are "city"`},
+		{"in a map value", `{"notes":{"gift":{"txt":"hi"}}}`, &order{},
+			`unknown field "txt" in notes.gift; the fields there are "text"`},
+		{"hidden and embedded fields", `{"Secret":"x"}`, &order{},
+			`unknown field "Secret"; the fields are "items", "address", "notes", "payment_method", "Comment", "source"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := httptest.NewRecorder()
+			c, _ := gin.CreateTestContext(w)
+			c.Request = httptest.NewRequest(http.MethodPost, "/api/v1/x", strings.NewReader(tt.body))
+			c.Request.Header.Set("Content-Type", "application/json")
+			err := DecodeJSON(c, tt.dst)
+			p, ok := err.(*Problem)
+			if !ok {
+				t.Fatalf("DecodeJSON(%s) = %v, want a problem", tt.body, err)
+			}
+			if p.Status != http.StatusBadRequest || p.Detail != tt.detail {
+				t.Fatalf("problem = %d %q\nwant      400 %q", p.Status, p.Detail, tt.detail)
+			}
+		})
+	}
+}
+
+// Field names match as encoding/json matches them (case-insensitively), so
+// the search for the unknown field agrees with the decoder on what is known.
+func TestDecodeJSON_FieldNamesMatchLikeEncodingJSON(t *testing.T) {
+	t.Parallel()
+	got, p := decode(t, "application/json", strings.NewReader(`{"USERNAME":"alice","Age":3,"tags":[]}`), 0)
+	if p != nil || got.Username != "alice" || got.Age != 3 {
+		t.Fatalf("decoded %+v, %v", got, p)
+	}
+}

@@ -12,8 +12,9 @@ import (
 
 // TestPages_ServedByTheBinaryUnderTheCSP needs no browser: the binary
 // answers the front end's pages with index.html, its files with their
-// types, everything under the strict Content-Security-Policy, and unknown
-// paths with a 404 problem.
+// types, everything under the strict Content-Security-Policy, other
+// addresses with 404 and the not-found page, and unknown API paths and
+// files with a 404 problem.
 func TestPages_ServedByTheBinaryUnderTheCSP(t *testing.T) {
 	shop := apptest.Start(t)
 	get := func(path string) (*http.Response, string) {
@@ -57,10 +58,48 @@ func TestPages_ServedByTheBinaryUnderTheCSP(t *testing.T) {
 		}
 	}
 
-	for _, path := range []string{"/nope.js", "/js/", "/js/nope.js", "/products/", "/staffroom", "/api/v1/nope", "/api/nope"} {
+	// An address with no page behind it is the shop's not-found page: 404,
+	// with index.html, whose router draws "Not found".
+	for _, path := range []string{"/products", "/products/", "/staff/", "/cart/", "/no-such-page", "/staffroom",
+		"/orders/0b7e3c5e-2c07-4c5b-9d8e-2f3f1a3c1b10/x", "/staff/nope", "/js/"} {
+		resp, body := get(path)
+		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: %d %q, want 404 with the not-found page", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+			continue
+		}
+		if !strings.Contains(body, `<script type="module" src="/js/main.js"></script>`) {
+			t.Errorf("GET %s is not index.html: %.200s", path, body)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); got != httpx.ContentSecurityPolicy {
+			t.Errorf("GET %s: Content-Security-Policy %q, want %q", path, got, httpx.ContentSecurityPolicy)
+		}
+	}
+
+	// The API, and files that are not there, answer with a 404 problem.
+	for _, path := range []string{"/api/v1/nope", "/api/nope", "/api/", "/api", "/nope.js", "/js/nope.js", "/no-such-page.html"} {
 		resp, _ := get(path)
 		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != httpx.ProblemContentType {
 			t.Errorf("GET %s: %d %q, want a 404 problem", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
+	}
+	req, err := http.NewRequest(http.MethodPost, shop.URL+"/no-such-page", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != httpx.ProblemContentType {
+		t.Errorf("POST /no-such-page: %d %q, want a 404 problem", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+
+	// Clients that ask for /favicon.ico by convention get the shop's icon.
+	resp, body := get("/favicon.ico")
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK ||
+		(ct != "image/x-icon" && ct != "image/vnd.microsoft.icon") || !strings.HasPrefix(body, "\x00\x00\x01\x00") {
+		t.Errorf("GET /favicon.ico: %d %q, want the icon", resp.StatusCode, ct)
 	}
 }

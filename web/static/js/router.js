@@ -1,6 +1,7 @@
 // A small history-API router: real URLs (/products/…, /orders/…, /staff/…)
 // that the server answers with index.html, so a reload or a shared link
-// opens the same page. Each page renders into <main> and may register
+// opens the same page; any other address gets index.html with status 404,
+// and the router draws its not-found view there. Each page renders into <main> and may register
 // cleanups (stop polling) that run when the visitor leaves it.
 import { h, done, loading, replace } from './dom.js';
 
@@ -9,14 +10,19 @@ const afterRender = new Set();
 let current = null;
 let firstRender = true;
 
-/** route registers render(ctx) for a path pattern such as /orders/:id. */
+/**
+ * route registers render(ctx) for a path pattern such as /orders/:id. A
+ * path matches exactly (no trailing slash), as the server's list of pages
+ * does (web.go, kept equal to the route() calls in main.js by a test): a
+ * page the server answers with 404 is one this router has no route for.
+ */
 export function route(pattern, render) {
   const keys = [];
   const source = pattern.replace(/:(\w+)/g, (_, key) => {
     keys.push(key);
     return '([^/]+)';
   });
-  routes.push({ re: new RegExp(`^${source}/?$`), keys, render });
+  routes.push({ re: new RegExp(`^${source}$`), keys, render });
 }
 
 /** onRendered calls fn after every page change (to mark the active link). */
