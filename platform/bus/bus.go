@@ -71,6 +71,20 @@ type Config struct {
 	// InboxRetention is how long a handler remembers a message it applied
 	// (default 14 days): far longer than any redelivery can come late.
 	InboxRetention time.Duration
+	// Retention is how long a message stays in its topic's table at least
+	// (default 7 days); after that it is pruned once every active consumer
+	// group of the topic has passed it (retention.go).
+	Retention time.Duration
+	// GroupExpiry is how long a consumer group may go unseen (no subscriber
+	// of it running anywhere) before it no longer holds pruning back
+	// (default 14 days).
+	GroupExpiry time.Duration
+	// PruneInterval is how often the bus prunes its message tables (default
+	// 10 minutes; negative: never, for tests and benchmarks).
+	PruneInterval time.Duration
+	// PruneBatch is how many messages one pruning statement deletes, in a
+	// transaction of its own (default 1,000).
+	PruneBatch int
 }
 
 func (c *Config) setDefaults() {
@@ -97,6 +111,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.Transport == "" {
 		c.Transport = TransportPostgres
+	}
+	if c.Retention <= 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.GroupExpiry <= 0 {
+		c.GroupExpiry = 14 * 24 * time.Hour
+	}
+	if c.PruneInterval == 0 {
+		c.PruneInterval = 10 * time.Minute
+	}
+	if c.PruneBatch <= 0 {
+		c.PruneBatch = 1000
 	}
 }
 
@@ -146,6 +172,10 @@ type Bus struct {
 	killCtx context.Context
 	kill    context.CancelFunc
 	done    sync.WaitGroup
+
+	// pruneHeld, when set (tests), runs inside each pruning transaction
+	// after its delete, before its commit.
+	pruneHeld func()
 }
 
 type handler struct {

@@ -16,6 +16,7 @@ type TopicStats struct {
 	Topic         string          `json:"topic"`
 	Published     int64           `json:"published"`
 	LastPublished *time.Time      `json:"last_published"`
+	Pruned        int64           `json:"pruned"` // of Published, deleted after the retention
 	Consumers     []ConsumerStats `json:"consumers"`
 }
 
@@ -25,6 +26,8 @@ type ConsumerStats struct {
 	LastProcessed *time.Time `json:"last_processed"` // publish time of the last acknowledged message
 	Lag           int64      `json:"lag"`            // messages published but not yet acknowledged
 	DeadLetters   int64      `json:"dead_letters"`   // open dead letters
+	Active        bool       `json:"active"`         // seen running within the group expiry: holds pruning back
+	LastSeen      *time.Time `json:"last_seen"`      // when a subscriber of the group last ran
 }
 
 // Overview reports, per topic and consumer group: last published, last
