@@ -173,8 +173,11 @@ type Bus struct {
 	kill    context.CancelFunc
 	done    sync.WaitGroup
 
+	// polled holds, per consumer group of this process, whether its
+	// subscriber polled since the last heartbeat (retention.go).
+	polled map[groupKey]*atomic.Bool
 	// pruneHeld, when set (tests), runs inside each pruning transaction
-	// after its delete, before its commit.
+	// that deleted messages, before its commit.
 	pruneHeld func()
 }
 
@@ -344,7 +347,13 @@ func (b *Bus) Start(ctx context.Context) error {
 			inboxes[h.consumer.DB] = false
 		}
 	}
-	b.done.Add(3)
+	// The groups about to run are seen now: from here on they hold
+	// pruning back.
+	if err := b.markSeen(ctx, b.groupsPolled(true)); err != nil {
+		cancel()
+		return err
+	}
+	b.done.Add(4)
 	go func() {
 		defer b.done.Done()
 		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.notify.origin, b.log)
@@ -353,6 +362,17 @@ func (b *Bus) Start(ctx context.Context) error {
 		defer b.done.Done()
 		b.pruneInboxes(runCtx, consumers)
 	}()
+	go func() {
+		defer b.done.Done()
+		b.heartbeat(runCtx)
+	}()
+	if b.cfg.PruneInterval > 0 {
+		b.done.Add(1)
+		go func() {
+			defer b.done.Done()
+			b.pruneLoop(runCtx)
+		}()
+	}
 	ran := make(chan error, 1)
 	go func() {
 		defer b.done.Done()
@@ -403,7 +423,7 @@ func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Sub
 		ConsumerGroup:  h.name,
 		AckDeadline:    &ack,
 		ResendInterval: b.cfg.RetryBackoff,
-		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second},
+		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second, polled: b.pollFlag(h.topic, h.name)},
 		SchemaAdapter:  b.schemaAdapter(),
 		OffsetsAdapter: offsetsAdapter(),
 	}, logger)
