@@ -209,6 +209,25 @@ modshop_bus_messages_pruned{topic=%q} 0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "modshop_bus_messages_pruned"); err != nil {
 		t.Error(err)
 	}
+
+	// The group runs again: it goes on from the oldest message still
+	// there, and is active again.
+	back := e.bus(Config{PruneInterval: noPruning})
+	Handle(back, "testmod.behind", e.consumer(), record("testmod.behind"))
+	if err := back.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.caughtUp(back, thingTopic, "testmod.behind")
+	var got []string
+	if err := e.mod.Raw(`SELECT key FROM effects WHERE handler = 'testmod.behind' ORDER BY applied_at, key`).Scan(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"k1", "k2", "k5", "k6"}) {
+		t.Errorf("the group that came back applied %v, want k1, k2 before and k5, k6 (k3, k4 were pruned)", got)
+	}
+	if _, cs := e.stats(staff, thingTopic, "testmod.behind"); !cs.Active {
+		t.Errorf("the group that came back: %+v, want active", cs)
+	}
 }
 
 // TestPrune_SubscriberConsumesAcrossPruning: while messages are published
