@@ -57,12 +57,14 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 		var err error
 		if b.rabbit() && topic != outboxTopic {
 			// Published here: this process's outbox rows for the topic.
-			err = b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at),
+			err = b.db.QueryRowContext(ctx, `SELECT count(*),
+				       coalesce(max(created_at), (SELECT newest FROM pruned WHERE topic = $2 AND destination = $1)),
 				       coalesce((SELECT messages FROM pruned WHERE topic = $2 AND destination = $1), 0)
 				  FROM `+messagesTable(outboxTopic)+` WHERE payload->>'destination_topic' = $1`,
 				topic, outboxTopic).Scan(&ts.Published, &ts.LastPublished, &ts.Pruned)
 		} else {
-			err = b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at),
+			err = b.db.QueryRowContext(ctx, `SELECT count(*),
+				       coalesce(max(created_at), (SELECT max(newest) FROM pruned WHERE topic = $1)),
 				       coalesce((SELECT sum(messages) FROM pruned WHERE topic = $1), 0)
 				  FROM `+messagesTable(topic), topic).Scan(&ts.Published, &ts.LastPublished, &ts.Pruned)
 		}

@@ -247,7 +247,8 @@ func (b *Bus) pruneBatch(ctx context.Context, conn *sql.Conn, query string, args
 // pruneBatchQuery deletes up to $5 of topic's messages below the lowest
 // position of its active consumer groups (every message there is, when it
 // has none) that are older than $4 seconds, and adds them to bus.pruned
-// per destination topic (the outbox's rows carry theirs in the envelope).
+// per destination topic (the outbox's rows carry theirs in the envelope),
+// with the publish time of the newest.
 // A group is active when seen within $3 seconds, or always when $2.
 //
 // The candidates are the first $5 rows below the position in the order
@@ -280,12 +281,14 @@ func pruneBatchQuery(topic string) string {
 		DELETE FROM ` + messagesTable(topic) + ` m
 		 USING candidates c
 		 WHERE c.old AND m.transaction_id = c.transaction_id AND m."offset" = c."offset"
-		RETURNING ` + destination + ` AS destination
+		RETURNING ` + destination + ` AS destination, m.created_at
 	), counted AS (
-		INSERT INTO pruned (topic, destination, messages, last_pruned)
-		SELECT $1, destination, count(*), now() FROM gone GROUP BY destination
+		INSERT INTO pruned (topic, destination, messages, newest, last_pruned)
+		SELECT $1, destination, count(*), max(created_at), now() FROM gone GROUP BY destination
 		ON CONFLICT (topic, destination) DO UPDATE
-		   SET messages = pruned.messages + excluded.messages, last_pruned = excluded.last_pruned
+		   SET messages = pruned.messages + excluded.messages,
+		       newest = greatest(pruned.newest, excluded.newest),
+		       last_pruned = excluded.last_pruned
 	)
 	SELECT (SELECT count(*) FROM candidates),
 	       (SELECT count(*) FROM gone),

@@ -393,6 +393,9 @@ func TestPrune_OneProcessAtATime(t *testing.T) {
 	if left := e.keysLeft(thingTopic); len(left) != 0 {
 		t.Fatalf("left: %v; with no consumer group, every old message goes", left)
 	}
+	if ts, _ := e.stats(second, thingTopic, ""); ts.Published != 2 || ts.Pruned != 2 || ts.LastPublished == nil {
+		t.Fatalf("overview once every message is pruned: %+v, want 2 published, 2 pruned, and when the last was", ts)
+	}
 }
 
 // TestPrune_ReplayingADeadLetterNeedsNoMessageRow: a dead letter keeps its

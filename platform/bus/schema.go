@@ -98,11 +98,13 @@ func ensureTables(ctx context.Context, busDB *sql.DB, topics []string) error {
 		)`,
 		// How many messages were pruned from each topic's table, per
 		// destination topic (the outbox's rows carry theirs; otherwise the
-		// topic itself): published counts stay totals.
+		// topic itself), and when the newest was published: published
+		// counts and times stay whole.
 		`CREATE TABLE IF NOT EXISTS pruned (
 			topic       text        NOT NULL,
 			destination text        NOT NULL,
 			messages    bigint      NOT NULL,
+			newest      timestamp   NOT NULL, -- created_at of the newest pruned
 			last_pruned timestamptz NOT NULL,
 			PRIMARY KEY (topic, destination)
 		)`,
