@@ -33,6 +33,8 @@ type Config struct {
 	LoginWindow      time.Duration
 	BusMaxAttempts   int
 	BusSafetyPoll    time.Duration
+	BusRetention     time.Duration
+	BusGroupExpiry   time.Duration
 	ReservationTTL   time.Duration
 	SeedDemo         bool
 	StockTimeout     time.Duration
@@ -83,6 +85,8 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Duration(&c.LoginWindow, "login-throttle-window", "MODSHOP_LOGIN_THROTTLE_WINDOW", 15*time.Minute, "window of the log-in throttles")
 	s.Int(&c.BusMaxAttempts, "bus-max-attempts", "MODSHOP_BUS_MAX_ATTEMPTS", 5, "attempts a handler gets before its message becomes a dead letter")
 	s.Duration(&c.BusSafetyPoll, "bus-safety-poll", "MODSHOP_BUS_SAFETY_POLL", 5*time.Second, "how often an idle subscriber looks for messages without a wake-up")
+	s.Duration(&c.BusRetention, "bus-retention", "MODSHOP_BUS_RETENTION", 7*24*time.Hour, "how long the bus keeps a message at least; then it is deleted once every active consumer group has processed it")
+	s.Duration(&c.BusGroupExpiry, "bus-group-expiry", "MODSHOP_BUS_GROUP_EXPIRY", 14*24*time.Hour, "a consumer group that has not run for this long no longer holds back the pruning of messages (it is shown inactive on the bus page)")
 	s.Duration(&c.ReservationTTL, "reservation-ttl", "MODSHOP_RESERVATION_TTL", 15*time.Minute, "how long reserved stock is held if the order side never answers")
 	s.Duration(&c.StockTimeout, "stock-timeout", "MODSHOP_STOCK_TIMEOUT", 30*time.Second, "an order whose stock is not reserved or rejected by then is cancelled")
 	s.Duration(&c.PaymentTimeout, "payment-timeout", "MODSHOP_PAYMENT_TIMEOUT", 60*time.Second, "an order not paid (or declined) by then is cancelled")
@@ -121,6 +125,8 @@ func (c Config) validate() error {
 	check(c.StockTimeout >= 100*time.Millisecond && c.PaymentTimeout >= 100*time.Millisecond, "MODSHOP_STOCK_TIMEOUT and MODSHOP_PAYMENT_TIMEOUT must be at least 100ms")
 	check(c.ReservationTTL >= time.Second, "MODSHOP_RESERVATION_TTL=%s: must be at least 1s", c.ReservationTTL)
 	check(c.BusSafetyPoll >= 100*time.Millisecond, "MODSHOP_BUS_SAFETY_POLL=%s: must be at least 100ms", c.BusSafetyPoll)
+	check(c.BusRetention >= time.Minute, "MODSHOP_BUS_RETENTION=%s: must be at least 1m", c.BusRetention)
+	check(c.BusGroupExpiry >= time.Hour, "MODSHOP_BUS_GROUP_EXPIRY=%s: must be at least 1h", c.BusGroupExpiry)
 	check(c.BusTransport == bus.TransportPostgres || c.BusTransport == bus.TransportRabbitMQ, "MODSHOP_BUS_TRANSPORT=%q: postgres or rabbitmq", c.BusTransport)
 	if c.BusTransport == bus.TransportRabbitMQ {
 		u, err := url.Parse(c.AMQPURL)

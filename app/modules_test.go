@@ -165,6 +165,8 @@ func TestConfig_ModulesTransportAndDatabaseURLsAreChecked(t *testing.T) {
 		{"unknown module", map[string]string{"MODSHOP_MODULES": "user,shipping"}, []string{"migrate"}, []string{`unknown module "shipping"`, "user, product, order, payment"}},
 		{"no module", nil, []string{"serve", "--modules", " , "}, []string{"name at least one module"}},
 		{"unknown transport", map[string]string{"MODSHOP_BUS_TRANSPORT": "kafka"}, []string{"migrate"}, []string{"MODSHOP_BUS_TRANSPORT"}},
+		{"bus retention too short", map[string]string{"MODSHOP_BUS_RETENTION": "10s"}, []string{"migrate"}, []string{"MODSHOP_BUS_RETENTION", "at least 1m"}},
+		{"group expiry too short", map[string]string{"MODSHOP_BUS_GROUP_EXPIRY": "5m"}, []string{"migrate"}, []string{"MODSHOP_BUS_GROUP_EXPIRY", "at least 1h"}},
 		{"module URL not PostgreSQL", map[string]string{"MODSHOP_ORDER_DATABASE_URL": "mysql://db/orders"}, []string{"migrate"}, []string{"MODSHOP_ORDER_DATABASE_URL"}},
 		{"no user module, nowhere to check sessions", map[string]string{"MODSHOP_MODULES": "order"}, []string{"serve"}, []string{"MODSHOP_USER_URL"}},
 		{"user URL not http", map[string]string{"MODSHOP_MODULES": "order", "MODSHOP_USER_URL": "ftp://users"}, []string{"serve"}, []string{"MODSHOP_USER_URL"}},

@@ -168,6 +168,8 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		AMQPNamespace: cfg.AMQPNamespace,
 		MaxAttempts:   cfg.BusMaxAttempts,
 		SafetyPoll:    cfg.BusSafetyPoll,
+		Retention:     cfg.BusRetention,
+		GroupExpiry:   cfg.BusGroupExpiry,
 		Log:           log,
 		Metrics:       s.metrics.Registry,
 	}, registry)

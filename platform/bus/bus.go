@@ -71,6 +71,20 @@ type Config struct {
 	// InboxRetention is how long a handler remembers a message it applied
 	// (default 14 days): far longer than any redelivery can come late.
 	InboxRetention time.Duration
+	// Retention is how long a message stays in its topic's table at least
+	// (default 7 days); after that it is pruned once every active consumer
+	// group of the topic has passed it (retention.go).
+	Retention time.Duration
+	// GroupExpiry is how long a consumer group may go unseen (no subscriber
+	// of it running anywhere) before it no longer holds pruning back
+	// (default 14 days).
+	GroupExpiry time.Duration
+	// PruneInterval is how often the bus prunes its message tables (default
+	// 10 minutes; negative: never, for tests and benchmarks).
+	PruneInterval time.Duration
+	// PruneBatch is how many messages one pruning statement deletes, in a
+	// transaction of its own (default 1,000).
+	PruneBatch int
 }
 
 func (c *Config) setDefaults() {
@@ -97,6 +111,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.Transport == "" {
 		c.Transport = TransportPostgres
+	}
+	if c.Retention <= 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.GroupExpiry <= 0 {
+		c.GroupExpiry = 14 * 24 * time.Hour
+	}
+	if c.PruneInterval == 0 {
+		c.PruneInterval = 10 * time.Minute
+	}
+	if c.PruneBatch <= 0 {
+		c.PruneBatch = 1000
 	}
 }
 
@@ -146,6 +172,13 @@ type Bus struct {
 	killCtx context.Context
 	kill    context.CancelFunc
 	done    sync.WaitGroup
+
+	// polled holds, per consumer group of this process, whether its
+	// subscriber polled since the last heartbeat (retention.go).
+	polled map[groupKey]*atomic.Bool
+	// pruneHeld, when set (tests), runs inside each pruning transaction
+	// that deleted messages, before its commit.
+	pruneHeld func()
 }
 
 type handler struct {
@@ -314,7 +347,13 @@ func (b *Bus) Start(ctx context.Context) error {
 			inboxes[h.consumer.DB] = false
 		}
 	}
-	b.done.Add(3)
+	// The groups about to run are seen now: from here on they hold
+	// pruning back.
+	if err := b.markSeen(ctx, b.groupsPolled(true)); err != nil {
+		cancel()
+		return err
+	}
+	b.done.Add(4)
 	go func() {
 		defer b.done.Done()
 		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.notify.origin, b.log)
@@ -323,6 +362,17 @@ func (b *Bus) Start(ctx context.Context) error {
 		defer b.done.Done()
 		b.pruneInboxes(runCtx, consumers)
 	}()
+	go func() {
+		defer b.done.Done()
+		b.heartbeat(runCtx)
+	}()
+	if b.cfg.PruneInterval > 0 {
+		b.done.Add(1)
+		go func() {
+			defer b.done.Done()
+			b.pruneLoop(runCtx)
+		}()
+	}
 	ran := make(chan error, 1)
 	go func() {
 		defer b.done.Done()
@@ -373,7 +423,7 @@ func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Sub
 		ConsumerGroup:  h.name,
 		AckDeadline:    &ack,
 		ResendInterval: b.cfg.RetryBackoff,
-		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second},
+		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second, polled: b.pollFlag(h.topic, h.name)},
 		SchemaAdapter:  b.schemaAdapter(),
 		OffsetsAdapter: offsetsAdapter(),
 	}, logger)

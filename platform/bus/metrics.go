@@ -22,8 +22,10 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	hop          *prometheus.HistogramVec
 	published    *prometheus.Desc
+	pruned       *prometheus.Desc
 	lag          *prometheus.Desc
 	openDead     *prometheus.Desc
+	groupActive  *prometheus.Desc
 }
 
 func newMetrics(b *Bus) *metrics {
@@ -46,9 +48,11 @@ func newMetrics(b *Bus) *metrics {
 		hop: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "modshop_bus_hop_seconds", Help: "From publishing a message to its handler starting.", Buckets: buckets,
 		}, []string{"handler"}),
-		published: prometheus.NewDesc("modshop_bus_messages_published", "Messages committed to a topic.", []string{"topic"}, nil),
-		lag:       prometheus.NewDesc("modshop_bus_lag_messages", "Messages committed but not yet acknowledged by a handler.", []string{"handler", "topic"}, nil),
-		openDead:  prometheus.NewDesc("modshop_bus_dead_letters_open", "Dead letters waiting for staff.", []string{"handler"}, nil),
+		published:   prometheus.NewDesc("modshop_bus_messages_published", "Messages committed to a topic.", []string{"topic"}, nil),
+		pruned:      prometheus.NewDesc("modshop_bus_messages_pruned", "Messages deleted from a topic after the retention, once every active consumer group had passed them.", []string{"topic"}, nil),
+		lag:         prometheus.NewDesc("modshop_bus_lag_messages", "Messages committed but not yet acknowledged by a handler.", []string{"handler", "topic"}, nil),
+		openDead:    prometheus.NewDesc("modshop_bus_dead_letters_open", "Dead letters waiting for staff.", []string{"handler"}, nil),
+		groupActive: prometheus.NewDesc("modshop_bus_consumer_group_active", "1 while a consumer group holds pruning back (seen running within the group expiry), 0 once it does not.", []string{"handler", "topic"}, nil),
 	}
 }
 
@@ -61,8 +65,10 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		c.Describe(ch)
 	}
 	ch <- m.published
+	ch <- m.pruned
 	ch <- m.lag
 	ch <- m.openDead
+	ch <- m.groupActive
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -78,9 +84,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, t := range stats {
 		ch <- prometheus.MustNewConstMetric(m.published, prometheus.CounterValue, float64(t.Published), t.Topic)
+		ch <- prometheus.MustNewConstMetric(m.pruned, prometheus.CounterValue, float64(t.Pruned), t.Topic)
 		for _, c := range t.Consumers {
 			ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, float64(c.Lag), c.Handler, t.Topic)
 			ch <- prometheus.MustNewConstMetric(m.openDead, prometheus.GaugeValue, float64(c.DeadLetters), c.Handler)
+			active := 0.0
+			if c.Active {
+				active = 1
+			}
+			ch <- prometheus.MustNewConstMetric(m.groupActive, prometheus.GaugeValue, active, c.Handler, t.Topic)
 		}
 	}
 }

@@ -16,6 +16,7 @@ type TopicStats struct {
 	Topic         string          `json:"topic"`
 	Published     int64           `json:"published"`
 	LastPublished *time.Time      `json:"last_published"`
+	Pruned        int64           `json:"pruned"` // of Published, deleted after the retention
 	Consumers     []ConsumerStats `json:"consumers"`
 }
 
@@ -25,10 +26,14 @@ type ConsumerStats struct {
 	LastProcessed *time.Time `json:"last_processed"` // publish time of the last acknowledged message
 	Lag           int64      `json:"lag"`            // messages published but not yet acknowledged
 	DeadLetters   int64      `json:"dead_letters"`   // open dead letters
+	Active        bool       `json:"active"`         // seen running within the group expiry: holds pruning back
+	LastSeen      *time.Time `json:"last_seen"`      // when a subscriber of the group last ran
 }
 
 // Overview reports, per topic and consumer group: last published, last
-// processed, lag and open dead letters.
+// processed, lag, open dead letters, and whether the group is active (holds
+// pruning back) and when it last ran. Every process on the database sees
+// the same, consumer groups of other processes included.
 func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 	b.mu.Lock()
 	byTopic := map[string][]string{}
@@ -48,17 +53,25 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 	}
 	for _, topic := range topics {
 		ts := TopicStats{Topic: topic, Consumers: []ConsumerStats{}}
+		// Published: the messages in the table plus those pruned from it.
 		var err error
 		if b.rabbit() && topic != outboxTopic {
 			// Published here: this process's outbox rows for the topic.
-			err = b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at) FROM `+messagesTable(outboxTopic)+
-				` WHERE payload->>'destination_topic' = $1`, topic).Scan(&ts.Published, &ts.LastPublished)
+			err = b.db.QueryRowContext(ctx, `SELECT count(*),
+				       coalesce(max(created_at), (SELECT newest FROM pruned WHERE topic = $2 AND destination = $1)),
+				       coalesce((SELECT messages FROM pruned WHERE topic = $2 AND destination = $1), 0)
+				  FROM `+messagesTable(outboxTopic)+` WHERE payload->>'destination_topic' = $1`,
+				topic, outboxTopic).Scan(&ts.Published, &ts.LastPublished, &ts.Pruned)
 		} else {
-			err = b.db.QueryRowContext(ctx, `SELECT count(*), max(created_at) FROM `+messagesTable(topic)).Scan(&ts.Published, &ts.LastPublished)
+			err = b.db.QueryRowContext(ctx, `SELECT count(*),
+				       coalesce(max(created_at), (SELECT max(newest) FROM pruned WHERE topic = $1)),
+				       coalesce((SELECT sum(messages) FROM pruned WHERE topic = $1), 0)
+				  FROM `+messagesTable(topic), topic).Scan(&ts.Published, &ts.LastPublished, &ts.Pruned)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bus overview of %s: %w", topic, err)
 		}
+		ts.Published += ts.Pruned
 		handlers := byTopic[topic]
 		if !b.rabbit() {
 			// Every consumer group of the topic, also those of handlers
@@ -77,23 +90,30 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 		for _, h := range handlers {
 			cs := ConsumerStats{Handler: h, DeadLetters: dead[h]}
 			if b.rabbit() && topic != outboxTopic {
-				// Waiting in the handler's queue, plus in its hands.
+				// Waiting in the handler's queue, plus in its hands; it
+				// runs here, and reads no bus table.
 				ready, err := b.queueDepth(b.cfg.AMQPNamespace + topic + "_" + h)
 				if err != nil {
 					return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
 				}
 				cs.Lag = ready + b.inflight(h)
+				cs.Active = true
 				ts.Consumers = append(ts.Consumers, cs)
 				continue
 			}
+			// Active: holds pruning back (retention.go); a group never
+			// seen counts as seen when the pruner first finds it.
 			err := b.db.QueryRowContext(ctx, `
 				SELECT (SELECT m.created_at FROM `+messagesTable(topic)+` m
 				         WHERE m.transaction_id = o.last_processed_transaction_id AND m."offset" = o.offset_acked),
 				       (SELECT count(*) FROM `+messagesTable(topic)+` m
-				         WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked))
+				         WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked)),
+				       g.last_seen,
+				       $3 OR g.last_seen IS NULL OR g.last_seen > now() - make_interval(secs => $4)
 				  FROM (SELECT coalesce((SELECT last_processed_transaction_id FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), '0'::xid8) AS last_processed_transaction_id,
-				               coalesce((SELECT offset_acked FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), 0) AS offset_acked) o`,
-				h).Scan(&cs.LastProcessed, &cs.Lag)
+				               coalesce((SELECT offset_acked FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), 0) AS offset_acked) o
+				  LEFT JOIN consumer_groups g ON g.topic = $2 AND g.consumer_group = $1`,
+				h, topic, topic == outboxTopic, b.cfg.GroupExpiry.Seconds()).Scan(&cs.LastProcessed, &cs.Lag, &cs.LastSeen, &cs.Active)
 			if err != nil {
 				return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
 			}

@@ -89,6 +89,25 @@ func ensureTables(ctx context.Context, busDB *sql.DB, topics []string) error {
 			resolution  text CHECK (resolution IN ('replayed', 'discarded'))
 		)`,
 		`CREATE INDEX IF NOT EXISTS dead_letters_open_idx ON dead_letters (failed_at) WHERE resolved_at IS NULL`,
+		// When a subscriber of each consumer group last ran (retention.go).
+		`CREATE TABLE IF NOT EXISTS consumer_groups (
+			topic          text        NOT NULL,
+			consumer_group text        NOT NULL,
+			last_seen      timestamptz NOT NULL,
+			PRIMARY KEY (topic, consumer_group)
+		)`,
+		// How many messages were pruned from each topic's table, per
+		// destination topic (the outbox's rows carry theirs; otherwise the
+		// topic itself), and when the newest was published: published
+		// counts and times stay whole.
+		`CREATE TABLE IF NOT EXISTS pruned (
+			topic       text        NOT NULL,
+			destination text        NOT NULL,
+			messages    bigint      NOT NULL,
+			newest      timestamp   NOT NULL, -- created_at of the newest pruned
+			last_pruned timestamptz NOT NULL,
+			PRIMARY KEY (topic, destination)
+		)`,
 	}
 	for _, t := range topics {
 		stmts = append(stmts,

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -130,6 +131,9 @@ type backoff struct {
 	closed     <-chan struct{}
 	safety     time.Duration
 	retryAfter time.Duration
+	// polled is raised at every poll: the subscriber runs, and its group
+	// is marked seen at the next heartbeat (retention.go).
+	polled *atomic.Bool
 
 	mu       sync.Mutex
 	wokenAt  time.Time // zero: not chasing a wake-up
@@ -139,6 +143,9 @@ type backoff struct {
 var quickRepolls = []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond}
 
 func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	if b.polled != nil {
+		b.polled.Store(true)
+	}
 	if err != nil {
 		select {
 		case <-b.closed:

@@ -492,9 +492,23 @@ func (w *world) staffHandleDeadLetters(t *testing.T) {
 	}
 	lift() // the outage is over; a replay can succeed now
 
+	// A consumer group no process has run for 30 days (a handler since
+	// renamed): shown inactive, since it no longer holds back pruning.
+	exec(`INSERT INTO bus."o_order.placed.v1" (consumer_group, offset_acked, last_processed_transaction_id) VALUES ('retired.handler', 0, '0')`)
+	exec(`INSERT INTO bus.consumer_groups (topic, consumer_group, last_seen) VALUES ('order.placed.v1', 'retired.handler', now() - interval '30 days')`)
+	defer exec(`DELETE FROM bus."o_order.placed.v1" WHERE consumer_group = 'retired.handler'`) // its lag would keep the shop from settling
+	defer exec(`DELETE FROM bus.consumer_groups WHERE consumer_group = 'retired.handler'`)
+
 	s := w.staff.as(t)
 	s.click(`.staff-nav a[href="/staff/bus"]`)
 	s.visible("#bus-consumers")
+	retired := `#bus-consumers tr[data-handler="retired.handler"]`
+	if got, state := s.attr(retired, "data-active"), s.text(retired+" .state"); got != "false" || !strings.HasPrefix(state, "inactive last ran") {
+		t.Errorf("the retired group shown as active=%q, state %q; want inactive, with when it last ran", got, state)
+	}
+	if got := s.text(`#bus-consumers tr[data-handler="order.on_stock_reserved"] .state`); got != "active" {
+		t.Errorf("a running group's state shown as %q, want active", got)
+	}
 	if n := len(s.texts("#dead-letters li.dead-letter")); n != 2 {
 		t.Fatalf("bus page shows %d dead letters, want 2", n)
 	}

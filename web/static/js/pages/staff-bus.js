@@ -9,15 +9,33 @@ import { staffForbidden, staffNav, staffOnly } from './staff.js';
 
 const REFRESH_MS = 5000;
 
+// A consumer group is active while a subscriber of it runs somewhere; one
+// that has not run for the group expiry no longer holds back the pruning of
+// old messages, and shows here as inactive.
+function groupState(c) {
+  if (c.active) return h('span', { class: 'badge status-confirmed group-state' }, 'active');
+  return [
+    h('span', { class: 'badge status-pending group-state', title: 'No subscriber of this group has run within the group expiry: it no longer holds back the pruning of old messages. If it runs again, it goes on from the oldest message still kept.' }, 'inactive'),
+    ' last ran ', timeTag(c.last_seen),
+  ];
+}
+
+function publishedCell(t) {
+  if (!t.pruned) return String(t.published);
+  return [String(t.published), h('br'), h('span', { class: 'muted pruned' }, `${t.pruned} pruned`)];
+}
+
 function consumersTable(topics) {
   const rows = [];
   for (const t of [...topics].sort((a, b) => a.topic.localeCompare(b.topic))) {
     const consumers = t.consumers.length ? t.consumers : [null];
     for (const c of consumers) {
-      rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', class: c && (c.lag > 0 || c.dead_letters > 0) ? 'attention' : null },
+      const attention = c && (c.lag > 0 || c.dead_letters > 0 || !c.active);
+      rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', 'data-active': c ? String(c.active) : '', class: attention ? 'attention' : null },
         h('td', { 'data-label': 'Topic' }, h('code', {}, t.topic)),
         h('th', { scope: 'row', 'data-label': 'Consumer' }, c ? h('code', {}, c.handler) : h('span', { class: 'muted' }, 'no consumer here')),
-        h('td', { 'data-label': 'Published', class: 'num' }, String(t.published)),
+        h('td', { 'data-label': 'State', class: 'state' }, c ? groupState(c) : '—'),
+        h('td', { 'data-label': 'Published', class: 'num published' }, publishedCell(t)),
         h('td', { 'data-label': 'Lag', class: 'num lag' }, c ? String(c.lag) : '—'),
         h('td', { 'data-label': 'Dead letters', class: 'num dead' }, c ? String(c.dead_letters) : '—'),
         h('td', { 'data-label': 'Last processed' }, c ? timeTag(c.last_processed) : '—'),
@@ -27,7 +45,7 @@ function consumersTable(topics) {
   if (!rows.length) return h('p', {}, 'No topics yet.');
   return h('table', { class: 'lines stacked', id: 'bus-consumers' },
     h('caption', { class: 'visually-hidden' }, 'Consumers and their lag'),
-    h('thead', {}, h('tr', {}, ['Topic', 'Consumer', 'Published', 'Lag', 'Dead letters', 'Last processed', 'Last published'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Topic', 'Consumer', 'State', 'Published', 'Lag', 'Dead letters', 'Last processed', 'Last published'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, rows));
 }
 
@@ -190,7 +208,8 @@ export async function staffBusPage(ctx) {
     h('h1', {}, 'Event bus'),
     h('section', { 'aria-labelledby': 'consumers-heading' },
       h('h2', { id: 'consumers-heading' }, 'Consumers'),
-      h('p', { class: 'note' }, 'Lag is how many published messages a consumer has not processed yet; a message that keeps failing becomes a dead letter so that the ones behind it flow.'),
+      h('p', { class: 'note' }, 'Lag is how many published messages a consumer has not processed yet; a message that keeps failing becomes a dead letter so that the ones behind it flow. '
+        + 'Old messages are deleted once every active consumer has processed them; a consumer that has not run for a long while is inactive and no longer holds them back.'),
       updated, consumers),
     h('section', { 'aria-labelledby': 'dead-letters-heading' },
       h('h2', { id: 'dead-letters-heading' }, 'Dead letters'),
