@@ -404,15 +404,33 @@ func (b *Bus) pruneInboxes(ctx context.Context, consumers []Consumer) {
 	defer tick.Stop()
 	for {
 		for _, c := range consumers {
-			res := c.DB.WithContext(ctx).Exec(`DELETE FROM processed_messages WHERE processed_at < ?`, time.Now().Add(-b.cfg.InboxRetention))
-			if res.Error != nil && ctx.Err() == nil {
-				b.log.Warn("bus: pruning the inbox failed", "module", c.Module, "err", res.Error)
+			if err := pruneInbox(ctx, c.DB, time.Now().Add(-b.cfg.InboxRetention)); err != nil && ctx.Err() == nil {
+				b.log.Warn("bus: pruning the inbox failed", "module", c.Module, "err", err)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// inboxPruneBatch is how many marks one statement of pruneInbox deletes:
+// small enough for the module pool's statement timeout and for a short
+// transaction (any open transaction holds back every subscriber's reads).
+var inboxPruneBatch = 5000
+
+// pruneInbox deletes the marks applied before cutoff, a batch per statement.
+func pruneInbox(ctx context.Context, mod *gorm.DB, cutoff time.Time) error {
+	for {
+		res := mod.WithContext(ctx).Exec(`DELETE FROM processed_messages WHERE ctid = ANY(ARRAY(
+			SELECT ctid FROM processed_messages WHERE processed_at < ? LIMIT ?))`, cutoff, inboxPruneBatch)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected < int64(inboxPruneBatch) {
+			return nil
 		}
 	}
 }

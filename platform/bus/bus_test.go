@@ -620,6 +620,12 @@ func TestInbox_ForgetsAppliedMessagesAfterRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// More old marks than one batch deletes: the pruner goes on until none is left.
+	err = e.mod.Exec(`INSERT INTO processed_messages (handler, message_id, processed_at)
+		SELECT 'testmod.record', 'old-' || i, now() - interval '20 days' FROM generate_series(1, ?) AS i`, inboxPruneBatch*2+10).Error
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := e.bus(Config{InboxRetention: 14 * 24 * time.Hour})
 	Handle(b, "testmod.record", e.consumer(), record("testmod.record"))
 	if err := b.Start(context.Background()); err != nil {
