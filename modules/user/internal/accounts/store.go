@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -60,6 +61,27 @@ func (s store) createUser(ctx context.Context, u userRow, roles []string, announ
 		}
 		return announce(tx)
 	})
+}
+
+// namesFree returns errUsernameTaken or errEmailTaken when an account
+// already has the username (in any case) or the e-mail address. It is a
+// cheap look before the hash; the unique indexes still decide at insert.
+func (s store) namesFree(ctx context.Context, username, email string) error {
+	var taken []struct{ Username, Email string }
+	err := s.db.WithContext(ctx).Raw(
+		`SELECT username, email FROM users WHERE lower(username) = lower(?) OR email = ? LIMIT 2`, username, email).Scan(&taken).Error
+	if err != nil {
+		return fmt.Errorf("check names: %w", err)
+	}
+	for _, u := range taken {
+		if strings.EqualFold(u.Username, username) {
+			return errUsernameTaken
+		}
+	}
+	if len(taken) > 0 {
+		return errEmailTaken
+	}
+	return nil
 }
 
 // userByLogin finds an account by username (any case) or e-mail.
