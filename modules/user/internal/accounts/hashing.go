@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -113,6 +114,15 @@ func newHashGate(cfg HashConfig) *hashGate {
 	return g
 }
 
+// errHashNotRun is what a request that stopped waiting for a slot gets.
+var errHashNotRun = errors.New("password not hashed: the request ended while it waited for a hashing slot")
+
+// notRun reports whether err means the hash never ran: refused for
+// capacity, or its request ended while it waited.
+func (g *hashGate) notRun(err error) bool {
+	return errors.Is(err, g.busy) || errors.Is(err, errHashNotRun)
+}
+
 // acquire takes a slot, waiting up to g.wait; release gives it back.
 func (g *hashGate) acquire(ctx context.Context) (release func(), err error) {
 	select {
@@ -127,7 +137,7 @@ func (g *hashGate) acquire(ctx context.Context) (release func(), err error) {
 			g.metrics.refusals.Inc()
 			return nil, g.busy
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait to hash a password: %w", ctx.Err())
+			return nil, fmt.Errorf("%w: %w", errHashNotRun, ctx.Err())
 		}
 	}
 	g.metrics.inFlight.Inc()

@@ -157,8 +157,8 @@ func TestHashGate_ACancelledRequestStopsWaiting(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled while waiting: %v, want context.Canceled", err)
+		if !errors.Is(err, context.Canceled) || !g.notRun(err) {
+			t.Fatalf("cancelled while waiting: %v, want context.Canceled, known as a hash that never ran", err)
 		}
 	case <-g.entered:
 		t.Fatal("a second call ran beside the first with one slot")

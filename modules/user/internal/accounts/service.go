@@ -128,13 +128,13 @@ func (s *Service) SignUp(ctx context.Context, r Registration, clientAddr string)
 // name is answered 409 either way, so asking first tells nothing new and
 // spends no hash on it), then hashes under the bound and inserts, where
 // the unique indexes still decide a race between two sign-ups. refund
-// gives back the throttle's attempt when no slot came free to hash.
+// gives back the throttle's attempt when the hash never ran.
 func (s *Service) createAccount(ctx context.Context, r Registration, roles []string, refund func(context.Context) error) (User, error) {
 	if err := s.store.namesFree(ctx, r.Username, r.Email); err != nil {
 		return User{}, takenProblem(err)
 	}
 	hash, err := s.hashes.hash(ctx, r.Password)
-	if errors.Is(err, s.hashes.busy) {
+	if s.hashes.notRun(err) {
 		return User{}, errors.Join(err, refund(context.WithoutCancel(ctx)))
 	}
 	if err != nil {
@@ -232,7 +232,7 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 		hash = dummyHash
 	}
 	ok, verr := s.hashes.verify(ctx, c.Password, hash)
-	if errors.Is(verr, s.hashes.busy) {
+	if s.hashes.notRun(verr) {
 		// Nothing was checked: the attempt counts against neither bucket.
 		bg := context.WithoutCancel(ctx)
 		return Session{}, errors.Join(verr, s.loginPerAccount.refund(bg, accountKey), s.loginPerClient.refund(bg, client))
