@@ -63,6 +63,14 @@ type Config struct {
 	// CORSOrigins lists, comma-separated, the origins whose pages may call
 	// the API from a browser, with credentials (httpx.CORS); empty: none.
 	CORSOrigins string
+
+	// RegisterPerClient and RegisterWindow throttle registrations per
+	// client address; PasswordHashes bounds the hashes in flight (0: sized
+	// from memory) and PasswordHashWait how long a request waits for one.
+	RegisterPerClient int
+	RegisterWindow    time.Duration
+	PasswordHashes    int
+	PasswordHashWait  time.Duration
 }
 
 // bindConfig registers the settings shared by every command.
@@ -83,6 +91,10 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Int(&c.LoginPerAccount, "login-attempts-per-account", "MODSHOP_LOGIN_ATTEMPTS_PER_ACCOUNT", 5, "failed log-ins allowed per account per window")
 	s.Int(&c.LoginPerClient, "login-attempts-per-client", "MODSHOP_LOGIN_ATTEMPTS_PER_CLIENT", 30, "log-ins allowed per client address per window")
 	s.Duration(&c.LoginWindow, "login-throttle-window", "MODSHOP_LOGIN_THROTTLE_WINDOW", 15*time.Minute, "window of the log-in throttles")
+	s.Int(&c.RegisterPerClient, "register-attempts-per-client", "MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT", 10, "registrations allowed per client address per window")
+	s.Duration(&c.RegisterWindow, "register-throttle-window", "MODSHOP_REGISTER_THROTTLE_WINDOW", time.Hour, "window of the registration throttle")
+	s.Int(&c.PasswordHashes, "password-hashes", "MODSHOP_PASSWORD_HASHES", 0, "password hashes (argon2id, 19 MiB each) computed at once; 0: sized from memory")
+	s.Duration(&c.PasswordHashWait, "password-hash-wait", "MODSHOP_PASSWORD_HASH_WAIT", 3*time.Second, "how long a registration or log-in waits for a hashing slot before it is answered 503")
 	s.Int(&c.BusMaxAttempts, "bus-max-attempts", "MODSHOP_BUS_MAX_ATTEMPTS", 5, "attempts a handler gets before its message becomes a dead letter")
 	s.Duration(&c.BusSafetyPoll, "bus-safety-poll", "MODSHOP_BUS_SAFETY_POLL", 5*time.Second, "how often an idle subscriber looks for messages without a wake-up")
 	s.Duration(&c.BusRetention, "bus-retention", "MODSHOP_BUS_RETENTION", 7*24*time.Hour, "how long the bus keeps a message at least; then it is deleted once every active consumer group has processed it")
@@ -121,6 +133,10 @@ func (c Config) validate() error {
 	check(c.SessionTTL >= time.Minute, "MODSHOP_SESSION_TTL=%s: must be at least 1m", c.SessionTTL)
 	check(c.LoginPerAccount >= 1 && c.LoginPerClient >= 1, "log-in attempts per account and per client must be at least 1")
 	check(c.LoginWindow >= time.Second, "MODSHOP_LOGIN_THROTTLE_WINDOW=%s: must be at least 1s", c.LoginWindow)
+	check(c.RegisterPerClient >= 1, "MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT=%d: must be at least 1", c.RegisterPerClient)
+	check(c.RegisterWindow >= time.Second, "MODSHOP_REGISTER_THROTTLE_WINDOW=%s: must be at least 1s", c.RegisterWindow)
+	check(c.PasswordHashes >= 0 && c.PasswordHashes <= 1024, "MODSHOP_PASSWORD_HASHES=%d: must be from 0 (sized from memory) to 1024", c.PasswordHashes)
+	check(c.PasswordHashWait >= time.Millisecond && c.PasswordHashWait <= time.Minute, "MODSHOP_PASSWORD_HASH_WAIT=%s: must be from 1ms to 1m", c.PasswordHashWait)
 	check(c.BusMaxAttempts >= 1 && c.BusMaxAttempts <= 100, "MODSHOP_BUS_MAX_ATTEMPTS=%d: must be from 1 to 100", c.BusMaxAttempts)
 	check(c.StockTimeout >= 100*time.Millisecond && c.PaymentTimeout >= 100*time.Millisecond, "MODSHOP_STOCK_TIMEOUT and MODSHOP_PAYMENT_TIMEOUT must be at least 100ms")
 	check(c.ReservationTTL >= time.Second, "MODSHOP_RESERVATION_TTL=%s: must be at least 1s", c.ReservationTTL)

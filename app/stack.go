@@ -321,6 +321,9 @@ func (s *stack) buildModules() error {
 				PerClientBurst:  cfg.LoginPerClient,
 				Window:          cfg.LoginWindow,
 			},
+			RegisterThrottle: user.RegisterThrottleConfig{PerClientBurst: cfg.RegisterPerClient, Window: cfg.RegisterWindow},
+			PasswordHashes:   user.HashConfig{Slots: cfg.PasswordHashes, Wait: cfg.PasswordHashWait},
+			Metrics:          s.metrics.Registry,
 		}})
 		s.modules = append(s.modules, s.user)
 		s.authenticator = s.user.Authenticator()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -25,11 +26,26 @@ func RemoteAuthenticator(baseURL string, log *slog.Logger) auth.Authenticator {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &remoteAuthenticator{
-		me:     strings.TrimRight(baseURL, "/") + "/api/v1/users/me",
-		client: &http.Client{Timeout: 5 * time.Second},
-		log:    log.With("component", "remote-auth"),
+		me: strings.TrimRight(baseURL, "/") + "/api/v1/users/me",
+		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			Proxy:       http.ProxyFromEnvironment,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			// Every request that carries a token asks the user module, so
+			// keep as many connections open as may be in use (the default
+			// keeps 2, and opens and drops one per request beyond that),
+			// and no more than remoteAuthConns at once: beyond that a check
+			// waits for a connection, within the client's timeout.
+			MaxConnsPerHost:     remoteAuthConns,
+			MaxIdleConnsPerHost: remoteAuthConns,
+			IdleConnTimeout:     90 * time.Second,
+		}},
+		log: log.With("component", "remote-auth"),
 	}
 }
+
+// remoteAuthConns bounds the connections a process opens to the user
+// module to check sessions.
+const remoteAuthConns = 64
 
 type remoteAuthenticator struct {
 	me     string
@@ -60,7 +76,11 @@ func (a *remoteAuthenticator) Authenticate(ctx context.Context, token string) (a
 		a.log.Warn("the user module does not answer", "url", a.me, "err", err)
 		return auth.Identity{}, errUserModuleUnavailable
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read what is left, so that the connection can serve the next check.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}()
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized:

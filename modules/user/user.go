@@ -26,14 +26,27 @@ const (
 //go:embed openapi.yaml
 var openAPI []byte
 
-// Config tunes sessions and log-in throttling.
+// Config tunes sessions, throttles and password hashing.
 type Config = accounts.Config
 
 // ThrottleConfig bounds log-in attempts.
 type ThrottleConfig = accounts.ThrottleConfig
 
-// DefaultThrottle is the log-in throttle a shop starts with.
-var DefaultThrottle = accounts.DefaultThrottle
+// RegisterThrottleConfig bounds registrations per client address.
+type RegisterThrottleConfig = accounts.RegisterThrottleConfig
+
+// HashConfig bounds the password hashes in flight.
+type HashConfig = accounts.HashConfig
+
+// DefaultThrottle is the log-in throttle a shop starts with;
+// DefaultRegisterThrottle the registration one.
+var (
+	DefaultThrottle         = accounts.DefaultThrottle
+	DefaultRegisterThrottle = accounts.DefaultRegisterThrottle
+)
+
+// DefaultHashWait is how long a request waits for a hashing slot.
+const DefaultHashWait = accounts.DefaultHashWait
 
 // User is an account as other code may see it.
 type User = accounts.User

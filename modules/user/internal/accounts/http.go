@@ -32,7 +32,7 @@ func (s *Service) handleRegister(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	u, err := s.Register(c.Request.Context(), r, []string{"customer"})
+	u, err := s.SignUp(c.Request.Context(), r, c.ClientIP())
 	if err != nil {
 		httpx.Fail(c, err)
 		return

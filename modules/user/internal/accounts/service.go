@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/user/events"
@@ -29,22 +30,32 @@ type Publisher interface {
 	Publish(ctx context.Context, tx *gorm.DB, events ...bus.Event) error
 }
 
-// Config tunes sessions and log-in throttling.
+// Config tunes sessions, throttles and password hashing.
 type Config struct {
 	SessionTTL    time.Duration
 	SecureCookies bool
-	Throttle      ThrottleConfig
+	// Throttle bounds log-ins; RegisterThrottle registrations through the API.
+	Throttle         ThrottleConfig
+	RegisterThrottle RegisterThrottleConfig
+	// PasswordHashes bounds the hashes in flight (registration and log-in).
+	PasswordHashes HashConfig
+	// Metrics, when set, receives the password hashing metrics.
+	Metrics prometheus.Registerer
 }
 
 // Service holds the account use cases.
 type Service struct {
-	store      store
-	publisher  Publisher
-	log        *slog.Logger
-	cfg        Config
-	perAccount *throttle
-	perClient  *throttle
-	now        func() time.Time
+	store     store
+	publisher Publisher
+	log       *slog.Logger
+	cfg       Config
+	// The throttles, kept in the database and shared by every process.
+	throttles         *throttleTable
+	loginPerAccount   *throttle
+	loginPerClient    *throttle
+	registerPerClient *throttle
+	hashes            *hashGate
+	now               func() time.Time
 }
 
 // NewService builds the use cases on the module's database handle.
@@ -55,25 +66,77 @@ func NewService(gdb *gorm.DB, publisher Publisher, log *slog.Logger, cfg Config)
 	if cfg.Throttle.Window <= 0 {
 		cfg.Throttle = DefaultThrottle
 	}
-	return &Service{
-		store:      store{db: gdb},
-		publisher:  publisher,
-		log:        log,
-		cfg:        cfg,
-		perAccount: newThrottle(cfg.Throttle.PerAccountBurst, cfg.Throttle.Window),
-		perClient:  newThrottle(cfg.Throttle.PerClientBurst, cfg.Throttle.Window),
-		now:        time.Now,
+	if cfg.RegisterThrottle.Window <= 0 {
+		cfg.RegisterThrottle = DefaultRegisterThrottle
 	}
+	if cfg.PasswordHashes.Slots <= 0 {
+		slots, why := DefaultHashSlots()
+		cfg.PasswordHashes.Slots = slots
+		log.Info("password hashes in flight bounded", "slots", slots, "sized", why)
+	}
+	throttles := &throttleTable{db: gdb}
+	s := &Service{
+		store:             store{db: gdb},
+		publisher:         publisher,
+		log:               log,
+		cfg:               cfg,
+		throttles:         throttles,
+		loginPerAccount:   throttles.throttle("login-account", cfg.Throttle.PerAccountBurst, cfg.Throttle.Window),
+		loginPerClient:    throttles.throttle("login-client", cfg.Throttle.PerClientBurst, cfg.Throttle.Window),
+		registerPerClient: throttles.throttle("register-client", cfg.RegisterThrottle.PerClientBurst, cfg.RegisterThrottle.Window),
+		hashes:            newHashGate(cfg.PasswordHashes),
+		now:               time.Now,
+	}
+	if cfg.Metrics != nil {
+		if err := s.hashes.metrics.register(cfg.Metrics); err != nil {
+			log.Error("password hashing metrics not shown", "err", err)
+		}
+	}
+	return s
 }
 
-// Register creates an account with the given roles ("customer" for
-// everyone who signs up through the API).
+// Register creates an account with the given roles, as the command line
+// does: not throttled, but hashed under the same bound as every request.
 func (s *Service) Register(ctx context.Context, r Registration, roles []string) (User, error) {
 	r = r.normalise()
 	if errs := r.validate(); len(errs) > 0 {
 		return User{}, httpx.Invalid(errs...)
 	}
-	hash, err := HashPassword(r.Password)
+	return s.createAccount(ctx, r, roles, func(context.Context) error { return nil })
+}
+
+// SignUp registers a customer through the API: throttled per client
+// address, like log-in.
+func (s *Service) SignUp(ctx context.Context, r Registration, clientAddr string) (User, error) {
+	r = r.normalise()
+	if errs := r.validate(); len(errs) > 0 {
+		return User{}, httpx.Invalid(errs...)
+	}
+	client := clientBucket(clientAddr)
+	wait, err := s.registerPerClient.take(ctx, client)
+	if err != nil {
+		return User{}, err
+	}
+	if wait > 0 {
+		return User{}, httpx.TooManyRequests("too many registrations from your address; try again later", int(wait.Seconds()))
+	}
+	refund := func(ctx context.Context) error { return s.registerPerClient.refund(ctx, client) }
+	return s.createAccount(ctx, r, []string{"customer"}, refund)
+}
+
+// createAccount checks that the names are free before it hashes (a taken
+// name is answered 409 either way, so asking first tells nothing new and
+// spends no hash on it), then hashes under the bound and inserts, where
+// the unique indexes still decide a race between two sign-ups. refund
+// gives back the throttle's attempt when the hash never ran.
+func (s *Service) createAccount(ctx context.Context, r Registration, roles []string, refund func(context.Context) error) (User, error) {
+	if err := s.store.namesFree(ctx, r.Username, r.Email); err != nil {
+		return User{}, takenProblem(err)
+	}
+	hash, err := s.hashes.hash(ctx, r.Password)
+	if s.hashes.notRun(err) {
+		return User{}, errors.Join(err, refund(context.WithoutCancel(ctx)))
+	}
 	if err != nil {
 		return User{}, err
 	}
@@ -82,15 +145,22 @@ func (s *Service) Register(ctx context.Context, r Registration, roles []string) 
 	announce := func(tx *gorm.DB) error {
 		return s.publisher.Publish(ctx, tx, events.UserRegistered{UserID: row.ID, Username: row.Username, Roles: roles, RegisteredAt: row.CreatedAt})
 	}
-	switch err := s.store.createUser(ctx, row, roles, announce); {
-	case errors.Is(err, errUsernameTaken):
-		return User{}, withField(httpx.Conflict("this username is taken"), "username", "is taken")
-	case errors.Is(err, errEmailTaken):
-		return User{}, withField(httpx.Conflict("an account with this e-mail address exists"), "email", "is taken")
-	case err != nil:
-		return User{}, err
+	if err := s.store.createUser(ctx, row, roles, announce); err != nil {
+		return User{}, takenProblem(err)
 	}
 	return User{ID: row.ID, Username: row.Username, Email: row.Email, Roles: roles, CreatedAt: row.CreatedAt}, nil
+}
+
+// takenProblem answers a taken username or e-mail with a 409 naming the
+// field; other errors pass through.
+func takenProblem(err error) error {
+	switch {
+	case errors.Is(err, errUsernameTaken):
+		return withField(httpx.Conflict("this username is taken"), "username", "is taken")
+	case errors.Is(err, errEmailTaken):
+		return withField(httpx.Conflict("an account with this e-mail address exists"), "email", "is taken")
+	}
+	return err
 }
 
 func withField(p *httpx.Problem, field, msg string) *httpx.Problem {
@@ -132,8 +202,12 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 		return Session{}, httpx.Invalid(errs...)
 	}
 
-	now := s.now()
-	if wait := s.perClient.take("client:"+clientBucket(clientAddr), now); wait > 0 {
+	client := clientBucket(clientAddr)
+	wait, err := s.loginPerClient.take(ctx, client)
+	if err != nil {
+		return Session{}, err
+	}
+	if wait > 0 {
 		return Session{}, httpx.TooManyRequests("too many log-in attempts from your address; try again later", int(wait.Seconds()))
 	}
 	row, err := s.store.userByLogin(ctx, login)
@@ -147,14 +221,22 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 	if unknown {
 		accountKey = "login:" + login
 	}
-	if wait := s.perAccount.take(accountKey, now); wait > 0 {
+	if wait, err = s.loginPerAccount.take(ctx, accountKey); err != nil {
+		return Session{}, err
+	}
+	if wait > 0 {
 		return Session{}, httpx.TooManyRequests("too many log-in attempts for this account; try again later", int(wait.Seconds()))
 	}
 	hash := row.PasswordHash
 	if unknown {
 		hash = dummyHash
 	}
-	ok, verr := VerifyPassword(c.Password, hash)
+	ok, verr := s.hashes.verify(ctx, c.Password, hash)
+	if s.hashes.notRun(verr) {
+		// Nothing was checked: the attempt counts against neither bucket.
+		bg := context.WithoutCancel(ctx)
+		return Session{}, errors.Join(verr, s.loginPerAccount.refund(bg, accountKey), s.loginPerClient.refund(bg, client))
+	}
 	if verr != nil {
 		return Session{}, fmt.Errorf("verify password of user %s: %w", row.ID, verr)
 	}
@@ -162,7 +244,12 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 		s.log.InfoContext(ctx, "log-in refused", "client", clientAddr)
 		return Session{}, errBadCredentials
 	}
-	s.perAccount.forget(accountKey) // a success refunds the account's attempts
+	// A success refunds the account's attempts.
+	if err := s.loginPerAccount.forget(ctx, accountKey); err != nil {
+		return Session{}, err
+	}
+
+	now := s.now()
 
 	token, tokenHash, err := newToken()
 	if err != nil {

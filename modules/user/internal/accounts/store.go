@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -60,6 +61,27 @@ func (s store) createUser(ctx context.Context, u userRow, roles []string, announ
 		}
 		return announce(tx)
 	})
+}
+
+// namesFree returns errUsernameTaken or errEmailTaken when an account
+// already has the username (in any case) or the e-mail address. It is a
+// cheap look before the hash; the unique indexes still decide at insert.
+func (s store) namesFree(ctx context.Context, username, email string) error {
+	var taken []struct{ Username, Email string }
+	err := s.db.WithContext(ctx).Raw(
+		`SELECT username, email FROM users WHERE lower(username) = lower(?) OR email = ? LIMIT 2`, username, email).Scan(&taken).Error
+	if err != nil {
+		return fmt.Errorf("check names: %w", err)
+	}
+	for _, u := range taken {
+		if strings.EqualFold(u.Username, username) {
+			return errUsernameTaken
+		}
+	}
+	if len(taken) > 0 {
+		return errEmailTaken
+	}
+	return nil
 }
 
 // userByLogin finds an account by username (any case) or e-mail.
@@ -169,8 +191,12 @@ func (s store) roleNames(ctx context.Context) ([]string, error) {
 
 func (s store) createSession(ctx context.Context, userID string, tokenHash []byte, expires time.Time, userAgent, clientAddr string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Housekeeping while we are here: drop this user's long-dead sessions.
-		if err := tx.Exec(`DELETE FROM sessions WHERE user_id = ? AND expires_at < now() - interval '7 days'`, userID).Error; err != nil {
+		// Housekeeping while we are here: drop long-dead sessions, anyone's
+		// (users who never come back leave theirs too), a batch at a time:
+		// each log-in adds one session and removes up to a hundred.
+		if err := tx.Exec(`DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at < now() - interval '7 days'
+			 LIMIT 100 FOR UPDATE SKIP LOCKED)`).Error; err != nil {
 			return fmt.Errorf("purge old sessions: %w", err)
 		}
 		err := tx.Exec(`INSERT INTO sessions (user_id, token_hash, expires_at, user_agent, client_addr) VALUES (?, ?, ?, ?, ?)`,
