@@ -22,7 +22,7 @@ const sqlstateNoSuchDatabase = "3D000"
 // it names does not exist (a stock server has no "modshop" database), it
 // creates it if the URL's user may (CREATEDB or superuser), and says so;
 // otherwise its error gives the command that creates it.
-func openCreatingDatabase(ctx context.Context, url string, maxConns int32, log *slog.Logger) (*sql.DB, error) {
+func openCreatingDatabase(ctx context.Context, url string, maxConns int, log *slog.Logger) (*sql.DB, error) {
 	pool, err := db.Open(ctx, url, maxConns)
 	if err == nil || db.SQLState(err) != sqlstateNoSuchDatabase {
 		return pool, err

@@ -53,17 +53,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
 	}
 	shop := &Shop{stack: st}
 	if err := shop.buildHandler(); err != nil {
-		st.close(ctx)
+		st.abandon(ctx)
 		return nil, err
 	}
 	// The bus runs before HTTP serves, and stops (in Close) after HTTP drained.
 	if err := st.bus.Start(ctx); err != nil {
-		st.close(ctx)
+		st.abandon(ctx)
 		return nil, fmt.Errorf("start the bus: %w", err)
 	}
 	if cfg.SeedDemo {
 		if err := shop.seedIfEmpty(ctx, log); err != nil {
-			shop.Close(ctx)
+			st.abandon(ctx)
 			return nil, err
 		}
 	}

@@ -90,7 +90,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	s := &stack{cfg: cfg, log: log, pools: map[string]*sql.DB{}}
 	defer func() {
 		if err != nil {
-			s.close(context.WithoutCancel(ctx))
+			s.abandon(ctx)
 		}
 	}()
 	for _, m := range moduleSchemas {
@@ -104,7 +104,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		start := time.Now()
 		srv, err := pgembed.Start(ctx, pgembed.Config{
 			Dir:    filepath.Join(cfg.DataDir, "postgres"),
-			Port:   uint32(cfg.EmbeddedPort),
+			Port:   uint32(cfg.EmbeddedPort), // #nosec G115 -- validate keeps it from 1 to 65535
 			Logger: log,
 		})
 		if err != nil {
@@ -194,14 +194,14 @@ func lockProvisioning(ctx context.Context, admin *sql.DB) (unlock func(), err er
 	}
 	const key = `hashtextextended('modshop:provision', 0)`
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(`+key+`)`); err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, fmt.Errorf("provisioning lock: %w", err)
 	}
 	return func() {
 		// Closing the connection would release the lock too, but the pool
 		// keeps it open: unlock explicitly.
 		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(`+key+`)`)
-		conn.Close()
+		_ = conn.Close()
 	}, nil
 }
 
@@ -260,7 +260,7 @@ func (s *stack) openModuleDatabase(ctx context.Context, name, schema, sharedURL 
 	}
 	// The module's pool serves its HTTP requests, bounded by the statement
 	// timeout; its bus handlers lift it in their own transactions.
-	pool, err := db.OpenModule(ctx, url, schema, int32(s.cfg.DBMaxConns), db.StatementTimeout(s.cfg.StatementTimeout))
+	pool, err := db.OpenModule(ctx, url, schema, s.cfg.DBMaxConns, db.StatementTimeout(s.cfg.StatementTimeout))
 	if err != nil {
 		return fmt.Errorf("module %s: %w", name, err)
 	}
@@ -394,6 +394,17 @@ func (s *stack) ready(ctx context.Context) error {
 // pools and leaves the embedded PostgreSQL, in that order: it stops only
 // when no other modshop process uses it (the shop while a CLI command
 // ends, another serve on the same data directory).
+// abandon closes a stack that could not be opened or started. The caller
+// returns the failure that led here; a failure to close (an embedded
+// PostgreSQL that would not stop) goes to the log. It closes even when ctx
+// has ended (Ctrl-C during the start): the embedded PostgreSQL is stopped
+// all the same.
+func (s *stack) abandon(ctx context.Context) {
+	if err := s.close(context.WithoutCancel(ctx)); err != nil {
+		s.log.Error("close after a failed start", "err", err)
+	}
+}
+
 func (s *stack) close(ctx context.Context) error {
 	var errs []error
 	if s.bus != nil {

@@ -79,7 +79,7 @@ func (a *remoteAuthenticator) Authenticate(ctx context.Context, token string) (a
 	defer func() {
 		// Read what is left, so that the connection can serve the next check.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}()
 	switch resp.StatusCode {
 	case http.StatusOK:

@@ -68,7 +68,7 @@ func (b batchBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wmsql.
 	}
 	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	return &batchTx{tx: tx, conn: conn}, nil
@@ -189,7 +189,7 @@ func (t *batchTx) execWithMark(ctx context.Context, query string, args []any) (s
 		for i := range 4 {
 			tag, err := results.Exec()
 			if err != nil {
-				results.Close()
+				_ = results.Close()
 				if i < 3 {
 					return fmt.Errorf("mark message: %w", err)
 				}
@@ -291,7 +291,7 @@ func (t *batchTx) Commit() error {
 	after := t.after
 	t.after = nil
 	err := t.tx.Commit()
-	t.conn.Close()
+	_ = t.conn.Close()
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (t *batchTx) Rollback() error {
 	t.done = true
 	t.after = nil
 	err := t.tx.Rollback()
-	t.conn.Close()
+	_ = t.conn.Close()
 	// A connection that a cancelled query broke (the subscriber's on
 	// shutdown) cannot roll back; the server has ended the transaction with
 	// it. Nothing to report.
@@ -517,7 +517,7 @@ func (t *batchTx) checkpoint(ctx context.Context, lockKey string) error {
 		t.in, t.after, t.pending = nil, nil, nil
 		_ = t.tx.Rollback()
 		_ = t.conn.Raw(func(any) error { return driver.ErrBadConn })
-		t.conn.Close()
+		_ = t.conn.Close()
 		return fmt.Errorf("bus: go on after committing the batch so far: %w", err)
 	}
 	return nil
@@ -593,5 +593,5 @@ func (t *batchTx) abandon() {
 	t.after = nil
 	t.pending = nil
 	_ = t.tx.Rollback()
-	t.conn.Close()
+	_ = t.conn.Close()
 }

@@ -199,7 +199,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	}
 	// The pool's hard limit is generous; Start narrows it with
 	// SetMaxOpenConns once it knows how many subscribers there are.
-	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, int32(max(cfg.MaxConns, 64)))
+	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, max(cfg.MaxConns, 64))
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -227,13 +227,13 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	// Tables for every event known now, so publishing works before Start;
 	// Start adds those that handlers registered since.
 	if err := ensureTables(ctx, busDB, b.topics()); err != nil {
-		busDB.Close()
+		_ = busDB.Close()
 		return nil, err
 	}
 	b.metrics = newMetrics(b)
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Register(b.metrics); err != nil {
-			busDB.Close()
+			_ = busDB.Close()
 			return nil, fmt.Errorf("bus metrics: %w", err)
 		}
 	}

@@ -125,7 +125,7 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 	}
 	outbox, err := b.subscriber(&handler{name: forwarderGroup, topic: outboxTopic}, logger)
 	if err != nil {
-		pub.Close()
+		_ = pub.Close()
 		return nil, err
 	}
 	// A broker that is away: retry with backoff, then give the message back
@@ -139,7 +139,7 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 		// block it forever.
 		AckWhenCannotUnwrap: true,
 	}); err != nil {
-		pub.Close()
+		_ = pub.Close()
 		return nil, fmt.Errorf("bus forwarder: %w", err)
 	}
 	var subs []*wmamqp.Subscriber
@@ -147,9 +147,9 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 		sub, err := wmamqp.NewSubscriber(b.amqpConfig(h.name), logger)
 		if err != nil {
 			for _, s := range subs {
-				s.Close()
+				_ = s.Close()
 			}
-			pub.Close()
+			_ = pub.Close()
 			return nil, fmt.Errorf("bus: subscribe %s to RabbitMQ: %w", h.name, err)
 		}
 		subs = append(subs, sub)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"time"
@@ -27,13 +28,23 @@ func RoleFor(schema string) string { return "modshop_" + schema }
 
 // Open connects to url with a small pool of database/sql connections that
 // act as the connecting user. It is for provisioning and health checks.
-func Open(ctx context.Context, url string, maxConns int32) (*sql.DB, error) {
+func Open(ctx context.Context, url string, maxConns int) (*sql.DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	cfg.MaxConns = maxConns
+	if cfg.MaxConns, err = poolSize(maxConns); err != nil {
+		return nil, err
+	}
 	return openPool(ctx, cfg)
+}
+
+// poolSize is maxConns as pgxpool counts connections (an int32).
+func poolSize(maxConns int) (int32, error) {
+	if maxConns < 1 || maxConns > math.MaxInt32 {
+		return 0, fmt.Errorf("a pool of %d connections: the size must be from 1 to %d", maxConns, math.MaxInt32)
+	}
+	return int32(maxConns), nil
 }
 
 // An Option changes how OpenModule connects.
@@ -63,7 +74,7 @@ const LiftStatementTimeout = "SET LOCAL statement_timeout = 0"
 // OpenModule connects to url with a pool whose every connection runs as
 // the module's role with the module's schema first on its search path, so
 // the database itself enforces the module wall.
-func OpenModule(ctx context.Context, url, schema string, maxConns int32, opts ...Option) (*sql.DB, error) {
+func OpenModule(ctx context.Context, url, schema string, maxConns int, opts ...Option) (*sql.DB, error) {
 	if !identifier.MatchString(schema) {
 		return nil, fmt.Errorf("invalid schema name %q", schema)
 	}
@@ -71,7 +82,9 @@ func OpenModule(ctx context.Context, url, schema string, maxConns int32, opts ..
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	cfg.MaxConns = maxConns
+	if cfg.MaxConns, err = poolSize(maxConns); err != nil {
+		return nil, err
+	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "modshop-" + schema
 	for _, o := range opts {
@@ -98,7 +111,7 @@ func openPool(ctx context.Context, cfg *pgxpool.Config) (*sql.DB, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
-		sqlDB.Close()
+		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to database %s@%s:%d/%s: %w",
 			cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}

@@ -83,3 +83,18 @@ func TestIsConcurrencyError_RetriesOnlyRaces(t *testing.T) {
 		}
 	}
 }
+
+// A pool size pgxpool cannot hold (it counts in int32) is refused before
+// anything connects, rather than wrapped into some other size.
+func TestOpenAndOpenModule_RefusePoolSizesOutOfRange(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{0, -1, 1 << 31, 1<<32 + 10} {
+		want := fmt.Sprintf("a pool of %d connections", size)
+		if _, err := Open(context.Background(), "postgres://127.0.0.1:1/x", size); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(size %d) = %v, want %q", size, err, want)
+		}
+		if _, err := OpenModule(context.Background(), "postgres://127.0.0.1:1/x", "users", size); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("OpenModule(size %d) = %v, want %q", size, err, want)
+		}
+	}
+}

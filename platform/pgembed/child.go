@@ -18,7 +18,10 @@ import (
 	"time"
 )
 
-// childEnv carries the job to a re-executed copy of the binary.
+// childEnv marks a re-executed copy of the binary as the pgembed child. The
+// job comes on the child's standard input: it holds the superuser
+// password, which an environment would show in /proc for as long as the
+// child runs and pass on to whatever it starts.
 const childEnv = "MODSHOP_PGEMBED_CHILD"
 
 // childDone is what a child prints on success; its absence tells the parent
@@ -30,14 +33,12 @@ const childDone = "pgembed: PostgreSQL started"
 // in main and in every TestMain: when modshop runs as root, pgembed starts
 // PostgreSQL by re-executing the current binary as an unprivileged user.
 func RunChildIfRequested() {
-	payload, ok := os.LookupEnv(childEnv)
-	if !ok {
+	if _, ok := os.LookupEnv(childEnv); !ok {
 		return
 	}
-	// The job holds the superuser password; the postmaster inherits our
-	// environment and need not carry it.
-	os.Unsetenv(childEnv)
-	if err := runJob(payload); err != nil {
+	// The postmaster inherits our environment: it is no pgembed child.
+	_ = os.Unsetenv(childEnv)
+	if err := runJob(os.Stdin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -45,10 +46,10 @@ func RunChildIfRequested() {
 	os.Exit(0)
 }
 
-func runJob(payload string) error {
+func runJob(in io.Reader) error {
 	var j job
-	if err := json.Unmarshal([]byte(payload), &j); err != nil {
-		return fmt.Errorf("decode %s: %w", childEnv, err)
+	if err := json.NewDecoder(in).Decode(&j); err != nil {
+		return fmt.Errorf("decode the job on standard input: %w", err)
 	}
 	// The parent checked permission bits; this catches what they do not show
 	// (ACLs, mounts) before PostgreSQL fails with a less helpful message.
@@ -60,8 +61,9 @@ func runJob(payload string) error {
 		}
 		return unreachableError(name, j.Dir, err.Error())
 	}
-	probe.Close()
-	os.Remove(probe.Name())
+	// Only whether it could be created matters.
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
 	return startWithLibrary(j)
 }
 
@@ -196,7 +198,7 @@ func unreachableError(userName, dir, detail string) error {
 // PostgreSQL. The child exits once the postmaster runs; the postmaster
 // daemonizes and outlives it.
 func runChild(ctx context.Context, j job, a *account) error {
-	payload, err := json.Marshal(j)
+	payload, err := json.Marshal(j) // #nosec G117 -- the job goes to the child on a pipe (its stdin), nowhere else
 	if err != nil {
 		return fmt.Errorf("encode child job: %w", err)
 	}
@@ -217,12 +219,7 @@ func runChild(ctx context.Context, j job, a *account) error {
 }
 
 func execChild(ctx context.Context, exe string, payload []byte, a *account) error {
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+string(payload))
-	// "/" rather than Dir: if the account cannot reach Dir, the child's own
-	// check reports it better than a failed chdir would.
-	cmd.Dir = "/"
-	cmd.SysProcAttr = a.sysProcAttr()
+	cmd := childCommand(ctx, exe, payload, a)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// Should a grandchild hold our pipes open, do not wait for it.
@@ -245,42 +242,68 @@ func execChild(ctx context.Context, exe string, payload []byte, a *account) erro
 	return fmt.Errorf("as user %s (%v): %s", a.name, err, msg)
 }
 
+// childCommand is the command that runs exe as the pgembed child, as the
+// account, with the job payload.
+func childCommand(ctx context.Context, exe string, payload []byte, a *account) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stdin = bytes.NewReader(payload)
+	// "/" rather than Dir: if the account cannot reach Dir, the child's own
+	// check reports it better than a failed chdir would.
+	cmd.Dir = "/"
+	cmd.SysProcAttr = a.sysProcAttr()
+	return cmd
+}
+
+// Dir belongs to the account by now: the copy is made through os.Root, so
+// that a link the account put in its way (Dir/run, or the copy's name)
+// cannot lead root's writes out of Dir.
 func copyExecutable(exe, dir string, a *account) (string, error) {
-	run := filepath.Join(dir, "run")
-	dst := filepath.Join(run, "pgembed-child")
-	if err := os.MkdirAll(run, 0o755); err != nil {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", fmt.Errorf("copy executable for user %s: %w", a.name, err)
+	}
+	defer r.Close()
+	if err := r.Mkdir("run", 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("copy executable for user %s: %w", a.name, err)
 	}
 	// The library empties Dir/run as the account, so it must own it.
-	if err := os.Chown(run, int(a.uid), int(a.gid)); err != nil {
+	if err := r.Chown("run", int(a.uid), int(a.gid)); err != nil {
 		return "", fmt.Errorf("copy executable for user %s: %w", a.name, err)
 	}
-	if err := copyFile(exe, dst); err != nil {
+	dst := filepath.Join("run", "pgembed-child")
+	if err := copyFile(exe, r, dst); err != nil {
 		return "", fmt.Errorf("copy executable for user %s: %w", a.name, err)
 	}
-	return dst, nil
+	return filepath.Join(dir, dst), nil
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// copyFile copies src to dst in r, executable by all: the account runs it.
+func copyFile(src string, r *os.Root, dst string) error {
+	in, err := os.Open(src) // #nosec G304 -- this process's own executable
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	// Written aside and renamed: overwriting a binary in use fails (ETXTBSY).
+	// Written aside and renamed: overwriting a binary in use fails
+	// (ETXTBSY). Made afresh (O_EXCL), never written through whatever
+	// was left in its place.
 	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err := r.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	out, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+		_ = out.Close() // the copy failed already
 		return err
 	}
 	if err := out.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, dst)
+	return r.Rename(tmp, dst)
 }
 
 func lastBytes(s string, n int) string {

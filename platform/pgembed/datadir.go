@@ -26,6 +26,32 @@ const (
 	readyTimeout = 60 * time.Second
 )
 
+// Once Dir is handed to the account PostgreSQL runs as, that account could
+// replace any file in it with a link to a file of root's choosing, for root
+// to create, read or overwrite on its behalf. So the files root opens in
+// Dir (or in Dir/data) are opened through os.Root, which refuses a link
+// that leads out of the directory.
+
+// openIn is os.OpenFile of name in dir, refusing a link out of dir.
+func openIn(dir, name string, flag int, perm fs.FileMode) (*os.File, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.OpenFile(name, flag, perm)
+}
+
+// readIn is os.ReadFile of name in dir, refusing a link out of dir.
+func readIn(dir, name string) ([]byte, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.ReadFile(name)
+}
+
 // prepareDir creates Dir so that the account PostgreSQL runs as can use it.
 // Parents get 0755 rather than MkdirAll's single mode, because a 0700 parent
 // created by root would lock the postgres user out.
@@ -36,6 +62,7 @@ func prepareDir(dir string, runAs *account) error {
 			return err
 		}
 	}
+	// #nosec G301 -- the account PostgreSQL runs as must traverse the parents; they hold no files of ours
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return fmt.Errorf("create parent of %s: %w", dir, err)
 	}
@@ -48,25 +75,27 @@ func prepareDir(dir string, runAs *account) error {
 // lockDir takes an exclusive flock on Dir/.lock, so that two processes
 // starting at once do not both run initdb: the second waits, then finds the
 // server running. The lock is released by the returned function or when the
-// process dies.
+// process dies. Only modshop processes open it: root (which the mode does
+// not bind) or Dir's owner, so it is private to the owner.
 func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
 	path := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
+	f, err := openIn(dir, lockFile, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			// Closing the descriptor releases the lock; a read-only file has nothing to flush.
+			return func() { _ = f.Close() }, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("wait for lock %s (another process is starting or stopping the server): %w", path, ctx.Err())
 		case <-time.After(25 * time.Millisecond):
 		}
@@ -77,8 +106,12 @@ func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
 // use. A random password rather than the library's "postgres" because any
 // local user can reach 127.0.0.1.
 func loadOrCreatePassword(dir string) (string, error) {
-	path := filepath.Join(dir, passwordFile)
-	b, err := os.ReadFile(path)
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", fmt.Errorf("read superuser password: %w", err)
+	}
+	defer r.Close()
+	b, err := r.ReadFile(passwordFile)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -90,7 +123,7 @@ func loadOrCreatePassword(dir string) (string, error) {
 		return "", fmt.Errorf("generate superuser password: %w", err)
 	}
 	password := hex.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+	if err := r.WriteFile(passwordFile, []byte(password+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write superuser password: %w", err)
 	}
 	return password, nil
@@ -99,7 +132,7 @@ func loadOrCreatePassword(dir string) (string, error) {
 // dataVersion returns the major version in data/PG_VERSION, or "" when there
 // is no cluster yet.
 func dataVersion(dataDir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "PG_VERSION"))
+	b, err := readIn(dataDir, "PG_VERSION")
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -113,7 +146,7 @@ func dataVersion(dataDir string) (string, error) {
 // when there is no such file.
 func postmasterPID(dataDir string) (pid int, port string, err error) {
 	path := filepath.Join(dataDir, "postmaster.pid")
-	b, err := os.ReadFile(path)
+	b, err := readIn(dataDir, "postmaster.pid")
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, "", nil
 	}
@@ -218,9 +251,16 @@ func waitGone(pid int, dataDir string, limit time.Duration) {
 // files, a tree from a run as another user) to the account PostgreSQL runs
 // as. It does not descend into directories the account already owns: what
 // lies below was made by the account itself, and walking it as root would
-// let the account redirect the chown through symlinks.
+// let the account redirect the chown through symlinks. The walk is
+// confined to Dir (os.Root), so that a directory the account swaps for a
+// link while it runs cannot lead the chown out of Dir either.
 func chownTree(dir string, a *account) error {
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("hand %s to user %s: %w", dir, a.name, err)
+	}
+	defer r.Close()
+	err = fs.WalkDir(r.FS(), ".", func(path string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // removed while walking, e.g. by a running server
 		}
@@ -239,12 +279,12 @@ func chownTree(dir string, a *account) error {
 			return nil
 		}
 		if st.Uid == a.uid {
-			if d.IsDir() && path != dir {
+			if d.IsDir() && path != "." {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		return os.Lchown(path, int(a.uid), int(a.gid))
+		return r.Lchown(path, int(a.uid), int(a.gid))
 	})
 	if err != nil {
 		return fmt.Errorf("hand %s to user %s: %w", dir, a.name, err)
@@ -270,7 +310,7 @@ func isAuthError(err error) bool {
 // logTail returns the end of the server log, formatted to append to an error.
 func logTail(dir string) string {
 	path := filepath.Join(dir, logFile)
-	b, err := os.ReadFile(path)
+	b, err := readIn(dir, logFile)
 	text := strings.TrimSpace(string(b))
 	if err != nil || text == "" {
 		return ""

@@ -32,6 +32,7 @@ var libraryMu sync.Mutex
 // re-executed child when modshop is root.
 func startWithLibrary(j job) error {
 	logPath := filepath.Join(j.Dir, logFile)
+	// #nosec G304 -- Dir/postgres.log, opened by Dir's owner (as root, this runs in the child as the account)
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open server log: %w", err)
@@ -120,7 +121,7 @@ func libraryLogsOpen() map[string]bool {
 func forgetLibraryLogs(before map[string]bool) {
 	for path := range libraryLogsOpen() {
 		if !before[path] {
-			os.Remove(path)
+			_ = os.Remove(path) // a stray temporary file at worst
 		}
 	}
 }

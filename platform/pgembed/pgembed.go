@@ -201,7 +201,9 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 // else uses (say ctx was cancelled by Ctrl-C while the server came up),
 // stops it, so that a failed start leaves nothing running.
 func (s *Server) abandon(ctx context.Context, launched bool) {
-	s.users.Close()
+	// Closing the register's descriptor drops its flock, whatever Close
+	// reports (a read-only file has nothing to flush); so below.
+	_ = s.users.Close()
 	if !launched {
 		return
 	}
@@ -286,7 +288,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	err := s.leave(ctx)
 	// Whatever happened, this Server no longer uses the server.
-	s.users.Close()
+	_ = s.users.Close()
 	s.stopped = true
 	if err != nil {
 		return fmt.Errorf("stop embedded PostgreSQL in %s: %w", s.cfg.Dir, err)
@@ -303,7 +305,7 @@ func (s *Server) leave(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	s.users.Close()
+	_ = s.users.Close()
 	last, held, err := lastUser(s.cfg.Dir)
 	if err != nil {
 		return err
@@ -323,6 +325,7 @@ func (s *Server) stop(ctx context.Context) error {
 	}
 	// The library can only stop the instance it started in this process, so
 	// pg_ctl is run directly; it must not run as root either.
+	// #nosec G204 -- pg_ctl of the PostgreSQL installation findBinaries chose, on our own data directory
 	cmd := exec.CommandContext(ctx, filepath.Join(s.bin.dir, "bin", "pg_ctl"),
 		"stop", "-w", "-m", "fast", "-D", s.dataDir())
 	cmd.Dir = s.cfg.Dir

@@ -43,12 +43,14 @@ func placeDir(dir string, runAs *account, relocateRoot string, log *slog.Logger)
 	}
 	sum := sha256.Sum256([]byte(dir))
 	target := filepath.Join(relocateRoot, hex.EncodeToString(sum[:8]))
+	// #nosec G301 -- the account PostgreSQL runs as must traverse it to its cluster; it holds only clusters' directories (0700)
 	if err := os.MkdirAll(relocateRoot, 0o755); err != nil {
 		return "", fmt.Errorf("create %s for the cluster that user %s cannot reach in %s: %w", relocateRoot, runAs.name, dir, err)
 	}
 	if err := runAs.checkCanReach(target); err != nil {
 		return "", err
 	}
+	// #nosec G301 -- parents of the link to the cluster: the account PostgreSQL runs as must traverse them
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", fmt.Errorf("create parent of %s: %w", dir, err)
 	}

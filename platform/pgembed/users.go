@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
@@ -23,7 +22,7 @@ func joinUsers(dir string) (*os.File, error) {
 		return nil, err
 	}
 	if err := flock(f, syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("register as a user of the server in %s: %w", f.Name(), err)
 	}
 	return f, nil
@@ -41,11 +40,11 @@ func lastUser(dir string) (last bool, held *os.File, err error) {
 	}
 	err = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		f.Close()
+		_ = f.Close()
 		return false, nil, nil
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return false, nil, fmt.Errorf("look for other users of the server in %s: %w", f.Name(), err)
 	}
 	return true, f, nil
@@ -53,10 +52,11 @@ func lastUser(dir string) (last bool, held *os.File, err error) {
 
 func openUsers(dir string) (*os.File, error) {
 	// Read-only is enough for flock, and lets root open the file after it
-	// was handed to the postgres user.
-	f, err := os.OpenFile(filepath.Join(dir, usersFile), os.O_RDONLY|os.O_CREATE, 0o644)
+	// was handed to the postgres user. Like the lock file, only root and
+	// Dir's owner open it.
+	f, err := openIn(dir, usersFile, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open the register of the server's users: %w", err)
+		return nil, fmt.Errorf("open the register of the server's users in %s: %w", dir, err)
 	}
 	return f, nil
 }

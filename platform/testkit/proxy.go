@@ -65,7 +65,7 @@ func (p *TCPProxy) Cut() {
 	defer p.mu.Unlock()
 	p.cut = true
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 		delete(p.conns, c)
 	}
 }
@@ -79,7 +79,7 @@ func (p *TCPProxy) Restore() {
 
 // Close stops listening and closes every connection.
 func (p *TCPProxy) Close() {
-	p.ln.Close()
+	_ = p.ln.Close()
 	p.Cut()
 	p.wg.Wait()
 }
@@ -151,7 +151,7 @@ func (p *TCPProxy) untrack(conns ...net.Conn) {
 	defer p.mu.Unlock()
 	for _, c := range conns {
 		delete(p.conns, c)
-		c.Close()
+		_ = c.Close()
 	}
 }
 
@@ -161,5 +161,5 @@ func reset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	c.Close()
+	_ = c.Close()
 }

@@ -39,7 +39,7 @@ func Open(tb testing.TB) *gorm.DB {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { pool.Close() })
+	tb.Cleanup(func() { _ = pool.Close() })
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "migrations", "payment")
 	if err := db.Migrate(ctx, pool, Schema, os.DirFS(dir), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {

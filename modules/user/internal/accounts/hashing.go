@@ -61,7 +61,7 @@ func sizeHashSlots(memory uint64, procs int) int {
 	if memory == 0 {
 		return limit
 	}
-	return int(max(1, min(uint64(limit), memory/hashMemoryShare/hashBytes)))
+	return int(max(1, min(uint64(limit), memory/hashMemoryShare/hashBytes))) // #nosec G115 -- at most limit, an int
 }
 
 // processMemory is the least of GOMEMLIMIT, the cgroup's memory limit and
