@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modshop
 PKGS    := ./...
 
-.PHONY: run build test lint fmt vet bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+.PHONY: run build test fuzz lint fmt vet bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
 
 ## run: build and run the shop (embedded PostgreSQL in ./.data unless MODSHOP_DATABASE_URL is set; demo catalog when empty)
 run: postgres-binaries build
@@ -16,6 +16,20 @@ build:
 ## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ
 test: postgres-binaries chromium rabbitmq
 	$(GO) test -race -count=1 -p 2 -timeout 20m $(PKGS)
+
+## fuzz: each fuzz target for FUZZTIME (default 20s) with FUZZWORKERS processes, each with a shop of its own; make test runs their seed corpora only; a failing input is saved under the package's testdata/fuzz
+FUZZTIME ?= 20s
+FUZZWORKERS ?= 2
+FUZZPKGS ?= ./...
+fuzz: postgres-binaries
+	@list="$$($(GO) test -list '^Fuzz' $(FUZZPKGS))" || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { t[n++] = $$1 } /^ok/ { for (i = 0; i < n; i++) print $$2, t[i]; n = 0 }' | { \
+		failed=""; \
+		while read -r pkg target; do \
+			echo "== $$target ($$pkg), $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZWORKERS) "$$pkg" || failed="$$failed $$target"; \
+		done; \
+		if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; }
 
 ## lint: gofmt and go vet
 lint: fmt vet
