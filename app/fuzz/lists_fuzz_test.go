@@ -9,8 +9,8 @@ import (
 	"github.com/modshop/modshop/platform/testkit"
 )
 
-// FuzzSearch fuzzes the catalog's search text: every text answers 200 or
-// 4xx, and a page's next_cursor leads to the next page.
+// FuzzSearch fuzzes the catalog's search text and category filter: every
+// text answers 200 or 4xx, and a page's next_cursor leads to the next page.
 func FuzzSearch(f *testing.F) {
 	s := startShop(f)
 	s.reaches(f, "GET", "/api/v1/products?q=mug", nil)
@@ -22,10 +22,16 @@ func FuzzSearch(f *testing.F) {
 		strings.Repeat("ü", 200), "Tasse à café ☕ 𝄞", "\u202emug", "mug\u0000", "\xff\xfe", "    ", "\t\n", "%", "_", "*",
 		"$PRODUCT", "FUZZ-MUG", "fuzz-mug", "99999999.99",
 	} {
-		f.Add(q)
+		f.Add(q, "")
 	}
-	f.Fuzz(func(t *testing.T, q string) {
+	for _, category := range []string{"$CATEGORY", "missing", "Fuzz-Kitchen", "a--b", "-", strings.Repeat("a", 61), "ü", "a\x00"} {
+		f.Add("mug", category)
+	}
+	f.Fuzz(func(t *testing.T, q, category string) {
 		params := url.Values{"q": {s.placehold.Replace(q)}, "limit": {"1"}}
+		if category != "" {
+			params.Set("category", s.placehold.Replace(category))
+		}
 		r := s.send(t, "GET", "/api/v1/products?"+params.Encode(), nil)
 		if r.Status != 200 {
 			return
