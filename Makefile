@@ -20,7 +20,7 @@ GOSEC       := $(TOOLS)/gosec-$(GOSEC_VERSION)
 INDEXDB     := $(TOOLS)/indexdb-$(VULNDB_VERSION)
 VULNDB      := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 
-.PHONY: help run build test openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+.PHONY: help run build test fuzz openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
 
 ## help: list the targets and what each does
 help:
@@ -50,6 +50,20 @@ tools/openapi-lint/node_modules/.installed: tools/openapi-lint/package-lock.json
 	@command -v npm >/dev/null || { echo "make openapi-lint needs Node.js (20.19 or later) and npm: apt-get install nodejs npm"; exit 1; }
 	cd tools/openapi-lint && npm ci --no-audit --no-fund
 	@touch $@
+
+## fuzz: each fuzz target for FUZZTIME (default 20s) with FUZZWORKERS processes, each with a shop of its own; make test runs their seed corpora only; a failing input is saved under the package's testdata/fuzz
+FUZZTIME ?= 20s
+FUZZWORKERS ?= 2
+FUZZPKGS ?= ./...
+fuzz: postgres-binaries
+	@list="$$($(GO) test -list '^Fuzz' $(FUZZPKGS))" || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { t[n++] = $$1 } /^ok/ { for (i = 0; i < n; i++) print $$2, t[i]; n = 0 }' | { \
+		failed=""; \
+		while read -r pkg target; do \
+			echo "== $$target ($$pkg), $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZWORKERS) "$$pkg" || failed="$$failed $$target"; \
+		done; \
+		if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; }
 
 ## lint: gofmt and go vet
 lint: fmt vet

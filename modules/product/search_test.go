@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -240,4 +241,30 @@ func postProduct(base, token string, body map[string]any) error {
 		return fmt.Errorf("create %v: status %d", body["sku"], resp.StatusCode)
 	}
 	return nil
+}
+
+// TestSearch_OperatorFloodsAre422NotServerErrors: PostgreSQL's tsquery parser
+// keeps pending operators on a stack of 32; a run of 33 "-" (NOT) overflowed
+// it and the search answered 500. Beyond the documented bound on "-" the
+// search is refused with a field error; at the bound it still searches.
+func TestSearch_OperatorFloodsAre422NotServerErrors(t *testing.T) {
+	t.Parallel()
+	shop := apptest.Start(t)
+	_, admin := shop.Admin(t)
+	createProduct(t, shop, admin, map[string]any{"sku": "MUG-1", "name": "Ceramic mug", "price": "10.00", "stock": 1})
+	for _, q := range []string{
+		strings.Repeat("-", 33) + "mug",
+		"mug " + strings.Repeat("-", 40) + " bowl",
+		"mug or bowl " + strings.Repeat("- ", 31) + "vase",
+		strings.Repeat("-", 199) + "x",
+		strings.Repeat("-!", 40) + "x",
+	} {
+		r := shop.API.Do("GET", "/api/v1/products?q="+url.QueryEscape(q), nil)
+		expectProblem(t, "q="+q, r, http.StatusUnprocessableEntity, "q")
+	}
+	// At the bound: "-" as many times as allowed, the deepest stack there is.
+	atBound := "mug or bowl " + strings.Repeat("-", 20) + "mug"
+	if got := names(listAll(t, shop, url.Values{"q": {atBound}})); !slices.Equal(got, []string{"Ceramic mug"}) {
+		t.Errorf("q=%s: %v, want the mug (an even number of exclusions cancels out)", atBound, got)
+	}
 }

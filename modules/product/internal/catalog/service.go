@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -78,10 +77,8 @@ type Page struct {
 func (s *Service) List(ctx context.Context, q, category, cursor string, limit int, staff, withHidden bool) (Page, error) {
 	q = strings.TrimSpace(q)
 	var errs []httpx.FieldError
-	if !utf8.ValidString(q) || strings.ContainsRune(q, 0) {
-		errs = append(errs, httpx.FieldError{Field: "q", Message: "must be valid UTF-8 text"})
-	} else if utf8.RuneCountInString(q) > maxQueryLen {
-		errs = append(errs, httpx.FieldError{Field: "q", Message: "must be at most 200 characters"})
+	if msg := checkQuery(q); msg != "" {
+		errs = append(errs, httpx.FieldError{Field: "q", Message: msg})
 	}
 	if category != "" && (!slugPattern.MatchString(category) || len(category) > 60) {
 		errs = append(errs, httpx.FieldError{Field: "category", Message: "must be a category slug"})
@@ -99,6 +96,9 @@ func (s *Service) List(ctx context.Context, q, category, cursor string, limit in
 		lq.After = &c
 	}
 	rows, err := listProducts(ctx, s.db, lq)
+	if err != nil && q != "" {
+		return Page{}, searchFailure(ctx, s.db, q, err)
+	}
 	if err != nil {
 		return Page{}, err
 	}
