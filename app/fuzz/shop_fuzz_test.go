@@ -45,6 +45,7 @@ func startShop(f *testing.F) *shop {
 	f.Helper()
 	s := &shop{Shop: apptest.Start(f, func(c *app.Config) {
 		c.LoginPerAccount, c.LoginPerClient = 1<<30, 1<<30 // fuzzing logs in far more often than anyone
+		c.RegisterPerClient = 1 << 30                      // and registers far more often
 		c.DBMaxConns = 2
 	})}
 	db, err := sql.Open("pgx", s.DatabaseURL)
