@@ -31,14 +31,10 @@ func (b *Bus) handleOverview(c *gin.Context) {
 }
 
 func (b *Bus) handleListDeadLetters(c *gin.Context) {
-	limit := 50
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 200 {
-			httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "limit", Message: "must be a whole number from 1 to 200"}))
-			return
-		}
-		limit = n
+	limit, err := httpx.PageLimit(c, 50, 200)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
 	}
 	all := false
 	switch c.Query("state") {

@@ -79,6 +79,10 @@ func (j job) libraryConfig(log *os.File) embeddedpostgres.Config {
 		Logger(log).
 		StartParameters(map[string]string{
 			"listen_addresses": "127.0.0.1",
+			// A shop process keeps a pool per module and one for the bus
+			// (up to about 60 connections), and CLI commands or a second
+			// serve may share the server (docs/adr/0002): 100 is tight.
+			"max_connections": "300",
 			// No Unix socket: TCP is all modshop uses, and the default
 			// socket directory (/var/run/postgresql) belongs to root.
 			"unix_socket_directories": "",

@@ -2,7 +2,6 @@ package orders
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -52,14 +51,10 @@ func (s *Service) handlePlace(c *gin.Context) {
 }
 
 func (s *Service) handleList(c *gin.Context) {
-	limit := 20
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > MaxPageSize {
-			httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "limit", Message: "must be a whole number from 1 to 100"}))
-			return
-		}
-		limit = n
+	limit, err := httpx.PageLimit(c, 20, MaxPageSize)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
 	}
 	page, err := s.List(c.Request.Context(), auth.MustIdentity(c), c.Query("status"), c.Query("cursor"), limit)
 	if err != nil {

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -51,14 +50,10 @@ func (s *Service) handleCreateCategory(c *gin.Context) {
 }
 
 func (s *Service) handleList(c *gin.Context) {
-	limit := 20
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > MaxPageSize {
-			httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "limit", Message: "must be a whole number from 1 to 100"}))
-			return
-		}
-		limit = n
+	limit, err := httpx.PageLimit(c, 20, MaxPageSize)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
 	}
 	page, err := s.List(c.Request.Context(), c.Query("q"), c.Query("category"), c.Query("cursor"), limit, isStaff(c), c.Query("include_inactive") == "true")
 	if err != nil {

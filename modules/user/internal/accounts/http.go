@@ -2,7 +2,6 @@ package accounts
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -89,7 +88,7 @@ func (s *Service) handleGetUser(c *gin.Context) {
 }
 
 func (s *Service) handleListUsers(c *gin.Context) {
-	limit, err := pageLimit(c.Query("limit"))
+	limit, err := httpx.PageLimit(c, 20, MaxPageSize)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -130,15 +129,4 @@ func (s *Service) handleSetRoles(c *gin.Context) {
 func (s *Service) setCookie(c *gin.Context, token string, maxAge int) {
 	c.SetSameSite(http.SameSiteLaxMode)
 	c.SetCookie(auth.SessionCookie, token, maxAge, "/", "", s.cfg.SecureCookies, true)
-}
-
-func pageLimit(raw string) (int, error) {
-	if raw == "" {
-		return 20, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > MaxPageSize {
-		return 0, httpx.Invalid(httpx.FieldError{Field: "limit", Message: "must be a whole number from 1 to 100"})
-	}
-	return n, nil
 }

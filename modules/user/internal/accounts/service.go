@@ -326,10 +326,11 @@ func (s *Service) SetRoles(ctx context.Context, caller auth.Identity, userID str
 		return User{}, httpx.NotFound("no such user")
 	}
 	userID = parsed.String() // canonical, so the self-demotion check below cannot be dodged
-	roles = dedupe(roles)
+	// Counted as sent, as the OpenAPI document's maxItems counts them.
 	if len(roles) > 10 {
 		return User{}, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "at most 10 roles"})
 	}
+	roles = dedupe(roles)
 	if userID == caller.UserID && !slices.Contains(roles, auth.RoleAdmin) {
 		return User{}, httpx.Conflict("you cannot remove your own admin role; ask another admin")
 	}

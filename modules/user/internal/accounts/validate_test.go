@@ -1,7 +1,6 @@
 package accounts
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -86,36 +85,5 @@ func TestRegistration_NormaliseTrimsNamesAndLowercasesEmail(t *testing.T) {
 	}
 	if errs := r.validate(); len(errs) != 0 {
 		t.Errorf("normalised registration is invalid: %v", errs)
-	}
-}
-
-func TestPageLimit_DefaultsAndBounds(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		raw     string
-		want    int
-		invalid bool
-	}{
-		{"", 20, false},
-		{"1", 1, false},
-		{"100", 100, false},
-		{"0", 0, true},
-		{"101", 0, true},
-		{"-5", 0, true},
-		{"ten", 0, true},
-		{"1e2", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := pageLimit(tt.raw)
-		if tt.invalid {
-			p, ok := err.(*httpx.Problem)
-			if !ok || p.Status != 422 || !slices.ContainsFunc(p.Errors, func(e httpx.FieldError) bool { return e.Field == "limit" }) {
-				t.Errorf("pageLimit(%q) = %d, %v; want a 422 on limit", tt.raw, got, err)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("pageLimit(%q) = %d, %v; want %d", tt.raw, got, err, tt.want)
-		}
 	}
 }
