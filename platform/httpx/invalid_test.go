@@ -2,8 +2,13 @@ package httpx
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 )
 
 func TestInvalid_ListsAtMostMaxFieldErrorsAndSaysMoreWereLeftOut(t *testing.T) {
@@ -34,5 +39,19 @@ func TestInvalid_ListsTheSameErrorOnce(t *testing.T) {
 	}
 	if p.Detail != "the request has invalid fields" {
 		t.Fatalf("detail %q: nothing was left out", p.Detail)
+	}
+}
+
+func TestWriteProblem_ListsAtMostMaxFieldErrorsOfAProblemBuiltByHand(t *testing.T) {
+	t.Parallel()
+	p := NewProblem(http.StatusConflict, "conflict", "clashes")
+	for i := range 100 {
+		p.Errors = append(p.Errors, FieldError{Field: fmt.Sprintf("f%d", i), Message: "clashes"})
+	}
+	r := engine(slog.New(slog.DiscardHandler), "POST", "/x", func(c *gin.Context) { Fail(c, p) })
+	w := serve(r, httptest.NewRequest("POST", "/x", nil))
+	errs, _ := problemOf(t, w)["errors"].([]any)
+	if w.Code != http.StatusConflict || len(errs) != MaxFieldErrors {
+		t.Fatalf("%d with %d field errors, want 409 with %d", w.Code, len(errs), MaxFieldErrors)
 	}
 }

@@ -171,6 +171,9 @@ func WriteProblem(c *gin.Context, p *Problem) {
 	}
 	out.Instance = c.Request.URL.Path
 	out.RequestID = RequestID(c)
+	if len(out.Errors) > MaxFieldErrors { // built by hand rather than by Invalid
+		out.Errors = out.Errors[:MaxFieldErrors]
+	}
 	if out.Status == http.StatusServiceUnavailable && out.RetryAfter <= 0 {
 		out.RetryAfter = RetryAfterUnavailable // every 503 says when to come back
 	}
