@@ -24,22 +24,25 @@ type Config struct {
 	DBMaxConns       int
 	StatementTimeout time.Duration
 	MaxBodyBytes     int
-	ShutdownTimeout  time.Duration
-	TrustedProxies   string
-	SessionTTL       time.Duration
-	SecureCookies    bool
-	LoginPerAccount  int
-	LoginPerClient   int
-	LoginWindow      time.Duration
-	BusMaxAttempts   int
-	BusSafetyPoll    time.Duration
-	BusRetention     time.Duration
-	BusGroupExpiry   time.Duration
-	ReservationTTL   time.Duration
-	SeedDemo         bool
-	StockTimeout     time.Duration
-	PaymentTimeout   time.Duration
-	PaymentTestDelay time.Duration
+	// MaxRequestsInFlight bounds the requests served at once (0: sized
+	// from memory and MaxBodyBytes, httpx.DefaultInFlight).
+	MaxRequestsInFlight int
+	ShutdownTimeout     time.Duration
+	TrustedProxies      string
+	SessionTTL          time.Duration
+	SecureCookies       bool
+	LoginPerAccount     int
+	LoginPerClient      int
+	LoginWindow         time.Duration
+	BusMaxAttempts      int
+	BusSafetyPoll       time.Duration
+	BusRetention        time.Duration
+	BusGroupExpiry      time.Duration
+	ReservationTTL      time.Duration
+	SeedDemo            bool
+	StockTimeout        time.Duration
+	PaymentTimeout      time.Duration
+	PaymentTestDelay    time.Duration
 	// Modules lists the modules this process runs: "all", or names
 	// separated by commas (user,product,order,payment).
 	Modules string
@@ -84,6 +87,7 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Int(&c.DBMaxConns, "db-max-conns", "MODSHOP_DB_MAX_CONNS", 10, "connections per module pool")
 	s.Duration(&c.StatementTimeout, "statement-timeout", "MODSHOP_STATEMENT_TIMEOUT", 5*time.Second, "longest a database statement of an HTTP request may run (503 beyond); 0: no limit")
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "MODSHOP_MAX_BODY_BYTES", 1<<20, "largest request body accepted")
+	s.Int(&c.MaxRequestsInFlight, "max-requests-in-flight", "MODSHOP_MAX_REQUESTS_IN_FLIGHT", 0, "requests served at once; beyond, a request is answered 503 with Retry-After at once (/healthz, /readyz and /metrics excepted); 0: sized from memory and the body limit")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "MODSHOP_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may take to finish on shutdown")
 	s.String(&c.TrustedProxies, "trusted-proxies", "MODSHOP_TRUSTED_PROXIES", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
 	s.Duration(&c.SessionTTL, "session-ttl", "MODSHOP_SESSION_TTL", 24*time.Hour, "how long a log-in lasts")
@@ -126,6 +130,7 @@ func (c Config) validate() error {
 		}
 	}
 	check(c.MaxBodyBytes >= 1024 && c.MaxBodyBytes <= 64<<20, "MODSHOP_MAX_BODY_BYTES=%d: must be from 1024 to 67108864", c.MaxBodyBytes)
+	check(c.MaxRequestsInFlight >= 0 && c.MaxRequestsInFlight <= 100_000, "MODSHOP_MAX_REQUESTS_IN_FLIGHT=%d: must be from 0 (sized from memory) to 100000", c.MaxRequestsInFlight)
 	check(c.DBMaxConns >= 1 && c.DBMaxConns <= 1000, "MODSHOP_DB_MAX_CONNS=%d: must be from 1 to 1000", c.DBMaxConns)
 	check(c.EmbeddedPort >= 1 && c.EmbeddedPort <= 65535, "MODSHOP_EMBEDDED_PG_PORT=%d: must be a TCP port", c.EmbeddedPort)
 	check(c.StatementTimeout == 0 || c.StatementTimeout >= time.Millisecond, "MODSHOP_STATEMENT_TIMEOUT=%s: must be 0 (no limit) or at least 1ms", c.StatementTimeout)
@@ -292,3 +297,16 @@ func (c Config) corsOrigins() []string {
 	}
 	return o
 }
+
+// inFlightBound is the bound on requests in flight: the setting, or sized
+// from memory and the body limit when it is 0; with how it was chosen.
+func inFlightBound(setting, maxBodyBytes int) (limit int, why string) {
+	if setting > 0 {
+		return setting, "MODSHOP_MAX_REQUESTS_IN_FLIGHT"
+	}
+	return httpx.DefaultInFlight(maxBodyBytes)
+}
+
+// probePaths answer however many requests are in flight: operators must
+// see a busy process.
+var probePaths = []string{"/healthz", "/readyz", "/metrics"}

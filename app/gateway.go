@@ -38,6 +38,12 @@ type GatewayConfig struct {
 	// CORSOrigins: the origins whose pages may call the API from a
 	// browser. The gateway answers CORS for the processes behind it.
 	CORSOrigins string
+	// MaxBodyBytes, MaxRequestsInFlight: the bounds every process applies
+	// (Config); MaxConnsPerUpstream bounds the connections to each module
+	// process.
+	MaxBodyBytes        int
+	MaxRequestsInFlight int
+	MaxConnsPerUpstream int
 }
 
 // GatewayRoute sends every request whose path is Prefix, or starts with
@@ -67,6 +73,9 @@ func bindGatewayConfig(s *config.Set, c *GatewayConfig, routes *routeList, envRo
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "MODSHOP_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may take to finish on shutdown")
 	s.String(&c.CORSOrigins, "cors-origins", "MODSHOP_CORS_ORIGINS", "", "comma-separated origins whose pages may call the API from a browser; the gateway answers CORS itself (give the module processes the same list: their CSRF check trusts it)")
 	s.Duration(&c.UpstreamTimeout, "upstream-timeout", "MODSHOP_GATEWAY_UPSTREAM_TIMEOUT", 60*time.Second, "how long the gateway waits for a module process to start answering")
+	s.Int(&c.MaxBodyBytes, "max-body-bytes", "MODSHOP_MAX_BODY_BYTES", 1<<20, "largest request body sent on (413 above)")
+	s.Int(&c.MaxRequestsInFlight, "max-requests-in-flight", "MODSHOP_MAX_REQUESTS_IN_FLIGHT", 0, "requests served at once; beyond, a request is answered 503 with Retry-After at once (/healthz, /readyz and /metrics excepted); 0: sized from memory and the body limit")
+	s.Int(&c.MaxConnsPerUpstream, "max-conns-per-upstream", "MODSHOP_GATEWAY_MAX_CONNS_PER_UPSTREAM", 256, "connections the gateway opens to each module process at most; more requests wait for one")
 }
 
 // parseGatewayConfig reads the gateway's flags and environment.
@@ -116,6 +125,15 @@ func parseGatewayConfig(env Env, args []string) (GatewayConfig, error) {
 	}
 	if _, err := httpx.ParseOrigins(c.CORSOrigins); err != nil {
 		errs = append(errs, fmt.Errorf("MODSHOP_CORS_ORIGINS: %w", err))
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("MODSHOP_MAX_BODY_BYTES=%d: must be from 1024 to 67108864", c.MaxBodyBytes))
+	}
+	if c.MaxRequestsInFlight < 0 || c.MaxRequestsInFlight > 100_000 {
+		errs = append(errs, fmt.Errorf("MODSHOP_MAX_REQUESTS_IN_FLIGHT=%d: must be from 0 (sized from memory) to 100000", c.MaxRequestsInFlight))
+	}
+	if c.MaxConnsPerUpstream < 1 || c.MaxConnsPerUpstream > 100_000 {
+		errs = append(errs, fmt.Errorf("MODSHOP_GATEWAY_MAX_CONNS_PER_UPSTREAM=%d: must be from 1 to 100000", c.MaxConnsPerUpstream))
 	}
 	if c.ShutdownTimeout <= 0 || c.UpstreamTimeout <= 0 {
 		errs = append(errs, errors.New("MODSHOP_SHUTDOWN_TIMEOUT and MODSHOP_GATEWAY_UPSTREAM_TIMEOUT must be positive"))

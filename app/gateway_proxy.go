@@ -30,6 +30,15 @@ type gateway struct {
 	log     *slog.Logger
 	client  *http.Client // for readiness checks
 	proxied *prometheus.CounterVec
+	// ready asks the module processes at most about once a second,
+	// however many call /readyz.
+	ready *recentProbe[gatewayReadiness]
+}
+
+// gatewayReadiness is what asking every module process found: the route
+// prefixes whose process is ready, and those whose process is not.
+type gatewayReadiness struct {
+	ready, down []string
 }
 
 type gatewayUpstream struct {
@@ -75,11 +84,21 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 	if err := metrics.Registry.Register(g.proxied); err != nil {
 		return nil, err
 	}
+	g.ready = newRecentProbe(g.askUpstreams)
+	limit, why := inFlightBound(cfg.MaxRequestsInFlight, cfg.MaxBodyBytes)
+	bound := httpx.NewInFlight(limit, probePaths...)
+	if err := bound.Register(metrics.Registry); err != nil {
+		return nil, err
+	}
+	log.Info("requests in flight bounded", "limit", limit, "sized", why, "connections per upstream", cfg.MaxConnsPerUpstream)
+	// At most MaxConnsPerUpstream connections to each process: requests
+	// beyond wait for one (and the in-flight bound caps how many wait).
 	transport := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
+		MaxConnsPerHost:       cfg.MaxConnsPerUpstream,
+		MaxIdleConnsPerHost:   min(64, cfg.MaxConnsPerUpstream),
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.UpstreamTimeout,
 	}
@@ -110,7 +129,9 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 		httpx.Recover(log),
 		httpx.SecurityHeaders(),
 		httpx.CORS(origins...), // preflights end here; the processes behind check CSRF
+		bound.Middleware(),
 		httpx.Errors(log),
+		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
 	)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", g.readyz)
@@ -220,6 +241,17 @@ func (g *gateway) upstreamFailed(r GatewayRoute) func(http.ResponseWriter, *http
 		if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
 			return // the client went away; nobody reads an answer
 		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) { // found while sending a body of unknown length on
+			p := httpx.NewProblem(http.StatusRequestEntityTooLarge, "body-too-large",
+				fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
+			if c == nil {
+				http.Error(w, p.Detail, p.Status)
+				return
+			}
+			httpx.WriteProblem(c, p)
+			return
+		}
 		g.log.Warn("gateway: upstream failed", "prefix", r.Prefix, "upstream", r.Upstream.String(),
 			"method", req.Method, "path", req.URL.Path, "err", err)
 		p := httpx.NewProblem(http.StatusBadGateway, "upstream-unavailable",
@@ -237,12 +269,29 @@ func (g *gateway) upstreamFailed(r GatewayRoute) func(http.ResponseWriter, *http
 	}
 }
 
-// readyz is ready when every module process behind the gateway is.
+// readyz is ready when every module process behind the gateway is. It
+// answers anyone, however many requests are in flight: the processes are
+// asked at most about once a second (g.ready).
 func (g *gateway) readyz(c *gin.Context) {
-	type result struct {
-		prefix string
-		err    error
+	r, err := g.ready.result(c.Request.Context())
+	if err != nil {
+		return // the caller went away
 	}
+	if len(r.down) > 0 {
+		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready",
+			"not ready behind "+strings.Join(r.down, ", ")))
+		return
+	}
+	checks := gin.H{}
+	for _, prefix := range r.ready {
+		checks[prefix] = "ok"
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": checks})
+}
+
+// askUpstreams asks each module process (once, whatever the number of
+// routes to it) whether it is ready.
+func (g *gateway) askUpstreams(ctx context.Context) gatewayReadiness {
 	seen := map[string]bool{}
 	var targets []*gatewayUpstream
 	for _, r := range g.routes {
@@ -251,33 +300,23 @@ func (g *gateway) readyz(c *gin.Context) {
 			targets = append(targets, r)
 		}
 	}
-	results := make([]result, len(targets))
+	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, r := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = result{r.Prefix, g.upstreamReady(c.Request.Context(), r)}
-		}()
+		wg.Go(func() { errs[i] = g.upstreamReady(ctx, r) })
 	}
 	wg.Wait()
-	checks := gin.H{}
-	var down []string
-	for _, res := range results {
-		if res.err != nil {
-			g.log.Warn("gateway: upstream not ready", "prefix", res.prefix, "err", res.err)
-			down = append(down, res.prefix)
+	var out gatewayReadiness
+	for i, r := range targets {
+		if errs[i] != nil {
+			g.log.Warn("gateway: upstream not ready", "prefix", r.Prefix, "err", errs[i])
+			out.down = append(out.down, r.Prefix)
 			continue
 		}
-		checks[res.prefix] = "ok"
+		out.ready = append(out.ready, r.Prefix)
 	}
-	if len(down) > 0 {
-		sort.Strings(down)
-		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready",
-			"not ready behind "+strings.Join(down, ", ")))
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": checks})
+	sort.Strings(out.down)
+	return out
 }
 
 func (g *gateway) upstreamReady(ctx context.Context, r *gatewayUpstream) error {

@@ -68,6 +68,7 @@ func startGateway(t *testing.T, args ...string) string {
 	for {
 		select {
 		case err := <-done:
+			done <- nil // for the cleanup, which waits for the gateway to end
 			t.Fatalf("gateway exited at start: %v", err)
 		default:
 		}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
@@ -28,8 +27,10 @@ type Shop struct {
 	doc     *openapi3.T
 	stop    context.CancelFunc
 	done    sync.WaitGroup
-	// readiness is what /readyz found last.
+	// readiness is what /readyz found last; ready runs its checks at most
+	// about once a second.
 	readiness readiness
+	ready     *recentProbe[error]
 }
 
 // DefaultConfig is the configuration with every default and no
@@ -52,6 +53,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
 		return nil, err
 	}
 	shop := &Shop{stack: st}
+	shop.ready = newRecentProbe(func(ctx context.Context) error {
+		err := st.ready(ctx)
+		shop.readiness.observe(st.log, err)
+		return err
+	})
 	if err := shop.buildHandler(); err != nil {
 		st.abandon(ctx)
 		return nil, err
@@ -163,6 +169,12 @@ func (s *Shop) buildHandler() error {
 		return fmt.Errorf("trusted proxies: %w", err)
 	}
 	metrics := s.stack.metrics
+	limit, why := inFlightBound(cfg.MaxRequestsInFlight, cfg.MaxBodyBytes)
+	bound := httpx.NewInFlight(limit, probePaths...)
+	if err := bound.Register(metrics.Registry); err != nil {
+		return err
+	}
+	log.Info("requests in flight bounded", "limit", limit, "sized", why)
 	r.Use(
 		httpx.RequestIDs(),
 		httpx.AccessLog(log),
@@ -170,6 +182,7 @@ func (s *Shop) buildHandler() error {
 		httpx.Recover(log),
 		httpx.SecurityHeaders(),
 		httpx.CORS(cfg.corsOrigins()...),
+		bound.Middleware(), // after CORS: a page on a listed origin can read the 503
 		httpx.Errors(log),
 		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
 		httpx.CrossOriginProtection(cfg.corsOrigins()...),
@@ -202,13 +215,11 @@ func correlateEvents(c *gin.Context) {
 
 // readyz tells anyone whether the shop is ready, and nothing more: why it
 // is not (which names the database's user, host and port) goes to the log,
-// once each time readiness changes rather than once per probe.
+// once each time readiness changes rather than once per probe. The checks
+// run at most about once a second, however many ask.
 func (s *Shop) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
-	defer cancel()
-	err := s.stack.ready(ctx)
-	s.readiness.observe(s.stack.log, err)
-	if err != nil {
+	notReady, err := s.ready.result(c.Request.Context())
+	if err != nil || notReady != nil {
 		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "not ready"))
 		return
 	}

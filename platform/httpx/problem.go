@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -68,11 +69,37 @@ func NotFound(detail string) *Problem { return NewProblem(http.StatusNotFound, "
 // Conflict is a 409: the request clashes with the current state.
 func Conflict(detail string) *Problem { return NewProblem(http.StatusConflict, "conflict", detail) }
 
-// Invalid is a 422 listing every invalid field.
+// MaxFieldErrors is the most field errors a 422 lists: enough for any
+// form, and the answer stays small whatever the body held (a list of
+// 300,000 bad lines must not become 300,000 errors).
+const MaxFieldErrors = 20
+
+// Invalid is a 422 listing the invalid fields: each distinct error once,
+// at most MaxFieldErrors of them (the first), the detail saying when more
+// were left out.
 func Invalid(errs ...FieldError) *Problem {
 	p := NewProblem(http.StatusUnprocessableEntity, "validation", "the request has invalid fields")
-	p.Errors = errs
+	var more bool
+	p.Errors, more = firstFieldErrors(errs)
+	if more {
+		p.Detail = fmt.Sprintf("the request has invalid fields; the first %d are listed, more are not", len(p.Errors))
+	}
 	return p
+}
+
+// firstFieldErrors keeps the first MaxFieldErrors distinct errors of errs,
+// and reports whether others were left out.
+func firstFieldErrors(errs []FieldError) (kept []FieldError, more bool) {
+	for _, e := range errs {
+		switch {
+		case slices.Contains(kept, e):
+		case len(kept) == MaxFieldErrors:
+			return kept, true
+		default:
+			kept = append(kept, e)
+		}
+	}
+	return kept, false
 }
 
 // TooManyRequests is a 429 that tells the client when to come back.
@@ -144,6 +171,9 @@ func WriteProblem(c *gin.Context, p *Problem) {
 	}
 	out.Instance = c.Request.URL.Path
 	out.RequestID = RequestID(c)
+	if len(out.Errors) > MaxFieldErrors { // built by hand rather than by Invalid
+		out.Errors = out.Errors[:MaxFieldErrors]
+	}
 	if out.Status == http.StatusServiceUnavailable && out.RetryAfter <= 0 {
 		out.RetryAfter = RetryAfterUnavailable // every 503 says when to come back
 	}

@@ -12,7 +12,7 @@ import (
 // Routes mounts the order endpoints on the /api/v1 group.
 func (s *Service) Routes(api *gin.RouterGroup) {
 	user := auth.RequireUser()
-	api.POST("/orders", user, s.handlePlace)
+	api.POST("/orders", user, httpx.LimitBody(maxPlaceOrderBytes), s.handlePlace)
 	api.GET("/orders", user, s.handleList)
 	api.GET("/orders/:id", user, s.handleGet)
 	api.POST("/orders/:id/cancel", user, s.handleCancel)

@@ -21,6 +21,9 @@ const (
 	maxQueryLen     = 200
 	maxCategories   = 10
 	maxOnHand       = 1_000_000_000 // also a CHECK on inventory
+	// maxCategoryCount is the most categories the shop keeps: GET
+	// /categories lists them all, unpaged (about 150 bytes each).
+	maxCategoryCount = 500
 )
 
 // Product is a product as the API shows it.

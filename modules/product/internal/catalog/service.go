@@ -131,6 +131,9 @@ func (s *Service) CreateCategory(ctx context.Context, c NewCategory) (Category, 
 	}
 	out := Category{ID: uuid.NewString(), Slug: c.Slug, Name: c.Name, ParentSlug: c.Parent}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := roomForACategory(ctx, tx); err != nil {
+			return err
+		}
 		var parentID *string
 		if c.Parent != nil {
 			ids, unknown, err := categoryIDs(ctx, tx, []string{*c.Parent})
@@ -149,6 +152,23 @@ func (s *Service) CreateCategory(ctx context.Context, c NewCategory) (Category, 
 		return err
 	})
 	return out, err
+}
+
+// roomForACategory refuses a category beyond maxCategoryCount. It takes the
+// categories for the rest of the transaction against other creations (not
+// against readers), so that two admins cannot both add the last one.
+func roomForACategory(ctx context.Context, tx *gorm.DB) error {
+	if err := tx.WithContext(ctx).Exec(`LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE`).Error; err != nil {
+		return fmt.Errorf("lock categories: %w", err)
+	}
+	var n int64
+	if err := tx.WithContext(ctx).Raw(`SELECT count(*) FROM categories`).Scan(&n).Error; err != nil {
+		return fmt.Errorf("count categories: %w", err)
+	}
+	if n >= maxCategoryCount {
+		return httpx.Conflict(fmt.Sprintf("the shop has %d categories, the most it keeps; file products under the existing ones", maxCategoryCount))
+	}
+	return nil
 }
 
 // CreateProduct adds a product with its initial stock and announces it.

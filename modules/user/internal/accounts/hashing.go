@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"time"
 
-	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/modshop/modshop/platform/config"
 	"github.com/modshop/modshop/platform/httpx"
 )
 
@@ -46,7 +44,7 @@ const hashMemoryShare = 4
 // GOMAXPROCS (hashing is CPU-bound: more at once only queues inside the
 // scheduler, holding memory) and at least one. It also says how it got there.
 func DefaultHashSlots() (slots int, why string) {
-	mem, source := processMemory()
+	mem, source := config.ProcessMemory()
 	procs := runtime.GOMAXPROCS(0)
 	slots = sizeHashSlots(mem, procs)
 	if mem == 0 {
@@ -62,28 +60,6 @@ func sizeHashSlots(memory uint64, procs int) int {
 		return limit
 	}
 	return int(max(1, min(uint64(limit), memory/hashMemoryShare/hashBytes))) // #nosec G115 -- at most limit, an int
-}
-
-// processMemory is the least of GOMEMLIMIT, the cgroup's memory limit and
-// physical memory, with where it came from; 0 when none is known.
-func processMemory() (uint64, string) {
-	var mem uint64
-	var source string
-	consider := func(v uint64, from string) {
-		if v > 0 && (mem == 0 || v < mem) {
-			mem, source = v, from
-		}
-	}
-	if v, err := memlimit.FromSystem(); err == nil {
-		consider(v, "physical memory")
-	}
-	if v, err := memlimit.FromCgroup(); err == nil {
-		consider(v, "cgroup limit")
-	}
-	if v := debug.SetMemoryLimit(-1); v > 0 && v < math.MaxInt64 {
-		consider(uint64(v), "GOMEMLIMIT")
-	}
-	return mem, source
 }
 
 // hashGate lets at most cap(slots) password hashes run at once. A request

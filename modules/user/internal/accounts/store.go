@@ -189,8 +189,20 @@ func (s store) roleNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// maxSessionsPerUser is the most live sessions one user has: a log-in
+// beyond ends the oldest (each session is a row, and only the log-in
+// throttle limited how fast they came).
+const maxSessionsPerUser = 20
+
 func (s store) createSession(ctx context.Context, userID string, tokenHash []byte, expires time.Time, userAgent, clientAddr string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// One log-in of a user at a time, so that each sees the sessions
+		// the others made (a row lock: the session's foreign key only
+		// shares the row, so it does not wait on it). Taken first, before
+		// any session row: the purge below may take one of this user's.
+		if err := tx.Exec(`SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE`, userID).Error; err != nil {
+			return fmt.Errorf("lock user for a new session: %w", err)
+		}
 		// Housekeeping while we are here: drop long-dead sessions, anyone's
 		// (users who never come back leave theirs too), a batch at a time:
 		// each log-in adds one session and removes up to a hundred.
@@ -198,6 +210,13 @@ func (s store) createSession(ctx context.Context, userID string, tokenHash []byt
 			SELECT id FROM sessions WHERE expires_at < now() - interval '7 days'
 			 LIMIT 100 FOR UPDATE SKIP LOCKED)`).Error; err != nil {
 			return fmt.Errorf("purge old sessions: %w", err)
+		}
+		// The user's ended sessions go, and so do the oldest live ones
+		// beyond the bound, making room for this one.
+		if err := tx.Exec(`DELETE FROM sessions WHERE user_id = ? AND (revoked_at IS NOT NULL OR expires_at <= now() OR id IN (
+			SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > now()
+			 ORDER BY created_at DESC, id DESC OFFSET ?))`, userID, userID, maxSessionsPerUser-1).Error; err != nil {
+			return fmt.Errorf("end the oldest sessions: %w", err)
 		}
 		err := tx.Exec(`INSERT INTO sessions (user_id, token_hash, expires_at, user_agent, client_addr) VALUES (?, ?, ?, ?, ?)`,
 			userID, tokenHash, expires, userAgent, clientAddr).Error
