@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/modules/user/events"
 	"github.com/modshop/modshop/modules/user/internal/accounts"
@@ -176,35 +178,80 @@ func TestLogin_RefusedForCapacityCostsNoAttempt(t *testing.T) {
 	}
 }
 
-func TestSignUp_RefusedForCapacityCostsNoAttempt(t *testing.T) {
+// A taken name is answered 409 before any hash and spends an attempt. Were
+// a sign-up that finds no hashing slot given its attempt back, a prober who
+// keeps the slots busy would pay for the names that exist and for nothing
+// else: so a free name's 503, or its request ended while it waited for a
+// slot, costs the attempt as a taken name's 409 does.
+func TestSignUp_AProberPaysForFreeNamesAsForTakenOnes(t *testing.T) {
 	t.Parallel()
 	shop := apptest.Start(t)
+	taken := newCustomer(t, shop)
 	cfg := unthrottled
-	cfg.RegisterThrottle.PerClientBurst = 1
+	cfg.RegisterThrottle.PerClientBurst = 3
+	// Two processes of the module, so two hashing gates sharing one
+	// throttle: one refuses at once, the other lets a request wait.
 	cfg.PasswordHashes = accounts.HashConfig{Slots: 1, Wait: 10 * time.Millisecond}
-	s := newService(t, shop, cfg)
-	_, entered, release := holdHashes(t, s)
-
-	other := make(chan error, 1)
-	go func() {
-		_, err := s.Login(context.Background(), accounts.Credentials{Login: "nobody", Password: password}, "192.0.2.99", "test")
-		other <- err
-	}()
-	<-entered
-	reg := func(name string) error {
-		_, err := s.SignUp(context.Background(), accounts.Registration{Username: name, Email: name + "@example.com", Password: password}, "192.0.2.1")
+	refusing := newService(t, shop, cfg)
+	cfg.PasswordHashes = accounts.HashConfig{Slots: 1, Wait: time.Hour}
+	metrics := prometheus.NewRegistry()
+	cfg.Metrics = metrics
+	waiting := newService(t, shop, cfg)
+	reg := func(ctx context.Context, s *accounts.Service, name string) error {
+		_, err := s.SignUp(ctx, accounts.Registration{Username: name, Email: name + "@example.com", Password: password}, "192.0.2.1")
 		return err
 	}
-	if err := whileFull(t, entered, func() error { return reg("mallory") }); !busy(err) {
-		t.Fatalf("sign-up while the slot is held: %v, want 503", err)
-	}
-	release()
-	<-other
-	if err := reg("mallory"); err != nil {
-		t.Fatalf("sign-up after a refusal for capacity: %v, want the account", err)
-	}
 	var p *httpx.Problem
-	if err := reg("mallory2"); !errors.As(err, &p) || p.Status != http.StatusTooManyRequests {
-		t.Fatalf("a second sign-up from the address in a burst of 1: %v, want 429", err)
+	// The prober's hit.
+	if err := reg(context.Background(), refusing, taken); !errors.As(err, &p) || p.Status != http.StatusConflict {
+		t.Fatalf("sign-up with a taken name: %v, want 409", err)
+	}
+	// Someone else's log-ins hold each process's only slot.
+	others := make(chan error, 2)
+	holdTheSlot := func(s *accounts.Service) (entered <-chan struct{}, release func()) {
+		_, entered, release = holdHashes(t, s)
+		go func() {
+			_, err := s.Login(context.Background(), accounts.Credentials{Login: "nobody", Password: password}, "192.0.2.99", "test")
+			others <- err
+		}()
+		<-entered
+		return entered, release
+	}
+	entered, release1 := holdTheSlot(refusing)
+	_, release2 := holdTheSlot(waiting)
+	defer func() { release1(); release2(); <-others; <-others }()
+	if err := whileFull(t, entered, func() error { return reg(context.Background(), refusing, "mallory") }); !busy(err) {
+		t.Fatalf("sign-up of a free name while the slot is held: %v, want 503", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() { ended <- reg(ctx, waiting, "mallory") }()
+	waitForMetric(t, metrics, "modshop_password_hash_waits_total", 1)
+	cancel()
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("sign-up that ended while it waited for a slot: %v, want context.Canceled", err)
+	}
+	// Three sign-ups in a burst of three: the next is turned away.
+	if err := reg(context.Background(), refusing, "mallory"); !errors.As(err, &p) || p.Status != http.StatusTooManyRequests {
+		t.Fatalf("a fourth sign-up from the address in a burst of 3: %v, want 429 (the free name's tries were given back)", err)
+	}
+}
+
+// waitForMetric waits until the counter name in r reaches want.
+func waitForMetric(t *testing.T, r *prometheus.Registry, name string, want float64) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		families, err := r.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == name && len(f.GetMetric()) > 0 && f.GetMetric()[0].GetCounter().GetValue() >= want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached %v", name, want)
+		}
 	}
 }

@@ -102,7 +102,7 @@ func (s *Service) Register(ctx context.Context, r Registration, roles []string) 
 	if errs := r.validate(); len(errs) > 0 {
 		return User{}, httpx.Invalid(errs...)
 	}
-	return s.createAccount(ctx, r, roles, func(context.Context) error { return nil })
+	return s.createAccount(ctx, r, roles)
 }
 
 // SignUp registers a customer through the API: throttled per client
@@ -120,23 +120,22 @@ func (s *Service) SignUp(ctx context.Context, r Registration, clientAddr string)
 	if wait > 0 {
 		return User{}, httpx.TooManyRequests("too many registrations from your address; try again later", int(wait.Seconds()))
 	}
-	refund := func(ctx context.Context) error { return s.registerPerClient.refund(ctx, client) }
-	return s.createAccount(ctx, r, []string{"customer"}, refund)
+	// A sign-up refused for capacity keeps its attempt spent, unlike a
+	// log-in: a taken name was answered before the hash and paid, so giving
+	// back a free name's would let a prober who keeps the hashing slots
+	// busy pay for the names that exist and for nothing else.
+	return s.createAccount(ctx, r, []string{"customer"})
 }
 
 // createAccount checks that the names are free before it hashes (a taken
 // name is answered 409 either way, so asking first tells nothing new and
 // spends no hash on it), then hashes under the bound and inserts, where
-// the unique indexes still decide a race between two sign-ups. refund
-// gives back the throttle's attempt when the hash never ran.
-func (s *Service) createAccount(ctx context.Context, r Registration, roles []string, refund func(context.Context) error) (User, error) {
+// the unique indexes still decide a race between two sign-ups.
+func (s *Service) createAccount(ctx context.Context, r Registration, roles []string) (User, error) {
 	if err := s.store.namesFree(ctx, r.Username, r.Email); err != nil {
 		return User{}, takenProblem(err)
 	}
 	hash, err := s.hashes.hash(ctx, r.Password)
-	if s.hashes.notRun(err) {
-		return User{}, errors.Join(err, refund(context.WithoutCancel(ctx)))
-	}
 	if err != nil {
 		return User{}, err
 	}

@@ -114,3 +114,102 @@ func TestCreateSession_EndedSessionsOfTheUserGoAtTheNextLogIn(t *testing.T) {
 		t.Fatalf("%d session rows after a log-out, an expiry and a log-in, want the 2 live ones: ended sessions pile up per user", n)
 	}
 }
+
+// deadSessions adds n sessions of userID that expired weeks ago, in
+// expiry order as in physical order (the order every scan of them takes),
+// the first expiring at the given second of the day 30 days ago; it
+// returns their ids in that order.
+func deadSessions(t *testing.T, s store, userID string, from, n int) []string {
+	t.Helper()
+	var ids []string
+	err := s.db.Raw(`INSERT INTO sessions (user_id, token_hash, expires_at)
+		SELECT ?, sha256(convert_to(? || ' ' || g, 'UTF8')), now() - interval '30 days' + g * interval '1 second'
+		  FROM generate_series(?::int, ?::int) g ORDER BY g
+		RETURNING id`, userID, userID, from, from+n-1).Scan(&ids).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// lockWaits counts the connections to this test's database that wait for
+// a lock (pg_locks: the module's role may not see what other connections
+// run, even its own).
+func lockWaits(t *testing.T, s store) int {
+	t.Helper()
+	var n int64
+	if err := s.db.Raw(`SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		 WHERE NOT l.granted AND a.datname = current_database()`).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
+
+// waitUntil polls cond until it holds, failing t after a minute.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after a minute until %s", what)
+		}
+	}
+}
+
+func TestCreateSession_LogInsOfTwoUsersDoNotDeadlockOverLongDeadSessions(t *testing.T) {
+	t.Parallel()
+	s, rita := sessionStore(t)
+	sam := uuid.NewString()
+	if err := s.db.Exec(`INSERT INTO users (id, username, email, password_hash) VALUES (?, 'sam', 'sam@example.com', 'x')`, sam).Error; err != nil {
+		t.Fatal(err)
+	}
+	// Weeks-dead sessions, in the order any scan meets them: one of rita's,
+	// a purge batch of sam's, a purge batch of rita's.
+	held := deadSessions(t, s, rita, 0, 1)[0]
+	deadSessions(t, s, sam, 1, 100)
+	deadSessions(t, s, rita, 101, 100)
+
+	// Someone else (a log-out, say) has rita's first dead session locked
+	// for a moment: her log-in, once under way, waits for it.
+	other := s.db.Begin()
+	defer other.Rollback()
+	var locked []string
+	if err := other.Raw(`SELECT id FROM sessions WHERE id = ? FOR UPDATE`, held).Scan(&locked).Error; err != nil || len(locked) != 1 {
+		t.Fatalf("lock rita's first dead session: %v (%d rows)", err, len(locked))
+	}
+	expires := time.Now().Add(time.Hour)
+	ritaDone, samDone := make(chan error, 1), make(chan error, 1)
+	go func() { ritaDone <- s.createSession(context.Background(), rita, tokenHash(1), expires, "", "") }()
+	waitUntil(t, "rita's log-in waits for her locked session", func() bool { return lockWaits(t, s) == 1 })
+	// Sam logs in meanwhile, and goes as far as he can.
+	go func() { samDone <- s.createSession(context.Background(), sam, tokenHash(2), expires, "", "") }()
+	var samErr error
+	samFinished := false
+	waitUntil(t, "sam's log-in ends or waits too", func() bool {
+		select {
+		case samErr = <-samDone:
+			samFinished = true
+			return true
+		default:
+			return lockWaits(t, s) == 2
+		}
+	})
+	if err := other.Rollback().Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ritaDone; err != nil {
+		t.Errorf("rita's log-in: %v", err)
+	}
+	if !samFinished {
+		samErr = <-samDone
+	}
+	if samErr != nil {
+		t.Errorf("sam's log-in: %v", samErr)
+	}
+	var left int64
+	if err := s.db.Raw(`SELECT count(*) FROM sessions`).Scan(&left).Error; err != nil {
+		t.Fatal(err)
+	}
+	if left != 2 {
+		t.Errorf("%d sessions left after both log-ins, want their 2 new ones: the dead ones were not all cleared", left)
+	}
+}

@@ -199,17 +199,9 @@ func (s store) createSession(ctx context.Context, userID string, tokenHash []byt
 		// One log-in of a user at a time, so that each sees the sessions
 		// the others made (a row lock: the session's foreign key only
 		// shares the row, so it does not wait on it). Taken first, before
-		// any session row: the purge below may take one of this user's.
+		// any session row.
 		if err := tx.Exec(`SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE`, userID).Error; err != nil {
 			return fmt.Errorf("lock user for a new session: %w", err)
-		}
-		// Housekeeping while we are here: drop long-dead sessions, anyone's
-		// (users who never come back leave theirs too), a batch at a time:
-		// each log-in adds one session and removes up to a hundred.
-		if err := tx.Exec(`DELETE FROM sessions WHERE id IN (
-			SELECT id FROM sessions WHERE expires_at < now() - interval '7 days'
-			 LIMIT 100 FOR UPDATE SKIP LOCKED)`).Error; err != nil {
-			return fmt.Errorf("purge old sessions: %w", err)
 		}
 		// The user's ended sessions go, and so do the oldest live ones
 		// beyond the bound, making room for this one.
@@ -222,6 +214,18 @@ func (s store) createSession(ctx context.Context, userID string, tokenHash []byt
 			userID, tokenHash, expires, userAgent, clientAddr).Error
 		if err != nil {
 			return fmt.Errorf("insert session: %w", err)
+		}
+		// Housekeeping while we are here: drop long-dead sessions, anyone's
+		// (users who never come back leave theirs too), a batch at a time:
+		// each log-in adds one session and removes up to a hundred. It
+		// locks other users' sessions, which their own log-ins' DELETE
+		// above waits for; so it comes last, skipping what others hold, and
+		// nothing this transaction does after it can wait: a log-in that
+		// waits for it never waits for one that waits for it (a deadlock).
+		if err := tx.Exec(`DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at < now() - interval '7 days'
+			 LIMIT 100 FOR UPDATE SKIP LOCKED)`).Error; err != nil {
+			return fmt.Errorf("purge old sessions: %w", err)
 		}
 		return nil
 	})

@@ -61,7 +61,8 @@ const (
 )
 
 // throttle is one kind of limit (log-ins per client, say) in the table:
-// its keys carry its name, so kinds never share a bucket.
+// its keys carry its name, so kinds never share a bucket. A name has
+// neither a colon nor a slash (see key).
 type throttle struct {
 	table  *throttleTable
 	name   string
@@ -135,15 +136,16 @@ func (t *throttle) forget(ctx context.Context, key string) error {
 	return nil
 }
 
-// key is the row's key: the throttle's name and the caller's key, which a
-// hash stands in for when it would not fit the column (200 bytes).
+// key is the row's key: the throttle's name, a slash and the SHA-256 of
+// the name and the caller's key, so that what was typed (a log-in name,
+// often a password in the wrong field) and where from are not kept in the
+// clear, and every key fits the column (200 bytes). Keys used to be the
+// name, a colon and the caller's key as given: no such row can equal a key
+// of this form, so rows left from then are never read; they are pruned
+// once refilled, as any.
 func (t *throttle) key(key string) string {
-	k := t.name + ":" + key
-	if len(k) > 200 {
-		sum := sha256.Sum256([]byte(key))
-		k = t.name + ":sha256:" + hex.EncodeToString(sum[:])
-	}
-	return k
+	sum := sha256.Sum256([]byte(t.name + ":" + key))
+	return t.name + "/" + hex.EncodeToString(sum[:])
 }
 
 func (t *throttle) args(key string) map[string]any {

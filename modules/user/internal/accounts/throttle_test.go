@@ -6,8 +6,12 @@ package accounts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -262,8 +266,8 @@ func TestThrottle_PruneDropsOnlyRefilledBuckets(t *testing.T) {
 	if err := th.table.db.Raw(`SELECT key FROM throttle_buckets ORDER BY key`).Scan(&keys).Error; err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(keys, ",") != "test:recent" {
-		t.Fatalf("rows after pruning: %v, want only test:recent (old has refilled; recent still counts one attempt)", keys)
+	if strings.Join(keys, ",") != th.key("recent") {
+		t.Fatalf("rows after pruning: %v, want only recent's (old has refilled; recent still counts one attempt)", keys)
 	}
 	take(t, th, "recent")
 	if w := take(t, th, "recent"); w == 0 {
@@ -333,5 +337,66 @@ func TestThrottle_OverlongKeysFitTheColumn(t *testing.T) {
 	}
 	if w := take(t, th, long+"x"); w != 0 {
 		t.Fatal("two overlong keys share a bucket")
+	}
+}
+
+func TestLogin_WhatWasTypedIsNotStoredInTheClear(t *testing.T) {
+	t.Parallel()
+	table := usersDB(t, testkit.NewDatabase(t))
+	s := NewService(table, nil, slog.New(slog.DiscardHandler), Config{PasswordHashes: HashConfig{Slots: 1}})
+	// A password typed into the login field: no account has that name, so
+	// it gets a bucket of its own.
+	const typed, addr = "hunter2-is-my-password", "192.0.2.7"
+	_, err := s.Login(context.Background(), Credentials{Login: typed, Password: "whatever it is"}, addr, "test")
+	var p *httpx.Problem
+	if !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
+		t.Fatalf("log-in as nobody: %v, want 401", err)
+	}
+	var keys []string
+	if err := table.Raw(`SELECT key FROM throttle_buckets`).Scan(&keys).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("buckets after one log-in: %q, want the account's and the address's", keys)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, typed) || strings.Contains(k, addr) {
+			t.Errorf("throttle key %q shows what was typed or where from", k)
+		}
+	}
+}
+
+func TestThrottle_RowsWithKeysInTheOldPlainFormAreNotReadAsNewKeys(t *testing.T) {
+	t.Parallel()
+	// Before keys were hashed, a key was the throttle's name, a colon and
+	// the caller's key as given (hashed only when over 200 bytes). Rows left
+	// in that form say nothing about the new keys, even one whose caller's
+	// key was shaped like a hash, until they are pruned.
+	c := newClock(t0)
+	th := newTestThrottle(t, c, 1, time.Hour)
+	sum := sha256.Sum256([]byte("k"))
+	hashed := hex.EncodeToString(sum[:])
+	sum = sha256.Sum256([]byte("test:k"))
+	whole := hex.EncodeToString(sum[:])
+	for _, old := range []string{"test:k", "test:sha256:" + hashed, "test:sha256:" + whole, "test:" + hashed, "test:" + whole} {
+		// Each an empty bucket: an attempt read against it waits an hour.
+		err := th.table.db.Exec(`INSERT INTO throttle_buckets (key, full_at, granted, touched_at) VALUES (?, ?, true, ?)`,
+			old, t0.Add(time.Hour), t0).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := take(t, th, "k"); w != 0 {
+		t.Fatalf("the first attempt at k waits %v: a row of the old form was read as its bucket", w)
+	}
+	if n := rows(t, th.table); n != 6 {
+		t.Fatalf("%d rows after one attempt beside 5 old ones, want 6: the attempt overwrote an old row", n)
+	}
+	c.after(2 * time.Hour)
+	if err := th.table.prune(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(t, th.table); n != 0 {
+		t.Fatalf("%d rows left once every bucket refilled, want 0: old rows are pruned like any", n)
 	}
 }
