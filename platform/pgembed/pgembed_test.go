@@ -136,7 +136,8 @@ func TestStart_FailedStartLeavesNoServerRunning(t *testing.T) {
 	if serverListens(cfg.Port) {
 		t.Fatal("a failed Start left its server running")
 	}
-	if pid, _, _ := postmasterPID(filepath.Join(cfg.Dir, "data")); pid != 0 && postmasterState(pid, filepath.Join(cfg.Dir, "data")) == alive {
+	data, _ := os.Stat(filepath.Join(cfg.Dir, "data"))
+	if pid, _, _ := postmasterPIDFile(filepath.Join(cfg.Dir, "data")); pid != 0 && postmasterState(pid, data) == alive {
 		t.Fatalf("a failed Start left its postmaster (pid %d) running", pid)
 	}
 }
