@@ -234,7 +234,7 @@ func execChild(ctx context.Context, exe, dir string, payload []byte, a *account)
 // account, with the job payload, for the server in dir.
 func childCommand(ctx context.Context, exe, dir string, payload []byte, a *account) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = childEnvironment(dir)
+	cmd.Env = append(accountEnvironment(dir), childEnv+"=1")
 	cmd.Stdin = bytes.NewReader(payload)
 	// "/" rather than Dir: if the account cannot reach Dir, the child's own
 	// check reports it better than a failed chdir would.
@@ -243,15 +243,15 @@ func childCommand(ctx context.Context, exe, dir string, payload []byte, a *accou
 	return cmd
 }
 
-// childEnvironment is the child's environment, which the postmaster
-// inherits: the postgres account and every database superuser (COPY FROM
-// PROGRAM) can read it, so it holds none of root's (the broker's URL with
-// its password, cloud credentials, HOME=/root), only what the programs
-// need: PATH, the locale, the time zone, the Go race detector's options
-// (the child is this binary) and, as HOME, Dir, the one directory the
-// account has.
-func childEnvironment(dir string) []string {
-	env := []string{childEnv + "=1", "HOME=" + dir}
+// accountEnvironment is the environment of what root runs as the account:
+// the child, which the postmaster inherits it from, and pg_ctl. The
+// account and every database superuser (COPY FROM PROGRAM) can read it, so
+// it holds none of root's (the broker's URL with its password, cloud
+// credentials, HOME=/root), only what the programs need: PATH, the
+// locale, the time zone, the Go race detector's options (the child is this
+// binary) and, as HOME, Dir, the one directory the account has.
+func accountEnvironment(dir string) []string {
+	env := []string{"HOME=" + dir}
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {

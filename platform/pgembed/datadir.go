@@ -186,8 +186,10 @@ const (
 // data directory is described by data. Where /proc exists it also tells a
 // zombie and a recycled PID from a live postmaster: a postmaster works in
 // its data directory. That is the directory itself, however it was named:
-// two processes may reach it by different paths. When it cannot be told,
-// the process counts as alive: removing a live postmaster's postmaster.pid
+// two processes may reach it by different paths. When that cannot be read
+// (root without CAP_SYS_PTRACE, as in a container, may not read another
+// user's), a process counts as alive unless its command line shows it is
+// no PostgreSQL program: removing a live postmaster's postmaster.pid
 // makes it shut down.
 func postmasterState(pid int, data fs.FileInfo) processState {
 	switch err := syscall.Kill(pid, 0); {
@@ -207,11 +209,14 @@ func postmasterState(pid int, data fs.FileInfo) processState {
 	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
 		return dying
 	}
-	cwd, err := os.Stat(fmt.Sprintf("/proc/%d/cwd", pid))
-	if err != nil || data == nil {
-		return alive
+	if cwd, err := os.Stat(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && data != nil {
+		if os.SameFile(cwd, data) {
+			return alive
+		}
+		return otherProcess
 	}
-	if !os.SameFile(cwd, data) {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err == nil && len(cmdline) > 0 && !bytes.Contains(cmdline, []byte("postgres")) {
 		return otherProcess
 	}
 	return alive

@@ -192,11 +192,8 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	err = s.waitReady(ctx)
 	if s.reused && errors.Is(err, errServerExited) {
-		// It was shutting down (say, a Stop whose pg_ctl outlived its
-		// context), and is gone now: start it again.
 		s.log.Info("the embedded PostgreSQL found running has shut down; starting it again", "dir", cfg.Dir)
-		s.reused = false
-		if err := s.launch(ctx); err != nil {
+		if err := s.launchAgain(ctx); err != nil {
 			return nil, err
 		}
 		err = s.waitReady(ctx)
@@ -236,6 +233,18 @@ func (s *Server) abandon(ctx context.Context) {
 	if err := s.stop(ctx); err != nil {
 		s.log.Warn("stop the embedded PostgreSQL after a failed start", "dir", s.cfg.Dir, "err", err)
 	}
+}
+
+// launchAgain starts a server in place of one that Start found running
+// but that has exited since: it was shutting down (say, a Stop whose
+// pg_ctl outlived its context) or it died.
+func (s *Server) launchAgain(ctx context.Context) error {
+	running, err := s.findRunning() // clears what the last one left
+	if err != nil || running {
+		return err
+	}
+	s.reused = false
+	return s.launch(ctx)
 }
 
 // launch starts a postmaster on the data directory, as the unprivileged
@@ -359,6 +368,7 @@ func (s *Server) stop(ctx context.Context) error {
 	cmd.Dir = s.cfg.Dir
 	if s.runAs != nil {
 		cmd.SysProcAttr = s.runAs.sysProcAttr()
+		cmd.Env = accountEnvironment(s.cfg.Dir)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s: %w: %s", cmd, err, strings.TrimSpace(string(out)))

@@ -231,24 +231,19 @@ func (a *account) openOwnedDir(parent *os.Root, name string) (*os.Root, error) {
 	return r, nil
 }
 
-// checkCluster refuses a cluster that belongs to neither root nor the
-// account: another user's, who runs modshop (and PostgreSQL) as
-// themselves. Handing it to the account would break their running server
-// and lock them out of their data.
+// checkCluster refuses a cluster (Dir/data; openOwnedDir checked Dir)
+// that belongs to neither root nor the account: another user's, who runs
+// modshop (and PostgreSQL) as themselves. Handing it to the account would
+// break their running server and lock them out of their data.
 func (a *account) checkCluster(r *os.Root) error {
-	for _, name := range []string{".", "data"} {
-		info, err := r.Stat(name)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("look at %s: %w", filepath.Join(r.Name(), name), err)
-		}
-		if err := a.checkOwner(r.Name(), info); err != nil {
-			return err
-		}
+	info, err := r.Stat("data")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return nil
+	if err != nil {
+		return fmt.Errorf("look at %s: %w", filepath.Join(r.Name(), "data"), err)
+	}
+	return a.checkOwner(r.Name(), info)
 }
 
 func (a *account) checkOwner(dir string, info fs.FileInfo) error {
