@@ -610,6 +610,7 @@ func TestStart_DoesNotAttachToAServerThatIsShuttingDown(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	waitForLog(t, first.Dir(), "received smart shutdown request")
 
 	type started struct {
 		s   *Server

@@ -72,8 +72,8 @@ func (a *account) placeDir(dir, relocateRoot string, log *slog.Logger) (string, 
 	}
 	if err == nil && info.Mode()&fs.ModeSymlink != 0 {
 		if link, _ := os.Readlink(dir); link != target {
-			return "", nil, fmt.Errorf("%s is a link to %s; as root, modshop follows no link there but the one it makes itself, to %s: "+
-				"set MODSHOP_DATA_DIR to where the data is", dir, link, target)
+			return "", nil, fmt.Errorf("%s is a link to %s; as root, modshop follows no link there but the one it makes itself (to %s): "+
+				"replace the link with the directory it leads to, or set MODSHOP_DATA_DIR elsewhere", dir, link, target)
 		}
 		return a.openRelocated(relocateRoot, name)
 	}
@@ -94,7 +94,7 @@ func (a *account) placeDir(dir, relocateRoot string, log *slog.Logger) (string, 
 		return "", nil, err
 	}
 	if err := a.linkTo(target, dir); err != nil {
-		_ = r.Close() // read-only: nothing to flush
+		_ = r.Close() // a directory: nothing to flush
 		return "", nil, err
 	}
 	log.Info("embedded PostgreSQL keeps its data where its user can reach it",
