@@ -54,6 +54,36 @@ func TestEmbedded_CLICommandsLeaveTheShopsDatabaseRunning(t *testing.T) {
 	})
 }
 
+// TestEmbedded_RootCommandLeavesAnOrdinaryUsersDatabaseAlone is `sudo
+// modshop users create` in the clone of a user whose shop runs: root would
+// run PostgreSQL as user postgres and so hand the user's cluster to that
+// user, which breaks the running server and locks the user out of their
+// data. It is refused instead, and the user's shop runs on.
+func TestEmbedded_RootCommandLeavesAnOrdinaryUsersDatabaseAlone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL servers; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the shop as another user")
+	}
+	bin, _ := buildBinary(t)
+	c := newCheckout(t, bin, ordinaryUser(t))
+	p := c.serve(t, "")
+
+	asRoot := *c
+	asRoot.cred = nil
+	out, err := asRoot.run(t, "dave's password\n", "users", "create", "--username", "dave", "--email", "dave@example.com")
+	t.Logf("users create as root: %v\n%s", err, out)
+	if err == nil {
+		t.Fatal("users create as root used the database of a shop run by another user")
+	}
+	if !strings.Contains(out, "run modshop as that user") {
+		t.Errorf("the refusal does not say to run modshop as the user who owns the database")
+	}
+	p.answers(t)
+	p.stop(t)
+}
+
 // TestEmbedded_SecondServeOnTheSamePortIsRefusedBeforeTheDatabase is a
 // second `make run` in another terminal: it cannot have the HTTP port and
 // must say so without touching the database the first one uses.

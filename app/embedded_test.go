@@ -44,15 +44,19 @@ func asEachUser(t *testing.T, f func(t *testing.T, cred *syscall.Credential)) {
 	if os.Geteuid() != 0 {
 		return
 	}
-	t.Run("as an ordinary user", func(t *testing.T) {
-		u, err := user.Lookup("nobody")
-		if err != nil {
-			t.Skipf("no ordinary user to run as: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		f(t, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}})
-	})
+	t.Run("as an ordinary user", func(t *testing.T) { f(t, ordinaryUser(t)) })
+}
+
+// ordinaryUser is the credential to run modshop as nobody.
+func ordinaryUser(t *testing.T) *syscall.Credential {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no ordinary user to run as: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
 }
 
 // checkout is a directory modshop runs in, as a clone would be: the

@@ -123,7 +123,7 @@ func (a *account) sysProcAttr() *syscall.SysProcAttr {
 
 // checkCanReach fails with a clear message when the account cannot traverse
 // the existing parents of dir, e.g. a checkout under /root (mode 0700).
-// Missing parents are fine: prepareDir creates them with mode 0755.
+// Missing parents are fine: placeDir creates them with mode 0755.
 func (a *account) checkCanReach(dir string) error {
 	blocked, err := a.blockedAt(dir)
 	if err != nil || blocked == "" {
@@ -160,19 +160,7 @@ func (a *account) blockedAt(dir string) (string, error) {
 }
 
 func (a *account) canSearch(info fs.FileInfo) bool {
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return true
-	}
-	perm := info.Mode().Perm()
-	switch {
-	case st.Uid == a.uid:
-		return perm&0o100 != 0
-	case a.inGroup(st.Gid):
-		return perm&0o010 != 0
-	default:
-		return perm&0o001 != 0
-	}
+	return a.permits(info, 0o1)
 }
 
 func (a *account) inGroup(gid uint32) bool {
@@ -197,7 +185,7 @@ func unreachableError(userName, dir, detail string) error {
 // runChild re-executes the current binary as the account to start
 // PostgreSQL. The child exits once the postmaster runs; the postmaster
 // daemonizes and outlives it.
-func runChild(ctx context.Context, j job, a *account) error {
+func runChild(ctx context.Context, j job, a *account, dir *os.Root) error {
 	payload, err := json.Marshal(j) // #nosec G117 -- the job goes to the child on a pipe (its stdin), nowhere else
 	if err != nil {
 		return fmt.Errorf("encode child job: %w", err)
@@ -206,20 +194,20 @@ func runChild(ctx context.Context, j job, a *account) error {
 	if err != nil {
 		return fmt.Errorf("find own executable to re-execute: %w", err)
 	}
-	err = execChild(ctx, exe, payload, a)
+	err = execChild(ctx, exe, j.Dir, payload, a)
 	if errors.Is(err, syscall.EACCES) {
 		// The account cannot reach our binary, e.g. a test binary in go
 		// test's 0700 work directory: run a copy from Dir/run instead.
-		if exe, err = copyExecutable(exe, j.Dir, a); err != nil {
+		if exe, err = copyExecutable(exe, dir, a); err != nil {
 			return err
 		}
-		err = execChild(ctx, exe, payload, a)
+		err = execChild(ctx, exe, j.Dir, payload, a)
 	}
 	return err
 }
 
-func execChild(ctx context.Context, exe string, payload []byte, a *account) error {
-	cmd := childCommand(ctx, exe, payload, a)
+func execChild(ctx context.Context, exe, dir string, payload []byte, a *account) error {
+	cmd := childCommand(ctx, exe, dir, payload, a)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// Should a grandchild hold our pipes open, do not wait for it.
@@ -243,10 +231,10 @@ func execChild(ctx context.Context, exe string, payload []byte, a *account) erro
 }
 
 // childCommand is the command that runs exe as the pgembed child, as the
-// account, with the job payload.
-func childCommand(ctx context.Context, exe string, payload []byte, a *account) *exec.Cmd {
+// account, with the job payload, for the server in dir.
+func childCommand(ctx context.Context, exe, dir string, payload []byte, a *account) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = append(accountEnvironment(dir), childEnv+"=1")
 	cmd.Stdin = bytes.NewReader(payload)
 	// "/" rather than Dir: if the account cannot reach Dir, the child's own
 	// check reports it better than a failed chdir would.
@@ -255,15 +243,30 @@ func childCommand(ctx context.Context, exe string, payload []byte, a *account) *
 	return cmd
 }
 
+// accountEnvironment is the environment of what root runs as the account:
+// the child, which the postmaster inherits it from, and pg_ctl. The
+// account and every database superuser (COPY FROM PROGRAM) can read it, so
+// it holds none of root's (the broker's URL with its password, cloud
+// credentials, HOME=/root), only what the programs need: PATH, the
+// locale, the time zone, the Go race detector's options (the child is this
+// binary) and, as HOME, Dir, the one directory the account has.
+func accountEnvironment(dir string) []string {
+	env := []string{"HOME=" + dir}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == "PATH", name == "LANG", name == "LANGUAGE", name == "TZ", name == "GORACE",
+			strings.HasPrefix(name, "LC_"):
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // Dir belongs to the account by now: the copy is made through os.Root, so
 // that a link the account put in its way (Dir/run, or the copy's name)
 // cannot lead root's writes out of Dir.
-func copyExecutable(exe, dir string, a *account) (string, error) {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return "", fmt.Errorf("copy executable for user %s: %w", a.name, err)
-	}
-	defer r.Close()
+func copyExecutable(exe string, r *os.Root, a *account) (string, error) {
 	if err := r.Mkdir("run", 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("copy executable for user %s: %w", a.name, err)
 	}
@@ -275,7 +278,7 @@ func copyExecutable(exe, dir string, a *account) (string, error) {
 	if err := copyFile(exe, r, dst); err != nil {
 		return "", fmt.Errorf("copy executable for user %s: %w", a.name, err)
 	}
-	return filepath.Join(dir, dst), nil
+	return filepath.Join(r.Name(), dst), nil
 }
 
 // copyFile copies src to dst in r, executable by all: the account runs it.

@@ -23,63 +23,24 @@ const (
 	passwordFile = "superuser-password"
 	logFile      = "postgres.log"
 	lockFile     = ".lock"
+	pidFile      = "data/postmaster.pid"
 	readyTimeout = 60 * time.Second
 )
 
 // Once Dir is handed to the account PostgreSQL runs as, that account could
 // replace any file in it with a link to a file of root's choosing, for root
-// to create, read or overwrite on its behalf. So the files root opens in
-// Dir (or in Dir/data) are opened through os.Root, which refuses a link
-// that leads out of the directory.
-
-// openIn is os.OpenFile of name in dir, refusing a link out of dir.
-func openIn(dir, name string, flag int, perm fs.FileMode) (*os.File, error) {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.OpenFile(name, flag, perm)
-}
-
-// readIn is os.ReadFile of name in dir, refusing a link out of dir.
-func readIn(dir, name string) ([]byte, error) {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.ReadFile(name)
-}
-
-// prepareDir creates Dir so that the account PostgreSQL runs as can use it.
-// Parents get 0755 rather than MkdirAll's single mode, because a 0700 parent
-// created by root would lock the postgres user out.
-func prepareDir(dir string, runAs *account) error {
-	if runAs != nil {
-		// Checked before creating anything, so a bad location leaves no litter.
-		if err := runAs.checkCanReach(dir); err != nil {
-			return err
-		}
-	}
-	// #nosec G301 -- the account PostgreSQL runs as must traverse the parents; they hold no files of ours
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("create parent of %s: %w", dir, err)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	return nil
-}
+// to create, read or overwrite on its behalf; Dir/data itself included.
+// So the files root opens in Dir are opened through the os.Root of Dir that
+// placeDir opened, which refuses a link that leads out of the directory.
 
 // lockDir takes an exclusive flock on Dir/.lock, so that two processes
 // starting at once do not both run initdb: the second waits, then finds the
 // server running. The lock is released by the returned function or when the
 // process dies. Only modshop processes open it: root (which the mode does
 // not bind) or Dir's owner, so it is private to the owner.
-func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
-	path := filepath.Join(dir, lockFile)
-	f, err := openIn(dir, lockFile, os.O_RDONLY|os.O_CREATE, 0o600)
+func lockDir(ctx context.Context, dir *os.Root) (unlock func(), err error) {
+	path := filepath.Join(dir.Name(), lockFile)
+	f, err := dir.OpenFile(lockFile, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
@@ -105,12 +66,7 @@ func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
 // loadOrCreatePassword returns the superuser password, generating it on first
 // use. A random password rather than the library's "postgres" because any
 // local user can reach 127.0.0.1.
-func loadOrCreatePassword(dir string) (string, error) {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return "", fmt.Errorf("read superuser password: %w", err)
-	}
-	defer r.Close()
+func loadOrCreatePassword(r *os.Root) (string, error) {
 	b, err := r.ReadFile(passwordFile)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
@@ -131,8 +87,8 @@ func loadOrCreatePassword(dir string) (string, error) {
 
 // dataVersion returns the major version in data/PG_VERSION, or "" when there
 // is no cluster yet.
-func dataVersion(dataDir string) (string, error) {
-	b, err := readIn(dataDir, "PG_VERSION")
+func dataVersion(dir *os.Root) (string, error) {
+	b, err := dir.ReadFile(filepath.Join("data", "PG_VERSION"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -144,9 +100,9 @@ func dataVersion(dataDir string) (string, error) {
 
 // postmasterPID reads the PID and port from data/postmaster.pid; pid is 0
 // when there is no such file.
-func postmasterPID(dataDir string) (pid int, port string, err error) {
-	path := filepath.Join(dataDir, "postmaster.pid")
-	b, err := readIn(dataDir, "postmaster.pid")
+func postmasterPID(dir *os.Root) (pid int, port string, err error) {
+	path := filepath.Join(dir.Name(), pidFile)
+	b, err := dir.ReadFile(pidFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, "", nil
 	}
@@ -170,26 +126,26 @@ func postmasterPID(dataDir string) (pid int, port string, err error) {
 // and listening on the configured port. It clears the way for a new one when
 // the last one died.
 func (s *Server) findRunning() (bool, error) {
-	pid, port, err := postmasterPID(s.dataDir())
+	pid, port, err := postmasterPID(s.dir)
 	if err != nil || pid == 0 {
 		return false, err
 	}
-	switch postmasterState(pid, s.dataDir()) {
+	switch postmasterState(pid, s.dataInfo()) {
 	case gone:
 		return false, nil
 	case dying:
 		// Killed but not yet reaped by its parent: PostgreSQL counts a
 		// zombie as a live owner of the lock file, so give the parent a
 		// moment (pid 1 in a container may reap only every second or so).
-		waitGone(pid, s.dataDir(), 5*time.Second)
+		s.waitGone(pid, 5*time.Second)
 		return false, nil
 	case otherProcess:
 		// A stale file whose PID now belongs to something else (typical after
 		// a container restart). PostgreSQL would refuse to start if that
 		// process belongs to its user, so the file is removed here.
-		path := filepath.Join(s.dataDir(), "postmaster.pid")
+		path := filepath.Join(s.dir.Name(), pidFile)
 		s.log.Info("removing stale postmaster.pid", "pid", pid, "path", path)
-		if err := os.Remove(path); err != nil {
+		if err := s.dir.Remove(pidFile); err != nil {
 			return false, fmt.Errorf("remove stale %s: %w", path, err)
 		}
 		return false, nil
@@ -204,8 +160,17 @@ func (s *Server) findRunning() (bool, error) {
 // postmasterAlive reports whether the data directory's postmaster is up; it
 // lets waitReady give up on a server that has died.
 func (s *Server) postmasterAlive() bool {
-	pid, _, err := postmasterPID(s.dataDir())
-	return err == nil && pid != 0 && postmasterState(pid, s.dataDir()) == alive
+	pid, _, err := postmasterPID(s.dir)
+	return err == nil && pid != 0 && postmasterState(pid, s.dataInfo()) == alive
+}
+
+// dataInfo describes Dir/data, or is nil when that cannot be read.
+func (s *Server) dataInfo() fs.FileInfo {
+	info, err := s.dir.Stat("data")
+	if err != nil {
+		return nil
+	}
+	return info
 }
 
 type processState int
@@ -217,13 +182,24 @@ const (
 	alive
 )
 
-// postmasterState tells what became of the postmaster with this PID. Where
-// /proc exists it also tells a zombie and a recycled PID from a live
-// postmaster: the postmaster keeps its command line, which names the data
-// directory.
-func postmasterState(pid int, dataDir string) processState {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+// postmasterState tells what became of the postmaster with this PID, whose
+// data directory is described by data. Where /proc exists it also tells a
+// zombie and a recycled PID from a live postmaster: a postmaster works in
+// its data directory. That is the directory itself, however it was named:
+// two processes may reach it by different paths. When that cannot be read
+// (root without CAP_SYS_PTRACE, as in a container, may not read another
+// user's), a process counts as alive unless its command line shows it is
+// no PostgreSQL program: removing a live postmaster's postmaster.pid
+// makes it shut down.
+func postmasterState(pid int, data fs.FileInfo) processState {
+	switch err := syscall.Kill(pid, 0); {
+	case errors.Is(err, syscall.ESRCH):
 		return gone
+	case errors.Is(err, syscall.EPERM):
+		// Another user's process: a postmaster runs as the user who
+		// starts it (root signals any process), and PostgreSQL itself
+		// takes the file over in this case.
+		return otherProcess
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -233,16 +209,22 @@ func postmasterState(pid int, dataDir string) processState {
 	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
 		return dying
 	}
+	if cwd, err := os.Stat(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && data != nil {
+		if os.SameFile(cwd, data) {
+			return alive
+		}
+		return otherProcess
+	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err == nil && !bytes.Contains(cmdline, []byte("\x00"+dataDir+"\x00")) {
+	if err == nil && len(cmdline) > 0 && !bytes.Contains(cmdline, []byte("postgres")) {
 		return otherProcess
 	}
 	return alive
 }
 
-func waitGone(pid int, dataDir string, limit time.Duration) {
+func (s *Server) waitGone(pid int, limit time.Duration) {
 	deadline := time.Now().Add(limit)
-	for postmasterState(pid, dataDir) == dying && time.Now().Before(deadline) {
+	for postmasterState(pid, s.dataInfo()) == dying && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -253,14 +235,12 @@ func waitGone(pid int, dataDir string, limit time.Duration) {
 // lies below was made by the account itself, and walking it as root would
 // let the account redirect the chown through symlinks. The walk is
 // confined to Dir (os.Root), so that a directory the account swaps for a
-// link while it runs cannot lead the chown out of Dir either.
-func chownTree(dir string, a *account) error {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return fmt.Errorf("hand %s to user %s: %w", dir, a.name, err)
-	}
-	defer r.Close()
-	err = fs.WalkDir(r.FS(), ".", func(path string, d fs.DirEntry, err error) error {
+// link while it runs cannot lead the chown out of Dir either. It is never
+// called while a postmaster runs on Dir: that postmaster's files are not
+// root's to hand around.
+func chownTree(r *os.Root, a *account) error {
+	dir := r.Name()
+	err := fs.WalkDir(r.FS(), ".", func(path string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // removed while walking, e.g. by a running server
 		}
@@ -308,9 +288,9 @@ func isAuthError(err error) bool {
 }
 
 // logTail returns the end of the server log, formatted to append to an error.
-func logTail(dir string) string {
-	path := filepath.Join(dir, logFile)
-	b, err := readIn(dir, logFile)
+func logTail(dir *os.Root) string {
+	path := filepath.Join(dir.Name(), logFile)
+	b, err := dir.ReadFile(logFile)
 	text := strings.TrimSpace(string(b))
 	if err != nil || text == "" {
 		return ""

@@ -29,6 +29,17 @@ func plantLink(t *testing.T, dir, name, target string) {
 	}
 }
 
+// openRoot opens dir as Start opens Dir.
+func openRoot(t *testing.T, dir string) *os.Root {
+	t.Helper()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // secretFile is a file outside every Dir, holding rootSecret.
 func secretFile(t *testing.T) string {
 	t.Helper()
@@ -49,9 +60,9 @@ func assertUnchanged(t *testing.T, path string) {
 
 func TestLockFiles_AreNotCreatedThroughALinkOutOfDir(t *testing.T) {
 	t.Parallel()
-	for name, open := range map[string]func(dir string) (func(), error){
-		lockFile: func(dir string) (func(), error) { return lockDir(context.Background(), dir) },
-		usersFile: func(dir string) (func(), error) {
+	for name, open := range map[string]func(dir *os.Root) (func(), error){
+		lockFile: func(dir *os.Root) (func(), error) { return lockDir(context.Background(), dir) },
+		usersFile: func(dir *os.Root) (func(), error) {
 			f, err := joinUsers(dir)
 			if err != nil {
 				return nil, err
@@ -63,7 +74,7 @@ func TestLockFiles_AreNotCreatedThroughALinkOutOfDir(t *testing.T) {
 			t.Parallel()
 			dir, outside := t.TempDir(), filepath.Join(t.TempDir(), "nologin")
 			plantLink(t, dir, name, outside)
-			release, err := open(dir)
+			release, err := open(openRoot(t, dir))
 			if err == nil {
 				release()
 				t.Errorf("opened %s through a link out of Dir", name)
@@ -81,7 +92,7 @@ func TestLoadOrCreatePassword_DoesNotFollowALinkOutOfDir(t *testing.T) {
 		t.Parallel()
 		dir, secret := t.TempDir(), secretFile(t)
 		plantLink(t, dir, passwordFile, secret)
-		got, err := loadOrCreatePassword(dir)
+		got, err := loadOrCreatePassword(openRoot(t, dir))
 		if err == nil || strings.Contains(got, rootSecret) {
 			t.Errorf("loadOrCreatePassword = %q, %v: want an error, not the file the link leads to", got, err)
 		}
@@ -90,7 +101,7 @@ func TestLoadOrCreatePassword_DoesNotFollowALinkOutOfDir(t *testing.T) {
 		t.Parallel()
 		dir, outside := t.TempDir(), filepath.Join(t.TempDir(), "authorized_keys")
 		plantLink(t, dir, passwordFile, outside)
-		if _, err := loadOrCreatePassword(dir); err == nil {
+		if _, err := loadOrCreatePassword(openRoot(t, dir)); err == nil {
 			t.Error("loadOrCreatePassword wrote the password through a link out of Dir")
 		}
 		if fileExists(outside) {
@@ -101,20 +112,34 @@ func TestLoadOrCreatePassword_DoesNotFollowALinkOutOfDir(t *testing.T) {
 
 func TestServerFiles_AreNotReadThroughALinkOutOfDir(t *testing.T) {
 	t.Parallel()
-	dir, secret := t.TempDir(), secretFile(t)
-	data := filepath.Join(dir, "data")
-	plantLink(t, dir, logFile, secret)
-	plantLink(t, data, "PG_VERSION", secret)
-	plantLink(t, data, "postmaster.pid", secret)
+	t.Run("links in Dir and Dir/data", func(t *testing.T) {
+		t.Parallel()
+		dir, secret := t.TempDir(), secretFile(t)
+		plantLink(t, dir, logFile, secret)
+		plantLink(t, dir, filepath.Join("data", "PG_VERSION"), secret)
+		plantLink(t, dir, pidFile, secret)
+		assertNotRead(t, openRoot(t, dir))
+	})
+	t.Run("Dir/data a link", func(t *testing.T) {
+		t.Parallel()
+		dir, secret := t.TempDir(), secretFile(t)
+		plantLink(t, filepath.Dir(secret), "PG_VERSION", secret)
+		plantLink(t, filepath.Dir(secret), "postmaster.pid", secret)
+		plantLink(t, dir, "data", filepath.Dir(secret))
+		assertNotRead(t, openRoot(t, dir))
+	})
+}
 
+func assertNotRead(t *testing.T, dir *os.Root) {
+	t.Helper()
 	if tail := logTail(dir); strings.Contains(tail, rootSecret) {
 		t.Errorf("logTail shows the file the link leads to:%s", tail)
 	}
-	if v, err := dataVersion(data); strings.Contains(v, rootSecret) || (err != nil && strings.Contains(err.Error(), rootSecret)) {
+	if v, err := dataVersion(dir); strings.Contains(v, rootSecret) || (err != nil && strings.Contains(err.Error(), rootSecret)) {
 		t.Errorf("dataVersion = %q, %v: read the file the link leads to", v, err)
 	}
 	// The secret is no PID: a read through the link shows in the error.
-	if _, _, err := postmasterPID(data); err == nil || !strings.Contains(err.Error(), "escapes") {
+	if _, _, err := postmasterPID(dir); err == nil || !strings.Contains(err.Error(), "escapes") {
 		t.Errorf("postmasterPID = %v, want a refusal of the link", err)
 	}
 }
@@ -131,7 +156,7 @@ func TestCopyExecutable_DoesNotWriteThroughALinkOutOfDir(t *testing.T) {
 		t.Parallel()
 		dir, secret := t.TempDir(), secretFile(t)
 		plantLink(t, dir, filepath.Join("run", "pgembed-child.tmp"), secret)
-		got, err := copyExecutable(exe, dir, me)
+		got, err := copyExecutable(exe, openRoot(t, dir), me)
 		if err != nil {
 			t.Fatalf("copyExecutable: %v", err)
 		}
@@ -144,7 +169,7 @@ func TestCopyExecutable_DoesNotWriteThroughALinkOutOfDir(t *testing.T) {
 		t.Parallel()
 		dir, outside := t.TempDir(), t.TempDir()
 		plantLink(t, dir, "run", outside)
-		if _, err := copyExecutable(exe, dir, me); err == nil {
+		if _, err := copyExecutable(exe, openRoot(t, dir), me); err == nil {
 			t.Error("copyExecutable copied through a link out of Dir")
 		}
 		if entries, _ := os.ReadDir(outside); len(entries) > 0 {
@@ -164,7 +189,7 @@ func TestChildCommand_KeepsTheJobOutOfTheEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	me := &account{name: "me", uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}
-	cmd := childCommand(context.Background(), "/bin/true", payload, me)
+	cmd := childCommand(context.Background(), "/bin/true", j.Dir, payload, me)
 
 	for _, kv := range cmd.Env {
 		if strings.Contains(kv, j.Password) {
@@ -181,5 +206,33 @@ func TestChildCommand_KeepsTheJobOutOfTheEnvironment(t *testing.T) {
 	var got job
 	if err := json.Unmarshal(in, &got); err != nil || got != j {
 		t.Errorf("standard input carries %q (%v), want the job %+v", in, err, j)
+	}
+}
+
+// A postmaster works in its data directory; whatever path names that
+// directory, this is how a live one is told from a process that got a
+// stale postmaster.pid's PID. This process stands in for the postmaster:
+// it works in the package's directory.
+func TestPostmasterState_KnowsAPostmasterByItsDirectoryWhateverItsPath(t *testing.T) {
+	t.Parallel()
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	symlink(t, cwd, link)
+	throughLink, err := os.Stat(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := postmasterState(os.Getpid(), throughLink); got != alive {
+		t.Errorf("a postmaster working in its data directory, named through a link: state %d, want alive (%d)", got, alive)
+	}
+	elsewhere, err := os.Stat(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := postmasterState(os.Getpid(), elsewhere); got != otherProcess {
+		t.Errorf("a process working elsewhere: state %d, want a recycled PID (%d)", got, otherProcess)
 	}
 }

@@ -69,6 +69,10 @@ type Server struct {
 	reused   bool
 	created  bool
 
+	// dir is Dir, opened: root reaches every file there through it, so
+	// that nobody can swap Dir for another directory under it.
+	dir *os.Root
+
 	mu      sync.Mutex
 	users   *os.File // holds this Server's place in the register of users
 	stopped bool
@@ -130,14 +134,23 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Dir, err = placeDir(cfg.Dir, runAs, cfg.relocateRoot, cfg.Logger); err != nil {
+	placed, dir, err := placeDir(cfg.Dir, runAs, cfg.relocateRoot, cfg.Logger)
+	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, runAs: runAs}
-	if err := prepareDir(cfg.Dir, runAs); err != nil {
-		return nil, err
+	cfg.Dir = placed
+	s := &Server{cfg: cfg, log: cfg.Logger, runAs: runAs, dir: dir}
+	defer func() {
+		if err != nil {
+			_ = dir.Close() // a directory: nothing to flush
+		}
+	}()
+	if runAs != nil {
+		if err := runAs.checkCluster(dir); err != nil {
+			return nil, err
+		}
 	}
-	unlock, err := lockDir(ctx, cfg.Dir)
+	unlock, err := lockDir(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -145,25 +158,19 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// Registered before looking for a running server: a Stop that waits
 	// for the directory lock then sees this process and leaves the server
 	// running.
-	if s.users, err = joinUsers(cfg.Dir); err != nil {
+	if s.users, err = joinUsers(dir); err != nil {
 		return nil, err
 	}
-	launched := false
 	defer func() {
 		if err != nil {
-			s.abandon(ctx, launched)
+			s.abandon(ctx)
 		}
 	}()
 
-	if s.password, err = loadOrCreatePassword(cfg.Dir); err != nil {
+	if s.password, err = loadOrCreatePassword(dir); err != nil {
 		return nil, err
 	}
-	if runAs != nil {
-		if err := chownTree(cfg.Dir, runAs); err != nil {
-			return nil, err
-		}
-	}
-	dataMajor, err := dataVersion(s.dataDir())
+	dataMajor, err := dataVersion(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -179,13 +186,20 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.reused = true
 	} else {
 		s.created = dataMajor == ""
-		launched = true
 		if err := s.launch(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.waitReady(ctx); err != nil {
-		return nil, fmt.Errorf("%w%s", err, logTail(cfg.Dir))
+	err = s.waitReady(ctx)
+	if s.reused && errors.Is(err, errServerExited) {
+		s.log.Info("the embedded PostgreSQL found running has shut down; starting it again", "dir", cfg.Dir)
+		if err := s.launchAgain(ctx); err != nil {
+			return nil, err
+		}
+		err = s.waitReady(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, logTail(dir))
 	}
 	if err := s.ensureDatabase(ctx); err != nil {
 		return nil, err
@@ -197,17 +211,19 @@ func start(ctx context.Context, cfg Config) (_ *Server, err error) {
 }
 
 // abandon ends a Start that failed, with the directory lock held: it
-// leaves the register and, when this Start launched a server that nobody
-// else uses (say ctx was cancelled by Ctrl-C while the server came up),
-// stops it, so that a failed start leaves nothing running.
-func (s *Server) abandon(ctx context.Context, launched bool) {
+// leaves the register and, when nobody else uses the server, stops it,
+// be it one this Start launched (say ctx was cancelled by Ctrl-C while
+// the server came up) or one it found running. A Stop that could not
+// take the lock held by this Start has left the register without making
+// that decision, so it falls to this Start.
+func (s *Server) abandon(ctx context.Context) {
 	// Closing the register's descriptor drops its flock, whatever Close
 	// reports (a read-only file has nothing to flush); so below.
 	_ = s.users.Close()
-	if !launched {
-		return
+	if s.bin.dir == "" {
+		return // it failed before it could look for a server
 	}
-	last, held, err := lastUser(s.cfg.Dir)
+	last, held, err := lastUser(s.dir)
 	if err != nil || !last {
 		return
 	}
@@ -219,9 +235,28 @@ func (s *Server) abandon(ctx context.Context, launched bool) {
 	}
 }
 
+// launchAgain starts a server in place of one that Start found running
+// but that has exited since: it was shutting down (say, a Stop whose
+// pg_ctl outlived its context) or it died.
+func (s *Server) launchAgain(ctx context.Context) error {
+	running, err := s.findRunning() // clears what the last one left
+	if err != nil || running {
+		return err
+	}
+	s.reused = false
+	return s.launch(ctx)
+}
+
 // launch starts a postmaster on the data directory, as the unprivileged
 // account when running as root.
 func (s *Server) launch(ctx context.Context) error {
+	if s.runAs != nil {
+		// Only now that no postmaster runs on Dir: a running one's files
+		// are not root's to hand around.
+		if err := chownTree(s.dir, s.runAs); err != nil {
+			return err
+		}
+	}
 	j := job{
 		Dir:           s.cfg.Dir,
 		Port:          s.cfg.Port,
@@ -232,7 +267,7 @@ func (s *Server) launch(ctx context.Context) error {
 	}
 	var err error
 	if s.runAs != nil {
-		err = runChild(ctx, j, s.runAs)
+		err = runChild(ctx, j, s.runAs, s.dir)
 	} else {
 		err = startWithLibrary(j)
 	}
@@ -244,7 +279,7 @@ func (s *Server) launch(ctx context.Context) error {
 			"Install PostgreSQL (apt-get install postgresql) or set MODSHOP_DATABASE_URL to an existing database",
 			strings.Join(s.cfg.searchGlobs(), ", "), s.bin.version, err)
 	}
-	return fmt.Errorf("%w%s", err, logTail(s.cfg.Dir))
+	return fmt.Errorf("%w%s", err, logTail(s.dir))
 }
 
 // URL is a superuser connection URL for the configured database.
@@ -286,11 +321,14 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.stopped {
 		return nil
 	}
-	err := s.leave(ctx)
-	// Whatever happened, this Server no longer uses the server.
-	_ = s.users.Close()
 	s.stopped = true
-	if err != nil {
+	defer s.dir.Close()
+	// Out of the register first: should the directory lock not come in
+	// time, whoever holds it no longer counts this Server, and makes the
+	// decision below in its place (a Stop; or a Start, which on failure
+	// stops a server nobody uses).
+	_ = s.users.Close()
+	if err := s.leave(ctx); err != nil {
 		return fmt.Errorf("stop embedded PostgreSQL in %s: %w", s.cfg.Dir, err)
 	}
 	return nil
@@ -300,13 +338,12 @@ func (s *Server) leave(ctx context.Context) error {
 	// The lock keeps a concurrent Start from attaching to a server that is
 	// shutting down, and from joining between the look for other users and
 	// the shutdown.
-	unlock, err := lockDir(ctx, s.cfg.Dir)
+	unlock, err := lockDir(ctx, s.dir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	_ = s.users.Close()
-	last, held, err := lastUser(s.cfg.Dir)
+	last, held, err := lastUser(s.dir)
 	if err != nil {
 		return err
 	}
@@ -331,6 +368,7 @@ func (s *Server) stop(ctx context.Context) error {
 	cmd.Dir = s.cfg.Dir
 	if s.runAs != nil {
 		cmd.SysProcAttr = s.runAs.sysProcAttr()
+		cmd.Env = accountEnvironment(s.cfg.Dir)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s: %w: %s", cmd, err, strings.TrimSpace(string(out)))
@@ -340,6 +378,9 @@ func (s *Server) stop(ctx context.Context) error {
 }
 
 func (s *Server) dataDir() string { return filepath.Join(s.cfg.Dir, "data") }
+
+// errServerExited is waitReady's answer when the postmaster is gone.
+var errServerExited = errors.New("exited")
 
 // waitReady waits until the server accepts connections: a reused server may
 // still be recovering from a crash.
@@ -356,7 +397,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 				s.cfg.Port, filepath.Join(s.cfg.Dir, passwordFile), err)
 		}
 		if !s.postmasterAlive() {
-			return fmt.Errorf("the server on port %d exited: %w", s.cfg.Port, err)
+			return fmt.Errorf("the server on port %d %w: %w", s.cfg.Port, errServerExited, err)
 		}
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,10 +112,7 @@ func TestStop_DoesNotCountAProcessKilledWithSIGKILL(t *testing.T) {
 		t.Fatal("Stop stopped the server while another process used it")
 	}
 
-	if err := other.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = other.Wait()
+	other.kill(t)
 	// Its postmaster outlives it; the next user takes the server over.
 	s = startServer(t, cfg)
 	if !s.Reused() {
@@ -138,7 +136,8 @@ func TestStart_FailedStartLeavesNoServerRunning(t *testing.T) {
 	if serverListens(cfg.Port) {
 		t.Fatal("a failed Start left its server running")
 	}
-	if pid, _, _ := postmasterPID(filepath.Join(cfg.Dir, "data")); pid != 0 && postmasterState(pid, filepath.Join(cfg.Dir, "data")) == alive {
+	data, _ := os.Stat(filepath.Join(cfg.Dir, "data"))
+	if pid, _, _ := postmasterPIDFile(filepath.Join(cfg.Dir, "data")); pid != 0 && postmasterState(pid, data) == alive {
 		t.Fatalf("a failed Start left its postmaster (pid %d) running", pid)
 	}
 }
@@ -407,39 +406,86 @@ func runOtherProcessIfRequested() {
 	os.Exit(0)
 }
 
+// userProcess is another process that uses the server.
+type userProcess struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *strings.Builder
+}
+
 // startOtherProcess starts a process that uses the server in cfg, and
 // returns once it has started it or attached to it.
-func startOtherProcess(t *testing.T, cfg Config) *exec.Cmd {
+func startOtherProcess(t *testing.T, cfg Config) *userProcess {
+	t.Helper()
+	return startOtherProcessAs(t, cfg, nil)
+}
+
+// startOtherProcessAs is startOtherProcess as the user a (nil: as this
+// process's user), from a copy of the test binary that a can run.
+func startOtherProcessAs(t *testing.T, cfg Config, a *account) *userProcess {
 	t.Helper()
 	payload, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	exe := os.Args[0]
+	if a != nil {
+		exe = filepath.Join(reachableTempDir(t), "pgembed.test")
+		b, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(exe, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), otherProcessEnv+"="+string(payload))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
+	cmd.Dir = "/"
+	if a != nil {
+		cmd.SysProcAttr = a.sysProcAttr()
+	}
+	p := &userProcess{cmd: cmd, stderr: &strings.Builder{}}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		stdin.Close()
+		p.stdin.Close()
 		_ = cmd.Wait()
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if strings.TrimSpace(line) != "started" {
 		_ = cmd.Wait()
-		t.Fatalf("the other process did not start the server: %v %q\n%s", err, line, stderr.String())
+		t.Fatalf("the other process did not start the server: %v %q\n%s", err, line, p.stderr.String())
 	}
-	return cmd
+	return p
+}
+
+// stop has the other process stop its use of the server, and checks that
+// it could.
+func (p *userProcess) stop(t *testing.T) {
+	t.Helper()
+	p.stdin.Close()
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("the other process failed to stop: %v\n%s", err, p.stderr.String())
+	}
+}
+
+// kill ends the other process with SIGKILL.
+func (p *userProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
 }
 
 func serverListens(port uint32) bool {
@@ -449,4 +495,152 @@ func serverListens(port uint32) bool {
 	}
 	c.Close()
 	return true
+}
+
+// TestStart_AttachesToAServerStartedThroughAnotherPath: two processes
+// reach one data directory by different paths (one through a link). The
+// second must see the first one's postmaster as the live server it is,
+// not take its postmaster.pid for a stale one and remove it (PostgreSQL
+// then shuts down within a minute).
+func TestStart_AttachesToAServerStartedThroughAnotherPath(t *testing.T) {
+	real := reachableTempDir(t)
+	link := filepath.Join(reachableTempDir(t), "link")
+	symlink(t, real, link)
+	port := freePort(t)
+	other := startOtherProcess(t, Config{Dir: filepath.Join(real, "pg"), Port: port})
+
+	s := startServer(t, Config{Dir: filepath.Join(link, "pg"), Port: port})
+	if !s.Reused() {
+		t.Errorf("Reused() = false: a second server was started on the directory")
+	}
+	if _, _, err := postmasterPIDFile(filepath.Join(real, "pg", "data")); err != nil {
+		t.Errorf("the live server's postmaster.pid: %v", err)
+	}
+	stopServer(t, s)
+	execSQL(t, s.URL(), "SELECT 1")
+	other.stop(t)
+}
+
+// TestStart_DoesNotFollowADataLinkOutOfDir: Dir/data is the account's to
+// replace with a link, say to another cluster's directory. What Start
+// reads there or removes (a postmaster.pid it takes for stale) must stay
+// within Dir.
+func TestStart_DoesNotFollowADataLinkOutOfDir(t *testing.T) {
+	dir := mkdir(t, filepath.Join(reachableTempDir(t), "pg"), 0o700)
+	elsewhere := t.TempDir()
+	pidFile := filepath.Join(elsewhere, "postmaster.pid")
+	port := freePort(t)
+	// A live process that is no postmaster: this one.
+	content := fmt.Sprintf("%d\n%s\n0\n%d\n", os.Getpid(), elsewhere, port)
+	if err := os.WriteFile(pidFile, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, elsewhere, filepath.Join(dir, "data"))
+
+	s, err := Start(context.Background(), Config{Dir: dir, Port: port})
+	if err == nil {
+		t.Cleanup(func() { _ = s.Stop(context.Background()) })
+		t.Error("Start used a data directory outside Dir")
+	}
+	t.Log(err)
+	if b, err := os.ReadFile(pidFile); err != nil || string(b) != content {
+		t.Errorf("%s was changed through the link Dir/data: %q, %v", pidFile, b, err)
+	}
+}
+
+// TestStop_ThatCannotTakeTheLockLeavesTheDecisionToItsHolder: a Stop
+// whose wait for the directory lock fails (another process's Start held
+// it longer than the shop's shutdown waits) cannot tell whether it was the
+// last user. The holder, should its Start fail after attaching, must then
+// make the decision: nobody else uses the server, so it stops it.
+func TestStop_ThatCannotTakeTheLockLeavesTheDecisionToItsHolder(t *testing.T) {
+	cfg := Config{Dir: filepath.Join(reachableTempDir(t), "pg"), Port: freePort(t)}
+	s := startServer(t, cfg)
+	held := holdDirLock(t, s.Dir())
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Stop(cancelled); err == nil {
+		t.Fatal("Stop returned no error while another process held the directory lock")
+	}
+	if !serverListens(cfg.Port) {
+		t.Fatal("Stop stopped the server without the directory lock")
+	}
+
+	// The holder: a Start that attaches to the server, then fails.
+	held.Close()
+	if _, err := Start(cancelled, cfg); err == nil {
+		t.Fatal("Start with a cancelled context succeeded")
+	}
+	if serverListens(cfg.Port) {
+		t.Fatal("the server runs on with no users")
+	}
+}
+
+// holdDirLock takes Dir's lock as another process's Start would.
+func holdDirLock(t *testing.T, dir string) *os.File {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, lockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestStart_DoesNotAttachToAServerThatIsShuttingDown: a Stop whose pg_ctl
+// outlived its context leaves a postmaster still shutting down (here, a
+// smart shutdown waiting for a session). A Start meanwhile finds it
+// running; once it is gone, the Start must start a server, not fail.
+func TestStart_DoesNotAttachToAServerThatIsShuttingDown(t *testing.T) {
+	cfg := Config{Dir: filepath.Join(reachableTempDir(t), "pg"), Port: freePort(t)}
+	first := startServer(t, cfg)
+	ctx := context.Background()
+	session, err := pgx.Connect(ctx, first.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close(ctx)
+	pid, _, err := postmasterPIDFile(filepath.Join(first.Dir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, first.Dir(), "received smart shutdown request")
+
+	type started struct {
+		s   *Server
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		s, err := Start(ctx, cfg)
+		done <- started{s, err}
+	}()
+	// The start has been refused a connection: let the old server go.
+	waitForLog(t, first.Dir(), "the database system is shutting down")
+	session.Close(ctx)
+	second := <-done
+	if second.err != nil {
+		t.Fatalf("Start: %v", second.err)
+	}
+	t.Cleanup(func() { _ = second.s.Stop(ctx) })
+	execSQL(t, second.s.URL(), "SELECT 1")
+}
+
+// waitForLog waits until the server log in dir holds text.
+func waitForLog(t *testing.T, dir, text string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(filepath.Join(dir, logFile)); strings.Contains(string(b), text) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the server log never said %q", text)
 }

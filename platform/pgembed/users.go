@@ -16,7 +16,7 @@ const usersFile = ".users"
 // joinUsers adds this Server to the register. The caller holds the
 // directory lock, under which nobody holds the register exclusively, so
 // the shared lock is granted at once.
-func joinUsers(dir string) (*os.File, error) {
+func joinUsers(dir *os.Root) (*os.File, error) {
 	f, err := openUsers(dir)
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func joinUsers(dir string) (*os.File, error) {
 // file holds the register exclusively until closed, which keeps late
 // joiners out until the server is down. The caller holds the directory
 // lock, without which nobody joins, so the answer stays true until then.
-func lastUser(dir string) (last bool, held *os.File, err error) {
+func lastUser(dir *os.Root) (last bool, held *os.File, err error) {
 	f, err := openUsers(dir)
 	if err != nil {
 		return false, nil, err
@@ -50,13 +50,13 @@ func lastUser(dir string) (last bool, held *os.File, err error) {
 	return true, f, nil
 }
 
-func openUsers(dir string) (*os.File, error) {
+func openUsers(dir *os.Root) (*os.File, error) {
 	// Read-only is enough for flock, and lets root open the file after it
 	// was handed to the postgres user. Like the lock file, only root and
 	// Dir's owner open it.
-	f, err := openIn(dir, usersFile, os.O_RDONLY|os.O_CREATE, 0o600)
+	f, err := dir.OpenFile(usersFile, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open the register of the server's users in %s: %w", dir, err)
+		return nil, fmt.Errorf("open the register of the server's users in %s: %w", dir.Name(), err)
 	}
 	return f, nil
 }
