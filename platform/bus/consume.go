@@ -62,8 +62,11 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 			}
 			if ctx.Err() != nil || b.isClosing() {
 				// Not acked: delivered again later. A failure of the
-				// handler's own is no part of the shutdown: say so.
-				if !causedByClosing(err) {
+				// handler's own is no part of the shutdown: say so. (A
+				// statement cancelled because the handler outlived
+				// CloseTimeout is the shutdown's.)
+				cutOff := ctx.Err() != nil && db.SQLState(err) == "57014"
+				if !causedByClosing(err) && !cutOff {
 					b.log.Warn("bus: handler failed while the bus was closing; its message comes again after a restart",
 						"handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
 				}
