@@ -33,9 +33,20 @@ import (
 // it inactive. When it comes back it goes on from the oldest message still
 // there. A group found in an offsets table that was never seen (a database
 // from before the heartbeats) counts as seen when the pruner first finds
-// it. The outbox of the rabbitmq transport is the exception: its only
-// group is the forwarder, and a row goes only once forwarded, however long
-// the forwarder has been away.
+// it. Start records its groups (seen, with the zero position their
+// subscribers would write when they subscribe) before it makes any
+// subscriber, and an active group without a position counts as being at
+// the start: a new group holds back everything from the moment its
+// process starts. The outbox of the rabbitmq transport is the exception:
+// its only group is the forwarder, and a row goes only once forwarded,
+// however long the forwarder has been away, or before one ever ran.
+//
+// Positions, like messages, are transaction ids of the cluster they were
+// written on. Restored from a dump into another cluster they may lie beyond
+// every id this cluster has given: new messages would sort below them, so
+// the groups read nothing new and the positions say nothing about what was
+// read. A topic with such a position is not pruned; each pass says so at
+// ERROR, and docs/bus.md tells how to reset the positions.
 //
 // Pruning runs in one process at a time (a session advisory lock), every
 // PruneInterval, topic by topic, in statements of PruneBatch rows, each in
@@ -228,7 +239,7 @@ func (b *Bus) pruneMessages(ctx context.Context) (pruned map[string]int64, ran b
 // and below every active group's position, in batches. It deletes nothing
 // while a group's position is beyond every transaction id of the cluster
 // (ahead names those groups): see pruneBatchQuery.
-func (b *Bus) pruneTopic(ctx context.Context, conn *sql.Conn, topic string) (total int64, ahead string, err error) {
+func (b *Bus) pruneTopic(ctx context.Context, conn *sql.Conn, topic string) (pruned int64, ahead string, err error) {
 	// #nosec G202 -- offsetsTable quotes the name (pgx.Identifier)
 	if _, err := conn.ExecContext(ctx, `
 		INSERT INTO consumer_groups (topic, consumer_group, last_seen)
@@ -251,19 +262,20 @@ func (b *Bus) pruneTopic(ctx context.Context, conn *sql.Conn, topic string) (tot
 		b.cfg.PruneBatch,
 	}
 	for {
-		candidates, deleted, young, ahead, err := b.pruneBatch(ctx, conn, query, args)
-		total += deleted
+		var candidates, deleted, young int64
+		candidates, deleted, young, ahead, err = b.pruneBatch(ctx, conn, query, args)
+		pruned += deleted
 		if err != nil || ahead != "" {
-			return total, ahead, err
+			return pruned, ahead, err
 		}
 		// Done when the batch reached the group's position or messages
 		// newer than the retention (those behind them are, with rare
 		// exceptions, newer still: the next pass takes them).
 		if candidates < int64(b.cfg.PruneBatch) || young > 0 {
-			return total, "", nil
+			return pruned, "", nil
 		}
 		if err := ctx.Err(); err != nil {
-			return total, "", err
+			return pruned, "", err
 		}
 	}
 }
