@@ -37,8 +37,8 @@ type ConsumerStats struct {
 // Overview reports, per topic and consumer group: last published, last
 // processed, lag, open dead letters, whether the group is active (holds
 // pruning back) and when it last ran, and whether its position was
-// restored from another cluster (PositionAhead). Every process on the database sees
-// the same, consumer groups of other processes included.
+// restored from another cluster (PositionAhead). Every process on the
+// database sees the same, consumer groups of other processes included.
 func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 	b.mu.Lock()
 	byTopic := map[string][]string{}
