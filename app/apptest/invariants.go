@@ -23,6 +23,11 @@ import (
 //   - a confirmed order has exactly one captured payment, no refund, and one
 //     committed reservation;
 //   - a cancelled or rejected order has no net charge and no active reservation;
+//   - an order's payment state agrees with its payment and refunds: none, no
+//     payment; requested, no outcome (no payment: its request was never
+//     applied); captured or failed, a payment of that status and no refund;
+//     refund requested, a captured payment not refunded; refunded, a
+//     captured payment and its one succeeded refund;
 //   - each message's effect is applied once.
 //
 // It reads as the database superuser: it is a test of the whole, so it may
@@ -148,6 +153,26 @@ func invariantViolations(t testing.TB, db *sql.DB) []string {
 			HAVING coalesce(sum(p.amount) FILTER (WHERE p.status = 'captured'), 0) <>
 			       coalesce((SELECT sum(r.amount) FROM payments.refunds r JOIN payments.payments p2 ON p2.id = r.payment_id
 			                  WHERE p2.order_id = o.id AND r.status = 'succeeded'), 0)`)
+		// Each payment state is entered by the one event that the payment
+		// module publishes with the row it describes (payment.succeeded
+		// with the capture, payment.failed with the failure,
+		// payment.refunded with the refund), and an order has at most one
+		// payment: in a settled shop the order has heard of every outcome.
+		check("an order's payment state disagrees with its payment and refunds", `
+			SELECT o.id, o.status, o.payment_state, p.status AS payment,
+			       count(r.id) AS refunds, count(r.id) FILTER (WHERE r.status = 'succeeded') AS refunds_succeeded
+			  FROM orders.orders o
+			  LEFT JOIN payments.payments p ON p.order_id = o.id
+			  LEFT JOIN payments.refunds r ON r.payment_id = p.id
+			 GROUP BY o.id, o.status, o.payment_state, p.status
+			HAVING NOT coalesce(CASE o.payment_state
+			         WHEN 'none' THEN p.status IS NULL
+			         WHEN 'requested' THEN p.status IS NULL OR p.status IN ('pending', 'processing')
+			         WHEN 'captured' THEN p.status = 'captured' AND count(r.id) = 0
+			         WHEN 'failed' THEN p.status = 'failed' AND count(r.id) = 0
+			         WHEN 'refund_requested' THEN p.status = 'captured' AND count(r.id) FILTER (WHERE r.status = 'succeeded') = 0
+			         WHEN 'refunded' THEN p.status = 'captured' AND count(r.id) FILTER (WHERE r.status = 'succeeded') = 1
+			       END, false)`)
 	}
 	return violations
 }

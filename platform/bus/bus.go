@@ -316,6 +316,13 @@ func (b *Bus) Start(ctx context.Context) error {
 	// serve replays, the overview and metrics.
 	b.db.SetMaxOpenConns(max(b.cfg.MaxConns, 4+len(handlers)))
 
+	// The groups about to run hold pruning back from now on, from their
+	// first message if they are new. Recorded before any subscriber or
+	// router is made: a Start that fails here leaves nothing to close.
+	if err := b.startGroups(ctx, b.groupsToRun(handlers)); err != nil {
+		return err
+	}
+
 	logger := newLogAdapter(b.log, b.closing)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.CloseTimeout}, logger)
 	if err != nil {
@@ -346,12 +353,6 @@ func (b *Bus) Start(ctx context.Context) error {
 			consumers = append(consumers, h.consumer)
 			inboxes[h.consumer.DB] = false
 		}
-	}
-	// The groups about to run are seen now: from here on they hold
-	// pruning back.
-	if err := b.markSeen(ctx, b.groupsPolled(true)); err != nil {
-		cancel()
-		return err
 	}
 	b.done.Add(4)
 	go func() {
@@ -396,6 +397,21 @@ func (b *Bus) Start(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// groupsToRun are the consumer groups of the bus tables that Start's
+// subscribers read: one per handler, or with the rabbitmq transport the
+// outbox's forwarder alone (handlers read their queues).
+func (b *Bus) groupsToRun(handlers []*handler) []groupKey {
+	if b.rabbit() {
+		return []groupKey{{outboxTopic, forwarderGroup}}
+	}
+	groups := make([]groupKey, 0, len(handlers))
+	for _, h := range handlers {
+		groups = append(groups, groupKey{h.topic, h.name})
+	}
+	sortGroups(groups)
+	return groups
 }
 
 // pruneInboxes forgets applied messages older than InboxRetention, hourly.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -679,4 +680,48 @@ func TestDeadLetters_ManyHandlersParkOneCopyEach(t *testing.T) {
 	if len(letters) != handlers || len(perHandler) != handlers {
 		t.Fatalf("dead letters %d over %d handlers, want one per handler: %v", len(letters), len(perHandler), perHandler)
 	}
+}
+
+// TestClose_AHandlerFailureWhileClosingIsLogged: a handler that fails for
+// a reason of its own while the bus closes gives its message back (it is
+// applied after a restart), and its error is logged as a warning instead
+// of passing for part of the shutdown.
+func TestClose_AHandlerFailureWhileClosingIsLogged(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		var logs logBuffer
+		entered := make(chan struct{})
+		var once sync.Once
+		first := e.bus(Config{Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Handle(first, "testmod.refusing", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			once.Do(func() { close(entered) })
+			<-first.closing
+			return errors.New("the warehouse said no")
+		})
+		if err := first.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.publish(first, ctx, "refused")
+		e.within("the handler to start", entered)
+		if err := first.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var warned bool
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, "the warehouse said no") {
+				warned = true
+			}
+		}
+		if !warned {
+			t.Errorf("the handler's own error while closing was not logged as a warning:\n%s", logs.String())
+		}
+
+		second := e.bus(Config{})
+		Handle(second, "testmod.refusing", e.consumer(), record("testmod.refusing"))
+		if err := second.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("the message given back, applied after the restart", func() bool { return e.effects("refused") == 1 })
+	})
 }

@@ -61,7 +61,16 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 				return nil
 			}
 			if ctx.Err() != nil || b.isClosing() {
-				return errClosing // not acked: delivered again later
+				// Not acked: delivered again later. A failure of the
+				// handler's own is no part of the shutdown: say so. (A
+				// statement cancelled because the handler outlived
+				// CloseTimeout is the shutdown's.)
+				cutOff := ctx.Err() != nil && db.SQLState(err) == "57014"
+				if !causedByClosing(err) && !cutOff {
+					b.log.Warn("bus: handler failed while the bus was closing; its message comes again after a restart",
+						"handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
+				}
+				return errClosing
 			}
 			if attempt >= b.cfg.MaxAttempts {
 				return b.deadLetter(ctx, h, msg, err, attempt)
@@ -71,7 +80,7 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 			select {
 			case <-time.After(wait):
 			case <-b.closing:
-				return errClosing
+				return errClosing // its error is logged just above
 			}
 			wait = min(wait*2, 5*time.Second)
 		}

@@ -19,7 +19,10 @@ import (
 // handlers that gave their messages back as errors ("could not rollback
 // tx for querying message: conn closed", "Handler returned error: bus
 // closing"). Those are logged at Debug. Any other error, and every error
-// while the bus runs, stays an error.
+// while the bus runs, stays an error. Watermill passes the error behind the
+// one it reports in its fields (a failed rollback names the query error
+// that made it roll back, in "query_err"): only when that one, and every
+// other error among the fields, was caused by closing too is it Debug.
 type logAdapter struct {
 	inner   watermill.LoggerAdapter
 	closing <-chan struct{}
@@ -33,7 +36,7 @@ func newLogAdapter(log *slog.Logger, closing <-chan struct{}) watermill.LoggerAd
 }
 
 func (l *logAdapter) Error(msg string, err error, fields watermill.LogFields) {
-	if l.isClosing() && causedByClosing(err) {
+	if l.isClosing() && causedByClosing(err) && fieldsCausedByClosing(fields) {
 		l.inner.Debug(msg+" (the bus is closing)", fields.Add(watermill.LogFields{"error": errText(err)}))
 		return
 	}
@@ -68,6 +71,17 @@ func causedByClosing(err error) bool {
 		errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, sql.ErrConnDone) ||
 		errors.Is(err, sql.ErrTxDone)
+}
+
+// fieldsCausedByClosing reports whether every error among fields was
+// caused by closing the bus.
+func fieldsCausedByClosing(fields watermill.LogFields) bool {
+	for _, v := range fields {
+		if err, ok := v.(error); ok && !causedByClosing(err) {
+			return false
+		}
+	}
+	return true
 }
 
 func errText(err error) string {

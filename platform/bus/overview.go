@@ -28,12 +28,17 @@ type ConsumerStats struct {
 	DeadLetters   int64      `json:"dead_letters"`   // open dead letters
 	Active        bool       `json:"active"`         // seen running within the group expiry: holds pruning back
 	LastSeen      *time.Time `json:"last_seen"`      // when a subscriber of the group last ran
+	// PositionAhead: the group's position is beyond every transaction id
+	// of this cluster (restored from another cluster): it reads nothing
+	// new, and its topic is not pruned, until the positions are reset.
+	PositionAhead bool `json:"position_ahead"`
 }
 
 // Overview reports, per topic and consumer group: last published, last
-// processed, lag, open dead letters, and whether the group is active (holds
-// pruning back) and when it last ran. Every process on the database sees
-// the same, consumer groups of other processes included.
+// processed, lag, open dead letters, whether the group is active (holds
+// pruning back) and when it last ran, and whether its position was
+// restored from another cluster (PositionAhead). Every process on the
+// database sees the same, consumer groups of other processes included.
 func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 	b.mu.Lock()
 	byTopic := map[string][]string{}
@@ -109,11 +114,12 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 				       (SELECT count(*) FROM `+messagesTable(topic)+` m
 				         WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked)),
 				       g.last_seen,
-				       $3 OR g.last_seen IS NULL OR g.last_seen > now() - make_interval(secs => $4)
+				       $3 OR g.last_seen IS NULL OR g.last_seen > now() - make_interval(secs => $4),
+				       o.last_processed_transaction_id >= pg_snapshot_xmax(pg_current_snapshot())
 				  FROM (SELECT coalesce((SELECT last_processed_transaction_id FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), '0'::xid8) AS last_processed_transaction_id,
 				               coalesce((SELECT offset_acked FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), 0) AS offset_acked) o
 				  LEFT JOIN consumer_groups g ON g.topic = $2 AND g.consumer_group = $1`,
-				h, topic, topic == outboxTopic, b.cfg.GroupExpiry.Seconds()).Scan(&cs.LastProcessed, &cs.Lag, &cs.LastSeen, &cs.Active)
+				h, topic, topic == outboxTopic, b.cfg.GroupExpiry.Seconds()).Scan(&cs.LastProcessed, &cs.Lag, &cs.LastSeen, &cs.Active, &cs.PositionAhead)
 			if err != nil {
 				return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
 			}

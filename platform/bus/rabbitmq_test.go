@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -232,4 +234,38 @@ func TestRabbitMQ_PoisonMessageParkedInTheConsumersDatabase(t *testing.T) {
 	if n := p.conE.effects("poison"); n != 1 {
 		t.Fatalf("replayed twice, applied %d times", n)
 	}
+}
+
+// amqpConnections counts this process's open RabbitMQ connections (the
+// goroutine watermill-amqp keeps per connection).
+func amqpConnections() int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "watermill-amqp/v3/pkg/amqp.(*ConnectionWrapper).handleConnectionClose")
+}
+
+// TestStart_AStartThatFailsLeavesNoSubscriberBehind: a Start that fails
+// while recording its consumer groups (here a trigger refuses them) and
+// the Close after it leave no RabbitMQ subscriber (nor its connection)
+// open, and the Close does not wait for a router that never ran. Not
+// parallel: it counts the process's connections.
+func TestStart_AStartThatFailsLeavesNoSubscriberBehind(t *testing.T) {
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	before := amqpConnections()
+	b := p.bus(p.conE, Config{PruneInterval: noPruning})
+	if _, err := p.conE.admin.Exec(`
+		CREATE FUNCTION bus.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON bus.consumer_groups FOR EACH ROW EXECUTE FUNCTION bus.refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	Handle(b, "testmod.one", p.conE.consumer(), record("testmod.one"))
+	Handle(b, "testmod.two", p.conE.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingFollowed) error { return nil })
+	if err := b.Start(ctx); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+		t.Fatalf("Start: %v, want the trigger's refusal", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close after the failed Start: %v", err)
+	}
+	p.conE.waitFor("the connections of the failed Start to close", func() bool { return amqpConnections() <= before })
 }

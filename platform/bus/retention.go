@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -32,9 +33,20 @@ import (
 // it inactive. When it comes back it goes on from the oldest message still
 // there. A group found in an offsets table that was never seen (a database
 // from before the heartbeats) counts as seen when the pruner first finds
-// it. The outbox of the rabbitmq transport is the exception: its only
-// group is the forwarder, and a row goes only once forwarded, however long
-// the forwarder has been away.
+// it. Start records its groups (seen, with the zero position their
+// subscribers would write when they subscribe) before it makes any
+// subscriber, and an active group without a position counts as being at
+// the start: a new group holds back everything from the moment its
+// process starts. The outbox of the rabbitmq transport is the exception:
+// its only group is the forwarder, and a row goes only once forwarded,
+// however long the forwarder has been away, or before one ever ran.
+//
+// Positions, like messages, are transaction ids of the cluster they were
+// written on. Restored from a dump into another cluster they may lie beyond
+// every id this cluster has given: new messages would sort below them, so
+// the groups read nothing new and the positions say nothing about what was
+// read. A topic with such a position is not pruned; each pass says so at
+// ERROR, and docs/bus.md tells how to reset the positions.
 //
 // Pruning runs in one process at a time (a session advisory lock), every
 // PruneInterval, topic by topic, in statements of PruneBatch rows, each in
@@ -86,15 +98,19 @@ func (b *Bus) groupsPolled(all bool) []groupKey {
 			out = append(out, k)
 		}
 	}
-	// One order for every process, so that two replicas marking the same
-	// groups cannot deadlock.
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].topic != out[j].topic {
-			return out[i].topic < out[j].topic
-		}
-		return out[i].group < out[j].group
-	})
+	sortGroups(out)
 	return out
+}
+
+// sortGroups puts groups in one order for every process, so that two
+// replicas marking the same groups cannot deadlock.
+func sortGroups(groups []groupKey) {
+	sort.Slice(groups, func(i, j int) bool {
+		if groups[i].topic != groups[j].topic {
+			return groups[i].topic < groups[j].topic
+		}
+		return groups[i].group < groups[j].group
+	})
 }
 
 // markSeen records that groups ran now.
@@ -115,6 +131,23 @@ func (b *Bus) markSeen(ctx context.Context, groups []groupKey) error {
 		return fmt.Errorf("bus: mark consumer groups seen: %w", err)
 	}
 	return nil
+}
+
+// startGroups records, before any subscriber of this process is made, that
+// groups run from now on: each gets the zero position its subscriber would
+// write when it subscribes (it reads the topic from its first message) and
+// is marked seen, so that it holds pruning back from here on, also against
+// this process's first prune pass, which may run before the router has
+// subscribed.
+func (b *Bus) startGroups(ctx context.Context, groups []groupKey) error {
+	for _, g := range groups {
+		// #nosec G202 -- offsetsTable quotes the name (pgx.Identifier)
+		if _, err := b.db.ExecContext(ctx, `INSERT INTO `+offsetsTable(g.topic)+` (consumer_group, offset_acked, last_processed_transaction_id)
+			VALUES ($1, 0, '0') ON CONFLICT DO NOTHING`, g.group); err != nil {
+			return fmt.Errorf("bus: record consumer group %s of %s: %w", g.group, g.topic, err)
+		}
+	}
+	return b.markSeen(ctx, groups)
 }
 
 // heartbeat marks this process's running groups seen every heartbeatEvery
@@ -180,9 +213,21 @@ func (b *Bus) pruneMessages(ctx context.Context) (pruned map[string]int64, ran b
 		}
 	}()
 	pruned = map[string]int64{}
+	var ahead []string
+	defer func() {
+		if len(ahead) > 0 {
+			b.log.Error("bus: not pruning topics whose consumer groups have positions beyond every transaction id of this cluster: "+
+				"the positions were restored from another cluster, and these groups read no new message until they are reset "+
+				"(stop every process and reset them as docs/bus.md says, under Restoring a dump into another cluster)",
+				"groups", strings.Join(ahead, "; "))
+		}
+	}()
 	for _, topic := range b.topics() {
-		n, err := b.pruneTopic(ctx, conn, topic)
+		n, groups, err := b.pruneTopic(ctx, conn, topic)
 		pruned[topic] += n
+		if groups != "" {
+			ahead = append(ahead, topic+": "+groups)
+		}
 		if err != nil {
 			return pruned, true, fmt.Errorf("bus prune %s: %w", topic, err)
 		}
@@ -191,58 +236,67 @@ func (b *Bus) pruneMessages(ctx context.Context) (pruned map[string]int64, ran b
 }
 
 // pruneTopic deletes topic's messages that are older than the retention
-// and below every active group's position, in batches.
-func (b *Bus) pruneTopic(ctx context.Context, conn *sql.Conn, topic string) (int64, error) {
+// and below every active group's position, in batches. It deletes nothing
+// while a group's position is beyond every transaction id of the cluster
+// (ahead names those groups): see pruneBatchQuery.
+func (b *Bus) pruneTopic(ctx context.Context, conn *sql.Conn, topic string) (pruned int64, ahead string, err error) {
 	// #nosec G202 -- offsetsTable quotes the name (pgx.Identifier)
 	if _, err := conn.ExecContext(ctx, `
 		INSERT INTO consumer_groups (topic, consumer_group, last_seen)
 		SELECT $1, consumer_group, now() FROM `+offsetsTable(topic)+`
 		ON CONFLICT DO NOTHING`, topic); err != nil {
-		return 0, fmt.Errorf("note the consumer groups: %w", err)
+		return 0, "", fmt.Errorf("note the consumer groups: %w", err)
 	}
 	query := pruneBatchQuery(topic)
+	// The outbox's forwarder holds back whatever it has not sent, however
+	// long it has been away, and also before it ever ran.
+	var always any // NULL: none
+	if topic == outboxTopic {
+		always = forwarderGroup
+	}
 	args := []any{
 		topic,
-		topic == outboxTopic, // the forwarder holds back whatever it has not sent
+		always,
 		b.cfg.GroupExpiry.Seconds(),
 		b.cfg.Retention.Seconds(),
 		b.cfg.PruneBatch,
 	}
-	var total int64
 	for {
-		candidates, deleted, young, err := b.pruneBatch(ctx, conn, query, args)
-		total += deleted
-		if err != nil {
-			return total, err
+		var candidates, deleted, young int64
+		candidates, deleted, young, ahead, err = b.pruneBatch(ctx, conn, query, args)
+		pruned += deleted
+		if err != nil || ahead != "" {
+			return pruned, ahead, err
 		}
 		// Done when the batch reached the group's position or messages
 		// newer than the retention (those behind them are, with rare
 		// exceptions, newer still: the next pass takes them).
 		if candidates < int64(b.cfg.PruneBatch) || young > 0 {
-			return total, nil
+			return pruned, "", nil
 		}
 		if err := ctx.Err(); err != nil {
-			return total, err
+			return pruned, "", err
 		}
 	}
 }
 
 // pruneBatch runs one batch in a transaction of its own.
-func (b *Bus) pruneBatch(ctx context.Context, conn *sql.Conn, query string, args []any) (candidates, deleted, young int64, err error) {
+func (b *Bus) pruneBatch(ctx context.Context, conn *sql.Conn, query string, args []any) (candidates, deleted, young int64, ahead string, err error) {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, "", err
 	}
-	if err := tx.QueryRowContext(ctx, query, args...).Scan(&candidates, &deleted, &young); err != nil {
-		return 0, 0, 0, errors.Join(err, tx.Rollback())
+	var groupsAhead sql.NullString
+	if err := tx.QueryRowContext(ctx, query, args...).Scan(&candidates, &deleted, &young, &groupsAhead); err != nil {
+		return 0, 0, 0, "", errors.Join(err, tx.Rollback())
 	}
 	if deleted > 0 && b.pruneHeld != nil {
 		b.pruneHeld()
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, "", err
 	}
-	return candidates, deleted, young, nil
+	return candidates, deleted, young, groupsAhead.String, nil
 }
 
 // pruneBatchQuery deletes up to $5 of topic's messages below the lowest
@@ -250,7 +304,18 @@ func (b *Bus) pruneBatch(ctx context.Context, conn *sql.Conn, query string, args
 // has none) that are older than $4 seconds, and adds them to bus.pruned
 // per destination topic (the outbox's rows carry theirs in the envelope),
 // with the publish time of the newest.
-// A group is active when seen within $3 seconds, or always when $2.
+//
+// The active groups are those seen within $3 seconds, and the group $2
+// (when not null) always, seen or not. An active group without an offsets
+// row yet (marked seen at Start, before its subscriber subscribed) is at
+// position zero: it will read the topic from its first message, so it
+// holds everything back.
+//
+// A group whose position is at or beyond pg_snapshot_xmax (no transaction
+// of this cluster has reached it: the positions were restored from another
+// cluster) would make every new message look read, and the row order of
+// the topic means nothing until the positions are reset: then nothing is
+// deleted, and the last column names those groups.
 //
 // The candidates are the first $5 rows below the position in the order
 // subscribers read them (the primary key); of those, the ones older than
@@ -263,17 +328,24 @@ func pruneBatchQuery(topic string) string {
 		destination = `coalesce(payload->>'destination_topic', '')`
 	}
 	return `
-	WITH bound AS (
-		SELECT o.last_processed_transaction_id AS txid, coalesce(o.offset_acked, 0) AS acked
-		  FROM ` + offsetsTable(topic) + ` o
-		  JOIN consumer_groups g ON g.topic = $1 AND g.consumer_group = o.consumer_group
-		 WHERE $2::boolean OR g.last_seen > now() - make_interval(secs => $3)
+	WITH ahead AS (
+		SELECT string_agg(consumer_group, ', ' ORDER BY consumer_group) AS groups
+		  FROM ` + offsetsTable(topic) + `
+		 WHERE last_processed_transaction_id >= pg_snapshot_xmax(pg_current_snapshot())
+	), bound AS (
+		SELECT coalesce(o.last_processed_transaction_id, '0'::xid8) AS txid, coalesce(o.offset_acked, 0) AS acked
+		  FROM (SELECT consumer_group FROM consumer_groups
+		         WHERE topic = $1 AND last_seen > now() - make_interval(secs => $3)
+		        UNION
+		        SELECT $2::text WHERE $2::text IS NOT NULL) g
+		  LEFT JOIN ` + offsetsTable(topic) + ` o ON o.consumer_group = g.consumer_group
 		 ORDER BY 1, 2
 		 LIMIT 1
 	), candidates AS (
 		SELECT transaction_id, "offset", created_at < LOCALTIMESTAMP - make_interval(secs => $4) AS old
 		  FROM ` + messagesTable(topic) + `
-		 WHERE (transaction_id, "offset") < (
+		 WHERE (SELECT groups FROM ahead) IS NULL
+		   AND (transaction_id, "offset") < (
 		         coalesce((SELECT txid FROM bound), pg_snapshot_xmax(pg_current_snapshot())),
 		         coalesce((SELECT acked FROM bound), 0))
 		 ORDER BY transaction_id, "offset"
@@ -293,5 +365,6 @@ func pruneBatchQuery(topic string) string {
 	)
 	SELECT (SELECT count(*) FROM candidates),
 	       (SELECT count(*) FROM gone),
-	       (SELECT count(*) FROM candidates WHERE NOT old)`
+	       (SELECT count(*) FROM candidates WHERE NOT old),
+	       (SELECT groups FROM ahead)`
 }

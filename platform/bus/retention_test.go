@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -539,4 +541,299 @@ func TestOverview_GroupsSeenBeforeHeartbeatsCountAsSeenNow(t *testing.T) {
 	if _, cs := e.stats(b, thingTopic, "testmod.legacy"); !cs.Active || cs.LastSeen == nil || cs.Lag != 2 {
 		t.Fatalf("the group from before: %+v, want active (seen now) with lag 2", cs)
 	}
+}
+
+// TestPrune_OutboxKeepsEverythingUntilTheForwarderHasRun: rows written to
+// the outbox of a database where no forwarder has run yet (a CLI command
+// before the first serve: no forwarder offsets row, no consumer group
+// row) are kept however old they are, and forwarded once one runs.
+func TestPrune_OutboxKeepsEverythingUntilTheForwarderHasRun(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	consumer := p.bus(p.conE, Config{PruneInterval: noPruning})
+	Handle(consumer, "testmod.record", p.conE.consumer(), record("testmod.record"))
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	idle := p.bus(p.pubE, Config{PruneInterval: noPruning}) // never started: no forwarder
+	p.pubE.publish(idle, ctx, "early")
+	p.pubE.age(outboxTopic)
+	if got := p.pubE.prune(idle)[outboxTopic]; got != 0 {
+		t.Fatalf("pruned %d outbox rows that no forwarder has sent, want 0", got)
+	}
+	fwd := p.bus(p.pubE, Config{PruneInterval: noPruning})
+	if err := fwd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.conE.waitFor("the early message, forwarded", func() bool { return p.conE.effects("early") == 1 })
+}
+
+// TestStart_TheFirstPruneDoesNotOvertakeTheForwarder: a process that
+// starts the first forwarder on a database prunes at once; the old rows
+// written before are forwarded all the same.
+func TestStart_TheFirstPruneDoesNotOvertakeTheForwarder(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	consumer := p.bus(p.conE, Config{PruneInterval: noPruning})
+	Handle(consumer, "testmod.record", p.conE.consumer(), record("testmod.record"))
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	idle := p.bus(p.pubE, Config{PruneInterval: noPruning})
+	p.pubE.publish(idle, ctx, "early")
+	p.pubE.age(outboxTopic)
+	fwd := p.bus(p.pubE, Config{PruneInterval: time.Hour}) // the first pass runs at Start
+	if err := fwd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.conE.waitFor("the early message, forwarded", func() bool { return p.conE.effects("early") == 1 })
+}
+
+// TestPrune_ASeenGroupWithoutAPositionHoldsEverythingBack: a group marked
+// seen (as Start does before its subscriber has subscribed) but without an
+// offsets row yet will read the topic from its first message: nothing may
+// go, although every other group has passed it all.
+func TestPrune_ASeenGroupWithoutAPositionHoldsEverythingBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	old := e.bus(Config{PruneInterval: noPruning})
+	Handle(old, "testmod.old", e.consumer(), record("testmod.old"))
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"m1", "m2", "m3"} {
+		e.publish(old, ctx, k)
+	}
+	e.caughtUp(old, thingTopic, "testmod.old")
+	e.age(thingTopic)
+	if _, err := e.admin.Exec(`INSERT INTO bus.consumer_groups (topic, consumer_group, last_seen) VALUES ($1, 'testmod.new', now())`, thingTopic); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.prune(old)[thingTopic]; got != 0 {
+		t.Fatalf("pruned %d messages that an active group without a position has still to read, want 0", got)
+	}
+	// Once it has expired it holds nothing back.
+	e.forget(thingTopic, "testmod.new")
+	if got := e.prune(old)[thingTopic]; got != 2 {
+		t.Fatalf("pruned %d once the group without a position expired, want 2 (m1, m2)", got)
+	}
+}
+
+// TestStart_ANewGroupGetsTheOldMessagesWhilePruningRuns: a new handler in
+// a process that prunes at Start (in small batches, the first pass racing
+// the router's subscribe) applies every old message that the topic's other
+// group has long passed.
+func TestStart_ANewGroupGetsTheOldMessagesWhilePruningRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	old := e.bus(Config{PruneInterval: noPruning})
+	Handle(old, "testmod.old", e.consumer(), record("testmod.old"))
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		e.publish(old, ctx, fmt.Sprintf("m%02d", i))
+	}
+	e.caughtUp(old, thingTopic, "testmod.old")
+	e.age(thingTopic)
+	nb := e.bus(Config{PruneInterval: time.Hour, PruneBatch: 5})
+	Handle(nb, "testmod.new", e.consumer(), record("testmod.new"))
+	if err := nb.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.caughtUp(nb, thingTopic, "testmod.new")
+	var n int64
+	if err := e.mod.Raw(`SELECT count(DISTINCT key) FROM effects WHERE handler = 'testmod.new'`).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != 30 {
+		t.Fatalf("the new handler applied %d of the 30 old messages", n)
+	}
+}
+
+// TestPrune_AMessageCommittedBelowItsOffsetOrderSurvivesPruning: a
+// publisher that took its transaction id early and writes its message
+// late (a lower transaction id, a higher offset than a message committed
+// meanwhile) while a pruner with a retention of a nanosecond runs again and
+// again: every message is applied once.
+func TestPrune_AMessageCommittedBelowItsOffsetOrderSurvivesPruning(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := context.Background()
+		b := e.bus(Config{PruneInterval: noPruning, Retention: time.Nanosecond, PruneBatch: 2})
+		Handle(b, "testmod.record", e.consumer(), record("testmod.record"))
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var pruning sync.WaitGroup
+		var passes atomic.Int64
+		pruning.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, _, err := b.pruneMessages(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				passes.Add(1)
+			}
+		})
+		for i := range 15 {
+			e.publish(b, ctx, fmt.Sprintf("pre%02d", i))
+			held, release := make(chan struct{}), make(chan struct{})
+			errc := make(chan error, 1)
+			go func() {
+				errc <- e.mod.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+					// The insert takes the transaction id now.
+					if err := tx.Exec(`INSERT INTO things (key) VALUES (?)`, fmt.Sprintf("early%02d", i)).Error; err != nil {
+						return err
+					}
+					close(held)
+					<-release
+					return b.Publish(ctx, tx, thingHappened{Key: fmt.Sprintf("early%02d", i)})
+				})
+			}()
+			<-held
+			e.publish(b, ctx, fmt.Sprintf("late%02d", i)) // a higher transaction id, a lower offset, committed first
+			from := passes.Load()
+			e.waitFor("two prune passes while the early transaction is open", func() bool { return passes.Load() >= from+2 })
+			close(release)
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.waitFor("all 45", func() bool { return e.countAll() >= 45 })
+		e.caughtUp(b, thingTopic, "testmod.record")
+		close(stop)
+		pruning.Wait()
+		var distinct, all int64
+		if err := e.mod.Raw(`SELECT count(DISTINCT key), count(*) FROM effects`).Row().Scan(&distinct, &all); err != nil {
+			t.Fatal(err)
+		}
+		if distinct != 45 || all != 45 {
+			t.Fatalf("%d distinct effects, %d in all; want 45 each", distinct, all)
+		}
+	})
+}
+
+// TestPrune_LeavesATopicAloneWhileAPositionIsAheadOfTheCluster: positions
+// restored from another cluster (a dump of a database whose transaction
+// ids had gone further than this cluster's) make every new message look
+// read. The pruner leaves such a topic alone and says, at ERROR, once a
+// pass, what to do; the overview marks the group. Once the positions are
+// reset as docs/bus.md says, the group reads what it had not read, the new
+// messages included, and pruning goes on.
+func TestPrune_LeavesATopicAloneWhileAPositionIsAheadOfTheCluster(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	var logs logBuffer
+	b := e.bus(Config{PruneInterval: noPruning, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	followedTopic := thingFollowed{}.EventName()
+
+	// The old cluster's messages, o1 and o2, with its transaction ids; the
+	// restored group had read o1.
+	e.publish(b, ctx, "o1")
+	e.publish(b, ctx, "o2")
+	if _, err := e.admin.Exec(`UPDATE ` + messagesTable(thingTopic) + ` SET transaction_id = (transaction_id::text::bigint + 1000000000)::text::xid8`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.Exec(`INSERT INTO ` + offsetsTable(thingTopic) + ` (consumer_group, offset_acked, last_processed_transaction_id)
+		SELECT 'testmod.restored', "offset", transaction_id FROM ` + messagesTable(thingTopic) + ` WHERE payload->>'key' = 'o1'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.Exec(`INSERT INTO ` + offsetsTable(followedTopic) + ` (consumer_group, offset_acked, last_processed_transaction_id)
+		VALUES ('testmod.restored', 7, '1000000000')`); err != nil {
+		t.Fatal(err)
+	}
+	// This cluster's.
+	e.publish(b, ctx, "n1")
+	e.publish(b, ctx, "n2")
+	e.age(thingTopic)
+
+	errorLines := func() []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "level=ERROR") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	if got := e.prune(b)[thingTopic]; got != 0 {
+		t.Fatalf("pruned %d messages while a group's position is ahead of the cluster, want 0", got)
+	}
+	lines := errorLines()
+	if len(lines) != 1 {
+		t.Fatalf("logged %d errors in one pass, want 1: %q", len(lines), lines)
+	}
+	for _, want := range []string{thingTopic, followedTopic, "testmod.restored", "docs/bus.md"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("the error %q does not name %q", lines[0], want)
+		}
+	}
+	if _, cs := e.stats(b, thingTopic, "testmod.restored"); !cs.PositionAhead {
+		t.Errorf("overview of the restored group: %+v, want its position shown ahead", cs)
+	}
+	e.prune(b)
+	if n := len(errorLines()); n != 2 {
+		t.Errorf("%d errors after two passes, want 2", n)
+	}
+
+	if _, err := e.admin.Exec(resetPositionsSQL(t)); err != nil {
+		t.Fatalf("the reset of docs/bus.md: %v", err)
+	}
+	for _, topic := range []string{thingTopic, followedTopic} {
+		if _, cs := e.stats(b, topic, "testmod.restored"); cs.PositionAhead {
+			t.Errorf("overview of %s after the reset: %+v, want the position no longer ahead", topic, cs)
+		}
+	}
+	if _, cs := e.stats(b, thingTopic, "testmod.restored"); cs.Lag != 3 {
+		t.Errorf("lag after the reset: %d, want 3 (o2, n1, n2)", cs.Lag)
+	}
+	restored := e.bus(Config{PruneInterval: noPruning})
+	Handle(restored, "testmod.restored", e.consumer(), record("testmod.restored"))
+	if err := restored.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.caughtUp(restored, thingTopic, "testmod.restored")
+	for key, want := range map[string]int{"o1": 0, "o2": 1, "n1": 1, "n2": 1} {
+		if n := e.effects(key); n != want {
+			t.Errorf("%s applied %d times after the reset, want %d", key, n, want)
+		}
+	}
+	if got := e.prune(b)[thingTopic]; got != 3 {
+		t.Errorf("pruned %d after the reset, want 3 (all but the group's last, n2)", got)
+	}
+	if n := len(errorLines()); n != 2 {
+		t.Errorf("%d errors after the reset's pass, want still 2", n)
+	}
+}
+
+// resetPositionsSQL is the statement docs/bus.md gives for resetting the
+// positions after a restore into another cluster.
+func resetPositionsSQL(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/bus.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Restoring a dump into another cluster\n")
+	if !ok {
+		t.Fatal("docs/bus.md has no section on restoring a dump into another cluster")
+	}
+	_, block, ok := strings.Cut(section, "\n```sql\n")
+	if !ok {
+		t.Fatal("docs/bus.md gives no SQL for resetting the positions")
+	}
+	block, _, _ = strings.Cut(block, "\n```")
+	return block
 }

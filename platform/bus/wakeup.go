@@ -149,7 +149,10 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 	if err != nil {
 		select {
 		case <-b.closed:
-			return 0 // shutting down: the error is the shutdown itself
+			// Shutting down: the error is most likely the shutdown itself,
+			// which the bus's logger puts at Debug; any other stays an error.
+			logger.Error("bus subscriber query failed", err, nil)
+			return 0
 		default:
 		}
 		if errors.Is(err, context.Canceled) {

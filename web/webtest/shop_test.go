@@ -498,6 +498,12 @@ func (w *world) staffHandleDeadLetters(t *testing.T) {
 	exec(`INSERT INTO bus.consumer_groups (topic, consumer_group, last_seen) VALUES ('order.placed.v1', 'retired.handler', now() - interval '30 days')`)
 	defer exec(`DELETE FROM bus."o_order.placed.v1" WHERE consumer_group = 'retired.handler'`) // its lag would keep the shop from settling
 	defer exec(`DELETE FROM bus.consumer_groups WHERE consumer_group = 'retired.handler'`)
+	// A consumer group whose position came from another cluster's dump
+	// (beyond every transaction id of this one): marked, since it reads
+	// nothing new until its position is reset.
+	exec(`INSERT INTO bus."o_order.placed.v1" (consumer_group, offset_acked, last_processed_transaction_id) VALUES ('restored.handler', 7, '1000000000000')`)
+	defer exec(`DELETE FROM bus.consumer_groups WHERE consumer_group = 'restored.handler'`)
+	defer exec(`DELETE FROM bus."o_order.placed.v1" WHERE consumer_group = 'restored.handler'`)
 
 	s := w.staff.as(t)
 	s.click(`.staff-nav a[href="/staff/bus"]`)
@@ -505,6 +511,10 @@ func (w *world) staffHandleDeadLetters(t *testing.T) {
 	retired := `#bus-consumers tr[data-handler="retired.handler"]`
 	if got, state := s.attr(retired, "data-active"), s.text(retired+" .state"); got != "false" || !strings.HasPrefix(state, "inactive last ran") {
 		t.Errorf("the retired group shown as active=%q, state %q; want inactive, with when it last ran", got, state)
+	}
+	restored := `#bus-consumers tr[data-handler="restored.handler"]`
+	if got, state := s.attr(restored, "data-position-ahead"), s.text(restored+" .state"); got != "true" || state != "position ahead" {
+		t.Errorf("the restored group shown with position ahead %q, state %q; want marked", got, state)
 	}
 	if got := s.text(`#bus-consumers tr[data-handler="order.on_stock_reserved"] .state`); got != "active" {
 		t.Errorf("a running group's state shown as %q, want active", got)

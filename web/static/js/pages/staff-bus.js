@@ -11,8 +11,12 @@ const REFRESH_MS = 5000;
 
 // A consumer group is active while a subscriber of it runs somewhere; one
 // that has not run for the group expiry no longer holds back the pruning of
-// old messages, and shows here as inactive.
+// old messages, and shows here as inactive. A group whose position was
+// restored from another cluster reads nothing new until it is reset.
 function groupState(c) {
+  if (c.position_ahead) {
+    return h('span', { class: 'badge status-cancelled group-state', title: 'This group\'s position is beyond every transaction id of this database server: it was restored from another server. The group reads no new message, and its topic is not pruned, until the positions are reset (docs/bus.md, Restoring a dump into another cluster).' }, 'position ahead');
+  }
   if (c.active) return h('span', { class: 'badge status-confirmed group-state' }, 'active');
   return [
     h('span', { class: 'badge status-pending group-state', title: 'No subscriber of this group has run within the group expiry: it no longer holds back the pruning of old messages. If it runs again, it goes on from the oldest message still kept.' }, 'inactive'),
@@ -30,8 +34,8 @@ function consumersTable(topics) {
   for (const t of [...topics].sort((a, b) => a.topic.localeCompare(b.topic))) {
     const consumers = t.consumers.length ? t.consumers : [null];
     for (const c of consumers) {
-      const attention = c && (c.lag > 0 || c.dead_letters > 0 || !c.active);
-      rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', 'data-active': c ? String(c.active) : '', class: attention ? 'attention' : null },
+      const attention = c && (c.lag > 0 || c.dead_letters > 0 || !c.active || c.position_ahead);
+      rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', 'data-active': c ? String(c.active) : '', 'data-position-ahead': c && c.position_ahead ? 'true' : null, class: attention ? 'attention' : null },
         h('td', { 'data-label': 'Topic' }, h('code', {}, t.topic)),
         h('th', { scope: 'row', 'data-label': 'Consumer' }, c ? h('code', {}, c.handler) : h('span', { class: 'muted' }, 'no consumer here')),
         h('td', { 'data-label': 'State', class: 'state' }, c ? groupState(c) : '—'),
