@@ -225,7 +225,7 @@ func TestParseOrigins(t *testing.T) {
 func TestParseOrigins_RefusesAUnicodeHostAndGivesItsPunycodeForm(t *testing.T) {
 	t.Parallel()
 	for raw, want := range map[string]string{
-		"https://bücher.example":          "https://xn--bcher-kva.example",
+		"https://bücher.example":           "https://xn--bcher-kva.example",
 		"https://shop.bücher.example:8443": "https://shop.xn--bcher-kva.example:8443",
 		"https://b%C3%BCcher.example":      "https://xn--bcher-kva.example",
 	} {
