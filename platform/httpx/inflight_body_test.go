@@ -134,7 +134,9 @@ func TestInFlight_BodiesHoldAtMostTheirBoundOfBytes(t *testing.T) {
 		stalled = append(stalled, slowBody(t, srv.URL, "/echo", bodyBytes, `{"a":"`+strings.Repeat("x", sent-6)))
 		<-reading
 	}
-	waitFor(t, "the stalled bodies' bytes held", func() bool { return bound.held.Load() >= limit*sent })
+	// Each has sent more than half its body: its buffer has grown to the
+	// whole body, and together they hold the bound.
+	waitFor(t, "the stalled bodies holding every byte bodies may", func() bool { return bound.held.Load() == bound.bodies })
 
 	resp, text := post(t, srv.URL+"/echo", `{"b":1}`)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
@@ -147,7 +149,7 @@ func TestInFlight_BodiesHoldAtMostTheirBoundOfBytes(t *testing.T) {
 	}
 
 	stalled[0].Close()
-	waitFor(t, "the bytes of the body whose client left given back", func() bool { return bound.held.Load() < limit*sent })
+	waitFor(t, "the bytes of the body whose client left given back", func() bool { return bound.held.Load() < bound.bodies })
 	if resp, text := post(t, srv.URL+"/echo", `{"b":1}`); resp.StatusCode != http.StatusCreated {
 		t.Errorf("a small body once a stalled client left: %d %s", resp.StatusCode, text)
 	}
