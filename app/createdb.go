@@ -18,6 +18,15 @@ import (
 // the server does not have.
 const sqlstateNoSuchDatabase = "3D000"
 
+// What CREATE DATABASE answers when another process creates the same
+// database: duplicate_database (42P04) when the other creation had ended
+// before this one began, unique_violation (23505, on pg_database's name
+// index) when they overlapped, which is what processes starting together do.
+const (
+	sqlstateDuplicateDatabase = "42P04"
+	sqlstateUniqueViolation   = "23505"
+)
+
 // openCreatingDatabase connects to url as db.Open does. When the database
 // it names does not exist (a stock server has no "modshop" database), it
 // creates it if the URL's user may (CREATEDB or superuser), and says so;
@@ -28,6 +37,11 @@ func openCreatingDatabase(ctx context.Context, url string, maxConns int, log *sl
 		return pool, err
 	}
 	if cerr := createDatabase(ctx, url, log); cerr != nil {
+		// Whatever kept us from creating it, another process starting at
+		// the same moment may have: then the database is there now.
+		if pool, err := db.Open(ctx, url, maxConns); err == nil {
+			return pool, nil
+		}
 		return nil, cerr
 	}
 	return db.Open(ctx, url, maxConns)
@@ -65,8 +79,8 @@ func createDatabase(ctx context.Context, url string, log *slog.Logger) error {
 		return howTo(fmt.Sprintf("user %q may not create databases (it has neither CREATEDB nor superuser)", user))
 	}
 	_, err = conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize())
-	switch {
-	case db.SQLState(err) == "42P04":
+	switch state := db.SQLState(err); {
+	case state == sqlstateDuplicateDatabase || state == sqlstateUniqueViolation:
 		return nil // another process created it meanwhile
 	case err != nil:
 		return fmt.Errorf("create database %q on %s: %w", name, where, err)

@@ -86,7 +86,7 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 	}
 	g.ready = newRecentProbe(g.askUpstreams)
 	limit, why := inFlightBound(cfg.MaxRequestsInFlight, cfg.MaxBodyBytes)
-	bound := httpx.NewInFlight(limit, probePaths...)
+	bound := httpx.NewInFlight(limit, int64(cfg.MaxBodyBytes), probePaths...)
 	if err := bound.Register(metrics.Registry); err != nil {
 		return nil, err
 	}
@@ -129,9 +129,11 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 		httpx.Recover(log),
 		httpx.SecurityHeaders(),
 		httpx.CORS(origins...), // preflights end here; the processes behind check CSRF
+		// Receives the body whole (413 beyond the body limit) before a place
+		// is taken and the request is sent on: a process behind gets it at
+		// once, with its length.
 		bound.Middleware(),
 		httpx.Errors(log),
-		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
 	)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", g.readyz)
@@ -240,17 +242,6 @@ func (g *gateway) upstreamFailed(r GatewayRoute) func(http.ResponseWriter, *http
 		c, _ := req.Context().Value(ginContextKey{}).(*gin.Context)
 		if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
 			return // the client went away; nobody reads an answer
-		}
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) { // found while sending a body of unknown length on
-			p := httpx.NewProblem(http.StatusRequestEntityTooLarge, "body-too-large",
-				fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
-			if c == nil {
-				http.Error(w, p.Detail, p.Status)
-				return
-			}
-			httpx.WriteProblem(c, p)
-			return
 		}
 		g.log.Warn("gateway: upstream failed", "prefix", r.Prefix, "upstream", r.Upstream.String(),
 			"method", req.Method, "path", req.URL.Path, "err", err)

@@ -170,7 +170,7 @@ func (s *Shop) buildHandler() error {
 	}
 	metrics := s.stack.metrics
 	limit, why := inFlightBound(cfg.MaxRequestsInFlight, cfg.MaxBodyBytes)
-	bound := httpx.NewInFlight(limit, probePaths...)
+	bound := httpx.NewInFlight(limit, int64(cfg.MaxBodyBytes), probePaths...)
 	if err := bound.Register(metrics.Registry); err != nil {
 		return err
 	}
@@ -182,9 +182,10 @@ func (s *Shop) buildHandler() error {
 		httpx.Recover(log),
 		httpx.SecurityHeaders(),
 		httpx.CORS(cfg.corsOrigins()...),
-		bound.Middleware(), // after CORS: a page on a listed origin can read the 503
+		// Receives the body whole (413 beyond the body limit), then takes a
+		// place; after CORS: a page on a listed origin can read the 503.
+		bound.Middleware(),
 		httpx.Errors(log),
-		httpx.LimitBody(int64(cfg.MaxBodyBytes)),
 		httpx.CrossOriginProtection(cfg.corsOrigins()...),
 		auth.Middleware(s.stack.authenticator),
 		correlateEvents,

@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/net/idna"
 )
 
 // What a page on a listed origin may send and read (CORS). The request
@@ -40,6 +42,9 @@ func ParseOrigins(raw string) ([]string, error) {
 			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
 			return nil, fmt.Errorf("%q is not an origin: want scheme://host[:port] with nothing after it, such as https://shop.example.com", o)
 		}
+		if err := asciiHost(o, u); err != nil {
+			return nil, err
+		}
 		if port := u.Port(); (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
 			return nil, fmt.Errorf("%q: write the origin as the browser sends it, without its scheme's default port: %s://%s", o, u.Scheme, strings.ToLower(u.Hostname()))
 		}
@@ -49,6 +54,34 @@ func ParseOrigins(raw string) ([]string, error) {
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// asciiHost refuses an origin whose host is not ASCII: browsers send an
+// internationalised name in its punycode form (xn--…), so the Unicode
+// form would never match. The error gives the form to write.
+func asciiHost(raw string, u *url.URL) error {
+	host := u.Hostname()
+	if isASCII(host) {
+		return nil
+	}
+	ascii, err := idna.Lookup.ToASCII(host)
+	if err != nil {
+		return fmt.Errorf("%q: the host is not a valid internationalised name (%v); write the origin with its host in punycode (xn--…), as the browser sends it", raw, err)
+	}
+	origin := u.Scheme + "://" + ascii
+	if port := u.Port(); port != "" {
+		origin += ":" + port
+	}
+	return fmt.Errorf("%q: browsers send an internationalised host in punycode; write the origin as they send it: %s", raw, origin)
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // CORS lets pages on the listed origins call the API from a browser, with

@@ -218,3 +218,23 @@ func TestParseOrigins(t *testing.T) {
 		}
 	}
 }
+
+// Browsers send an internationalised host in its punycode form, so a
+// Unicode origin in the list could never match: it is refused, and the
+// error gives the form to write.
+func TestParseOrigins_RefusesAUnicodeHostAndGivesItsPunycodeForm(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"https://bücher.example":           "https://xn--bcher-kva.example",
+		"https://shop.bücher.example:8443": "https://shop.xn--bcher-kva.example:8443",
+		"https://b%C3%BCcher.example":      "https://xn--bcher-kva.example",
+	} {
+		_, err := ParseOrigins(raw)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "punycode") {
+			t.Errorf("ParseOrigins(%q): %v; want it refused, saying to write %s (punycode)", raw, err, want)
+		}
+	}
+	if got, err := ParseOrigins("https://xn--bcher-kva.example"); err != nil || !slices.Equal(got, []string{"https://xn--bcher-kva.example"}) {
+		t.Errorf("the punycode form: %v, %v", got, err)
+	}
+}

@@ -27,11 +27,11 @@ func DecodeJSON(c *gin.Context, dst any) error {
 			return NewProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json")
 		}
 	}
-	body, err := io.ReadAll(c.Request.Body)
+	body, err := readAll(c.Request.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return NewProblem(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
+			return BodyTooLarge(tooBig.Limit)
 		}
 		return BadRequest("the body could not be read")
 	}

@@ -18,7 +18,7 @@ func heldServer(t *testing.T, limit int) (srv *httptest.Server, entered <-chan s
 	in := make(chan struct{}, 16)
 	release = make(chan struct{})
 	log := slog.New(slog.DiscardHandler)
-	bound := NewInFlight(limit, "/healthz", "/readyz", "/metrics")
+	bound := NewInFlight(limit, 1<<20, "/healthz", "/readyz", "/metrics")
 	r := gin.New()
 	r.Use(RequestIDs(), Recover(log), bound.Middleware(), Errors(log))
 	r.GET("/work", func(c *gin.Context) {

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -55,8 +56,29 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 	}
 }
 
-// Handler serves the registry in the Prometheus text format.
+// MaxScrapesInFlight is how many /metrics requests are served at once.
+// The in-flight bound never refuses /metrics (operators must see a busy
+// server) and anyone may ask, while each scrape gathers and encodes the
+// whole registry: a few at once are enough for any number of Prometheus
+// servers.
+const MaxScrapesInFlight = 4
+
+// Handler serves the registry in the Prometheus text format, at most
+// MaxScrapesInFlight requests at once; beyond, a 503 problem with
+// Retry-After at once, as the in-flight bound answers.
 func (m *Metrics) Handler() gin.HandlerFunc {
 	h := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
-	return gin.WrapH(h)
+	scrapes := make(chan struct{}, MaxScrapesInFlight)
+	busy := NewProblem(http.StatusServiceUnavailable, "overloaded",
+		"as many scrapes as the server serves at once are in progress; try again in a moment")
+	busy.RetryAfter = 1
+	return func(c *gin.Context) {
+		select {
+		case scrapes <- struct{}{}:
+			defer func() { <-scrapes }()
+			h.ServeHTTP(c.Writer, c.Request)
+		default:
+			WriteProblem(c, busy)
+		}
+	}
 }

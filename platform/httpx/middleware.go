@@ -84,16 +84,20 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// LimitBody caps every request body at max bytes; DecodeJSON reports a
-// larger one as 413.
+// LimitBody caps a route's request bodies at max bytes, below the
+// server's body limit: a longer body is a 413. A body received whole
+// (InFlight.Middleware) has its length, so it is refused here at once;
+// another is cut off at the limit, and DecodeJSON reports it.
 func LimitBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			WriteProblem(c, NewProblem(http.StatusRequestEntityTooLarge, "body-too-large", "the body is too large"))
+			WriteProblem(c, BodyTooLarge(max))
 			c.Abort()
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		if _, received := c.Request.Body.(*receivedBody); !received {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		}
 		c.Next()
 	}
 }
