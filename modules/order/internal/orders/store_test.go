@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -15,11 +12,11 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/migrations"
 	paymentevents "github.com/modshop/modshop/modules/payment/events"
 	productevents "github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
-	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -29,31 +26,11 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // returns a handle acting as the module's role, as the shop does.
 func openOrders(tb testing.TB) *gorm.DB {
 	tb.Helper()
-	ctx := context.Background()
-	url := testkit.NewDatabase(tb)
-	admin, err := db.Open(ctx, url, 2)
+	files, err := migrations.For("order")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer admin.Close()
-	if err := db.Provision(ctx, admin, "orders"); err != nil {
-		tb.Fatal(err)
-	}
-	pool, err := db.OpenModule(ctx, url, "orders", 4)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { pool.Close() })
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "migrations", "order")
-	if err := db.Migrate(ctx, pool, "orders", os.DirFS(dir), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		tb.Fatal(err)
-	}
-	g, err := db.Gorm(pool)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return g
+	return testkit.ModuleDB(tb, "orders", files, 4)
 }
 
 // recorder stands in for the bus: it keeps what was published.

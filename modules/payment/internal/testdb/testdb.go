@@ -4,17 +4,11 @@
 package testdb
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"gorm.io/gorm"
 
-	"github.com/modshop/modshop/platform/db"
+	"github.com/modshop/modshop/migrations"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -25,29 +19,9 @@ const Schema = "payments"
 // schema, and returns a handle that acts as the module's role.
 func Open(tb testing.TB) *gorm.DB {
 	tb.Helper()
-	ctx := context.Background()
-	url := testkit.NewDatabase(tb)
-	admin, err := db.Open(ctx, url, 2)
+	files, err := migrations.For("payment")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer admin.Close()
-	if err := db.Provision(ctx, admin, Schema); err != nil {
-		tb.Fatal(err)
-	}
-	pool, err := db.OpenModule(ctx, url, Schema, 8)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = pool.Close() })
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "migrations", "payment")
-	if err := db.Migrate(ctx, pool, Schema, os.DirFS(dir), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		tb.Fatal(err)
-	}
-	g, err := db.Gorm(pool)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return g
+	return testkit.ModuleDB(tb, Schema, files, 8)
 }
