@@ -300,7 +300,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	plans := map[*gorm.DB]*inBatch{}
 	for _, h := range handlers {
 		if !inboxes[h.consumer.DB] {
-			if err := h.consumer.DB.WithContext(ctx).Exec(inboxDDL).Error; err != nil {
+			if err := ensureInbox(ctx, h.consumer.DB); err != nil {
 				return fmt.Errorf("bus inbox of module %s: %w", h.consumer.Module, err)
 			}
 			plan, err := b.planInBatch(ctx, h.consumer)

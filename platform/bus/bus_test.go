@@ -725,3 +725,54 @@ func TestClose_AHandlerFailureWhileClosingIsLogged(t *testing.T) {
 		e.waitFor("the message given back, applied after the restart", func() bool { return e.effects("refused") == 1 })
 	})
 }
+
+// Two processes of one module start together (the split harness's replicas
+// do): each creates the module's inbox table, and neither may fail on the
+// other's CREATE TABLE IF NOT EXISTS (it failed on pg_type's unique index).
+func TestInbox_CreatedByProcessesStartingTogether(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	const starters = 8
+	pools := make([]*gorm.DB, starters)
+	for i := range pools {
+		pool, err := db.OpenModule(ctx, e.url, "testmod", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pool.Close() })
+		if pools[i], err = db.Gorm(pool); err != nil {
+			t.Fatal(err)
+		}
+		// A connection open before the race, so all start at once.
+		if err := pools[i].Exec(`SELECT 1`).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 10 {
+		if err := e.mod.Exec(`DROP TABLE IF EXISTS processed_messages`).Error; err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, starters)
+		for _, p := range pools {
+			wg.Go(func() {
+				<-start
+				if err := ensureInbox(ctx, p); err != nil {
+					errs <- err
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		var n int
+		if err := e.mod.Raw(`SELECT count(*) FROM processed_messages`).Scan(&n).Error; err != nil {
+			t.Fatalf("round %d: the inbox is not there: %v", round, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/platform/db"
 )
@@ -146,3 +147,15 @@ const inboxDDL = `CREATE TABLE IF NOT EXISTS processed_messages (
 	processed_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (handler, message_id)
 )`
+
+// ensureInbox creates the inbox table in a consuming module's schema. Two
+// processes of one module starting together both run it, and PostgreSQL's
+// CREATE TABLE IF NOT EXISTS is not safe against that race (the loser gets
+// a unique violation on pg_type): execRetry treats it as the race it is.
+func ensureInbox(ctx context.Context, module *gorm.DB) error {
+	conn, err := module.DB()
+	if err != nil {
+		return err
+	}
+	return execRetry(ctx, conn, inboxDDL)
+}
