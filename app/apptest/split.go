@@ -293,8 +293,9 @@ func (s *Split) ProcessClient(tb testing.TB, name string) *testkit.API {
 func (s *Split) ProcessURL(module string) string { return "http://" + s.process(module).addr }
 
 // Processes names the shop's module processes in start order: the
-// modules, or with OneProcess "all". Kill, Stop and Restart take these
-// names, or a module's name for the process that runs it.
+// modules and their replicas ("product-2"), or with OneProcess "all" (and
+// "all-2"). Kill, Stop and Restart take these names, or a module's name
+// for the process that runs it.
 func (s *Split) Processes() []string { return slices.Clone(s.names) }
 
 // process is the process named name, or the one that runs module name.
