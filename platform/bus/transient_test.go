@@ -297,3 +297,25 @@ func TestHandle_DatabaseOutageWhileAHandlerRunsLosesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A database made before the retry columns gets them when a bus starts on
+// it, and a second start changes nothing.
+func TestStart_AddsTheRetryColumnsToAnOlderDatabase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.bus(Config{}) // creates the tables
+	if _, err := e.admin.Exec(`ALTER TABLE bus.consumer_groups DROP COLUMN retrying_since, DROP COLUMN last_error, DROP COLUMN retries`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e.bus(Config{})
+		var n int
+		if err := e.admin.QueryRow(`SELECT count(*) FROM pg_attribute WHERE attrelid = 'bus.consumer_groups'::regclass
+			   AND attname IN ('retrying_since', 'last_error', 'retries') AND NOT attisdropped`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 {
+			t.Fatalf("consumer_groups has %d of the 3 retry columns", n)
+		}
+	}
+}
