@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	neturl "net/url"
 	"strings"
 	"sync"
@@ -229,6 +230,7 @@ func TestHandle_PanicAndPermanentMarkUseAttemptsThenDeadLetter(t *testing.T) {
 // The database going away while a handler runs (the connection cut, then
 // refused) is a transient failure: no dead letter, and once the database
 // is back the message is applied once, before the messages behind it.
+// The outage is logged as one, not as an error per attempt.
 func TestHandle_DatabaseOutageWhileAHandlerRunsLosesNothing(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		direct := testkit.NewDatabase(t)
@@ -255,7 +257,9 @@ func TestHandle_DatabaseOutageWhileAHandlerRunsLosesNothing(t *testing.T) {
 		if err := e.mod.Exec(`CREATE TABLE applied (seq bigserial PRIMARY KEY, key text NOT NULL)`).Error; err != nil {
 			t.Fatal(err)
 		}
-		b := e.bus(Config{MaxAttempts: 2, TransientBackoff: 10 * time.Millisecond, TransientBackoffMax: 100 * time.Millisecond})
+		var logged logBuffer
+		b := e.bus(Config{MaxAttempts: 2, TransientBackoff: 10 * time.Millisecond, TransientBackoffMax: 100 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 		const name = "testmod.cut"
 		running := make(chan struct{})
 		cut := make(chan struct{})
@@ -294,6 +298,16 @@ func TestHandle_DatabaseOutageWhileAHandlerRunsLosesNothing(t *testing.T) {
 		}
 		if n := b.retried(name, kindPermanent); n != 0 {
 			t.Errorf("permanent retries: %v, want 0", n)
+		}
+		e.waitFor("the recovery logged", func() bool { return strings.Contains(logged.String(), "the database is available again") })
+		lines := logged.String()
+		if strings.Contains(lines, "level=ERROR") {
+			t.Errorf("the outage was logged as errors:\n%s", lines)
+		}
+		// Once when it starts; a statement that was under way before the
+		// restore may start a second one, but not one per attempt.
+		if n := strings.Count(lines, "level=WARN"); n < 1 || n > 2 {
+			t.Errorf("%d WARN lines, want the outage's start once:\n%s", n, lines)
 		}
 	})
 }
