@@ -37,13 +37,14 @@ func (e *env) retryRow(group string) retryRow {
 	return r
 }
 
-// idleInTransaction counts the bus's connections that hold a transaction
-// open without running a statement.
+// idleInTransaction counts the connections to the test's database (the
+// bus's, which log in as the test's user and act as modshop_bus, and the
+// module's) that hold a transaction open without running a statement.
 func (e *env) idleInTransaction() int {
 	e.t.Helper()
 	var n int
 	err := e.admin.QueryRow(`SELECT count(*) FROM pg_stat_activity
-		 WHERE datname = current_database() AND usename = 'modshop_bus' AND state LIKE 'idle in transaction%'`).Scan(&n)
+		 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`).Scan(&n)
 	if err != nil {
 		e.t.Fatal(err)
 	}
