@@ -23,21 +23,43 @@ import (
 // one it reports in its fields (a failed rollback names the query error
 // that made it roll back, in "query_err"): only when that one, and every
 // other error among the fields, was caused by closing too is it Debug.
+//
+// Nor is a transient failure (IsTransient) an error: the database away (a
+// commit on a lost connection, say), a lost race, a batch that a
+// handler's transient failure ended. It is retried, and logged at Debug;
+// the database going away is logged once at WARN by the bus's own loops
+// (db.Outage). The connection to RabbitMQ lost (watermill-amqp reports it
+// once per loss, then reconnects) is a WARN.
 type logAdapter struct {
 	inner   watermill.LoggerAdapter
 	closing <-chan struct{}
+	log     *slog.Logger // for the WARN that watermill's adapter cannot say
+	fields  watermill.LogFields
 }
 
 func newLogAdapter(log *slog.Logger, closing <-chan struct{}) watermill.LoggerAdapter {
 	return &logAdapter{
 		inner:   watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
 		closing: closing,
+		log:     log,
 	}
 }
 
 func (l *logAdapter) Error(msg string, err error, fields watermill.LogFields) {
 	if l.isClosing() && causedByClosing(err) && fieldsCausedByClosing(fields) {
 		l.inner.Debug(msg+" (the bus is closing)", fields.Add(watermill.LogFields{"error": errText(err)}))
+		return
+	}
+	if IsTransient(err) && fieldsTransient(fields) {
+		if brokerLost(err) {
+			args := []any{"error", errText(err)}
+			for k, v := range l.fields.Add(fields) {
+				args = append(args, k, v)
+			}
+			l.log.Warn(msg+" (the broker is away: reconnecting)", args...)
+			return
+		}
+		l.inner.Debug(msg+" (transient: retried)", fields.Add(watermill.LogFields{"error": errText(err)}))
 		return
 	}
 	l.inner.Error(msg, err, fields)
@@ -48,7 +70,7 @@ func (l *logAdapter) Debug(msg string, fields watermill.LogFields) { l.inner.Deb
 func (l *logAdapter) Trace(msg string, fields watermill.LogFields) { l.inner.Trace(msg, fields) }
 
 func (l *logAdapter) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return &logAdapter{inner: l.inner.With(fields), closing: l.closing}
+	return &logAdapter{inner: l.inner.With(fields), closing: l.closing, log: l.log, fields: l.fields.Add(fields)}
 }
 
 func (l *logAdapter) isClosing() bool {
@@ -78,6 +100,16 @@ func causedByClosing(err error) bool {
 func fieldsCausedByClosing(fields watermill.LogFields) bool {
 	for _, v := range fields {
 		if err, ok := v.(error); ok && !causedByClosing(err) {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldsTransient reports whether every error among fields is transient.
+func fieldsTransient(fields watermill.LogFields) bool {
+	for _, v := range fields {
+		if err, ok := v.(error); ok && !IsTransient(err) {
 			return false
 		}
 	}

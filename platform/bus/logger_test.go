@@ -32,7 +32,8 @@ func TestLogAdapter_ShutdownIsNotAnErrorRealErrorsStillAre(t *testing.T) {
 		{"a cancelled query, while closing", true, fmt.Errorf("could not query message: %w", context.Canceled), "level=DEBUG"},
 		{"a real error while closing", true, realErr, "level=ERROR"},
 		{"something else while closing", true, errors.New("could not unmarshal message"), "level=ERROR"},
-		{"a closed connection while running", false, connClosed, "level=ERROR"},
+		{"a closed connection while running (the database away: retried)", false, connClosed, "level=DEBUG"},
+		{"a batch a transient failure ended", false, fmt.Errorf("could not get args for acking the message: %w", errRetryLater), "level=DEBUG"},
 		{"a cancelled query while running", false, context.Canceled, "level=ERROR"},
 	}
 	for _, tt := range tests {

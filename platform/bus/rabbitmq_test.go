@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -268,4 +270,99 @@ func TestStart_AStartThatFailsLeavesNoSubscriberBehind(t *testing.T) {
 		t.Errorf("Close after the failed Start: %v", err)
 	}
 	p.conE.waitFor("the connections of the failed Start to close", func() bool { return amqpConnections() <= before })
+}
+
+// TestRabbitMQ_TransientFailuresAreRetriedUntilTheySucceed: with the
+// rabbitmq transport too, a handler failing transiently more often than
+// MaxAttempts is retried (no transaction open while it waits) until it
+// succeeds: applied once, no dead letter, the message behind it after it.
+func TestRabbitMQ_TransientFailuresAreRetriedUntilTheySucceed(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	consumer := p.bus(p.conE, Config{MaxAttempts: 2, TransientBackoff: 5 * time.Millisecond, TransientBackoffMax: 20 * time.Millisecond})
+	var failures atomic.Int32
+	Handle(consumer, "testmod.blinking", p.conE.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		if ev.Key == "blinking" && failures.Add(1) <= 6 {
+			return tx.Exec(`DO $$ BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END $$`).Error
+		}
+		if ev.Key == "after" && p.conE.effects("blinking") != 1 {
+			return errors.New("applied before the message in front of it")
+		}
+		return record("testmod.blinking")(ctx, tx, ev)
+	})
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publisher := p.bus(p.pubE, Config{})
+	if err := publisher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "blinking")
+	p.pubE.publish(publisher, ctx, "after")
+	p.conE.waitFor("the message behind", func() bool { return p.conE.effects("after") == 1 })
+	if n := p.conE.effects("blinking"); n != 1 {
+		t.Errorf("applied %d times, want once", n)
+	}
+	if dl, _ := consumer.DeadLetters(ctx, true, 10); len(dl) != 0 {
+		t.Errorf("dead letters: %+v, want none", dl)
+	}
+	if n := consumer.retried("testmod.blinking", kindTransient); n != 6 {
+		t.Errorf("transient retries: %v, want 6", n)
+	}
+}
+
+// TestRabbitMQ_ForwarderWaitsOutABrokerThatIsAway: the publishing
+// process's connection to the broker is cut (then refused) while events
+// wait in its outbox; the forwarder pauses and tries again for as long as
+// it takes, and once the broker is reachable again every event arrives,
+// in order, once.
+func TestRabbitMQ_ForwarderWaitsOutABrokerThatIsAway(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	var order []string
+	var mu sync.Mutex
+	consumer := p.bus(p.conE, Config{})
+	Handle(consumer, "testmod.record", p.conE.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		mu.Lock()
+		order = append(order, ev.Key)
+		mu.Unlock()
+		return record("testmod.record")(ctx, tx, ev)
+	})
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := neturl.Parse(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testkit.NewTCPProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	publisher := p.pubE.bus(Config{Transport: TransportRabbitMQ, AMQPURL: u.String(), AMQPNamespace: p.ns,
+		TransientBackoff: 20 * time.Millisecond, TransientBackoffMax: 200 * time.Millisecond})
+	if err := publisher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "before")
+	p.conE.waitFor("the first event", func() bool { return p.conE.effects("before") == 1 })
+
+	proxy.Cut()
+	for _, k := range []string{"during-1", "during-2", "during-3"} {
+		p.pubE.publish(publisher, ctx, k)
+	}
+	p.pubE.waitFor("the forwarder to pause on the broker", func() bool { return publisher.retried(forwarderGroup, kindTransient) >= 2 })
+	proxy.Restore()
+
+	p.conE.waitFor("the events published while the broker was away", func() bool { return p.conE.effects("during-3") == 1 })
+	for _, k := range []string{"before", "during-1", "during-2", "during-3"} {
+		if n := p.conE.effects(k); n != 1 {
+			t.Errorf("%s applied %d times, want once", k, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(order, ","); got != "before,during-1,during-2,during-3" {
+		t.Errorf("handled in the order %s", got)
+	}
 }
