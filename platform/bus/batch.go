@@ -349,6 +349,14 @@ func (t *batchTx) actAsBus(ctx context.Context) error {
 	return nil
 }
 
+// afterCommit runs f once the batch has committed, and never if it rolls
+// back (the bus's own db.AfterCommitter, for what it writes in the batch).
+func (t *batchTx) afterCommit(f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.after = append(t.after, f)
+}
+
 // ended reports whether the subscriber has committed or rolled t back.
 func (t *batchTx) ended() bool {
 	t.mu.Lock()

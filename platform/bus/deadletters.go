@@ -77,8 +77,19 @@ func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, 
 		b.log.Error("bus: could not store dead letter; it will be delivered again", "handler", h.name, "message_id", msg.UUID, "err", err)
 		return fmt.Errorf("store dead letter: %w", err)
 	}
-	b.metrics.deadLettered.WithLabelValues(h.name).Inc()
-	b.log.Error("bus: message dead-lettered", "handler", h.name, "message_id", msg.UUID, "attempts", attempts, "err", cause)
+	parked := func() {
+		b.metrics.deadLettered.WithLabelValues(h.name).Inc()
+		b.log.Error("bus: message dead-lettered", "handler", h.name, "message_id", msg.UUID, "attempts", attempts, "err", cause)
+	}
+	if bt, ok := tx.(*batchTx); ok && inSubscriber {
+		// Counted and logged once it has committed: a batch that a later
+		// message's transient failure rolls back (endForRetry) takes the
+		// dead letter with it, and parks the message again when it comes
+		// back; counted at each round, one dead letter would look like many.
+		bt.afterCommit(parked)
+		return nil
+	}
+	parked()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	neturl "net/url"
 	"strings"
@@ -333,4 +334,65 @@ func TestStart_AddsTheRetryColumnsToAnOlderDatabase(t *testing.T) {
 			t.Fatalf("consumer_groups has %d of the 3 retry columns", n)
 		}
 	}
+}
+
+// A batch that parked a dead letter and then meets a transient failure is
+// rolled back (the dead letter must commit with its offset), and when it
+// comes back the poison message is parked again. The dead letter is
+// counted and logged once, when it commits, not once per round: the
+// metric and the ERROR line are what an operator alerts on.
+func TestHandle_DeadLetterRolledBackByATransientFailureIsCountedOnce(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		var logged logBuffer
+		b := e.bus(Config{MaxAttempts: 2, TransientBackoff: 10 * time.Millisecond, TransientBackoffMax: 20 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		const name = "testmod.poisoned"
+		const rounds = 4
+		var blinks atomic.Int32
+		Handle(b, name, e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			switch ev.Key {
+			case "poison":
+				return errors.New("this message cannot be applied")
+			case "blinking":
+				if blinks.Add(1) <= rounds {
+					return Transient(errors.New("a remote service is away"))
+				}
+			}
+			return record(name)(ctx, tx, ev)
+		})
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		// One transaction: the three come in one batch.
+		err := e.mod.Transaction(func(tx *gorm.DB) error {
+			for _, k := range []string{"poison", "blinking", "after"} {
+				if err := b.Publish(ctx, tx, thingHappened{Key: k}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("the message behind", func() bool { return e.effects("after") == 1 })
+		if n := blinks.Load(); n <= rounds {
+			t.Fatalf("the transient failure was tried %d times, want more than %d", n, rounds)
+		}
+		letters, err := b.DeadLetters(ctx, true, 10)
+		if err != nil || len(letters) != 1 {
+			t.Fatalf("dead letters: %+v (%v), want the poison message once", letters, err)
+		}
+		// Counted just after its batch commits.
+		counted := func() float64 { return testutil.ToFloat64(b.metrics.deadLettered.WithLabelValues(name)) }
+		e.waitFor("the dead letter counted", func() bool { return counted() > 0 })
+		if n := counted(); n != 1 {
+			t.Errorf("dead letters counted: %v, want 1", n)
+		}
+		if n := strings.Count(logged.String(), "message dead-lettered"); n != 1 {
+			t.Errorf("dead letter logged %d times, want once:\n%s", n, logged.String())
+		}
+	})
 }
