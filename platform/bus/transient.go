@@ -33,6 +33,10 @@ type groupRetry struct {
 	// stored: the row in bus.consumer_groups may show the group retrying,
 	// so a success must clear it.
 	stored bool
+	// first is the failure that started the run, logged by store once it
+	// knows whose failure it is (told).
+	first error
+	told  bool
 	// warned: the run was logged at WARN, so its end is logged at INFO.
 	warned bool
 }
@@ -42,22 +46,16 @@ func (b *Bus) newGroupRetry(topic, group string) *groupRetry {
 }
 
 // failed records a transient failure of the group's handler. The first of
-// a run is logged at WARN (unless it is the database away: the bus logs
-// that once for all its groups); the rest only at DEBUG, with their count
-// shown on the bus page and in the metrics.
+// a run is logged by store, at the pause after it (see there); the rest
+// only at DEBUG, with their count shown on the bus page and in the
+// metrics.
 func (r *groupRetry) failed(err error) {
-	outage := r.bus.outage.Failed(err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.retries++
 	r.lastErr = truncateError(err)
 	if r.since.IsZero() {
-		r.since = time.Now()
-		r.warned = !outage
-		if r.warned {
-			r.bus.log.Warn("bus: handler failed transiently; its group pauses and reads again from its offset until it succeeds",
-				"handler", r.group, "err", err)
-		}
+		r.since, r.first = time.Now(), err
 		return
 	}
 	r.bus.log.Debug("bus: handler failed transiently again", "handler", r.group, "retries", r.retries, "err", err)
@@ -94,7 +92,7 @@ func (r *groupRetry) succeeded() {
 	}
 	r.bus.log.Log(context.Background(), level, "bus: handler recovered from transient failures", "handler", r.group,
 		"retries", r.retries, "retrying_for", time.Since(r.since).Round(time.Millisecond))
-	r.since, r.retries, r.lastErr, r.warned = time.Time{}, 0, "", false
+	r.since, r.retries, r.lastErr, r.first, r.told, r.warned = time.Time{}, 0, "", nil, false, false
 }
 
 // store writes the group's retry state to bus.consumer_groups, or clears
@@ -102,6 +100,16 @@ func (r *groupRetry) succeeded() {
 // what is failing; it is written at the first pause that reaches it, and
 // a clear that fails is tried again at the next one. It runs outside any
 // transaction (the subscriber calls it between queries).
+//
+// The write also tells whose failure a run is, and so how its start is
+// logged. The bus's database away (the write fails so): the bus's outage,
+// logged once for all its groups and loops (db.Outage). Otherwise the
+// group's own (a statement or remote call that timed out, a lost race, a
+// module's database elsewhere away): one WARN naming the handler, INFO at
+// its end. Counted as the bus's outage, such a failure would be ended by
+// every success elsewhere (another group's poll, the heartbeat) and
+// started again by the next pause: a WARN and an INFO about the database
+// at every pause, none naming the handler.
 func (r *groupRetry) store() {
 	r.mu.Lock()
 	since, retries, lastErr, stored := r.since, r.retries, r.lastErr, r.stored
@@ -119,14 +127,22 @@ func (r *groupRetry) store() {
 		_, err = r.bus.db.ExecContext(ctx, `UPDATE consumer_groups SET retrying_since = $3, last_error = $4, retries = $5
 			 WHERE topic = $1 AND consumer_group = $2`, r.topic, r.group, since, lastErr, retries)
 	}
+	outage := err != nil && r.bus.outage.Failed(err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !since.IsZero() && r.since.Equal(since) && !r.told && (err == nil || outage) {
+		r.told, r.warned = true, !outage
+		if r.warned {
+			r.bus.log.Warn("bus: handler failed transiently; its group pauses and reads again from its offset until it succeeds",
+				"handler", r.group, "err", r.first)
+		}
+	}
 	if err != nil {
 		r.bus.log.Debug("bus: could not record the group's retry state; trying again later", "handler", r.group, "err", err)
 		return
 	}
-	r.mu.Lock()
 	// A failure or a success that came meanwhile is written next time.
 	r.stored = !since.IsZero() || !r.since.IsZero()
-	r.mu.Unlock()
 }
 
 // endForRetry ends the batch after a transient failure of one of its

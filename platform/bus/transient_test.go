@@ -396,3 +396,51 @@ func TestHandle_DeadLetterRolledBackByATransientFailureIsCountedOnce(t *testing.
 		}
 	})
 }
+
+// A handler failing transiently while the database is there (its own
+// statement cancelled by a timeout: transient, like a remote call that
+// timed out) is the group's failure, not a database outage: one WARN
+// that names the handler, INFO on its recovery. Were it counted as the
+// bus's outage, every success elsewhere (another group's poll, the
+// heartbeat) would end that outage and the next failure start another: a
+// WARN "the database is unavailable" and an INFO "available again" at
+// every pause, none of them naming the handler.
+func TestHandle_TransientFailureWithTheDatabaseUpIsTheGroupsNotAnOutage(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		var logged logBuffer
+		b := e.bus(Config{TransientBackoff: 20 * time.Millisecond, TransientBackoffMax: 40 * time.Millisecond, SafetyPoll: 10 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		const name = "testmod.timing_out"
+		const rounds = 6
+		var tries atomic.Int32
+		Handle(b, name, e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			if tries.Add(1) <= rounds {
+				if err := tx.Exec(`SET LOCAL statement_timeout = 1`).Error; err != nil {
+					return err
+				}
+				return tx.Exec(`SELECT pg_sleep(0.05)`).Error // 57014
+			}
+			return record(name)(ctx, tx, ev)
+		})
+		// Another group, idle and healthy: it polls (and succeeds) all along.
+		Handle(b, "testmod.healthy", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingFollowed) error { return nil })
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.publish(b, context.Background(), "slow")
+		e.waitFor("the message applied", func() bool { return e.effects("slow") == 1 })
+		// The recovery is logged before the group's row is cleared.
+		e.waitFor("the retry state cleared", func() bool { r := e.retryRow(name); return r.retries == 0 && !r.since.Valid })
+		lines := logged.String()
+		if n := strings.Count(lines, "the database is unavailable") + strings.Count(lines, "the database is available again"); n != 0 {
+			t.Errorf("the handler's failure was logged as the database away and back (%d lines):\n%s", n, lines)
+		}
+		if n := strings.Count(lines, "level=WARN"); n != 1 || !strings.Contains(lines, "failed transiently") {
+			t.Errorf("%d WARN lines, want one for the handler's run of failures:\n%s", n, lines)
+		}
+		if !strings.Contains(lines, "level=INFO msg=\"bus: handler recovered from transient failures\" component=bus handler="+name) {
+			t.Errorf("the recovery was not logged at INFO:\n%s", lines)
+		}
+	})
+}
