@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 // errRetryLater is how a batch ended by a transient failure answers the
@@ -46,16 +48,18 @@ func (b *Bus) newGroupRetry(topic, group string) *groupRetry {
 }
 
 // failed records a transient failure of the group's handler. The first of
-// a run is logged by store, at the pause after it (see there); the rest
-// only at DEBUG, with their count shown on the bus page and in the
-// metrics.
+// a run is part of the database's outage if it lost its connection (the
+// bus logs that once for all its groups); else it is logged by store, at
+// the pause after it (see there). The rest only at DEBUG, with their
+// count shown on the bus page and in the metrics.
 func (r *groupRetry) failed(err error) {
+	outage := connectionLost(err) && r.bus.outage.Failed(err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.retries++
 	r.lastErr = truncateError(err)
 	if r.since.IsZero() {
-		r.since, r.first = time.Now(), err
+		r.since, r.first, r.told = time.Now(), err, outage
 		return
 	}
 	r.bus.log.Debug("bus: handler failed transiently again", "handler", r.group, "retries", r.retries, "err", err)
@@ -101,12 +105,12 @@ func (r *groupRetry) succeeded() {
 // a clear that fails is tried again at the next one. It runs outside any
 // transaction (the subscriber calls it between queries).
 //
-// The write also tells whose failure a run is, and so how its start is
-// logged. The bus's database away (the write fails so): the bus's outage,
-// logged once for all its groups and loops (db.Outage). Otherwise the
-// group's own (a statement or remote call that timed out, a lost race, a
-// module's database elsewhere away): one WARN naming the handler, INFO at
-// its end. Counted as the bus's outage, such a failure would be ended by
+// Unless the run began with a lost connection (failed), the write also
+// tells whose failure it is, and so how its start is logged. The bus's
+// database away (the write fails so): the bus's outage, logged once for
+// all its groups and loops (db.Outage). Otherwise the group's own (a
+// statement or a remote call that timed out, a lost race): one WARN
+// naming the handler, INFO at its end. Counted as the bus's outage, such a failure would be ended by
 // every success elsewhere (another group's poll, the heartbeat) and
 // started again by the next pause: a WARN and an INFO about the database
 // at every pause, none naming the handler.
@@ -143,6 +147,14 @@ func (r *groupRetry) store() {
 	}
 	// A failure or a success that came meanwhile is written next time.
 	r.stored = !since.IsZero() || !r.since.IsZero()
+}
+
+// connectionLost reports a failure of the connection to the database (lost,
+// refused, the server shutting down) rather than of a statement on it: a
+// statement cancelled by a timeout or a call's deadline says nothing about
+// the database's health.
+func connectionLost(err error) bool {
+	return db.IsUnavailable(err) && db.SQLState(err) != "57014" && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // endForRetry ends the batch after a transient failure of one of its
