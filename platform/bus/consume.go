@@ -144,6 +144,11 @@ func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batc
 	case err != nil:
 		return err
 	}
+	if batch != nil {
+		// Progress since the last transient failure (a duplicate is none):
+		// the next one pauses the shortest time again (see progressed).
+		h.retry.progressed()
+	}
 	b.metrics.processed.WithLabelValues(h.name).Inc()
 	b.metrics.latency.WithLabelValues(h.name).Observe(time.Since(start).Seconds())
 	if !md.OccurredAt.IsZero() {

@@ -99,6 +99,19 @@ func (r *groupRetry) succeeded() {
 	r.since, r.retries, r.lastErr, r.first, r.told, r.warned = time.Time{}, 0, "", nil, false, false
 }
 
+// progressed records that the group applied a message in its batch. The
+// run of failures goes on until the batch's offset is written (succeeded:
+// the bus page keeps showing it, and its end is logged once), but the next
+// transient failure pauses the shortest time again: failures scattered
+// over a batch (one message in ten) are a series of blips, each after
+// progress. Were the pause to keep doubling until a whole batch passes,
+// such a group would wait seconds between messages.
+func (r *groupRetry) progressed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.next = 0
+}
+
 // store writes the group's retry state to bus.consumer_groups, or clears
 // it there once the group has recovered. Best effort: the database may be
 // what is failing; it is written at the first pause that reaches it, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	neturl "net/url"
 	"strings"
@@ -441,6 +442,47 @@ func TestHandle_TransientFailureWithTheDatabaseUpIsTheGroupsNotAnOutage(t *testi
 		}
 		if !strings.Contains(lines, "level=INFO msg=\"bus: handler recovered from transient failures\" component=bus handler="+name) {
 			t.Errorf("the recovery was not logged at INFO:\n%s", lines)
+		}
+	})
+}
+
+// Transient failures scattered over a batch (each of its messages fails
+// once) are a series of blips, not one long outage: each applied message
+// is progress, and the next failure pauses the shortest time again. Were
+// the pause to keep doubling until a whole batch passes, a batch of a
+// dozen such messages would wait 100 ms · 2^11 (minutes, with this test's
+// cap lifted) before its last one.
+func TestHandle_ScatteredTransientFailuresDoNotPileUpThePause(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		b := e.bus(Config{TransientBackoff: 100 * time.Millisecond, TransientBackoffMax: time.Hour})
+		const name = "testmod.scattered"
+		var failedOnce sync.Map
+		Handle(b, name, e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			if _, again := failedOnce.LoadOrStore(ev.Key, true); !again {
+				return Transient(errors.New("a blip"))
+			}
+			return record(name)(ctx, tx, ev)
+		})
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		const n = 12
+		err := e.mod.Transaction(func(tx *gorm.DB) error { // one batch
+			for i := range n {
+				if err := b.Publish(ctx, tx, thingHappened{Key: fmt.Sprint("k", i)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("every message applied", func() bool { return e.effects(fmt.Sprint("k", n-1)) == 1 })
+		if got := b.retried(name, kindTransient); got != n {
+			t.Errorf("transient retries: %v, want %d", got, n)
 		}
 	})
 }
