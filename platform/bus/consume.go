@@ -64,7 +64,7 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 			return nil
 		}
 		if err != nil { // a payload that cannot be decoded will never succeed
-			return b.deadLetter(ctx, h, msg, err, 1)
+			return b.park(ctx, h, msg, batch, err, 1)
 		}
 		wait := b.cfg.RetryBackoff
 		for attempt := 1; ; {
@@ -108,7 +108,7 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 				continue // the attempts are for permanent failures
 			}
 			if attempt >= b.cfg.MaxAttempts {
-				return b.deadLetter(ctx, h, msg, err, attempt)
+				return b.park(ctx, h, msg, batch, err, attempt)
 			}
 			b.metrics.retried.WithLabelValues(h.name, kindPermanent).Inc()
 			b.log.Warn("bus: handler failed; retrying", "handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
@@ -121,6 +121,33 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 			attempt++
 		}
 	}
+}
+
+// park writes msg as a dead letter. Writing it may fail transiently (the
+// database away just then): a transient failure of the group like a
+// handler's, so the batch ends and the group pauses outside any
+// transaction and reads again (the message's attempts come again, then the
+// dead letter). Returned to watermill-sql, the error would nack the message,
+// which it sends again at once inside the open batch, at RetryBackoff for
+// as long as the write fails. With no batch (the rabbitmq transport) the
+// nack gives it back to the broker after the same pause.
+func (b *Bus) park(ctx context.Context, h *handler, msg *message.Message, batch *batchTx, cause error, attempts int) error {
+	err := b.deadLetter(ctx, h, msg, cause, attempts)
+	if err == nil || !IsTransient(err) || ctx.Err() != nil || b.isClosing() {
+		return err
+	}
+	b.metrics.retried.WithLabelValues(h.name, kindTransient).Inc()
+	h.retry.failed(err)
+	if batch != nil {
+		batch.endForRetry(ctx, err)
+		return nil
+	}
+	h.retry.store()
+	select {
+	case <-time.After(h.retry.pause()):
+	case <-b.closing:
+	}
+	return err
 }
 
 // apply runs h once, together with the record that this handler applied

@@ -74,7 +74,9 @@ func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, 
 		_, err = b.db.ExecContext(ctx, insert, args...)
 	}
 	if err != nil {
-		b.log.Error("bus: could not store dead letter; it will be delivered again", "handler", h.name, "message_id", msg.UUID, "err", err)
+		if !IsTransient(err) { // a transient failure is the caller's to retry (park)
+			b.log.Error("bus: could not store dead letter; it will be delivered again", "handler", h.name, "message_id", msg.UUID, "err", err)
+		}
 		return fmt.Errorf("store dead letter: %w", err)
 	}
 	parked := func() {

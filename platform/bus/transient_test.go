@@ -486,3 +486,67 @@ func TestHandle_ScatteredTransientFailuresDoNotPileUpThePause(t *testing.T) {
 		}
 	})
 }
+
+// Writing a dead letter can fail transiently too (the database away just
+// then). That is a transient failure of the group like a handler's: the
+// batch ends, the group pauses outside any transaction, shows it on the
+// bus page, and tries again; it is not an ERROR, and the message is not
+// sent again at once inside the open batch (watermill-sql's nack), which
+// spun at RetryBackoff for as long as the write failed.
+func TestDeadLetters_AWriteThatFailsTransientlyIsRetriedAfterAPause(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		e := newEnv(t)
+		var logged logBuffer
+		b := e.bus(Config{MaxAttempts: 2, TransientBackoff: 20 * time.Millisecond, TransientBackoffMax: 40 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		// The dead letters cannot be written while dl_blocked has a row:
+		// the insert fails as on a lost connection (SQLSTATE 08006).
+		for _, stmt := range []string{
+			`CREATE TABLE public.dl_blocked (blocked bool)`,
+			`INSERT INTO public.dl_blocked VALUES (true)`,
+			`CREATE FUNCTION public.dl_block() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+			 BEGIN
+			   IF EXISTS (SELECT 1 FROM public.dl_blocked) THEN
+			     RAISE EXCEPTION 'connection failure, for the test' USING ERRCODE = '08006';
+			   END IF;
+			   RETURN NEW;
+			 END $$`,
+			`CREATE TRIGGER dl_block BEFORE INSERT ON bus.dead_letters FOR EACH ROW EXECUTE FUNCTION public.dl_block()`,
+		} {
+			if _, err := e.admin.Exec(stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const name = "testmod.unlucky"
+		Handle(b, name, e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+			if ev.Key == "poison" {
+				return errors.New("this message cannot be applied")
+			}
+			return record(name)(ctx, tx, ev)
+		})
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		e.publish(b, ctx, "poison")
+		e.publish(b, ctx, "after")
+		e.waitFor("the group shown retrying the dead letter's write", func() bool {
+			r := e.retryRow(name)
+			return r.since.Valid && strings.Contains(r.lastErr.String, "08006")
+		})
+		if n := e.effects("after"); n != 0 {
+			t.Fatalf("the message behind was applied (%d) before the poison one was parked", n)
+		}
+		if _, err := e.admin.Exec(`DELETE FROM public.dl_blocked`); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("the message behind", func() bool { return e.effects("after") == 1 })
+		e.waitFor("the dead letter", func() bool { l, _ := b.DeadLetters(ctx, true, 10); return len(l) > 0 })
+		if l, _ := b.DeadLetters(ctx, true, 10); len(l) != 1 || l[0].Attempts != 2 {
+			t.Errorf("dead letters: %+v, want the poison message once, after 2 attempts", l)
+		}
+		if n := strings.Count(logged.String(), "could not store dead letter"); n != 0 {
+			t.Errorf("the transient failure to write the dead letter was logged as an error %d times:\n%s", n, logged.String())
+		}
+	})
+}
