@@ -80,8 +80,8 @@ func (b *Bus) deadLetter(ctx context.Context, h *handler, msg *message.Message, 
 		return fmt.Errorf("store dead letter: %w", err)
 	}
 	parked := func() {
-		b.metrics.deadLettered.WithLabelValues(h.name).Inc()
 		b.log.Error("bus: message dead-lettered", "handler", h.name, "message_id", msg.UUID, "attempts", attempts, "err", cause)
+		b.metrics.deadLettered.WithLabelValues(h.name).Inc()
 	}
 	if bt, ok := tx.(*batchTx); ok && inSubscriber {
 		// Counted and logged once it has committed: a batch that a later
