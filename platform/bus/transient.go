@@ -99,6 +99,38 @@ func (r *groupRetry) succeeded() {
 	r.since, r.retries, r.lastErr, r.first, r.told, r.warned = time.Time{}, 0, "", nil, false, false
 }
 
+// idle records a read of the group that found nothing. That ends a run
+// of transient failures (the message that failed was applied, and nothing
+// is left), unless the read found nothing because another process of the
+// group (a replica) has its turn: a read that finds the group's advisory
+// lock taken reads nothing either (offsetsLockedByAdvisoryLock). That
+// process may be failing on the same message; taken for a recovery, the
+// read would log one (INFO, then a WARN at this process's next failure)
+// and clear the group's row on the bus page while the group still
+// retries. So during a run, idle looks whether the lock is held (in
+// pg_locks, without taking it: taking it, even for a moment, could make
+// the other process read nothing) and ends the run only if it is not.
+func (r *groupRetry) idle() {
+	r.mu.Lock()
+	running := !r.since.IsZero()
+	r.mu.Unlock()
+	if running {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var held bool
+		// A 64-bit advisory key is classid (high half) and objid (low
+		// half), objsubid 1.
+		err := r.bus.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+			 WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			   AND ((classid::int8 << 32) | objid::int8) = hashtextextended($1, 0))`, advisoryKey(r.topic, r.group)).Scan(&held)
+		if err != nil || held {
+			return // not known to be over: the next read tells
+		}
+	}
+	r.succeeded()
+	r.store()
+}
+
 // progressed records that the group applied a message in its batch. The
 // run of failures goes on until the batch's offset is written (succeeded:
 // the bus page keeps showing it, and its end is logged once), but the next

@@ -553,3 +553,64 @@ func TestDeadLetters_AWriteThatFailsTransientlyIsRetriedAfterAPause(t *testing.T
 		}
 	})
 }
+
+// A read that finds the group's turn taken by another process (a replica,
+// here the test holding the group's advisory lock) reads nothing; while
+// the group retries a transient failure, that is no recovery: the row on
+// the bus page keeps showing the group retrying and no recovery is logged.
+// Once the turn is free and the message applied, the run ends.
+func TestHandle_ATurnTakenByAnotherProcessIsNoRecovery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var logged logBuffer
+	b := e.bus(Config{TransientBackoff: 20 * time.Millisecond, TransientBackoffMax: 40 * time.Millisecond, SafetyPoll: 20 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	const name = "testmod.replicated"
+	var healed atomic.Bool
+	Handle(b, name, e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		if !healed.Load() {
+			return Transient(errors.New("a remote service is away"))
+		}
+		return record(name)(ctx, tx, ev)
+	})
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e.publish(b, ctx, "waiting")
+	e.waitFor("the group shown retrying", func() bool { return e.retryRow(name).since.Valid })
+
+	// The other process takes the group's turn (and keeps it).
+	other, err := e.admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	key := advisoryKey(thingHappened{}.EventName(), name)
+	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
+		t.Fatal(err)
+	}
+	// Two reads that began after it (the first one seen may have begun
+	// before): both find the turn taken.
+	polled := b.pollFlag(thingHappened{}.EventName(), name)
+	for range 2 {
+		polled.Store(false)
+		e.waitFor("a read of the group", polled.Load)
+	}
+	if r := e.retryRow(name); !r.since.Valid {
+		t.Errorf("the group's row was cleared while another process has its turn and the message waits: %+v", r)
+	}
+	if strings.Contains(logged.String(), "recovered from transient failures") {
+		t.Errorf("a recovery was logged while the message waits:\n%s", logged.String())
+	}
+
+	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+		t.Fatal(err)
+	}
+	healed.Store(true)
+	e.waitFor("the message applied", func() bool { return e.effects("waiting") == 1 })
+	e.waitFor("the retry state cleared", func() bool { return !e.retryRow(name).since.Valid })
+	if n := strings.Count(logged.String(), "recovered from transient failures"); n != 1 {
+		t.Errorf("recovery logged %d times, want once:\n%s", n, logged.String())
+	}
+}

@@ -198,12 +198,16 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 	}
 	if b.retry != nil {
 		// The batch committed its offset, past the message that failed
-		// (or there was nothing to read, or another process has the
-		// group's turn: its failures are its to record): the next
-		// transient failure starts from the shortest pause, and the
-		// retry state on the bus page is cleared.
-		b.retry.succeeded()
-		b.retry.store()
+		// (or there was nothing to read): the next transient failure
+		// starts from the shortest pause, and the retry state on the bus
+		// page is cleared. A read that found the group's turn taken by
+		// another process is no recovery (idle).
+		if noMsg {
+			b.retry.idle()
+		} else {
+			b.retry.succeeded()
+			b.retry.store()
+		}
 	}
 	if !noMsg {
 		b.mu.Lock()
