@@ -174,7 +174,9 @@ func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batc
 	if batch != nil {
 		// Progress since the last transient failure (a duplicate is none):
 		// the next one pauses the shortest time again (see progressed).
-		h.retry.progressed()
+		// Once the batch commits: a batch that parked a dead letter rolls
+		// back at a transient failure, and what it applied comes again.
+		batch.afterCommit(h.retry.progressed)
 	}
 	b.metrics.processed.WithLabelValues(h.name).Inc()
 	b.metrics.latency.WithLabelValues(h.name).Observe(time.Since(start).Seconds())
