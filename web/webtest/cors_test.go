@@ -48,7 +48,10 @@ func TestCORS_AStorefrontOnAnotherOriginUsesTheAPI(t *testing.T) {
 	storefront, stranger := page(t, "storefront"), page(t, "stranger")
 	shop := apptest.Start(t, func(c *app.Config) {
 		c.CORSOrigins = storefront.URL
-		c.PaymentTestDelay = 10 * time.Minute // the order waits for its payment: it can be cancelled
+		// The order waits for its payment (it can be cancelled); the
+		// provider call must be allowed to last longer than the delay.
+		c.PaymentTestDelay = 9 * time.Minute
+		c.PaymentProviderTimeout = 10 * time.Minute
 		c.PaymentTimeout = 20 * time.Minute
 		c.StockTimeout = 10 * time.Minute
 	})
