@@ -89,7 +89,17 @@ func TestChaos(t *testing.T) {
 			return time.Now()
 		}},
 		{name: "handlers fail 10%, panic 2%", rate: 3, inject: func(t *testing.T) time.Time {
-			s.restart(t, map[string]string{"MODSHOP_CHAOS_TRANSIENT": "0.10", "MODSHOP_CHAOS_PANIC": "0.02"})
+			// A tenth of the messages meet a transient fault that lasts
+			// one run longer than a permanent failure's attempts (three
+			// here): it must wait, not become a dead letter. The panics
+			// (2% of runs) are permanent failures; three in a row on
+			// one message (8 in a million) would rightly park it.
+			s.restart(t, map[string]string{
+				"MODSHOP_CHAOS_TRANSIENT":      "0.10",
+				"MODSHOP_CHAOS_TRANSIENT_RUNS": "4",
+				"MODSHOP_CHAOS_PANIC":          "0.02",
+				"MODSHOP_BUS_MAX_ATTEMPTS":     "3",
+			})
 			time.Sleep(30 * time.Second)
 			s.restart(t, nil)
 			return time.Now()

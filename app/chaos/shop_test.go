@@ -392,7 +392,14 @@ func (s *shop) tail(n int) string {
 	if err != nil {
 		return err.Error()
 	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	// The access log (one INFO line a request) would push out what
+	// matters.
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
+		if !strings.Contains(line, `level=INFO msg="http request"`) {
+			lines = append(lines, line)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -19,11 +19,18 @@ import (
 // -tags chaos; app/chaos). It lets the suite make handlers fail the way
 // they fail in production, without touching them:
 //
-//	MODSHOP_CHAOS_TRANSIENT=0.10  a tenth of handler runs fail with a
-//	                              serialization failure (SQLSTATE 40001),
-//	                              which the bus must treat as transient
-//	MODSHOP_CHAOS_PANIC=0.02      a fiftieth panic, which the bus recovers
-//	                              as a permanent failure (attempts counted)
+//	MODSHOP_CHAOS_TRANSIENT=0.10  a tenth of the messages a handler gets
+//	                              meet a serialization failure (SQLSTATE
+//	                              40001), which the bus must treat as
+//	                              transient
+//	MODSHOP_CHAOS_TRANSIENT_RUNS=4
+//	                              such a message fails that many runs in a
+//	                              row (default 1: a blip); a database
+//	                              that stays away a while fails every run
+//	                              until it is back
+//	MODSHOP_CHAOS_PANIC=0.02      a fiftieth of handler runs panic, which
+//	                              the bus recovers as a permanent failure
+//	                              (attempts counted)
 //	MODSHOP_CHAOS_SLOW=payment.charge=200ms[,handler=duration...]
 //	                              these handlers take that long per message
 //
@@ -31,21 +38,27 @@ import (
 
 // chaosSettings are the faults the environment asks for.
 type chaosSettings struct {
-	transient float64
-	panics    float64
-	slow      map[string]time.Duration
+	transient     float64
+	transientRuns int
+	panics        float64
+	slow          map[string]time.Duration
 }
 
 var (
 	chaosOnce   sync.Once
 	chaosConfig chaosSettings
 	chaosErr    error
+
+	// chaosFailing counts, per handler and message, the transient
+	// failures still to come (only messages in the middle of a streak).
+	chaosMu      sync.Mutex
+	chaosFailing = map[string]int{}
 )
 
 // injectFault runs before every handler run (runHandler): it sleeps for a
 // slowed handler, then fails or panics at the configured rates. A setting
 // that does not parse fails every run, loudly, rather than testing nothing.
-func injectFault(ctx context.Context, handler string) error {
+func injectFault(ctx context.Context, handler, messageID string) error {
 	chaosOnce.Do(func() { chaosConfig, chaosErr = chaosFromEnv() })
 	if chaosErr != nil {
 		return chaosErr
@@ -57,21 +70,43 @@ func injectFault(ctx context.Context, handler string) error {
 			return ctx.Err()
 		}
 	}
-	// #nosec G404 -- fault injection in a test build: no secret
-	roll := rand.Float64()
-	switch {
-	case roll < chaosConfig.panics:
-		panic(fmt.Sprintf("chaos: injected panic in %s", handler))
-	case roll < chaosConfig.panics+chaosConfig.transient:
+	if chaosTransient(handler, messageID) {
 		return fmt.Errorf("chaos: injected transient fault in %s: %w", handler,
 			&pgconn.PgError{Severity: "ERROR", Code: "40001", Message: "could not serialize access (injected by the chaos build)"})
+	}
+	// #nosec G404 -- fault injection in a test build: no secret
+	if rand.Float64() < chaosConfig.panics {
+		panic(fmt.Sprintf("chaos: injected panic in %s", handler))
 	}
 	return nil
 }
 
+// chaosTransient decides whether this run of the handler on the message
+// fails transiently: a message drawn at the transient rate fails its
+// next transientRuns runs.
+func chaosTransient(handler, messageID string) bool {
+	key := handler + " " + messageID
+	chaosMu.Lock()
+	defer chaosMu.Unlock()
+	left, streak := chaosFailing[key]
+	if !streak {
+		// #nosec G404 -- fault injection in a test build: no secret
+		if rand.Float64() >= chaosConfig.transient {
+			return false
+		}
+		left = chaosConfig.transientRuns
+	}
+	if left <= 1 {
+		delete(chaosFailing, key)
+	} else {
+		chaosFailing[key] = left - 1
+	}
+	return true
+}
+
 // chaosFromEnv reads the MODSHOP_CHAOS_* settings.
 func chaosFromEnv() (chaosSettings, error) {
-	s := chaosSettings{slow: map[string]time.Duration{}}
+	s := chaosSettings{transientRuns: 1, slow: map[string]time.Duration{}}
 	rate := func(name string) (float64, error) {
 		v := os.Getenv(name)
 		if v == "" {
@@ -89,6 +124,11 @@ func chaosFromEnv() (chaosSettings, error) {
 	}
 	if s.panics, err = rate("MODSHOP_CHAOS_PANIC"); err != nil {
 		return s, err
+	}
+	if v := os.Getenv("MODSHOP_CHAOS_TRANSIENT_RUNS"); v != "" {
+		if s.transientRuns, err = strconv.Atoi(v); err != nil || s.transientRuns < 1 {
+			return s, fmt.Errorf("chaos: MODSHOP_CHAOS_TRANSIENT_RUNS=%q: want a count of at least 1", v)
+		}
 	}
 	for _, item := range strings.Split(os.Getenv("MODSHOP_CHAOS_SLOW"), ",") {
 		if strings.TrimSpace(item) == "" {

@@ -8,4 +8,4 @@ import "context"
 // every build but the chaos suite's (go build -tags chaos) it does nothing,
 // and the compiler inlines it away: the shop that is shipped carries no
 // fault injection at all (app/chaos checks the built binary).
-func injectFault(context.Context, string) error { return nil }
+func injectFault(context.Context, string, string) error { return nil }
