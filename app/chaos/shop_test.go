@@ -127,10 +127,16 @@ type shop struct {
 
 func newShop(t *testing.T, bin, databaseURL string) *shop {
 	t.Helper()
+	// MODSHOP_CHAOS_LOG keeps the shop's log (every run) where it says,
+	// to read what an operator would see; otherwise it goes with the test.
+	logPath := os.Getenv("MODSHOP_CHAOS_LOG")
+	if logPath == "" {
+		logPath = filepath.Join(t.TempDir(), "modshop.log")
+	}
 	s := &shop{
 		bin:     bin,
 		addr:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		log:     filepath.Join(t.TempDir(), "modshop.log"),
+		log:     logPath,
 		retried: map[string]float64{},
 		env: map[string]string{
 			"MODSHOP_DATABASE_URL":     databaseURL,
