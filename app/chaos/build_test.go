@@ -22,6 +22,7 @@ func TestReleaseBinaryHasNoFaultHook(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the shop twice")
 	}
+	t.Parallel() // building while TestChaos waits on its load
 	dir := t.TempDir()
 	release := filepath.Join(dir, "modshop")
 	cmd := exec.Command("./scripts/build", release)

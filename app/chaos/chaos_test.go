@@ -50,6 +50,7 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos suite takes minutes; it runs without -short (make test, make chaos)")
 	}
+	t.Parallel()
 	db := startDatabase(t)
 	bin := buildShop(t, t.TempDir(), "chaos")
 	s := newShop(t, bin, db.url)
