@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 // Applying in the batch.
@@ -119,6 +121,9 @@ type batchTx struct {
 	// with the offset (or the message would be parked again when the batch
 	// comes back), so the batch does not checkpoint any more.
 	parked bool
+	// retryLater: a transient failure ended the batch (endForRetry); the
+	// subscriber's offset write fails with it.
+	retryLater error
 }
 
 // markParked records that a dead letter was written in the batch and lifts
@@ -269,6 +274,9 @@ func (c batchConn) AfterCommit(f func()) { c.t.after = append(c.t.after, f) }
 func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.retryLater != nil {
+		return nil, t.retryLaterErr()
+	}
 	if err := t.actAsBus(ctx); err != nil {
 		return nil, err
 	}
@@ -278,6 +286,9 @@ func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (w
 func (t *batchTx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.retryLater != nil {
+		return nil, t.retryLaterErr()
+	}
 	if err := t.actAsBus(ctx); err != nil {
 		return nil, err
 	}
@@ -287,6 +298,9 @@ func (t *batchTx) QueryContext(ctx context.Context, query string, args ...any) (
 func (t *batchTx) Commit() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.retryLater != nil {
+		return sql.ErrTxDone // ended by endForRetry, without its offset
+	}
 	t.done = true
 	after := t.after
 	t.after = nil
@@ -304,6 +318,9 @@ func (t *batchTx) Commit() error {
 func (t *batchTx) Rollback() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.retryLater != nil {
+		return sql.ErrTxDone // ended by endForRetry
+	}
 	t.done = true
 	t.after = nil
 	err := t.tx.Rollback()
@@ -311,7 +328,8 @@ func (t *batchTx) Rollback() error {
 	// A connection that a cancelled query broke (the subscriber's on
 	// shutdown) cannot roll back; the server has ended the transaction with
 	// it. Nothing to report.
-	if errors.Is(err, context.Canceled) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+	// Nor can one that the server or the network lost (an outage).
+	if errors.Is(err, context.Canceled) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || db.IsUnavailable(err) {
 		return nil
 	}
 	return err

@@ -329,7 +329,7 @@ func TestBatch_BatchesLockingRowsInOppositeOrdersDoNotDeadlock(t *testing.T) {
 		t.Errorf("counters x = %d, y = %d, want 2 and 2", x, y)
 	}
 	for _, h := range []string{"testmod.forward", "testmod.backward"} {
-		if n := testutil.ToFloat64(b.metrics.retried.WithLabelValues(h)); n != 0 {
+		if n := testutil.ToFloat64(b.metrics.retried.WithLabelValues(h, kindTransient)) + testutil.ToFloat64(b.metrics.retried.WithLabelValues(h, kindPermanent)); n != 0 {
 			t.Errorf("%s: %v attempts failed and were retried, want none", h, n)
 		}
 		if n := testutil.ToFloat64(b.metrics.deadLettered.WithLabelValues(h)); n != 0 {

@@ -42,12 +42,19 @@ type Config struct {
 	// AMQPNamespace prefixes every exchange and queue name (tests, or two
 	// shops on one broker).
 	AMQPNamespace string
-	// MaxAttempts is how often a handler is tried before its message becomes a
-	// dead letter (default 5).
+	// MaxAttempts is how often a handler failing permanently is tried
+	// before its message becomes a dead letter (default 5). Transient
+	// failures (IsTransient) do not count.
 	MaxAttempts int
-	// RetryBackoff is the wait before the first retry; it doubles each time
-	// (default 50ms, capped at 5s).
+	// RetryBackoff is the wait before the first retry of a permanent
+	// failure; it doubles each time (default 50ms, capped at 5s).
 	RetryBackoff time.Duration
+	// TransientBackoff is a group's first pause after a transient failure,
+	// outside any transaction, before it reads again from its offset; it
+	// doubles (with jitter) up to TransientBackoffMax and starts again
+	// after the group's next success (defaults 100ms and 3s).
+	TransientBackoff    time.Duration
+	TransientBackoffMax time.Duration
 	// SafetyPoll is how long an idle subscriber waits without a wake-up before
 	// it looks anyway (default 5s).
 	SafetyPoll time.Duration
@@ -94,6 +101,13 @@ func (c *Config) setDefaults() {
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 50 * time.Millisecond
 	}
+	if c.TransientBackoff <= 0 {
+		c.TransientBackoff = 100 * time.Millisecond
+	}
+	if c.TransientBackoffMax <= 0 {
+		c.TransientBackoffMax = 3 * time.Second
+	}
+	c.TransientBackoffMax = max(c.TransientBackoffMax, c.TransientBackoff)
 	if c.SafetyPoll <= 0 {
 		c.SafetyPoll = 5 * time.Second
 	}
@@ -176,6 +190,9 @@ type Bus struct {
 	// polled holds, per consumer group of this process, whether its
 	// subscriber polled since the last heartbeat (retention.go).
 	polled map[groupKey]*atomic.Bool
+	// outage logs the database going away and coming back, once each, for
+	// all subscribers together.
+	outage *db.Outage
 	// pruneHeld, when set (tests), runs inside each pruning transaction
 	// that deleted messages, before its commit.
 	pruneHeld func()
@@ -187,6 +204,7 @@ type handler struct {
 	consumer Consumer
 	inBatch  *inBatch     // nil: each message in its own transaction
 	busy     atomic.Int64 // messages in the handler's hands now
+	retry    *groupRetry  // its group's transient failures
 	run      func(ctx context.Context, tx *gorm.DB, ev Event) error
 }
 
@@ -213,6 +231,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		handlers: map[string]*handler{},
 		closing:  make(chan struct{}),
 	}
+	b.outage = &db.Outage{Log: b.log, What: "bus subscribers"}
 	b.killCtx, b.kill = context.WithCancel(context.Background())
 	b.wake.replay = func(id int64) {
 		// Counted before it starts, while the listener (counted too)
@@ -273,7 +292,7 @@ func Handle[T Event](b *Bus, name string, c Consumer, fn func(ctx context.Contex
 	if _, dup := b.handlers[name]; dup {
 		panic("bus: handler " + name + " registered twice")
 	}
-	b.handlers[name] = &handler{name: name, topic: topic, consumer: c, run: func(ctx context.Context, tx *gorm.DB, ev Event) error {
+	b.handlers[name] = &handler{name: name, topic: topic, consumer: c, retry: b.newGroupRetry(topic, name), run: func(ctx context.Context, tx *gorm.DB, ev Event) error {
 		typed, ok := ev.(T)
 		if !ok {
 			return fmt.Errorf("handler %s got %T, want %T", name, ev, zero)
@@ -453,11 +472,14 @@ func pruneInbox(ctx context.Context, mod *gorm.DB, cutoff time.Time) error {
 
 func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Subscriber, error) {
 	ack := 30 * time.Second
+	if h.retry == nil {
+		h.retry = b.newGroupRetry(h.topic, h.name)
+	}
 	sub, err := wmsql.NewSubscriber(batchBeginner{b.db}, wmsql.SubscriberConfig{
 		ConsumerGroup:  h.name,
 		AckDeadline:    &ack,
 		ResendInterval: b.cfg.RetryBackoff,
-		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second, polled: b.pollFlag(h.topic, h.name)},
+		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second, polled: b.pollFlag(h.topic, h.name), retry: h.retry, outage: b.outage},
 		SchemaAdapter:  b.schemaAdapter(),
 		OffsetsAdapter: offsetsAdapter(),
 	}, logger)

@@ -49,8 +49,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvAt(t, testkit.NewDatabase(t))
+}
+
+// newEnvAt is newEnv on the database at url (through a testkit.TCPProxy,
+// say).
+func newEnvAt(t *testing.T, url string) *env {
+	t.Helper()
 	ctx := context.Background()
-	url := testkit.NewDatabase(t)
 	admin, err := db.Open(ctx, url, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -28,11 +28,24 @@ func (b *Bus) isClosing() bool {
 	}
 }
 
-// consume is the router's handler for h: it applies the message once,
-// retrying with backoff, and parks it as a dead letter after the last
-// attempt so that the messages behind it keep flowing.
+// consume is the router's handler for h: it applies the message once.
+// A transient failure (IsTransient) ends the batch and the group reads
+// again from its offset after a pause outside any transaction (see
+// endForRetry and backoff.HandleError), for as long as it takes; with no
+// batch (the rabbitmq transport) the message is retried here, with the
+// same pauses and no transaction open meanwhile. A permanent failure is
+// retried with backoff and parked as a dead letter after the last
+// attempt, so that the messages behind it keep flowing.
 func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
+		batch := batchOf(msg.Context())
+		if batch != nil && batch.retrying() != nil {
+			// An earlier message of the batch failed transiently: this one
+			// comes again when the group reads from its offset. The
+			// acknowledgement changes nothing: the batch's offset write
+			// fails.
+			return nil
+		}
 		// The subscriber cancels a message's context as soon as it starts
 		// closing; a handler in flight gets until CloseTimeout to finish.
 		h.busy.Add(1)
@@ -53,11 +66,18 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 		if err != nil { // a payload that cannot be decoded will never succeed
 			return b.deadLetter(ctx, h, msg, err, 1)
 		}
-		batch := batchOf(msg.Context())
 		wait := b.cfg.RetryBackoff
-		for attempt := 1; ; attempt++ {
+		for attempt := 1; ; {
 			err := b.apply(ctx, h, md, ev, batch)
 			if err == nil {
+				if batch == nil {
+					// (In a batch, the group has recovered once its offset
+					// is written: the subscriber's backoff sees to that.
+					// A message before the failed one, found applied when
+					// the group reads again, is no recovery.)
+					h.retry.succeeded()
+					h.retry.store()
+				}
 				return nil
 			}
 			if ctx.Err() != nil || b.isClosing() {
@@ -72,10 +92,25 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 				}
 				return errClosing
 			}
+			if IsTransient(err) {
+				b.metrics.retried.WithLabelValues(h.name, kindTransient).Inc()
+				h.retry.failed(err)
+				if batch != nil {
+					batch.endForRetry(ctx, err)
+					return nil // not acknowledged: see endForRetry
+				}
+				h.retry.store()
+				select {
+				case <-time.After(h.retry.pause()):
+				case <-b.closing:
+					return errClosing
+				}
+				continue // the attempts are for permanent failures
+			}
 			if attempt >= b.cfg.MaxAttempts {
 				return b.deadLetter(ctx, h, msg, err, attempt)
 			}
-			b.metrics.retried.WithLabelValues(h.name).Inc()
+			b.metrics.retried.WithLabelValues(h.name, kindPermanent).Inc()
 			b.log.Warn("bus: handler failed; retrying", "handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
 			select {
 			case <-time.After(wait):
@@ -83,6 +118,7 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 				return errClosing // its error is logged just above
 			}
 			wait = min(wait*2, 5*time.Second)
+			attempt++
 		}
 	}
 }
@@ -170,7 +206,9 @@ const markMessage = `INSERT INTO processed_messages (handler, message_id) VALUES
 func (b *Bus) runHandler(ctx context.Context, h *handler, md Metadata, ev Event, tx *gorm.DB) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
+			// A panic is a bug, however transient its cause may look: it
+			// uses the message's attempts and then parks it.
+			err = Permanent(fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack()))
 		}
 	}()
 	if err := injectFault(ctx, h.name, md.MessageID); err != nil { // a no-op outside the chaos suite's build (faults_off.go)

@@ -7,6 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// The kinds of failure that modshop_bus_messages_retried_total counts.
+const (
+	kindTransient = "transient"
+	kindPermanent = "permanent"
+)
+
 // metrics are the bus's Prometheus collectors. Counts of published
 // messages and lag are read from the tables at scrape time, so they count
 // only what was committed.
@@ -34,9 +40,12 @@ func newMetrics(b *Bus) *metrics {
 	}
 	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
 	return &metrics{
-		bus:          b,
-		processed:    counter("messages_processed_total", "Messages a handler applied."),
-		retried:      counter("messages_retried_total", "Handler attempts that failed and were retried."),
+		bus:       b,
+		processed: counter("messages_processed_total", "Messages a handler applied."),
+		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modshop_bus_messages_retried_total",
+			Help: "Handler attempts that failed and were retried, by kind: transient (the group pauses and reads again, for as long as it takes) or permanent (counts towards the dead letter).",
+		}, []string{"handler", "kind"}),
 		deadLettered: counter("messages_dead_lettered_total", "Messages parked as dead letters after the last attempt."),
 		duplicates:   counter("messages_duplicate_total", "Deliveries of messages the handler had already applied (no effect)."),
 		unknown:      counter("messages_unknown_total", "Messages of unregistered events, acknowledged without handling."),

@@ -32,6 +32,13 @@ type ConsumerStats struct {
 	// of this cluster (restored from another cluster): it reads nothing
 	// new, and its topic is not pruned, until the positions are reset.
 	PositionAhead bool `json:"position_ahead"`
+	// RetryingSince: the group has been retrying a transient failure since
+	// then (the database or the broker away, a lost race): it pauses and
+	// reads again from its offset, and the messages behind wait. Nil when
+	// it is not. LastError and Retries tell what failed and how often.
+	RetryingSince *time.Time `json:"retrying_since"`
+	LastError     *string    `json:"last_error"`
+	Retries       int64      `json:"retries"`
 }
 
 // Overview reports, per topic and consumer group: last published, last
@@ -103,6 +110,8 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 				}
 				cs.Lag = ready + b.inflight(h)
 				cs.Active = true
+				// Its handler runs here: its retry state is this process's.
+				cs.RetryingSince, cs.LastError, cs.Retries = b.retryState(h)
 				ts.Consumers = append(ts.Consumers, cs)
 				continue
 			}
@@ -115,11 +124,13 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 				         WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked)),
 				       g.last_seen,
 				       $3 OR g.last_seen IS NULL OR g.last_seen > now() - make_interval(secs => $4),
-				       o.last_processed_transaction_id >= pg_snapshot_xmax(pg_current_snapshot())
+				       o.last_processed_transaction_id >= pg_snapshot_xmax(pg_current_snapshot()),
+				       g.retrying_since, g.last_error, coalesce(g.retries, 0)
 				  FROM (SELECT coalesce((SELECT last_processed_transaction_id FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), '0'::xid8) AS last_processed_transaction_id,
 				               coalesce((SELECT offset_acked FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), 0) AS offset_acked) o
 				  LEFT JOIN consumer_groups g ON g.topic = $2 AND g.consumer_group = $1`,
-				h, topic, topic == outboxTopic, b.cfg.GroupExpiry.Seconds()).Scan(&cs.LastProcessed, &cs.Lag, &cs.LastSeen, &cs.Active, &cs.PositionAhead)
+				h, topic, topic == outboxTopic, b.cfg.GroupExpiry.Seconds()).Scan(&cs.LastProcessed, &cs.Lag, &cs.LastSeen, &cs.Active, &cs.PositionAhead,
+				&cs.RetryingSince, &cs.LastError, &cs.Retries)
 			if err != nil {
 				return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
 			}
@@ -146,6 +157,25 @@ func (b *Bus) openDeadLetters(ctx context.Context) (map[string]int64, error) {
 		out[h] = n
 	}
 	return out, rows.Err()
+}
+
+// retryState is the retry state of handler name in this process (the
+// rabbitmq transport's handlers, which have no row in consumer_groups).
+func (b *Bus) retryState(name string) (since *time.Time, lastErr *string, retries int64) {
+	b.mu.Lock()
+	h := b.handlers[name]
+	b.mu.Unlock()
+	if h == nil || h.retry == nil {
+		return nil, nil, 0
+	}
+	r := h.retry
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.since.IsZero() {
+		return nil, nil, 0
+	}
+	s, e := r.since, r.lastErr
+	return &s, &e, r.retries
 }
 
 // inflight is how many messages handler h is applying now.

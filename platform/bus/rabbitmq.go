@@ -123,18 +123,16 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect to RabbitMQ: %w", err)
 	}
-	outbox, err := b.subscriber(&handler{name: forwarderGroup, topic: outboxTopic}, logger)
+	fwd := &handler{name: forwarderGroup, topic: outboxTopic, retry: b.newGroupRetry(outboxTopic, forwarderGroup)}
+	outbox, err := b.subscriber(fwd, logger)
 	if err != nil {
 		_ = pub.Close()
 		return nil, err
 	}
-	// A broker that is away: retry with backoff, then give the message back
-	// to the outbox (it comes again in the next batch); never drop it.
-	retry := middleware.Retry{MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2, Logger: logger}
 	if _, err := forwarder.NewForwarder(outbox, pub, logger, forwarder.Config{
 		ForwarderTopic: outboxTopic,
 		Router:         router,
-		Middlewares:    []message.HandlerMiddleware{retry.Middleware},
+		Middlewares:    []message.HandlerMiddleware{b.forwardRetry(fwd.retry, logger)},
 		// Only Publish writes to the outbox; anything else there would
 		// block it forever.
 		AckWhenCannotUnwrap: true,
@@ -156,4 +154,37 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 		router.AddConsumerHandler(h.name, h.topic, sub, b.consume(h))
 	}
 	return pub, nil
+}
+
+// forwardRetry is the forwarder's retry rule, the handlers' own: a broker
+// that is away (IsTransient: the connection lost, or the confirm not
+// coming) ends the outbox batch like a handler's transient failure, and
+// the forwarder pauses outside any transaction and reads again from its
+// offset, for as long as it takes (a message sent twice is applied once:
+// the inboxes). Any other failure is retried with backoff a few times,
+// then the message is given back to the outbox (it comes again in the
+// same batch); it is never dropped.
+func (b *Bus) forwardRetry(r *groupRetry, logger watermill.LoggerAdapter) message.HandlerMiddleware {
+	permanent := middleware.Retry{MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2, Logger: logger,
+		ShouldRetry: func(p middleware.RetryParams) bool { return !IsTransient(p.Err) }}
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		retried := permanent.Middleware(h)
+		return func(msg *message.Message) ([]*message.Message, error) {
+			batch := batchOf(msg.Context())
+			if batch != nil && batch.retrying() != nil {
+				return nil, nil // comes again: see consume
+			}
+			out, err := retried(msg)
+			if err == nil || !IsTransient(err) || b.isClosing() {
+				return out, err
+			}
+			b.metrics.retried.WithLabelValues(forwarderGroup, kindTransient).Inc()
+			r.failed(err)
+			if batch == nil {
+				return nil, err
+			}
+			batch.endForRetry(msg.Context(), err)
+			return nil, nil
+		}
+	}
 }

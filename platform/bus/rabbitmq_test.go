@@ -269,3 +269,43 @@ func TestStart_AStartThatFailsLeavesNoSubscriberBehind(t *testing.T) {
 	}
 	p.conE.waitFor("the connections of the failed Start to close", func() bool { return amqpConnections() <= before })
 }
+
+// TestRabbitMQ_TransientFailuresAreRetriedUntilTheySucceed: with the
+// rabbitmq transport too, a handler failing transiently more often than
+// MaxAttempts is retried (no transaction open while it waits) until it
+// succeeds: applied once, no dead letter, the message behind it after it.
+func TestRabbitMQ_TransientFailuresAreRetriedUntilTheySucceed(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	consumer := p.bus(p.conE, Config{MaxAttempts: 2, TransientBackoff: 5 * time.Millisecond, TransientBackoffMax: 20 * time.Millisecond})
+	var failures atomic.Int32
+	Handle(consumer, "testmod.blinking", p.conE.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		if ev.Key == "blinking" && failures.Add(1) <= 6 {
+			return tx.Exec(`DO $$ BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END $$`).Error
+		}
+		if ev.Key == "after" && p.conE.effects("blinking") != 1 {
+			return errors.New("applied before the message in front of it")
+		}
+		return record("testmod.blinking")(ctx, tx, ev)
+	})
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publisher := p.bus(p.pubE, Config{})
+	if err := publisher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "blinking")
+	p.pubE.publish(publisher, ctx, "after")
+	p.conE.waitFor("the message behind", func() bool { return p.conE.effects("after") == 1 })
+	if n := p.conE.effects("blinking"); n != 1 {
+		t.Errorf("applied %d times, want once", n)
+	}
+	if dl, _ := consumer.DeadLetters(ctx, true, 10); len(dl) != 0 {
+		t.Errorf("dead letters: %+v, want none", dl)
+	}
+	if n := consumer.retried("testmod.blinking", kindTransient); n != 6 {
+		t.Errorf("transient retries: %v, want 6", n)
+	}
+}

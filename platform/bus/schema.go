@@ -97,6 +97,20 @@ func ensureTables(ctx context.Context, busDB *sql.DB, topics []string) error {
 			last_seen      timestamptz NOT NULL,
 			PRIMARY KEY (topic, consumer_group)
 		)`,
+		// A group retrying a transient failure (transient.go): since when,
+		// the last error, how many retries; NULL and 0 when it is not.
+		// Added to the table of databases made before them; only then, since
+		// ALTER TABLE locks the table against every heartbeat even when it
+		// has nothing to add.
+		`DO $$ BEGIN
+		   IF NOT EXISTS (SELECT 1 FROM pg_attribute
+		                   WHERE attrelid = 'consumer_groups'::regclass AND attname = 'retries' AND NOT attisdropped) THEN
+		     ALTER TABLE consumer_groups
+		       ADD COLUMN IF NOT EXISTS retrying_since timestamptz,
+		       ADD COLUMN IF NOT EXISTS last_error     text,
+		       ADD COLUMN IF NOT EXISTS retries        bigint NOT NULL DEFAULT 0;
+		   END IF;
+		 END $$`,
 		// How many messages were pruned from each topic's table, per
 		// destination topic (the outbox's rows carry theirs; otherwise the
 		// topic itself), and when the newest was published: published

@@ -134,6 +134,11 @@ type backoff struct {
 	// polled is raised at every poll: the subscriber runs, and its group
 	// is marked seen at the next heartbeat (retention.go).
 	polled *atomic.Bool
+	// retry is the group's transient failures: the pauses after them, and
+	// their record in bus.consumer_groups. outage logs the database going
+	// away and coming back (shared by all subscribers).
+	retry  *groupRetry
+	outage *db.Outage
 
 	mu       sync.Mutex
 	wokenAt  time.Time // zero: not chasing a wake-up
@@ -158,13 +163,44 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 		if errors.Is(err, context.Canceled) {
 			return 0
 		}
+		if errors.Is(err, errRetryLater) {
+			// A handler failed transiently and ended the batch
+			// (endForRetry); the group pauses here, with no transaction
+			// open, then reads again from its offset.
+			if b.retry != nil {
+				b.retry.store()
+				logger.Debug("bus subscriber pauses after a transient failure", watermill.LogFields{"err": err.Error()})
+				return b.retry.pause()
+			}
+			return b.retryAfter
+		}
 		if code := db.SQLState(err); code == "40001" || code == "40P01" {
 			// Another subscriber of the group won this round; try again.
 			logger.Debug("bus subscriber lost a serialization race; retrying", watermill.LogFields{"err": err.Error()})
 			return 10 * time.Millisecond
 		}
+		if b.outage != nil && b.outage.Failed(err) {
+			// The database is away: logged once for all subscribers; each
+			// pauses as after a handler's transient failure.
+			if b.retry != nil {
+				return b.retry.pause()
+			}
+			return b.retryAfter
+		}
 		logger.Error("bus subscriber query failed", err, nil)
 		return b.retryAfter
+	}
+	if b.outage != nil {
+		b.outage.Recovered()
+	}
+	if b.retry != nil {
+		// The batch committed its offset, past the message that failed
+		// (or there was nothing to read, or another process has the
+		// group's turn: its failures are its to record): the next
+		// transient failure starts from the shortest pause, and the
+		// retry state on the bus page is cleared.
+		b.retry.succeeded()
+		b.retry.store()
 	}
 	if !noMsg {
 		b.mu.Lock()

@@ -1,0 +1,170 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// errRetryLater is how a batch ended by a transient failure answers the
+// subscriber's offset write: the write fails, so the subscriber's query
+// fails with it, and the group's backoff (HandleError) pauses before the
+// group reads again from the offset it had.
+var errRetryLater = errors.New("bus: a handler failed transiently; the group reads again from its offset after a pause")
+
+// groupRetry is a consumer group's state while it retries a transient
+// failure, in this process: how long it pauses next (capped exponential,
+// with jitter, reset by the group's next success) and what the bus page
+// shows (since when, the last error, how many retries), kept in
+// bus.consumer_groups so that every process's page sees it.
+type groupRetry struct {
+	bus          *Bus
+	topic, group string
+
+	mu      sync.Mutex
+	since   time.Time // zero: not retrying
+	retries int64
+	lastErr string
+	next    time.Duration // the next pause before jitter; zero: the first
+	// stored: the row in bus.consumer_groups may show the group retrying,
+	// so a success must clear it.
+	stored bool
+}
+
+func (b *Bus) newGroupRetry(topic, group string) *groupRetry {
+	return &groupRetry{bus: b, topic: topic, group: group}
+}
+
+// failed records a transient failure of the group's handler. The first of
+// a run is logged at WARN; the rest only at DEBUG, with their count shown
+// on the bus page and in the metrics.
+func (r *groupRetry) failed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retries++
+	r.lastErr = truncateError(err)
+	if r.since.IsZero() {
+		r.since = time.Now()
+		r.bus.log.Warn("bus: handler failed transiently; its group pauses and reads again from its offset until it succeeds",
+			"handler", r.group, "err", err)
+		return
+	}
+	r.bus.log.Debug("bus: handler failed transiently again", "handler", r.group, "retries", r.retries, "err", err)
+}
+
+// pause returns how long the group waits before it reads again: the
+// backoff doubles from TransientBackoff up to TransientBackoffMax, and a
+// random part (up to half) keeps the groups of many processes from coming
+// back all at once.
+func (r *groupRetry) pause() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg := r.bus.cfg
+	w := r.next
+	if w <= 0 {
+		w = cfg.TransientBackoff
+	}
+	r.next = min(w*2, cfg.TransientBackoffMax)
+	return w/2 + rand.N(w/2+1)
+}
+
+// succeeded ends a run of transient failures: the group applied a message
+// or read without failing. It resets the backoff and logs the recovery.
+func (r *groupRetry) succeeded() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.next = 0
+	if r.since.IsZero() {
+		return
+	}
+	r.bus.log.Info("bus: handler recovered from transient failures", "handler", r.group,
+		"retries", r.retries, "retrying_for", time.Since(r.since).Round(time.Millisecond))
+	r.since, r.retries, r.lastErr = time.Time{}, 0, ""
+}
+
+// store writes the group's retry state to bus.consumer_groups, or clears
+// it there once the group has recovered. Best effort: the database may be
+// what is failing; it is written at the first pause that reaches it, and
+// a clear that fails is tried again at the next one. It runs outside any
+// transaction (the subscriber calls it between queries).
+func (r *groupRetry) store() {
+	r.mu.Lock()
+	since, retries, lastErr, stored := r.since, r.retries, r.lastErr, r.stored
+	r.mu.Unlock()
+	if since.IsZero() && !stored {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var err error
+	if since.IsZero() {
+		_, err = r.bus.db.ExecContext(ctx, `UPDATE consumer_groups SET retrying_since = NULL, last_error = NULL, retries = 0
+			 WHERE topic = $1 AND consumer_group = $2`, r.topic, r.group)
+	} else {
+		_, err = r.bus.db.ExecContext(ctx, `UPDATE consumer_groups SET retrying_since = $3, last_error = $4, retries = $5
+			 WHERE topic = $1 AND consumer_group = $2`, r.topic, r.group, since, lastErr, retries)
+	}
+	if err != nil {
+		r.bus.log.Debug("bus: could not record the group's retry state; trying again later", "handler", r.group, "err", err)
+		return
+	}
+	r.mu.Lock()
+	// A failure or a success that came meanwhile is written next time.
+	r.stored = !since.IsZero() || !r.since.IsZero()
+	r.mu.Unlock()
+}
+
+// endForRetry ends the batch after a transient failure of one of its
+// messages: what the batch applied before it commits (effects and inbox
+// marks, without the offset: the group reads those messages again and
+// finds them applied), the failed message's savepoint is rolled back
+// already (applyInBatchOnce). The batch's later messages are not applied
+// (consume skips them), its offset write fails with errRetryLater, and the
+// subscriber's backoff pauses outside any transaction.
+//
+// Why commit rather than roll back: a transient failure that strikes one
+// message in ten would roll back a batch of fifty nearly every time, and
+// the group would make no progress at all; committing keeps what was done.
+// A batch that parked a dead letter rolls back instead: the dead letter
+// must commit with its offset (see parked), and comes again.
+func (t *batchTx) endForRetry(ctx context.Context, cause error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.retryLater = cause
+	if t.done {
+		return // a lost connection, or an undo that failed: rolled back
+	}
+	if t.parked {
+		t.abandon()
+		return
+	}
+	if err := t.actAsBus(ctx); err != nil {
+		return // abandoned
+	}
+	t.done = true
+	after := t.after
+	t.after, t.pending = nil, nil
+	err := t.tx.Commit()
+	_ = t.conn.Close()
+	if err == nil {
+		for _, f := range after {
+			f()
+		}
+	}
+}
+
+// retrying returns the transient failure that ended the batch, or nil.
+func (t *batchTx) retrying() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.retryLater
+}
+
+// retryLaterErr is what the subscriber's statements get once a transient
+// failure ended the batch; t.mu is held.
+func (t *batchTx) retryLaterErr() error {
+	return fmt.Errorf("%w: %w", errRetryLater, t.retryLater)
+}
