@@ -12,10 +12,13 @@ import (
 	"time"
 )
 
-// How long the load runs before a fault and after the shop recovered.
+// How long the load runs before a fault and after the shop recovered;
+// after a lasting fault's process is ready, the load runs that long under
+// the fault.
 const (
-	beforeFault = 10 * time.Second
-	afterFault  = 15 * time.Second
+	beforeFault  = 10 * time.Second
+	afterFault   = 15 * time.Second
+	lastingFault = 30 * time.Second
 )
 
 // fault is one thing going wrong; inject makes it happen and returns when
@@ -25,6 +28,11 @@ type fault struct {
 	name   string
 	rate   float64 // orders per second
 	inject func(t *testing.T) (recovered time.Time)
+	// lasting: the fault goes on after inject (the chaos settings of the
+	// restarted process), through the load after it and the checks, which
+	// must then hold under it; end takes it away afterwards.
+	lasting bool
+	end     func(t *testing.T)
 	// after, when set, checks what only this fault can show.
 	after func(t *testing.T, f figures)
 }
@@ -89,7 +97,7 @@ func TestChaos(t *testing.T) {
 			}
 			return time.Now()
 		}},
-		{name: "handlers fail 10%, panic 2%", rate: 3, inject: func(t *testing.T) time.Time {
+		{name: "handlers fail 10%, panic 2%", rate: 3, lasting: true, inject: func(t *testing.T) time.Time {
 			// A tenth of the messages meet a transient fault that lasts
 			// one run longer than a permanent failure's attempts (three
 			// here): it must wait, not become a dead letter. The panics
@@ -101,10 +109,8 @@ func TestChaos(t *testing.T) {
 				"MODSHOP_CHAOS_PANIC":          "0.02",
 				"MODSHOP_BUS_MAX_ATTEMPTS":     "3",
 			})
-			time.Sleep(30 * time.Second)
-			s.restart(t, nil)
 			return time.Now()
-		}, after: func(t *testing.T, f figures) {
+		}, end: func(t *testing.T) { s.restart(t, nil) }, after: func(t *testing.T, f figures) {
 			// The hook must have fired, or this fault tested nothing.
 			var n float64
 			for _, v := range f.retries {
@@ -114,12 +120,10 @@ func TestChaos(t *testing.T) {
 				t.Errorf("no handler was retried: the chaos build's fault hook did not fire")
 			}
 		}},
-		{name: "payment.charge slowed to 200ms", rate: 2, inject: func(t *testing.T) time.Time {
+		{name: "payment.charge slowed to 200ms", rate: 2, lasting: true, inject: func(t *testing.T) time.Time {
 			s.restart(t, map[string]string{"MODSHOP_CHAOS_SLOW": "payment.charge=200ms"})
-			time.Sleep(30 * time.Second)
-			s.restart(t, nil)
 			return time.Now()
-		}},
+		}, end: func(t *testing.T) { s.restart(t, nil) }},
 	}
 
 	var report []figures
@@ -153,8 +157,15 @@ func runFault(t *testing.T, f fault, s *shop, l *load, chk *checker) figures {
 	faultAt := time.Now()
 	t.Logf("%s: fault at %s", f.name, faultAt.Format("15:04:05.000"))
 	recovered := f.inject(t)
+	if f.end != nil { // after the checks, even failed ones
+		t.Cleanup(func() { f.end(t) })
+	}
 	t.Logf("%s: recovered at %s (%s)", f.name, recovered.Format("15:04:05.000"), recovered.Sub(faultAt).Round(time.Millisecond))
-	time.Sleep(afterFault)
+	after := afterFault
+	if f.lasting {
+		after = lastingFault
+	}
+	time.Sleep(after)
 	end := time.Now()
 	stop()
 	retries1 := s.retries()

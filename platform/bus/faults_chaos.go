@@ -22,12 +22,13 @@ import (
 //	MODSHOP_CHAOS_TRANSIENT=0.10  a tenth of the messages a handler gets
 //	                              meet a serialization failure (SQLSTATE
 //	                              40001), which the bus must treat as
-//	                              transient
+//	                              transient; drawn once per message and
+//	                              handler, at its first run
 //	MODSHOP_CHAOS_TRANSIENT_RUNS=4
 //	                              such a message fails that many runs in a
-//	                              row (default 1: a blip); a database
-//	                              that stays away a while fails every run
-//	                              until it is back
+//	                              row (default 1: a blip), then never
+//	                              again; a database that stays away a
+//	                              while fails every run until it is back
 //	MODSHOP_CHAOS_PANIC=0.02      a fiftieth of handler runs panic, which
 //	                              the bus recovers as a permanent failure
 //	                              (attempts counted)
@@ -50,7 +51,13 @@ var (
 	chaosErr    error
 
 	// chaosFailing counts, per handler and message, the transient
-	// failures still to come (only messages in the middle of a streak).
+	// failures still to come (0: none, or it has had them all). Each
+	// message is drawn once, however often it runs: a batch re-read after
+	// a transient failure runs its messages again, those already applied
+	// included (in a batch the inbox is asked with the handler's first
+	// statement), and drawing again at each run would keep a busy group
+	// from ever getting through a batch. One entry per message and
+	// handler: a test run's few thousand.
 	chaosMu      sync.Mutex
 	chaosFailing = map[string]int{}
 )
@@ -82,25 +89,22 @@ func injectFault(ctx context.Context, handler, messageID string) error {
 }
 
 // chaosTransient decides whether this run of the handler on the message
-// fails transiently: a message drawn at the transient rate fails its
-// next transientRuns runs.
+// fails transiently: a message drawn at the transient rate (once, at its
+// first run) fails its first transientRuns runs.
 func chaosTransient(handler, messageID string) bool {
 	key := handler + " " + messageID
 	chaosMu.Lock()
 	defer chaosMu.Unlock()
-	left, streak := chaosFailing[key]
-	if !streak {
-		// #nosec G404 -- fault injection in a test build: no secret
-		if rand.Float64() >= chaosConfig.transient {
-			return false
-		}
+	left, drawn := chaosFailing[key]
+	// #nosec G404 -- fault injection in a test build: no secret
+	if !drawn && rand.Float64() < chaosConfig.transient {
 		left = chaosConfig.transientRuns
 	}
-	if left <= 1 {
-		delete(chaosFailing, key)
-	} else {
-		chaosFailing[key] = left - 1
+	if left == 0 {
+		chaosFailing[key] = 0
+		return false
 	}
+	chaosFailing[key] = left - 1
 	return true
 }
 
