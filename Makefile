@@ -49,8 +49,9 @@ build:
 test: postgres-binaries chromium rabbitmq openapi-lint $(GOTESTSUM)
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg --raw-command -- $(GO) test -json -race -count=1 -p 2 -timeout 20m $(PKGS)
 
-## chaos: the chaos suite alone, verbosely (app/chaos: the shop under order load through database restarts and outages, SIGKILLs, failing handlers and a slow consumer; about 5 minutes; make test runs it too), with its per-fault figures
+## chaos: the chaos suite alone, verbosely, and the fault hook's own tests (app/chaos: the shop under order load through database restarts and outages, SIGKILLs, failing handlers and a slow consumer; about 5 minutes; make test runs it too), with its per-fault figures
 chaos: postgres-binaries
+	$(GO) test -tags chaos -race -count=1 -run 'TestInjectFault|TestChaosFromEnv' ./platform/bus/
 	$(GO) test -race -count=1 -v -timeout 20m -run 'TestChaos|TestReleaseBinaryHasNoFaultHook' ./app/chaos/
 
 ## openapi-lint: the OpenAPI document the shop serves, against redocly's recommended rules (the linter pinned in tools/openapi-lint, installed there by npm ci)
