@@ -497,7 +497,7 @@ func startCustom(ctx context.Context, b *Bus, listen bool, config func(h *handle
 		b.done.Add(1)
 		go func() {
 			defer b.done.Done()
-			b.wake.listen(runCtx, b.cfg.DatabaseURL, "", b.log)
+			b.wake.listen(runCtx, b.cfg.DatabaseURL, "", b.log, b.outage)
 		}()
 	}
 	b.done.Add(1)

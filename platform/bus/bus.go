@@ -191,7 +191,7 @@ type Bus struct {
 	// subscriber polled since the last heartbeat (retention.go).
 	polled map[groupKey]*atomic.Bool
 	// outage logs the database going away and coming back, once each, for
-	// all subscribers together.
+	// the whole bus: its subscribers and its background work.
 	outage *db.Outage
 	// pruneHeld, when set (tests), runs inside each pruning transaction
 	// that deleted messages, before its commit.
@@ -231,7 +231,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		handlers: map[string]*handler{},
 		closing:  make(chan struct{}),
 	}
-	b.outage = &db.Outage{Log: b.log, What: "bus subscribers"}
+	b.outage = &db.Outage{Log: b.log, What: "bus"}
 	b.killCtx, b.kill = context.WithCancel(context.Background())
 	b.wake.replay = func(id int64) {
 		// Counted before it starts, while the listener (counted too)
@@ -342,7 +342,7 @@ func (b *Bus) Start(ctx context.Context) error {
 		return err
 	}
 
-	logger := newLogAdapter(b.log, b.closing)
+	logger := newLogAdapter(b.log, b.closing, b.outage)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.CloseTimeout}, logger)
 	if err != nil {
 		return fmt.Errorf("bus router: %w", err)
@@ -376,7 +376,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	b.done.Add(4)
 	go func() {
 		defer b.done.Done()
-		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.notify.origin, b.log)
+		b.wake.listen(runCtx, b.cfg.DatabaseURL, b.notify.origin, b.log, b.outage)
 	}()
 	go func() {
 		defer b.done.Done()
@@ -439,7 +439,10 @@ func (b *Bus) pruneInboxes(ctx context.Context, consumers []Consumer) {
 	defer tick.Stop()
 	for {
 		for _, c := range consumers {
-			if err := pruneInbox(ctx, c.DB, time.Now().Add(-b.cfg.InboxRetention)); err != nil && ctx.Err() == nil {
+			err := pruneInbox(ctx, c.DB, time.Now().Add(-b.cfg.InboxRetention))
+			switch {
+			case err == nil, ctx.Err() != nil, b.outage.Failed(err):
+			default:
 				b.log.Warn("bus: pruning the inbox failed", "module", c.Module, "err", err)
 			}
 		}

@@ -68,6 +68,9 @@ func IsTransient(err error) bool {
 	if errors.As(err, &c) {
 		return c.transient
 	}
+	if errors.Is(err, errRetryLater) { // a batch that a transient failure ended
+		return true
+	}
 	switch db.SQLState(err) {
 	case "40001", "40P01", "55P03":
 		return true

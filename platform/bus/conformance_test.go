@@ -153,7 +153,7 @@ func newConformance(t *testing.T) *conformance {
 	b.done.Add(1)
 	go func() {
 		defer b.done.Done()
-		b.wake.listen(runCtx, url, b.notify.origin, b.log)
+		b.wake.listen(runCtx, url, b.notify.origin, b.log, b.outage)
 	}()
 	t.Cleanup(func() {
 		if err := b.Close(); err != nil {

@@ -97,7 +97,7 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 				h.retry.failed(err)
 				if batch != nil {
 					batch.endForRetry(ctx, err)
-					return nil // not acknowledged: see endForRetry
+					return nil // the batch's offset write fails: see endForRetry
 				}
 				h.retry.store()
 				select {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 // logAdapter is the logger the bus gives Watermill (its router, its
@@ -23,21 +25,34 @@ import (
 // one it reports in its fields (a failed rollback names the query error
 // that made it roll back, in "query_err"): only when that one, and every
 // other error among the fields, was caused by closing too is it Debug.
+//
+// Nor is a transient failure (IsTransient) an error: the database away (a
+// commit on a lost connection, say), a lost race, a batch that a
+// handler's transient failure ended. It is retried; it is logged at Debug,
+// and the database going away once at WARN, by outage (db.Outage), for
+// the whole bus.
 type logAdapter struct {
 	inner   watermill.LoggerAdapter
 	closing <-chan struct{}
+	outage  *db.Outage
 }
 
-func newLogAdapter(log *slog.Logger, closing <-chan struct{}) watermill.LoggerAdapter {
+func newLogAdapter(log *slog.Logger, closing <-chan struct{}, outage *db.Outage) watermill.LoggerAdapter {
 	return &logAdapter{
 		inner:   watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
 		closing: closing,
+		outage:  outage,
 	}
 }
 
 func (l *logAdapter) Error(msg string, err error, fields watermill.LogFields) {
 	if l.isClosing() && causedByClosing(err) && fieldsCausedByClosing(fields) {
 		l.inner.Debug(msg+" (the bus is closing)", fields.Add(watermill.LogFields{"error": errText(err)}))
+		return
+	}
+	if IsTransient(err) && fieldsTransient(fields) {
+		l.outage.Failed(err)
+		l.inner.Debug(msg+" (transient: retried)", fields.Add(watermill.LogFields{"error": errText(err)}))
 		return
 	}
 	l.inner.Error(msg, err, fields)
@@ -48,7 +63,7 @@ func (l *logAdapter) Debug(msg string, fields watermill.LogFields) { l.inner.Deb
 func (l *logAdapter) Trace(msg string, fields watermill.LogFields) { l.inner.Trace(msg, fields) }
 
 func (l *logAdapter) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return &logAdapter{inner: l.inner.With(fields), closing: l.closing}
+	return &logAdapter{inner: l.inner.With(fields), closing: l.closing, outage: l.outage}
 }
 
 func (l *logAdapter) isClosing() bool {
@@ -78,6 +93,16 @@ func causedByClosing(err error) bool {
 func fieldsCausedByClosing(fields watermill.LogFields) bool {
 	for _, v := range fields {
 		if err, ok := v.(error); ok && !causedByClosing(err) {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldsTransient reports whether every error among fields is transient.
+func fieldsTransient(fields watermill.LogFields) bool {
+	for _, v := range fields {
+		if err, ok := v.(error); ok && !IsTransient(err) {
 			return false
 		}
 	}

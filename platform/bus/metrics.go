@@ -88,7 +88,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	stats, err := m.bus.Overview(ctx)
 	if err != nil {
-		m.bus.log.Warn("bus metrics: overview failed", "err", err)
+		if !m.bus.outage.Failed(err) {
+			m.bus.log.Warn("bus metrics: overview failed", "err", err)
+		}
 		return
 	}
 	for _, t := range stats {

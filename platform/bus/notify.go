@@ -86,7 +86,12 @@ func (b *Bus) runNotifier(ctx context.Context) {
 		for i, t := range topics {
 			payloads[i] = b.notify.payload(t)
 		}
-		if _, err := b.db.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, notifyChannel, payloads); err != nil {
+		_, err := b.db.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, notifyChannel, payloads)
+		switch {
+		case err == nil:
+			b.outage.Recovered()
+		case b.outage.Failed(err): // other processes find the messages at their next poll
+		default:
 			b.log.Warn("bus: NOTIFY failed; other processes find the messages at their next poll", "topics", topics, "err", err)
 		}
 	}

@@ -81,7 +81,7 @@ func TestListener_SkipsItsOwnProcess(t *testing.T) {
 	ch := b.wake.channel("some.topic.v1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go b.wake.listen(ctx, e.url, b.notify.origin, slogDiscard())
+	go b.wake.listen(ctx, e.url, b.notify.origin, slogDiscard(), nil)
 	waitForListener(t, e.admin)
 	drain := func() {
 		for {

@@ -161,7 +161,12 @@ func (b *Bus) heartbeat(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if err := b.markSeen(ctx, b.groupsPolled(false)); err != nil && ctx.Err() == nil {
+		err := b.markSeen(ctx, b.groupsPolled(false))
+		switch {
+		case err == nil:
+			b.outage.Recovered()
+		case ctx.Err() != nil, b.outage.Failed(err):
+		default:
 			b.log.Warn("bus: heartbeat failed", "err", err)
 		}
 	}
@@ -173,7 +178,11 @@ func (b *Bus) pruneLoop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		pruned, _, err := b.pruneMessages(ctx)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil:
+			b.outage.Recovered()
+		case ctx.Err() != nil, b.outage.Failed(err):
+		default:
 			b.log.Warn("bus: pruning the message tables failed", "err", err)
 		}
 		for topic, n := range pruned {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -32,6 +33,8 @@ type groupRetry struct {
 	// stored: the row in bus.consumer_groups may show the group retrying,
 	// so a success must clear it.
 	stored bool
+	// warned: the run was logged at WARN, so its end is logged at INFO.
+	warned bool
 }
 
 func (b *Bus) newGroupRetry(topic, group string) *groupRetry {
@@ -39,17 +42,22 @@ func (b *Bus) newGroupRetry(topic, group string) *groupRetry {
 }
 
 // failed records a transient failure of the group's handler. The first of
-// a run is logged at WARN; the rest only at DEBUG, with their count shown
-// on the bus page and in the metrics.
+// a run is logged at WARN (unless it is the database away: the bus logs
+// that once for all its groups); the rest only at DEBUG, with their count
+// shown on the bus page and in the metrics.
 func (r *groupRetry) failed(err error) {
+	outage := r.bus.outage.Failed(err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.retries++
 	r.lastErr = truncateError(err)
 	if r.since.IsZero() {
 		r.since = time.Now()
-		r.bus.log.Warn("bus: handler failed transiently; its group pauses and reads again from its offset until it succeeds",
-			"handler", r.group, "err", err)
+		r.warned = !outage
+		if r.warned {
+			r.bus.log.Warn("bus: handler failed transiently; its group pauses and reads again from its offset until it succeeds",
+				"handler", r.group, "err", err)
+		}
 		return
 	}
 	r.bus.log.Debug("bus: handler failed transiently again", "handler", r.group, "retries", r.retries, "err", err)
@@ -80,9 +88,13 @@ func (r *groupRetry) succeeded() {
 	if r.since.IsZero() {
 		return
 	}
-	r.bus.log.Info("bus: handler recovered from transient failures", "handler", r.group,
+	level := slog.LevelDebug
+	if r.warned {
+		level = slog.LevelInfo
+	}
+	r.bus.log.Log(context.Background(), level, "bus: handler recovered from transient failures", "handler", r.group,
 		"retries", r.retries, "retrying_for", time.Since(r.since).Round(time.Millisecond))
-	r.since, r.retries, r.lastErr = time.Time{}, 0, ""
+	r.since, r.retries, r.lastErr, r.warned = time.Time{}, 0, "", false
 }
 
 // store writes the group's retry state to bus.consumer_groups, or clears

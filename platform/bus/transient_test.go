@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	neturl "net/url"
 	"strings"
 	"sync"
@@ -36,13 +37,14 @@ func (e *env) retryRow(group string) retryRow {
 	return r
 }
 
-// idleInTransaction counts the bus's connections that hold a transaction
-// open without running a statement.
+// idleInTransaction counts the connections to the test's database (the
+// bus's, which log in as the test's user and act as modshop_bus, and the
+// module's) that hold a transaction open without running a statement.
 func (e *env) idleInTransaction() int {
 	e.t.Helper()
 	var n int
 	err := e.admin.QueryRow(`SELECT count(*) FROM pg_stat_activity
-		 WHERE datname = current_database() AND usename = 'modshop_bus' AND state LIKE 'idle in transaction%'`).Scan(&n)
+		 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`).Scan(&n)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -229,6 +231,7 @@ func TestHandle_PanicAndPermanentMarkUseAttemptsThenDeadLetter(t *testing.T) {
 // The database going away while a handler runs (the connection cut, then
 // refused) is a transient failure: no dead letter, and once the database
 // is back the message is applied once, before the messages behind it.
+// The outage is logged as one, not as an error per attempt.
 func TestHandle_DatabaseOutageWhileAHandlerRunsLosesNothing(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		direct := testkit.NewDatabase(t)
@@ -255,7 +258,9 @@ func TestHandle_DatabaseOutageWhileAHandlerRunsLosesNothing(t *testing.T) {
 		if err := e.mod.Exec(`CREATE TABLE applied (seq bigserial PRIMARY KEY, key text NOT NULL)`).Error; err != nil {
 			t.Fatal(err)
 		}
-		b := e.bus(Config{MaxAttempts: 2, TransientBackoff: 10 * time.Millisecond, TransientBackoffMax: 100 * time.Millisecond})
+		var logged logBuffer
+		b := e.bus(Config{MaxAttempts: 2, TransientBackoff: 10 * time.Millisecond, TransientBackoffMax: 100 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 		const name = "testmod.cut"
 		running := make(chan struct{})
 		cut := make(chan struct{})
@@ -295,5 +300,37 @@ func TestHandle_DatabaseOutageWhileAHandlerRunsLosesNothing(t *testing.T) {
 		if n := b.retried(name, kindPermanent); n != 0 {
 			t.Errorf("permanent retries: %v, want 0", n)
 		}
+		e.waitFor("the recovery logged", func() bool { return strings.Contains(logged.String(), "the database is available again") })
+		lines := logged.String()
+		if strings.Contains(lines, "level=ERROR") {
+			t.Errorf("the outage was logged as errors:\n%s", lines)
+		}
+		// Once when it starts; a statement that was under way before the
+		// restore may start a second one, but not one per attempt.
+		if n := strings.Count(lines, "level=WARN"); n < 1 || n > 2 {
+			t.Errorf("%d WARN lines, want the outage's start once:\n%s", n, lines)
+		}
 	})
+}
+
+// A database made before the retry columns gets them when a bus starts on
+// it, and a second start changes nothing.
+func TestStart_AddsTheRetryColumnsToAnOlderDatabase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.bus(Config{}) // creates the tables
+	if _, err := e.admin.Exec(`ALTER TABLE bus.consumer_groups DROP COLUMN retrying_since, DROP COLUMN last_error, DROP COLUMN retries`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e.bus(Config{})
+		var n int
+		if err := e.admin.QueryRow(`SELECT count(*) FROM pg_attribute WHERE attrelid = 'bus.consumer_groups'::regclass
+			   AND attname IN ('retrying_since', 'last_error', 'retries') AND NOT attisdropped`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 {
+			t.Fatalf("consumer_groups has %d of the 3 retry columns", n)
+		}
+	}
 }

@@ -74,13 +74,15 @@ func (w *wakeups) wakeAll() {
 // listen holds one connection that LISTENs for publishes until ctx ends,
 // reconnecting after failures. After a reconnect every subscriber polls
 // once, in case a wake-up was missed meanwhile.
-func (w *wakeups) listen(ctx context.Context, url, origin string, log *slog.Logger) {
+func (w *wakeups) listen(ctx context.Context, url, origin string, log *slog.Logger, outage *db.Outage) {
 	for ctx.Err() == nil {
-		err := w.listenOnce(ctx, url, origin)
+		err := w.listenOnce(ctx, url, origin, outage)
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("bus wake-up listener lost its connection; reconnecting", "err", err)
+		if !outage.Failed(err) {
+			log.Warn("bus wake-up listener lost its connection; reconnecting", "err", err)
+		}
 		w.wakeAll()
 		select {
 		case <-ctx.Done():
@@ -90,7 +92,7 @@ func (w *wakeups) listen(ctx context.Context, url, origin string, log *slog.Logg
 	}
 }
 
-func (w *wakeups) listenOnce(ctx context.Context, url, origin string) error {
+func (w *wakeups) listenOnce(ctx context.Context, url, origin string, outage *db.Outage) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
@@ -99,6 +101,7 @@ func (w *wakeups) listenOnce(ctx context.Context, url, origin string) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel+"; LISTEN "+replayChannel); err != nil {
 		return err
 	}
+	outage.Recovered()
 	w.wakeAll()
 	for {
 		n, err := conn.WaitForNotification(ctx)

@@ -24,9 +24,9 @@ type Outage struct {
 // Failed reports whether err means the database is unavailable
 // (IsUnavailable). If so it logs the start of an outage, once, and the
 // caller should not log err itself; otherwise the caller handles err as
-// it would anyway.
+// it would anyway. A nil *Outage reports false: the caller logs everything.
 func (o *Outage) Failed(err error) bool {
-	if !IsUnavailable(err) {
+	if o == nil || !IsUnavailable(err) {
 		return false
 	}
 	o.mu.Lock()
@@ -42,6 +42,9 @@ func (o *Outage) Failed(err error) bool {
 // Recovered logs the end of an outage, if one was going on: the caller's
 // work reached the database again.
 func (o *Outage) Recovered() {
+	if o == nil {
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.since.IsZero() {
@@ -53,6 +56,9 @@ func (o *Outage) Recovered() {
 
 // Down reports whether an outage is going on.
 func (o *Outage) Down() bool {
+	if o == nil {
+		return false
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return !o.since.IsZero()

@@ -505,9 +505,24 @@ func (w *world) staffHandleDeadLetters(t *testing.T) {
 	defer exec(`DELETE FROM bus.consumer_groups WHERE consumer_group = 'restored.handler'`)
 	defer exec(`DELETE FROM bus."o_order.placed.v1" WHERE consumer_group = 'restored.handler'`)
 
+	// A consumer group retrying a transient failure, as a process records
+	// it while the database blinks: shown in a section of its own, not
+	// among the dead letters.
+	exec(`UPDATE bus.consumer_groups SET retrying_since = now() - interval '2 minutes', last_error = 'ERROR: could not serialize access (SQLSTATE 40001)', retries = 12
+	       WHERE consumer_group = 'payment.charge'`)
+	defer exec(`UPDATE bus.consumer_groups SET retrying_since = NULL, last_error = NULL, retries = 0 WHERE consumer_group = 'payment.charge'`)
+
 	s := w.staff.as(t)
 	s.click(`.staff-nav a[href="/staff/bus"]`)
 	s.visible("#bus-consumers")
+	blinking := `#retrying-groups li.retrying[data-handler="payment.charge"]`
+	s.visible(blinking)
+	if got := s.text(blinking); !strings.Contains(got, "Retrying since") || !strings.Contains(got, "12 transient failures") || !strings.Contains(got, "SQLSTATE 40001") {
+		t.Errorf("the retrying group shown as %q, want since when, 12 transient failures and the last error", got)
+	}
+	if n := len(s.texts("#retrying-groups li.retrying")); n != 1 {
+		t.Errorf("%d groups shown retrying, want 1", n)
+	}
 	retired := `#bus-consumers tr[data-handler="retired.handler"]`
 	if got, state := s.attr(retired, "data-active"), s.text(retired+" .state"); got != "false" || !strings.HasPrefix(state, "inactive last ran") {
 		t.Errorf("the retired group shown as active=%q, state %q; want inactive, with when it last ran", got, state)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/modshop/modshop/modules/payment/internal/provider"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/db"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -93,12 +94,16 @@ type Service struct {
 	expected [2]atomic.Int64 // new rows announced by handlers before their commit, by kind
 	recorded [2]atomic.Bool  // new rows committed by handlers since the last look, by kind
 	now      func() time.Time
+	// outage logs the database going away once, and its return, instead
+	// of an error at every look of the worker meanwhile.
+	outage *db.Outage
 }
 
 // NewService builds the ledger on the module's database handle.
 func NewService(gdb *gorm.DB, pub Publisher, p provider.Provider, log *slog.Logger, cfg Config) *Service {
 	cfg.setDefaults()
-	return &Service{db: gdb, pub: pub, provider: p, log: log, cfg: cfg, wake: make(chan struct{}, 1), now: time.Now}
+	return &Service{db: gdb, pub: pub, provider: p, log: log, cfg: cfg, wake: make(chan struct{}, 1), now: time.Now,
+		outage: &db.Outage{Log: log, What: "payment worker"}}
 }
 
 // outcomeContext makes an outcome event carry the order id as correlation

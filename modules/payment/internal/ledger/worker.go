@@ -155,11 +155,14 @@ func (s *Service) Run(ctx context.Context) {
 				start(j)
 			}
 			if err != nil {
-				s.log.Error("payment worker: claiming work failed", "err", err)
+				if !s.outage.Failed(err) {
+					s.log.Error("payment worker: claiming work failed", "err", err)
+				}
 				arm(s.cfg.PollInterval) // not a tight loop while the database is away
 				everyKind = true
 				continue
 			}
+			s.outage.Recovered()
 			saturated = len(jobs) == free
 		}
 		everyKind = false
@@ -220,7 +223,7 @@ func (s *Service) untilDue(ctx context.Context) time.Duration {
 			(SELECT min(next_attempt_at) FROM payments WHERE status = 'pending'),
 			(SELECT min(next_attempt_at) FROM refunds WHERE status = 'pending')) AS at`).Scan(&next).Error
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !s.outage.Failed(err) {
 			s.log.Error("payment worker: looking for the next retry failed", "err", err)
 		}
 		return s.cfg.PollInterval
@@ -249,6 +252,9 @@ func (s *Service) logSettleError(kind, id string, err error) {
 	if errors.Is(err, errClaimLost) {
 		s.log.Warn("payment worker: claim taken over; the other worker settles it", "kind", kind, "id", id)
 		return
+	}
+	if s.outage.Failed(err) {
+		return // retried after the lease, like any other
 	}
 	s.log.Error("payment worker: recording the outcome failed; retried after the lease", "kind", kind, "id", id, "err", err)
 }

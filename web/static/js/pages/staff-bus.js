@@ -1,6 +1,7 @@
-// Staff: the event bus. How far each consumer lags behind its topic, and the
-// dead letters (messages a handler could not apply) to inspect, replay or
-// discard.
+// Staff: the event bus. How far each consumer lags behind its topic, the
+// consumers retrying a transient failure (the database or the broker away),
+// and the dead letters (messages a handler could not apply) to inspect,
+// replay or discard.
 import { del, get, post, query } from '../api.js';
 import { busy, clock, h, replace, timeTag, toast } from '../dom.js';
 import { actionError, field, showError } from '../forms.js';
@@ -34,7 +35,7 @@ function consumersTable(topics) {
   for (const t of [...topics].sort((a, b) => a.topic.localeCompare(b.topic))) {
     const consumers = t.consumers.length ? t.consumers : [null];
     for (const c of consumers) {
-      const attention = c && (c.lag > 0 || c.dead_letters > 0 || !c.active || c.position_ahead);
+      const attention = c && (c.lag > 0 || c.dead_letters > 0 || !c.active || c.position_ahead || c.retrying_since);
       rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', 'data-active': c ? String(c.active) : '', 'data-position-ahead': c && c.position_ahead ? 'true' : null, class: attention ? 'attention' : null },
         h('td', { 'data-label': 'Topic' }, h('code', {}, t.topic)),
         h('th', { scope: 'row', 'data-label': 'Consumer' }, c ? h('code', {}, c.handler) : h('span', { class: 'muted' }, 'no consumer here')),
@@ -51,6 +52,26 @@ function consumersTable(topics) {
     h('caption', { class: 'visually-hidden' }, 'Consumers and their lag'),
     h('thead', {}, h('tr', {}, ['Topic', 'Consumer', 'State', 'Published', 'Lag', 'Dead letters', 'Last processed', 'Last published'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, rows));
+}
+
+// A consumer retrying a transient failure pauses and tries the same message
+// again until it succeeds; the messages behind it wait. Apart from the dead
+// letters: nothing here needs staff to act, only perhaps the database or
+// the broker.
+function retryingList(topics) {
+  const items = [];
+  for (const t of [...topics].sort((a, b) => a.topic.localeCompare(b.topic))) {
+    for (const c of t.consumers) {
+      if (!c.retrying_since) continue;
+      items.push(h('li', { class: 'card retrying', 'data-topic': t.topic, 'data-handler': c.handler },
+        h('h3', { class: 'card-title' }, h('code', {}, t.topic), ' → ', h('code', {}, c.handler)),
+        h('p', { class: 'muted' }, 'Retrying since ', timeTag(c.retrying_since),
+          h('span', { class: 'retries' }, `; ${c.retries} transient failure${c.retries === 1 ? '' : 's'}`)),
+        h('pre', { class: 'error-text last-error' }, c.last_error || '')));
+    }
+  }
+  if (!items.length) return h('p', { id: 'no-retrying' }, 'No consumer is retrying: nothing is waiting for the database or the broker.');
+  return h('ul', { class: 'list', id: 'retrying-groups' }, items);
 }
 
 function pretty(value) {
@@ -158,11 +179,13 @@ export async function staffBusPage(ctx) {
   }
 
   const consumers = h('div', { id: 'bus-overview' });
+  const retrying = h('div', { id: 'bus-retrying' });
   const updated = h('p', { class: 'muted', id: 'bus-updated', role: 'status' });
   const list = h('div', { id: 'dead-letters' });
 
   const drawOverview = (o) => {
     replace(consumers, consumersTable(o.topics));
+    replace(retrying, retryingList(o.topics));
     updated.textContent = `Updated at ${clock()}; refreshes every ${REFRESH_MS / 1000} s.`;
   };
   const drawLetters = (items) => {
@@ -215,6 +238,11 @@ export async function staffBusPage(ctx) {
       h('p', { class: 'note' }, 'Lag is how many published messages a consumer has not processed yet; a message that keeps failing becomes a dead letter so that the ones behind it flow. '
         + 'Old messages are deleted once every active consumer has processed them; a consumer that has not run for a long while is inactive and no longer holds them back.'),
       updated, consumers),
+    h('section', { 'aria-labelledby': 'retrying-heading' },
+      h('h2', { id: 'retrying-heading' }, 'Retrying'),
+      h('p', { class: 'note' }, 'A consumer that fails for a reason of the moment (the database or the message broker away, a conflict with another transaction) '
+        + 'pauses and tries the same message again, for as long as it takes; the messages behind it wait, and none of them becomes a dead letter.'),
+      retrying),
     h('section', { 'aria-labelledby': 'dead-letters-heading' },
       h('h2', { id: 'dead-letters-heading' }, 'Dead letters'),
       filter, list));
