@@ -48,6 +48,7 @@ type figures struct {
 	confirmedAfter                 float64
 	retries                        map[string]float64 // the bus's, by kind
 	refused                        map[string]int     // the client's refused attempts, by kind
+	notConfirmed                   map[string]int     // orders placed that ended otherwise, by status:reason
 }
 
 // TestChaos runs the shop's binary under a steady order load through each
@@ -190,6 +191,7 @@ func runFault(t *testing.T, f fault, s *shop, l *load, chk *checker) figures {
 		confirmedAfter:      perSecond(confirmedBetween(db, recovered, end), recovered, end),
 		retries:             map[string]float64{},
 		refused:             map[string]int{},
+		notConfirmed:        endedBy(db, start),
 	}
 	if first := firstConfirmedAfter(db, recovered); !first.IsZero() {
 		fig.recoveryToConfirmed = first.Sub(recovered)
@@ -213,24 +215,24 @@ func (f figures) line() string {
 	if f.recoveryToConfirmed >= 0 {
 		first = f.recoveryToConfirmed.Round(time.Millisecond).String()
 	}
-	return fmt.Sprintf("first confirmed %s after recovery; accepted/s %.1f/%.1f/%.1f; confirmed/s %.1f/%.1f/%.1f (before/during/after); bus retries %s; client refused %s",
+	return fmt.Sprintf("first confirmed %s after recovery; accepted/s %.1f/%.1f/%.1f; confirmed/s %.1f/%.1f/%.1f (before/during/after); bus retries %s; client refused %s; not confirmed %s",
 		first, f.acceptedBefore, f.acceptedDuring, f.acceptedAfter, f.confirmedBefore, f.confirmedDuring, f.confirmedAfter,
-		formatCounts(f.retries), formatCounts(f.refused))
+		formatCounts(f.retries), formatCounts(f.refused), formatCounts(f.notConfirmed))
 }
 
 // formatReport is the figures as a table, one fault a row.
 func formatReport(report []figures) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "fault\trecovery→confirmed\taccepted/s before/during/after\tconfirmed/s before/during/after\tbus retries by kind\tclient refused")
+	fmt.Fprintln(w, "fault\trecovery→confirmed\taccepted/s before/during/after\tconfirmed/s before/during/after\tbus retries by kind\tclient refused\tnot confirmed")
 	for _, f := range report {
 		first := "none"
 		if f.recoveryToConfirmed >= 0 {
 			first = f.recoveryToConfirmed.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.1f / %.1f / %.1f\t%.1f / %.1f / %.1f\t%s\t%s\n", f.fault, first,
+		fmt.Fprintf(w, "%s\t%s\t%.1f / %.1f / %.1f\t%.1f / %.1f / %.1f\t%s\t%s\t%s\n", f.fault, first,
 			f.acceptedBefore, f.acceptedDuring, f.acceptedAfter, f.confirmedBefore, f.confirmedDuring, f.confirmedAfter,
-			formatCounts(f.retries), formatCounts(f.refused))
+			formatCounts(f.retries), formatCounts(f.refused), formatCounts(f.notConfirmed))
 	}
 	_ = w.Flush()
 	return b.String()

@@ -206,3 +206,24 @@ func queryStrings(db *sql.DB, q string, args ...any) ([]string, error) {
 	slices.Sort(out)
 	return out, rows.Err()
 }
+
+// endedBy counts the orders placed since from that did not end confirmed,
+// by status and reason (a declined card; a deadline that a fault made
+// them miss).
+func endedBy(db *sql.DB, from time.Time) map[string]int {
+	out := map[string]int{}
+	rows, err := db.Query(`SELECT status || ':' || cancel_reason, count(*) FROM orders.orders
+		WHERE created_at >= $1 AND status <> 'confirmed' GROUP BY 1`, from)
+	if err != nil {
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if rows.Scan(&k, &n) == nil {
+			out[strings.TrimSuffix(k, ":")] = n
+		}
+	}
+	return out
+}
