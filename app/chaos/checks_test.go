@@ -41,14 +41,17 @@ func (c *checker) check(t *testing.T, l *load) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Even when a check below gives up (the shop did not settle), the
+	// dead letters say why.
+	defer c.checkDeadLetters(t, db)
 
 	accepted, _, failures := l.snapshot()
 	for _, f := range failures {
 		t.Errorf("client: %s", f)
 	}
 	c.waitFinal(t, db)
+	c.waitDrained(t)
 	apptest.CheckInvariantsAt(t, c.databaseURL, c.overview)
-	c.checkDeadLetters(t, db)
 	c.checkAcceptedOnce(t, db, accepted)
 	c.checkCaptures(t, db)
 }
@@ -68,6 +71,36 @@ func (c *checker) waitFinal(t *testing.T, db *sql.DB) {
 			rows, _ := queryStrings(db, `SELECT id::text || ' ' || status || ' ' || payment_state FROM orders.orders
 				WHERE status NOT IN ('confirmed', 'rejected', 'cancelled') ORDER BY created_at LIMIT 20`)
 			t.Fatalf("%d orders not final after 5 minutes (%v), e.g.:\n%s", open, err, strings.Join(rows, "\n"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitDrained waits until no handler lags. Under a lasting fault (handlers
+// failing, a slow consumer) a group may take a while to drain after the
+// load stops; the invariant checker's own wait is shorter. The bound is
+// generous: a group that makes no progress fails it, a slow one does not.
+func (c *checker) waitDrained(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		why := ""
+		stats, err := c.overview(context.Background())
+		if err != nil {
+			why = err.Error()
+		}
+		for _, topic := range stats {
+			for _, g := range topic.Consumers {
+				if g.Lag > 0 && why == "" {
+					why = fmt.Sprintf("handler %s lags %d on %s", g.Handler, g.Lag, topic.Topic)
+				}
+			}
+		}
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bus did not drain within 5 minutes: %s", why)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
