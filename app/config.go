@@ -43,6 +43,10 @@ type Config struct {
 	StockTimeout        time.Duration
 	PaymentTimeout      time.Duration
 	PaymentTestDelay    time.Duration
+	// PaymentProviderTimeout bounds each payment provider call; a payment
+	// or refund claimed by a process that died is taken up by another
+	// after 2×PaymentProviderTimeout+10s (the claim's lease).
+	PaymentProviderTimeout time.Duration
 	// Modules lists the modules this process runs: "all", or names
 	// separated by commas (user,product,order,payment).
 	Modules string
@@ -107,6 +111,7 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Duration(&c.StockTimeout, "stock-timeout", "MODSHOP_STOCK_TIMEOUT", 30*time.Second, "an order whose stock is not reserved or rejected by then is cancelled")
 	s.Duration(&c.PaymentTimeout, "payment-timeout", "MODSHOP_PAYMENT_TIMEOUT", 60*time.Second, "an order not paid (or declined) by then is cancelled")
 	s.Duration(&c.PaymentTestDelay, "payment-test-delay", "MODSHOP_PAYMENT_TEST_DELAY", 2*time.Second, "how long the test payment provider takes to approve pm_card_delayed")
+	s.Duration(&c.PaymentProviderTimeout, "payment-provider-timeout", "MODSHOP_PAYMENT_PROVIDER_TIMEOUT", 10*time.Second, "longest a payment provider call may take; a payment claimed by a process that died is taken up by another after twice this plus 10s")
 	s.Bool(&c.SeedDemo, "seed-demo", "MODSHOP_SEED_DEMO", false, "load the demo catalog at start when the catalog is empty")
 	s.String(&c.Modules, "modules", "MODSHOP_MODULES", "all", "modules this process runs: all, or a comma-separated list of user, product, order, payment")
 	s.String(&c.UserDatabaseURL, "user-database-url", "MODSHOP_USER_DATABASE_URL", "", "PostgreSQL URL of the user module's schema; empty: MODSHOP_DATABASE_URL")
@@ -144,6 +149,8 @@ func (c Config) validate() error {
 	check(c.PasswordHashWait >= time.Millisecond && c.PasswordHashWait <= time.Minute, "MODSHOP_PASSWORD_HASH_WAIT=%s: must be from 1ms to 1m", c.PasswordHashWait)
 	check(c.BusMaxAttempts >= 1 && c.BusMaxAttempts <= 100, "MODSHOP_BUS_MAX_ATTEMPTS=%d: must be from 1 to 100", c.BusMaxAttempts)
 	check(c.StockTimeout >= 100*time.Millisecond && c.PaymentTimeout >= 100*time.Millisecond, "MODSHOP_STOCK_TIMEOUT and MODSHOP_PAYMENT_TIMEOUT must be at least 100ms")
+	check(c.PaymentProviderTimeout >= 100*time.Millisecond && c.PaymentProviderTimeout <= 10*time.Minute, "MODSHOP_PAYMENT_PROVIDER_TIMEOUT=%s: must be from 100ms to 10m", c.PaymentProviderTimeout)
+	check(c.PaymentTestDelay < c.PaymentProviderTimeout, "MODSHOP_PAYMENT_TEST_DELAY=%s: must be below MODSHOP_PAYMENT_PROVIDER_TIMEOUT=%s, or every delayed test payment times out", c.PaymentTestDelay, c.PaymentProviderTimeout)
 	check(c.ReservationTTL >= time.Second, "MODSHOP_RESERVATION_TTL=%s: must be at least 1s", c.ReservationTTL)
 	check(c.BusSafetyPoll >= 100*time.Millisecond, "MODSHOP_BUS_SAFETY_POLL=%s: must be at least 100ms", c.BusSafetyPoll)
 	check(c.BusRetention >= time.Minute, "MODSHOP_BUS_RETENTION=%s: must be at least 1m", c.BusRetention)

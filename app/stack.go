@@ -359,7 +359,8 @@ func (s *stack) buildModules() error {
 			return err
 		}
 		s.payment = payment.New(payment.Deps{DB: paymentDB, Bus: s.bus, Log: log, Config: payment.Config{
-			TestDelay: cfg.PaymentTestDelay,
+			TestDelay:       cfg.PaymentTestDelay,
+			ProviderTimeout: cfg.PaymentProviderTimeout,
 		}})
 		s.modules = append(s.modules, s.payment)
 		s.runners = append(s.runners, s.payment.Run)

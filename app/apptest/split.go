@@ -54,9 +54,11 @@ var SplitRoutes = []struct{ Prefix, Module string }{
 //
 // With OneProcess it is the real binary unsplit instead: one `modshop
 // serve` running every module, reached directly, so that benchmarks can
-// compare the topologies as separate processes alike.
+// compare the topologies as separate processes alike. With OneProcess and
+// Replicas {"all"} it is two such processes on one database, reached
+// through a round-robin front (Front), as behind a load balancer.
 type Split struct {
-	URL string // the gateway, or with OneProcess the one process
+	URL string // the gateway, the one process, or the front of the replicas
 	// DatabaseURL is a superuser URL of a database where every module's
 	// schema can be read: the shop's one database, or with a database per
 	// module one that imports their schemas (postgres_fdw).
@@ -71,6 +73,7 @@ type Split struct {
 	names []string            // the module processes in start order: SplitModules and replicas, or allModules
 	procs map[string]*process // by name (a module's, allModules or "gateway")
 	doc   *openapi3.T
+	front *Front // OneProcess with replicas: what URL reaches
 
 	adminOnce             sync.Once
 	adminID, adminToken   string
@@ -94,7 +97,12 @@ type SplitOptions struct {
 	// first, on the module's database, named "<module>-2": the two share
 	// the module's bus consumer groups, its background work (payment
 	// worker, deadline and expiry sweeps) and its data. The gateway sends
-	// HTTP to the first. Not with OneProcess.
+	// HTTP to the first.
+	//
+	// With OneProcess it may name "all" alone: two full replicas, "all"
+	// and "all-2", each `modshop serve` running every module on the one
+	// database, as a user would run them behind a load balancer; URL is
+	// then a front that sends requests to each in turn (Front).
 	Replicas []string
 }
 
@@ -113,15 +121,15 @@ const allModules = "all"
 // processes' logs are shown if it failed.
 func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 	tb.Helper()
-	if opts.OneProcess && (opts.DatabasePerModule || len(opts.Replicas) > 0) {
-		tb.Fatal("StartSplit: OneProcess runs one process on one database, not with DatabasePerModule or Replicas")
+	if opts.OneProcess && (opts.DatabasePerModule || (len(opts.Replicas) > 0 && !slices.Equal(opts.Replicas, []string{allModules}))) {
+		tb.Fatal(`StartSplit: OneProcess runs every module on one database: not with DatabasePerModule, and its only replica is "all"`)
 	}
 	s := &Split{tb: tb, bin: splitBinary(tb), names: SplitModules, procs: map[string]*process{}, ModuleDatabases: map[string]string{}}
 	if opts.OneProcess {
 		s.names = []string{allModules}
 	}
 	for _, m := range opts.Replicas {
-		if !slices.Contains(SplitModules, m) {
+		if !slices.Contains(SplitModules, m) && !opts.OneProcess {
 			tb.Fatalf("StartSplit: no module %q to replicate", m)
 		}
 		s.names = append(s.names, m+replicaSuffix)
@@ -168,7 +176,7 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 			"MODSHOP_DB_MAX_CONNS":     "2",
 			"MODSHOP_SHUTDOWN_TIMEOUT": "5s",
 		}
-		if m != allModules { // sessions are checked with the user module's process
+		if moduleOf(m) != allModules { // sessions are checked with the user module's process
 			env["MODSHOP_DATABASE_URL"] = s.ModuleDatabases[moduleOf(m)]
 			env["MODSHOP_USER_URL"] = "http://" + addrs["user"]
 		}
@@ -191,6 +199,12 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 		if err := s.procs[m].waitReady(); err != nil {
 			tb.Fatalf("the %s process: %v", m, err)
 		}
+	}
+	if opts.OneProcess && len(opts.Replicas) > 0 {
+		s.front = startFront(tb, s.names, addrs)
+		s.URL = s.front.URL
+		s.doc = s.fetchDoc()
+		return s
 	}
 	if opts.OneProcess {
 		s.URL = "http://" + addrs[allModules]
@@ -261,15 +275,27 @@ var moduleSchema = map[string]string{"user": "users", "product": "products", "or
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// Front is the front of two full replicas (nil otherwise): it counts the
+// requests each served.
+func (s *Split) Front() *Front { return s.front }
+
 // Client is an API client for tb that talks to the gateway.
 func (s *Split) Client(tb testing.TB) *testkit.API { return testkit.NewAPI(tb, s.URL, s.doc) }
+
+// ProcessClient is an API client for tb that talks to one process
+// directly (a module's, or a replica's: "all", "all-2"), past the gateway
+// or the front.
+func (s *Split) ProcessClient(tb testing.TB, name string) *testkit.API {
+	return testkit.NewAPI(tb, s.ProcessURL(name), s.doc)
+}
 
 // ProcessURL is the base URL of the process that runs a module.
 func (s *Split) ProcessURL(module string) string { return "http://" + s.process(module).addr }
 
 // Processes names the shop's module processes in start order: the
-// modules, or with OneProcess "all". Kill, Stop and Restart take these
-// names, or a module's name for the process that runs it.
+// modules and their replicas ("product-2"), or with OneProcess "all" (and
+// "all-2"). Kill, Stop and Restart take these names, or a module's name
+// for the process that runs it.
 func (s *Split) Processes() []string { return slices.Clone(s.names) }
 
 // process is the process named name, or the one that runs module name.
@@ -367,6 +393,9 @@ func (s *Split) CheckInvariants(tb testing.TB) {
 func (s *Split) overview(ctx context.Context) ([]bus.TopicStats, error) {
 	byTopic := map[string]*bus.TopicStats{}
 	for _, m := range s.names {
+		if s.procs[m].down() {
+			continue // killed or stopped by the test: its replica tells
+		}
 		req, err := http.NewRequestWithContext(ctx, "GET", s.ProcessURL(m)+"/api/v1/admin/bus", nil)
 		if err != nil {
 			return nil, err
@@ -553,6 +582,22 @@ func (p *process) waitReady() error {
 			return fmt.Errorf("not ready within 2 minutes:\n%s", p.tail(30))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// down reports whether the test ended the process (kill or stop) and it
+// has not been started again.
+func (p *process) down() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || !p.expected {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
 	}
 }
 

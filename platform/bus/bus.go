@@ -342,7 +342,7 @@ func (b *Bus) Start(ctx context.Context) error {
 		return err
 	}
 
-	logger := newLogAdapter(b.log, b.closing, b.outage)
+	logger := newLogAdapter(b.log, b.closing)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.CloseTimeout}, logger)
 	if err != nil {
 		return fmt.Errorf("bus router: %w", err)

@@ -83,13 +83,14 @@ func IsTransient(err error) bool {
 
 // brokerLost reports whether err is RabbitMQ's connection or channel going
 // away (the broker restarting, the network between): amqp091's ErrClosed,
-// or the server forcing the connection closed. Its other *amqp.Error
-// values (a queue not found, access refused) need someone to act, and
-// stay permanent.
+// the server forcing the connection closed, or the connection failing
+// under the client (amqp091 reports a read or write that failed as a
+// FrameError: "EOF"). Its other *amqp.Error values (a queue not found,
+// access refused) need someone to act, and stay permanent.
 func brokerLost(err error) bool {
 	if errors.Is(err, amqp.ErrClosed) {
 		return true
 	}
 	var amqpErr *amqp.Error
-	return errors.As(err, &amqpErr) && amqpErr.Code == amqp.ConnectionForced
+	return errors.As(err, &amqpErr) && (amqpErr.Code == amqp.ConnectionForced || amqpErr.Code == amqp.FrameError)
 }

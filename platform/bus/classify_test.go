@@ -71,6 +71,7 @@ func TestIsTransient_ClassifiesWhatHandlersReturn(t *testing.T) {
 		{"a panic", panicked, false},
 		{"broker connection lost", fmt.Errorf("publish: %w", amqp.ErrClosed), true},
 		{"broker forced the connection closed", &amqp.Error{Code: amqp.ConnectionForced, Reason: "shutdown"}, true},
+		{"broker connection failed under the client", &amqp.Error{Code: amqp.FrameError, Reason: "EOF"}, true},
 		{"broker: queue not found", &amqp.Error{Code: amqp.NotFound, Reason: "no queue", Recover: true}, false},
 		{"marked transient", Transient(errors.New("the provider is down")), true},
 		{"marked permanent over 40001", Permanent(raised(t, e, "40001")), false},

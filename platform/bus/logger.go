@@ -9,8 +9,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/modshop/modshop/platform/db"
 )
 
 // logAdapter is the logger the bus gives Watermill (its router, its
@@ -28,20 +26,22 @@ import (
 //
 // Nor is a transient failure (IsTransient) an error: the database away (a
 // commit on a lost connection, say), a lost race, a batch that a
-// handler's transient failure ended. It is retried; it is logged at Debug,
-// and the database going away once at WARN, by outage (db.Outage), for
-// the whole bus.
+// handler's transient failure ended. It is retried, and logged at Debug;
+// the database going away is logged once at WARN by the bus's own loops
+// (db.Outage). The connection to RabbitMQ lost (watermill-amqp reports it
+// once per loss, then reconnects) is a WARN.
 type logAdapter struct {
 	inner   watermill.LoggerAdapter
 	closing <-chan struct{}
-	outage  *db.Outage
+	log     *slog.Logger // for the WARN that watermill's adapter cannot say
+	fields  watermill.LogFields
 }
 
-func newLogAdapter(log *slog.Logger, closing <-chan struct{}, outage *db.Outage) watermill.LoggerAdapter {
+func newLogAdapter(log *slog.Logger, closing <-chan struct{}) watermill.LoggerAdapter {
 	return &logAdapter{
 		inner:   watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
 		closing: closing,
-		outage:  outage,
+		log:     log,
 	}
 }
 
@@ -51,7 +51,14 @@ func (l *logAdapter) Error(msg string, err error, fields watermill.LogFields) {
 		return
 	}
 	if IsTransient(err) && fieldsTransient(fields) {
-		l.outage.Failed(err)
+		if brokerLost(err) {
+			args := []any{"error", errText(err)}
+			for k, v := range l.fields.Add(fields) {
+				args = append(args, k, v)
+			}
+			l.log.Warn(msg+" (the broker is away: reconnecting)", args...)
+			return
+		}
 		l.inner.Debug(msg+" (transient: retried)", fields.Add(watermill.LogFields{"error": errText(err)}))
 		return
 	}
@@ -63,7 +70,7 @@ func (l *logAdapter) Debug(msg string, fields watermill.LogFields) { l.inner.Deb
 func (l *logAdapter) Trace(msg string, fields watermill.LogFields) { l.inner.Trace(msg, fields) }
 
 func (l *logAdapter) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return &logAdapter{inner: l.inner.With(fields), closing: l.closing, outage: l.outage}
+	return &logAdapter{inner: l.inner.With(fields), closing: l.closing, log: l.log, fields: l.fields.Add(fields)}
 }
 
 func (l *logAdapter) isClosing() bool {

@@ -42,7 +42,7 @@ func TestLogAdapter_ShutdownIsNotAnErrorRealErrorsStillAre(t *testing.T) {
 		if tt.closing {
 			close(closing)
 		}
-		log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), closing, nil)
+		log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), closing)
 		// Subscribers log through a logger With their topic.
 		log.With(watermill.LogFields{"topic": "t"}).Error("could not rollback tx for querying message", tt.err, watermill.LogFields{"query_err": "x"})
 		got := buf.String()
@@ -56,7 +56,7 @@ func TestLogAdapter_ShutdownIsNotAnErrorRealErrorsStillAre(t *testing.T) {
 func TestLogAdapter_InfoIsDebug(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), make(chan struct{}), nil)
+	log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), make(chan struct{}))
 	log.Info("Subscribing to topic", nil)
 	if !strings.Contains(buf.String(), "level=DEBUG") {
 		t.Errorf("logged %q, want DEBUG", buf.String())
@@ -102,7 +102,7 @@ func TestLogAdapter_ARealErrorInTheFieldsStaysAnError(t *testing.T) {
 		var buf bytes.Buffer
 		closing := make(chan struct{})
 		close(closing)
-		log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), closing, nil)
+		log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), closing)
 		log.With(watermill.LogFields{"topic": "t"}).Error("could not rollback tx for querying message", connClosed, tt.fields)
 		if got := buf.String(); !strings.Contains(got, tt.want) || !strings.Contains(got, "conn closed") {
 			t.Errorf("%s: logged %q, want %s with the rollback's error", tt.name, got, tt.want)
@@ -130,7 +130,7 @@ func TestBackoff_AQueryErrorWhileClosingIsLoggedUnlessClosingCausedIt(t *testing
 		var buf bytes.Buffer
 		closing := make(chan struct{})
 		close(closing)
-		log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), closing, nil)
+		log := newLogAdapter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), closing)
 		b := &backoff{wake: make(chan struct{}, 1), closed: closing, safety: time.Second, retryAfter: time.Second}
 		if wait := b.HandleError(log, false, tt.err); wait != 0 {
 			t.Errorf("%s: waits %v while closing, want 0", tt.name, wait)

@@ -132,7 +132,7 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 	if _, err := forwarder.NewForwarder(outbox, pub, logger, forwarder.Config{
 		ForwarderTopic: outboxTopic,
 		Router:         router,
-		Middlewares:    []message.HandlerMiddleware{b.forwardRetry(fwd.retry, logger)},
+		Middlewares:    []message.HandlerMiddleware{b.forwardRetry(fwd.retry, logger, pub.IsConnected)},
 		// Only Publish writes to the outbox; anything else there would
 		// block it forever.
 		AckWhenCannotUnwrap: true,
@@ -157,16 +157,18 @@ func (b *Bus) startRabbit(router *message.Router, handlers []*handler, logger wa
 }
 
 // forwardRetry is the forwarder's retry rule, the handlers' own: a broker
-// that is away (IsTransient: the connection lost, or the confirm not
-// coming) ends the outbox batch like a handler's transient failure, and
+// that is away (the publisher not connected: watermill-amqp says so in a
+// plain error, "not connected to AMQP"; or IsTransient: the connection
+// lost midway) ends the outbox batch like a handler's transient failure, and
 // the forwarder pauses outside any transaction and reads again from its
 // offset, for as long as it takes (a message sent twice is applied once:
 // the inboxes). Any other failure is retried with backoff a few times,
 // then the message is given back to the outbox (it comes again in the
 // same batch); it is never dropped.
-func (b *Bus) forwardRetry(r *groupRetry, logger watermill.LoggerAdapter) message.HandlerMiddleware {
+func (b *Bus) forwardRetry(r *groupRetry, logger watermill.LoggerAdapter, connected func() bool) message.HandlerMiddleware {
+	brokerAway := func(err error) bool { return IsTransient(err) || !connected() }
 	permanent := middleware.Retry{MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2, Logger: logger,
-		ShouldRetry: func(p middleware.RetryParams) bool { return !IsTransient(p.Err) }}
+		ShouldRetry: func(p middleware.RetryParams) bool { return !brokerAway(p.Err) }}
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		retried := permanent.Middleware(h)
 		return func(msg *message.Message) ([]*message.Message, error) {
@@ -175,7 +177,7 @@ func (b *Bus) forwardRetry(r *groupRetry, logger watermill.LoggerAdapter) messag
 				return nil, nil // comes again: see consume
 			}
 			out, err := retried(msg)
-			if err == nil || !IsTransient(err) || b.isClosing() {
+			if err == nil || !brokerAway(err) || b.isClosing() {
 				return out, err
 			}
 			b.metrics.retried.WithLabelValues(forwarderGroup, kindTransient).Inc()

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -307,5 +309,60 @@ func TestRabbitMQ_TransientFailuresAreRetriedUntilTheySucceed(t *testing.T) {
 	}
 	if n := consumer.retried("testmod.blinking", kindTransient); n != 6 {
 		t.Errorf("transient retries: %v, want 6", n)
+	}
+}
+
+// TestRabbitMQ_ForwarderWaitsOutABrokerThatIsAway: the publishing
+// process's connection to the broker is cut (then refused) while events
+// wait in its outbox; the forwarder pauses and tries again for as long as
+// it takes, and once the broker is reachable again every event arrives,
+// in order, once.
+func TestRabbitMQ_ForwarderWaitsOutABrokerThatIsAway(t *testing.T) {
+	t.Parallel()
+	p := newRabbitPair(t)
+	ctx := context.Background()
+	var order []string
+	var mu sync.Mutex
+	consumer := p.bus(p.conE, Config{})
+	Handle(consumer, "testmod.record", p.conE.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		mu.Lock()
+		order = append(order, ev.Key)
+		mu.Unlock()
+		return record("testmod.record")(ctx, tx, ev)
+	})
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := neturl.Parse(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testkit.NewTCPProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	publisher := p.pubE.bus(Config{Transport: TransportRabbitMQ, AMQPURL: u.String(), AMQPNamespace: p.ns,
+		TransientBackoff: 20 * time.Millisecond, TransientBackoffMax: 200 * time.Millisecond})
+	if err := publisher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.pubE.publish(publisher, ctx, "before")
+	p.conE.waitFor("the first event", func() bool { return p.conE.effects("before") == 1 })
+
+	proxy.Cut()
+	for _, k := range []string{"during-1", "during-2", "during-3"} {
+		p.pubE.publish(publisher, ctx, k)
+	}
+	p.pubE.waitFor("the forwarder to pause on the broker", func() bool { return publisher.retried(forwarderGroup, kindTransient) >= 2 })
+	proxy.Restore()
+
+	p.conE.waitFor("the events published while the broker was away", func() bool { return p.conE.effects("during-3") == 1 })
+	for _, k := range []string{"before", "during-1", "during-2", "during-3"} {
+		if n := p.conE.effects(k); n != 1 {
+			t.Errorf("%s applied %d times, want once", k, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(order, ","); got != "before,during-1,during-2,during-3" {
+		t.Errorf("handled in the order %s", got)
 	}
 }

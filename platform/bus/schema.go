@@ -53,13 +53,22 @@ func execRetry(ctx context.Context, conn *sql.DB, stmt string) error {
 		if _, err = conn.ExecContext(ctx, stmt); err == nil {
 			return nil
 		}
-		switch db.SQLState(err) {
-		case "23505", "42710", "42P07", "40001", "40P01", "XX000": // lost a race to create the same object
+		if lostCreateRace(err) {
 			continue
 		}
 		return err
 	}
 	return err
+}
+
+// lostCreateRace reports an error of a statement that lost a race to create
+// the same object as another session.
+func lostCreateRace(err error) bool {
+	switch db.SQLState(err) {
+	case "23505", "42710", "42P07", "40001", "40P01", "XX000":
+		return true
+	}
+	return false
 }
 
 // messagesTable and offsetsTable name a topic's tables, schema-qualified.
@@ -165,11 +174,32 @@ const inboxDDL = `CREATE TABLE IF NOT EXISTS processed_messages (
 // ensureInbox creates the inbox table in a consuming module's schema. Two
 // processes of one module starting together both run it, and PostgreSQL's
 // CREATE TABLE IF NOT EXISTS is not safe against that race (the loser gets
-// a unique violation on pg_type): execRetry treats it as the race it is.
+// a unique violation on pg_type): the race is retried as execRetry does.
+// The module's pool may bound its statements for HTTP requests
+// (MODSHOP_STATEMENT_TIMEOUT); creating the table is not under it.
 func ensureInbox(ctx context.Context, module *gorm.DB) error {
 	conn, err := module.DB()
 	if err != nil {
 		return err
 	}
-	return execRetry(ctx, conn, inboxDDL)
+	create := func() error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, db.LiftStatementTimeout); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, inboxDDL); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	for range 4 {
+		if err = create(); err == nil || !lostCreateRace(err) {
+			return err
+		}
+	}
+	return create()
 }

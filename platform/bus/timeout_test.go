@@ -51,3 +51,42 @@ func TestHandle_NotBoundedByTheModulePoolsStatementTimeout(t *testing.T) {
 		})
 	})
 }
+
+// The inbox is created at start on the module's pool, which may bound its
+// statements for HTTP requests; creating it is not bounded by that (it
+// failed when the DDL waited longer than the pool's statement timeout).
+func TestInbox_CreatedOutsideTheModulePoolsStatementTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	pool, err := db.OpenModule(ctx, e.url, "testmod", 2, db.StatementTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	bounded, err := db.Gorm(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A schema being dropped (and then not) holds back every creation in
+	// it: the DDL waits longer than the pool's timeout.
+	tx, err := e.admin.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP SCHEMA testmod CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ensureInbox(ctx, bounded) }()
+	time.Sleep(300 * time.Millisecond) // longer than the timeout: the DDL waits on the lock
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("creating the inbox: %v", err)
+	}
+	if err := e.mod.Exec(`SELECT count(*) FROM processed_messages`).Error; err != nil {
+		t.Fatalf("the inbox is not there: %v", err)
+	}
+}

@@ -225,8 +225,10 @@ func (s *Service) CancelOverdue(ctx context.Context, limit int) (int, error) {
 			if err != nil || !ok {
 				return err
 			}
+			// A final order has no deadline (NULL): another sweep (a
+			// replica's) or a handler ended it after it was found.
 			var overdue bool
-			if err := tx.Raw(`SELECT deadline_at < now() FROM orders WHERE id = ?`, id).Scan(&overdue).Error; err != nil || !overdue {
+			if err := tx.Raw(`SELECT coalesce(deadline_at < now(), false) FROM orders WHERE id = ?`, id).Scan(&overdue).Error; err != nil || !overdue {
 				return err // it moved on meanwhile
 			}
 			tr, err := Next(o.state(), DeadlinePassed)
