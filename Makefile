@@ -28,7 +28,7 @@ GOSEC       := $(TOOLS)/gosec-$(GOSEC_VERSION)
 INDEXDB     := $(TOOLS)/indexdb-$(VULNDB_VERSION)
 VULNDB      := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 
-.PHONY: help run build test fuzz openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+.PHONY: help run build test chaos fuzz openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
 
 ## help: list the targets and what each does
 help:
@@ -48,6 +48,11 @@ build:
 ## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ. Prints each package as it finishes and the failures again at the end
 test: postgres-binaries chromium rabbitmq openapi-lint $(GOTESTSUM)
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg --raw-command -- $(GO) test -json -race -count=1 -p 2 -timeout 20m $(PKGS)
+
+## chaos: the chaos suite alone, verbosely, and the fault hook's own tests (app/chaos: the shop under order load through database restarts and outages, SIGKILLs, failing handlers and a slow consumer; about 5 minutes; make test runs it too), with its per-fault figures
+chaos: postgres-binaries
+	$(GO) test -tags chaos -race -count=1 -run 'TestInjectFault|TestChaosFromEnv' ./platform/bus/
+	$(GO) test -race -count=1 -v -timeout 20m -run 'TestChaos|TestReleaseBinaryHasNoFaultHook' ./app/chaos/
 
 ## openapi-lint: the OpenAPI document the shop serves, against redocly's recommended rules (the linter pinned in tools/openapi-lint, installed there by npm ci)
 openapi-lint: tools/openapi-lint/node_modules/.installed

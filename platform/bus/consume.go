@@ -245,5 +245,8 @@ func (b *Bus) runHandler(ctx context.Context, h *handler, md Metadata, ev Event,
 			err = Permanent(fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack()))
 		}
 	}()
+	if err := injectFault(ctx, h.name, md.MessageID); err != nil { // a no-op outside the chaos suite's build (faults_off.go)
+		return err
+	}
 	return h.run(withCurrent(ctx, md), tx, ev)
 }
