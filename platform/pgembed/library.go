@@ -82,7 +82,7 @@ func (j job) libraryConfig(log *os.File) embeddedpostgres.Config {
 			// A shop process keeps a pool per module and one for the bus
 			// (up to about 60 connections), and CLI commands or a second
 			// serve may share the server (docs/adr/0002): 100 is tight.
-			"max_connections": "300",
+			"max_connections": "500",
 			// No Unix socket: TCP is all modshop uses, and the default
 			// socket directory (/var/run/postgresql) belongs to root.
 			"unix_socket_directories": "",
