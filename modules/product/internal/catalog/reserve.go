@@ -151,12 +151,20 @@ func mergeLines(in []orderevents.OrderLine) (map[string]int, []events.ShortLine)
 }
 
 // Commit turns an active reservation into a sale and publishes
-// stock.committed. Anything else (committed, released, rejected, unknown)
-// is left as it is: commit after release changes nothing.
+// stock.committed. A reservation released because it expired is sold
+// after all when its stock is still there (commitAfterExpiry). Anything
+// else (committed, released by a cancel, rejected, unknown) is left as it
+// is: commit after release changes nothing.
 func (s *Service) Commit(ctx context.Context, tx *gorm.DB, orderID string) error {
 	ok, err := finish(tx, orderID, "committed", "")
-	if err != nil || !ok {
+	if err != nil {
 		return err
+	}
+	if !ok {
+		if ok, err = s.commitAfterExpiry(ctx, tx, orderID); err != nil || !ok {
+			return err
+		}
+		return s.pub.Publish(ctx, tx, events.StockCommitted{OrderID: orderID})
 	}
 	// Each line leaves the stock and goes in the stock ledger.
 	err = tx.Exec(`WITH `+lockedLines+`, sold AS (
@@ -170,6 +178,52 @@ func (s *Service) Commit(ctx context.Context, tx *gorm.DB, orderID string) error
 		return fmt.Errorf("sell reservation %s: %w", orderID, err)
 	}
 	return s.pub.Publish(ctx, tx, events.StockCommitted{OrderID: orderID})
+}
+
+// commitAfterExpiry sells a reservation that expired before its order was
+// confirmed, if every line's stock is still free, and reports whether it
+// did. The expiry is a backstop for an order side that never answers; an
+// outage longer than the reservation's lifetime (the database down, the
+// order module's group retrying) lets it release a reservation whose order
+// then confirms: the customer has paid, so the sale goes ahead from free
+// stock, never below it (the inventory rows are locked in product-id
+// order, as Reserve locks them). Stock sold meanwhile is logged at ERROR:
+// a confirmed order the shop cannot fill needs staff.
+func (s *Service) commitAfterExpiry(ctx context.Context, tx *gorm.DB, orderID string) (bool, error) {
+	var res []struct{ State, Reason string }
+	if err := tx.Raw(`SELECT state, reason FROM reservations WHERE order_id = ? FOR UPDATE`, orderID).Scan(&res).Error; err != nil {
+		return false, fmt.Errorf("look up reservation %s: %w", orderID, err)
+	}
+	if len(res) == 0 || res[0].State != "released" || res[0].Reason != "expired" {
+		return false, nil
+	}
+	var short []string
+	err := tx.Raw(`WITH `+lockedLines+`
+		SELECT line.product_id FROM line JOIN inventory i ON i.product_id = line.product_id
+		 WHERE i.on_hand - i.reserved < line.quantity`, orderID).Scan(&short).Error
+	if err != nil {
+		return false, fmt.Errorf("check stock for expired reservation %s: %w", orderID, err)
+	}
+	if len(short) > 0 {
+		s.log.Error("an order was confirmed after its reservation expired, and its stock has been sold since: it needs staff",
+			"order_id", orderID, "products_short", short)
+		return false, nil
+	}
+	err = tx.Exec(`WITH `+lockedLines+`, sold AS (
+			UPDATE inventory i SET on_hand = i.on_hand - line.quantity
+			  FROM line
+			 WHERE i.product_id = line.product_id
+		)
+		INSERT INTO stock_movements (product_id, kind, delta, order_id)
+		SELECT product_id, 'sale', -quantity, ? FROM line`, orderID, orderID).Error
+	if err != nil {
+		return false, fmt.Errorf("sell expired reservation %s: %w", orderID, err)
+	}
+	if err := tx.Exec(`UPDATE reservations SET state = 'committed', reason = 'committed_after_expiry', finished_at = now() WHERE order_id = ?`, orderID).Error; err != nil {
+		return false, fmt.Errorf("commit expired reservation %s: %w", orderID, err)
+	}
+	s.log.Warn("an order was confirmed after its reservation expired; sold from free stock", "order_id", orderID)
+	return true, nil
 }
 
 // Release gives an active reservation's stock back and publishes
