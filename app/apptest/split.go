@@ -654,8 +654,13 @@ func (p *process) stop() error {
 }
 
 // races returns what the race detector wrote to the log, if anything.
-func (p *process) races() string {
-	raw, err := os.ReadFile(p.log)
+func (p *process) races() string { return RacesIn(p.log) }
+
+// RacesIn returns what the race detector wrote to the log file of a shop
+// built with -race (from its first report, at most 8,000 bytes), if
+// anything.
+func RacesIn(log string) string {
+	raw, err := os.ReadFile(log)
 	if err != nil {
 		return ""
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/platform/pgembed"
 )
 
@@ -381,17 +382,7 @@ func (s *shop) logCount(sub string) int {
 	return bytes.Count(raw, []byte(sub))
 }
 
-func (s *shop) races() string {
-	raw, err := os.ReadFile(s.log)
-	if err != nil {
-		return ""
-	}
-	i := bytes.Index(raw, []byte("WARNING: DATA RACE"))
-	if i < 0 {
-		return ""
-	}
-	return string(raw[i:min(len(raw), i+8000)])
-}
+func (s *shop) races() string { return apptest.RacesIn(s.log) }
 
 func (s *shop) tail(n int) string {
 	raw, err := os.ReadFile(s.log)
