@@ -15,7 +15,7 @@ import (
 
 // CheckInvariants waits until the shop has settled (every order final, the
 // bus drained, no payment or refund in flight) and then checks the
-// invariants of DESIGN.md across every module's schema, failing loudly on
+// invariants of docs/design.md (The order saga) across every module's schema, failing loudly on
 // each violation:
 //   - stock never negative; reserved equals the sum of active reservations;
 //     on hand equals initial + restocks - sold (the movement ledger);

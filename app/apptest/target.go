@@ -18,7 +18,7 @@ type Target interface {
 	// Customer registers a new customer and returns its id and token.
 	Customer(tb testing.TB) (id, token string)
 	// CheckInvariants waits until the shop has settled and checks
-	// DESIGN.md's invariants across every module's data.
+	// docs/design.md's invariants across every module's data.
 	CheckInvariants(tb testing.TB)
 }
 
