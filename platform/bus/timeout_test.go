@@ -19,15 +19,7 @@ func TestHandle_NotBoundedByTheModulePoolsStatementTimeout(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		e := newEnv(t)
 		ctx := context.Background()
-		pool, err := db.OpenModule(ctx, e.url, "testmod", 4, db.StatementTimeout(50*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pool.Close() })
-		bounded, err := db.Gorm(pool)
-		if err != nil {
-			t.Fatal(err)
-		}
+		bounded := e.boundedModulePool(4)
 		if err := bounded.Exec(`SELECT pg_sleep(0.2)`).Error; db.SQLState(err) != "57014" {
 			t.Fatalf("the pool's own statements: %v, want a statement timeout", err)
 		}
@@ -59,15 +51,7 @@ func TestInbox_CreatedOutsideTheModulePoolsStatementTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	pool, err := db.OpenModule(ctx, e.url, "testmod", 2, db.StatementTimeout(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pool.Close() })
-	bounded, err := db.Gorm(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bounded := e.boundedModulePool(2)
 	// A schema being dropped (and then not) holds back every creation in
 	// it: the DDL waits longer than the pool's timeout.
 	tx, err := e.admin.BeginTx(ctx, nil)
@@ -89,4 +73,20 @@ func TestInbox_CreatedOutsideTheModulePoolsStatementTimeout(t *testing.T) {
 	if err := e.mod.Exec(`SELECT count(*) FROM processed_messages`).Error; err != nil {
 		t.Fatalf("the inbox is not there: %v", err)
 	}
+}
+
+// boundedModulePool is a pool of the module's role whose statements are
+// bounded to 50 ms, as the shop bounds its HTTP requests' statements.
+func (e *env) boundedModulePool(conns int) *gorm.DB {
+	e.t.Helper()
+	pool, err := db.OpenModule(context.Background(), e.url, "testmod", conns, db.StatementTimeout(50*time.Millisecond))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { pool.Close() })
+	bounded, err := db.Gorm(pool)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return bounded
 }
