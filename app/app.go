@@ -175,7 +175,7 @@ func parseConfig(env Env, name string, args []string, extra func(*config.Set)) (
 	s := config.NewSet(name, env.Lookup)
 	s.FS.SetOutput(io.Discard)
 	var c Config
-	bindConfig(s, &c)
+	finish := bindConfig(s, &c)
 	if extra != nil {
 		extra(s)
 	}
@@ -186,6 +186,7 @@ func parseConfig(env Env, name string, args []string, extra func(*config.Set)) (
 		}
 		return c, fmt.Errorf("%s: %w (see modshop %s --help)", name, err, name)
 	}
+	finish()
 	if s.FS.NArg() > 0 {
 		return c, fmt.Errorf("%s: unexpected argument %q (see modshop %s --help)", name, s.FS.Arg(0), name)
 	}

@@ -50,12 +50,10 @@ type Config struct {
 	// Modules lists the modules this process runs: "all", or names
 	// separated by commas (user,product,order,payment).
 	Modules string
-	// <Module>DatabaseURL overrides DatabaseURL for that module's pool and
-	// migrations; empty uses DatabaseURL.
-	UserDatabaseURL    string
-	ProductDatabaseURL string
-	OrderDatabaseURL   string
-	PaymentDatabaseURL string
+	// ModuleDatabaseURLs overrides DatabaseURL for a module's pool and
+	// migrations, by module name (MODSHOP_<NAME>_DATABASE_URL); a module
+	// without one uses DatabaseURL.
+	ModuleDatabaseURLs map[string]string
 	// BusTransport carries events between modules: "postgres" (the bus
 	// tables in the shared database) or "rabbitmq" (each process's outbox
 	// in its modules' database, forwarded to RabbitMQ).
@@ -80,8 +78,9 @@ type Config struct {
 	PasswordHashWait  time.Duration
 }
 
-// bindConfig registers the settings shared by every command.
-func bindConfig(s *config.Set, c *Config) {
+// bindConfig registers the settings shared by every command; finish
+// completes c once s is parsed.
+func bindConfig(s *config.Set, c *Config) (finish func()) {
 	s.String(&c.HTTPAddr, "http-addr", "MODSHOP_HTTP_ADDR", ":8080", "address the HTTP server listens on")
 	s.String(&c.DatabaseURL, "database-url", "MODSHOP_DATABASE_URL", "", "PostgreSQL URL (its user must be able to create roles and schemas); empty: run the embedded PostgreSQL")
 	s.String(&c.DataDir, "data-dir", "MODSHOP_DATA_DIR", ".data", "where the embedded PostgreSQL keeps its data")
@@ -113,21 +112,35 @@ func bindConfig(s *config.Set, c *Config) {
 	s.Duration(&c.PaymentTestDelay, "payment-test-delay", "MODSHOP_PAYMENT_TEST_DELAY", 2*time.Second, "how long the test payment provider takes to approve pm_card_delayed")
 	s.Duration(&c.PaymentProviderTimeout, "payment-provider-timeout", "MODSHOP_PAYMENT_PROVIDER_TIMEOUT", 10*time.Second, "longest a payment provider call may take; a payment claimed by a process that died is taken up by another after twice this plus 10s")
 	s.Bool(&c.SeedDemo, "seed-demo", "MODSHOP_SEED_DEMO", false, "load the demo catalog at start when the catalog is empty")
-	s.String(&c.Modules, "modules", "MODSHOP_MODULES", "all", "modules this process runs: all, or a comma-separated list of user, product, order, payment")
-	s.String(&c.UserDatabaseURL, "user-database-url", "MODSHOP_USER_DATABASE_URL", "", "PostgreSQL URL of the user module's schema; empty: MODSHOP_DATABASE_URL")
-	s.String(&c.ProductDatabaseURL, "product-database-url", "MODSHOP_PRODUCT_DATABASE_URL", "", "PostgreSQL URL of the product module's schema; empty: MODSHOP_DATABASE_URL")
-	s.String(&c.OrderDatabaseURL, "order-database-url", "MODSHOP_ORDER_DATABASE_URL", "", "PostgreSQL URL of the order module's schema; empty: MODSHOP_DATABASE_URL")
-	s.String(&c.PaymentDatabaseURL, "payment-database-url", "MODSHOP_PAYMENT_DATABASE_URL", "", "PostgreSQL URL of the payment module's schema; empty: MODSHOP_DATABASE_URL")
+	names := shopModuleNames()
+	s.String(&c.Modules, "modules", "MODSHOP_MODULES", "all", "modules this process runs: all, or a comma-separated list of "+strings.Join(names, ", "))
+	// Each module's own database URL, its setting named after it.
+	urls := make([]string, len(names))
+	for i, name := range names {
+		s.String(&urls[i], moduleDatabaseFlag(name), moduleDatabaseEnv(name), "",
+			"PostgreSQL URL of the "+name+" module's schema; empty: MODSHOP_DATABASE_URL")
+	}
 	s.String(&c.BusTransport, "bus-transport", "MODSHOP_BUS_TRANSPORT", "postgres", "how events travel between modules: postgres (the bus tables in MODSHOP_DATABASE_URL) or rabbitmq (needed when modules have databases of their own)")
 	s.String(&c.AMQPURL, "amqp-url", "MODSHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL of the rabbitmq bus transport")
 	s.String(&c.AMQPNamespace, "amqp-namespace", "MODSHOP_AMQP_NAMESPACE", "modshop.", "prefix of the rabbitmq transport's exchange and queue names")
 	s.String(&c.CORSOrigins, "cors-origins", "MODSHOP_CORS_ORIGINS", "", "comma-separated origins (such as https://store.example.com) whose pages may call the API from a browser, with credentials; empty: none")
 	s.String(&c.UserURL, "user-url", "MODSHOP_USER_URL", "", "base URL of a process running the user module (http://host:port), needed when this one does not: session tokens are checked there")
+	return func() {
+		c.ModuleDatabaseURLs = map[string]string{}
+		for i, name := range names {
+			if urls[i] != "" {
+				c.ModuleDatabaseURLs[name] = urls[i]
+			}
+		}
+	}
 }
 
 // validate refuses settings that would make the shop misbehave quietly
 // (a negative body limit refusing every request, a pool of no connections).
-func (c Config) validate() error {
+func (c Config) validate() error { return c.validateWith(Modules(c)) }
+
+// validateWith is validate for a shop of the modules mods.
+func (c Config) validateWith(mods []Module) error {
 	var errs []error
 	check := func(ok bool, format string, args ...any) {
 		if !ok {
@@ -160,16 +173,7 @@ func (c Config) validate() error {
 		u, err := url.Parse(c.AMQPURL)
 		check(err == nil && (u.Scheme == "amqp" || u.Scheme == "amqps") && u.Host != "", "MODSHOP_AMQP_URL=%q: must be amqp://user:password@host:port/vhost", c.AMQPURL)
 	}
-	if _, err := parseModules(c.Modules); err != nil {
-		errs = append(errs, err)
-	}
-	for _, name := range moduleNames() {
-		if u := c.moduleDatabaseURL(name); u != "" {
-			if err := checkDatabaseURL(u); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", moduleDatabaseEnv(name), err))
-			}
-		}
-	}
+	errs = append(errs, c.validateModules(mods)...)
 	if c.DatabaseURL != "" {
 		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("MODSHOP_DATABASE_URL: %w", err))
@@ -186,29 +190,50 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// validateServe refuses what a serving process needs beyond validate: one
-// without the user module must know where to check session tokens.
-func (c Config) validateServe() error {
-	if err := c.validate(); err != nil {
+// validateModules refuses a MODSHOP_MODULES that names no module of mods
+// or one it does not have, and a module database URL that is not one.
+func (c Config) validateModules(mods []Module) []error {
+	var errs []error
+	if _, err := selectModules(c.Modules, mods); err != nil {
+		errs = append(errs, err)
+	}
+	for _, m := range mods {
+		if u := c.ModuleDatabaseURLs[m.Name]; u != "" {
+			if err := checkDatabaseURL(u); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", moduleDatabaseEnv(m.Name), err))
+			}
+		}
+	}
+	return errs
+}
+
+// validateServe refuses what a process serving mods needs beyond
+// validate: one without the module that owns sessions must know where to
+// check session tokens.
+func (c Config) validateServe(mods []Module) error {
+	if err := c.validateWith(mods); err != nil {
 		return err
 	}
-	if c.UserURL == "" && !c.runs(userModule) {
-		return errors.New("MODSHOP_USER_URL: set it to where the user module runs (for example http://127.0.0.1:8081): " +
-			"this process runs without the user module and checks session tokens there")
+	local, _ := selectModules(c.Modules, mods)
+	for _, m := range mods {
+		if m.RemoteAuthenticator != nil && c.UserURL == "" && !slices.ContainsFunc(local, func(l Module) bool { return l.Name == m.Name }) {
+			return fmt.Errorf("MODSHOP_USER_URL: set it to where the %s module runs (for example http://127.0.0.1:8081): "+
+				"this process runs without the %s module and checks session tokens there", m.Name, m.Name)
+		}
 	}
 	return nil
 }
 
-// parseModules reads MODSHOP_MODULES: "all" or a comma-separated list of
-// module names, each known. It returns the names in start order.
-func parseModules(s string) ([]string, error) {
-	all := moduleNames()
-	if strings.TrimSpace(s) == "all" {
-		return all, nil
+// selectModules reads MODSHOP_MODULES: "all" or a comma-separated list of
+// module names, each one of mods. It returns those modules in start order.
+func selectModules(spec string, mods []Module) ([]Module, error) {
+	all := moduleNames(mods)
+	if strings.TrimSpace(spec) == "all" {
+		return mods, nil
 	}
 	want := map[string]bool{}
 	var unknown []string
-	for _, name := range strings.Split(s, ",") {
+	for _, name := range strings.Split(spec, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
@@ -221,53 +246,23 @@ func parseModules(s string) ([]string, error) {
 	}
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("MODSHOP_MODULES=%q: unknown module %s; the modules are %s, or all",
-			s, strings.Join(unknown, ", "), strings.Join(all, ", "))
+			spec, strings.Join(unknown, ", "), strings.Join(all, ", "))
 	}
 	if len(want) == 0 {
-		return nil, fmt.Errorf("MODSHOP_MODULES=%q: name at least one module (%s), or all", s, strings.Join(all, ", "))
+		return nil, fmt.Errorf("MODSHOP_MODULES=%q: name at least one module (%s), or all", spec, strings.Join(all, ", "))
 	}
-	var out []string
-	for _, name := range all {
-		if want[name] {
-			out = append(out, name)
+	var out []Module
+	for _, m := range mods {
+		if want[m.Name] {
+			out = append(out, m)
 		}
 	}
 	return out, nil
 }
 
-// modules returns the modules this process runs, in start order. The
-// configuration is validated, so the list parses.
-func (c Config) modules() []string {
-	m, err := parseModules(c.Modules)
-	if err != nil {
-		panic("app: modules of an unvalidated configuration: " + err.Error())
-	}
-	return m
-}
-
-// runs reports whether this process runs the module.
-func (c Config) runs(module string) bool { return slices.Contains(c.modules(), module) }
-
 // moduleDatabaseURL is the module's own database URL setting ("" when it
 // has none and uses DatabaseURL).
-func (c Config) moduleDatabaseURL(module string) string {
-	switch module {
-	case userModule:
-		return c.UserDatabaseURL
-	case productModule:
-		return c.ProductDatabaseURL
-	case orderModule:
-		return c.OrderDatabaseURL
-	case paymentModule:
-		return c.PaymentDatabaseURL
-	}
-	return ""
-}
-
-// moduleDatabaseEnv names the setting of a module's own database URL.
-func moduleDatabaseEnv(module string) string {
-	return "MODSHOP_" + strings.ToUpper(module) + "_DATABASE_URL"
-}
+func (c Config) moduleDatabaseURL(name string) string { return c.ModuleDatabaseURLs[name] }
 
 // checkDatabaseURL refuses a URL that PostgreSQL clients would misread.
 func checkDatabaseURL(raw string) error {

@@ -15,10 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/modshop/modshop/modules/order"
-	"github.com/modshop/modshop/modules/payment"
-	"github.com/modshop/modshop/modules/product"
-	"github.com/modshop/modshop/modules/user"
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/config"
 	"github.com/modshop/modshop/platform/httpx"
@@ -218,9 +216,20 @@ func runGateway(ctx context.Context, env Env, args []string) error {
 func OpenAPIDocument() ([]byte, error) { return gatewayDoc() }
 
 // gatewayDoc is the OpenAPI document of the whole shop: what the modules
-// behind the gateway serve, together.
+// behind the gateway serve, together. The gateway reads the fragments
+// from the definitions; it builds no module.
 func gatewayDoc() ([]byte, error) {
-	_, raw, err := openapi.Build(bus.OpenAPI(), user.OpenAPIFragment(), product.OpenAPIFragment(),
-		order.OpenAPIFragment(), payment.OpenAPIFragment())
+	_, raw, err := openAPIDocument(Modules(Config{}))
 	return raw, err
+}
+
+// openAPIDocument assembles the document of a process running mods: the
+// bus's staff endpoints (every process serves them) and each module's
+// fragment.
+func openAPIDocument(mods []Module) (*openapi3.T, []byte, error) {
+	fragments := [][]byte{bus.OpenAPI()}
+	for _, m := range mods {
+		fragments = append(fragments, m.OpenAPI)
+	}
+	return openapi.Build(fragments...)
 }

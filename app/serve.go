@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/platform/config"
 	"github.com/modshop/modshop/platform/httpx"
 )
@@ -22,7 +23,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.validateServe(); err != nil {
+	if err := cfg.validateServe(Modules(cfg)); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log, err := newLogger(cfg, env.Stderr)
@@ -98,7 +99,7 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStack(ctx, cfg, log)
+	st, err := openStack(ctx, cfg, Modules(cfg), log)
 	if err != nil {
 		return err
 	}
@@ -120,17 +121,17 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 		return errors.New("seed: say what to load: --demo")
 	}
 	// The catalog is the product module's alone.
-	cfg.Modules = productModule
+	cfg.Modules = product.Name
 	log, err := newLogger(cfg, env.Stderr)
 	if err != nil {
 		return err
 	}
-	st, err := openStack(ctx, cfg, log)
+	st, err := openStack(ctx, cfg, Modules(cfg), log)
 	if err != nil {
 		return err
 	}
 	defer st.close(context.WithoutCancel(ctx))
-	res, err := st.product.SeedDemo(ctx)
+	res, err := st.productModule().SeedDemo(ctx)
 	if err != nil {
 		return err
 	}

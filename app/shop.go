@@ -17,7 +17,6 @@ import (
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/httpx"
-	"github.com/modshop/modshop/platform/openapi"
 )
 
 // Shop is a built, migrated modshop ready to serve HTTP.
@@ -43,12 +42,20 @@ func DefaultConfig() Config {
 	return c
 }
 
-// Open builds a shop: database, schemas, migrations, modules and routes.
+// Open builds a shop of every module (Modules): database, schemas,
+// migrations, modules and routes.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
-	if err := cfg.validateServe(); err != nil {
+	return OpenModules(ctx, cfg, Modules(cfg), log)
+}
+
+// OpenModules builds a shop of the modules mods, as Open builds the shop
+// of Modules: a test adds a module of its own to the list this way, which
+// the shop's own list does not know.
+func OpenModules(ctx context.Context, cfg Config, mods []Module, log *slog.Logger) (*Shop, error) {
+	if err := cfg.validateServe(mods); err != nil {
 		return nil, err
 	}
-	st, err := openStack(ctx, cfg, log)
+	st, err := openStack(ctx, cfg, mods, log)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +100,11 @@ func (s *Shop) OpenAPI() *openapi3.T { return s.doc }
 
 // CreateUser makes an account directly, as `modshop users create` does.
 func (s *Shop) CreateUser(ctx context.Context, username, email, password string, admin bool) (string, error) {
-	if s.stack.user == nil {
+	users := s.stack.userModule()
+	if users == nil {
 		return "", errors.New("the user module does not run in this process")
 	}
-	u, err := s.stack.user.CreateUser(ctx, username, email, password, admin)
+	u, err := users.CreateUser(ctx, username, email, password, admin)
 	return u.ID, err
 }
 
@@ -129,15 +137,16 @@ func (s *Shop) Close(ctx context.Context) error {
 
 // seedIfEmpty loads the demo catalog into an empty shop.
 func (s *Shop) seedIfEmpty(ctx context.Context, log *slog.Logger) error {
-	if s.stack.product == nil {
+	products := s.stack.productModule()
+	if products == nil {
 		log.Info("demo catalog not loaded: the product module does not run in this process")
 		return nil
 	}
-	empty, err := s.stack.product.CatalogEmpty(ctx)
+	empty, err := products.CatalogEmpty(ctx)
 	if err != nil || !empty {
 		return err
 	}
-	res, err := s.stack.product.SeedDemo(ctx)
+	res, err := products.SeedDemo(ctx)
 	if err != nil {
 		return fmt.Errorf("seed the demo catalog: %w", err)
 	}
@@ -147,11 +156,7 @@ func (s *Shop) seedIfEmpty(ctx context.Context, log *slog.Logger) error {
 
 func (s *Shop) buildHandler() error {
 	cfg, log := s.stack.cfg, s.stack.log
-	fragments := [][]byte{bus.OpenAPI()}
-	for _, m := range s.stack.modules {
-		fragments = append(fragments, m.OpenAPI())
-	}
-	doc, docJSON, err := openapi.Build(fragments...)
+	doc, docJSON, err := openAPIDocument(s.stack.local)
 	if err != nil {
 		return err
 	}
@@ -199,8 +204,8 @@ func (s *Shop) buildHandler() error {
 	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", docJSON) })
 
 	api := r.Group("/api/v1")
-	for _, m := range s.stack.modules {
-		m.Routes(api)
+	for _, m := range s.stack.local {
+		s.stack.built[m.Name].Routes(api)
 	}
 	s.stack.bus.Routes(api)
 	s.handler = r

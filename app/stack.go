@@ -9,52 +9,15 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
-	"github.com/modshop/modshop/migrations"
-	"github.com/modshop/modshop/modules/order"
-	"github.com/modshop/modshop/modules/payment"
 	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/modules/user"
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/module"
 	"github.com/modshop/modshop/platform/pgembed"
 )
-
-// module is what the composition root needs from every module.
-type module interface {
-	Name() string
-	Schema() string
-	OpenAPI() []byte
-	Routes(api *gin.RouterGroup)
-}
-
-// The modules' names, as MODSHOP_MODULES spells them.
-const (
-	userModule    = user.Name
-	productModule = product.Name
-	orderModule   = order.Name
-	paymentModule = payment.Name
-)
-
-// moduleSchemas lists every module's name and schema, in start order.
-var moduleSchemas = []struct{ name, schema string }{
-	{user.Name, user.Schema},
-	{product.Name, product.Schema},
-	{order.Name, order.Schema},
-	{payment.Name, payment.Schema},
-}
-
-// moduleNames lists every module, in start order.
-func moduleNames() []string {
-	out := make([]string, len(moduleSchemas))
-	for i, m := range moduleSchemas {
-		out[i] = m.name
-	}
-	return out
-}
 
 // stack is the running platform: the database (embedded or not), one pool
 // per module of this process acting as the module's role, and the modules
@@ -67,13 +30,11 @@ type stack struct {
 	pools    map[string]*sql.DB // by schema, this process's modules only
 	metrics  *httpx.Metrics
 	bus      *bus.Bus
-	user     *user.Module
-	product  *product.Module
-	order    *order.Module
-	payment  *payment.Module
-	modules  []module
-	// local lists the modules this process runs, with their schemas.
-	local []struct{ name, schema string }
+	// all lists the shop's modules; local those this process runs, in
+	// start order; built holds what local built, by module name.
+	all   []Module
+	local []Module
+	built map[string]module.Instance
 	// authenticator checks session tokens: the user module's own when it
 	// runs here, otherwise one that asks the user module over HTTP.
 	authenticator auth.Authenticator
@@ -86,18 +47,17 @@ type stack struct {
 // applies their migrations and builds them. Only the modules in
 // cfg.Modules are built, so only their handlers subscribe and only their
 // background work runs.
-func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err error) {
-	s := &stack{cfg: cfg, log: log, pools: map[string]*sql.DB{}}
+func openStack(ctx context.Context, cfg Config, mods []Module, log *slog.Logger) (_ *stack, err error) {
+	local, err := selectModules(cfg.Modules, mods)
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{cfg: cfg, log: log, pools: map[string]*sql.DB{}, all: mods, local: local, built: map[string]module.Instance{}}
 	defer func() {
 		if err != nil {
 			s.abandon(ctx)
 		}
 	}()
-	for _, m := range moduleSchemas {
-		if cfg.runs(m.name) {
-			s.local = append(s.local, m)
-		}
-	}
 
 	url := cfg.DatabaseURL
 	if url == "" {
@@ -121,7 +81,7 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	// transport they are this process's outbox, in its modules' database.
 	busURL := url
 	if cfg.BusTransport == bus.TransportRabbitMQ && len(s.local) > 0 {
-		if own := cfg.moduleDatabaseURL(s.local[0].name); own != "" {
+		if own := cfg.moduleDatabaseURL(s.local[0].Name); own != "" {
 			busURL = own
 		}
 	}
@@ -141,14 +101,14 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 		return nil, err
 	}
 	for _, m := range s.local {
-		if err := s.openModuleDatabase(ctx, m.name, m.schema, url, admins[m.name]); err != nil {
+		if err := s.openModuleDatabase(ctx, m, url, admins[m.Name]); err != nil {
 			return nil, err
 		}
 	}
 
 	schemas := make([]string, 0, len(s.local))
 	for _, m := range s.local {
-		schemas = append(schemas, m.schema)
+		schemas = append(schemas, m.Schema)
 	}
 	if err := bus.Provision(ctx, s.admin, schemas...); err != nil {
 		return nil, err
@@ -157,10 +117,11 @@ func openStack(ctx context.Context, cfg Config, log *slog.Logger) (_ *stack, err
 	// Every process knows every event, so that it can publish any of them
 	// and report every topic; only its own modules handle them.
 	registry := bus.NewRegistry()
-	user.RegisterEvents(registry)
-	product.RegisterEvents(registry)
-	order.RegisterEvents(registry)
-	payment.RegisterEvents(registry)
+	for _, m := range s.all {
+		if m.RegisterEvents != nil {
+			m.RegisterEvents(registry)
+		}
+	}
 	s.bus, err = bus.New(ctx, bus.Config{
 		DatabaseURL:   busURL,
 		Transport:     cfg.BusTransport,
@@ -212,31 +173,31 @@ func lockProvisioning(ctx context.Context, admin *sql.DB) (unlock func(), err er
 func (s *stack) moduleAdmins(ctx context.Context) (map[string]*sql.DB, error) {
 	admins := map[string]*sql.DB{}
 	for _, m := range s.local {
-		own := s.cfg.moduleDatabaseURL(m.name)
+		own := s.cfg.moduleDatabaseURL(m.Name)
 		if own == "" {
 			continue
 		}
 		admin, err := openCreatingDatabase(ctx, own, 2, s.log)
 		if err != nil {
-			return admins, fmt.Errorf("module %s (%s): %w", m.name, moduleDatabaseEnv(m.name), err)
+			return admins, fmt.Errorf("module %s (%s): %w", m.Name, moduleDatabaseEnv(m.Name), err)
 		}
-		admins[m.name] = admin
+		admins[m.Name] = admin
 		same, err := sameDatabase(ctx, admin, s.admin)
 		if err != nil {
-			return admins, fmt.Errorf("module %s: %w", m.name, err)
+			return admins, fmt.Errorf("module %s: %w", m.Name, err)
 		}
 		if !same && s.cfg.BusTransport == bus.TransportRabbitMQ {
 			return admins, fmt.Errorf("module %s: %s points at another database than this process's other modules; "+
 				"with MODSHOP_BUS_TRANSPORT=rabbitmq a process keeps one outbox, in its modules' database: "+
 				"run modules on different databases in processes of their own (--modules)",
-				m.name, moduleDatabaseEnv(m.name))
+				m.Name, moduleDatabaseEnv(m.Name))
 		}
 		if !same {
 			return admins, fmt.Errorf("module %s: %s points at another database than the bus (MODSHOP_DATABASE_URL), "+
 				"but with MODSHOP_BUS_TRANSPORT=%s every module writes its events into the bus tables in its own "+
 				"transactions, so all must share the bus's database; a database per module needs MODSHOP_BUS_TRANSPORT=rabbitmq "+
 				"(and one process per database): point %s at the bus's database, or leave it empty",
-				m.name, moduleDatabaseEnv(m.name), s.cfg.BusTransport, moduleDatabaseEnv(m.name))
+				m.Name, moduleDatabaseEnv(m.Name), s.cfg.BusTransport, moduleDatabaseEnv(m.Name))
 		}
 	}
 	return admins, nil
@@ -245,43 +206,39 @@ func (s *stack) moduleAdmins(ctx context.Context) (map[string]*sql.DB, error) {
 // openModuleDatabase provisions a module's schema and role on its database
 // (admin, connected by its own URL; nil: the shared one), opens its pool
 // and migrates it.
-func (s *stack) openModuleDatabase(ctx context.Context, name, schema, sharedURL string, admin *sql.DB) error {
+func (s *stack) openModuleDatabase(ctx context.Context, m Module, sharedURL string, admin *sql.DB) error {
 	url := sharedURL
 	if admin == nil {
 		admin = s.admin
 	} else {
-		url = s.cfg.moduleDatabaseURL(name)
+		url = s.cfg.moduleDatabaseURL(m.Name)
 	}
-	if err := db.Provision(ctx, admin, schema); err != nil {
+	if err := db.Provision(ctx, admin, m.Schema); err != nil {
 		return err
 	}
-	if err := s.migrate(ctx, name, schema, url); err != nil {
+	if err := s.migrate(ctx, m, url); err != nil {
 		return err
 	}
 	// The module's pool serves its HTTP requests, bounded by the statement
 	// timeout; its bus handlers lift it in their own transactions.
-	pool, err := db.OpenModule(ctx, url, schema, s.cfg.DBMaxConns, db.StatementTimeout(s.cfg.StatementTimeout))
+	pool, err := db.OpenModule(ctx, url, m.Schema, s.cfg.DBMaxConns, db.StatementTimeout(s.cfg.StatementTimeout))
 	if err != nil {
-		return fmt.Errorf("module %s: %w", name, err)
+		return fmt.Errorf("module %s: %w", m.Name, err)
 	}
-	s.pools[schema] = pool
+	s.pools[m.Schema] = pool
 	return nil
 }
 
 // migrate applies a module's migrations as its role, on connections of
 // their own: not bounded by the statement timeout, which is for requests
 // (a migration may take as long as the operator's data needs).
-func (s *stack) migrate(ctx context.Context, name, schema, url string) error {
-	files, err := migrations.For(name)
+func (s *stack) migrate(ctx context.Context, m Module, url string) error {
+	pool, err := db.OpenModule(ctx, url, m.Schema, 2) // the migration lock's connection, and the migrations'
 	if err != nil {
-		return fmt.Errorf("migrations of module %s: %w", name, err)
-	}
-	pool, err := db.OpenModule(ctx, url, schema, 2) // the migration lock's connection, and the migrations'
-	if err != nil {
-		return fmt.Errorf("module %s: %w", name, err)
+		return fmt.Errorf("module %s: %w", m.Name, err)
 	}
 	defer pool.Close()
-	return db.Migrate(ctx, pool, schema, files, s.log)
+	return db.Migrate(ctx, pool, m.Schema, m.Migrations, s.log)
 }
 
 // databaseIdentity names the database a connection reaches, whatever
@@ -304,97 +261,72 @@ func sameDatabase(ctx context.Context, a, b *sql.DB) (bool, error) {
 	return ida == idb, nil
 }
 
-// buildModules builds this process's modules on their pools. Building a
-// module subscribes its handlers to the bus.
+// buildModules builds this process's modules on their pools, in start
+// order. Building a module subscribes its handlers to the bus. Session
+// tokens are checked by the module that owns sessions: its own
+// authenticator when it runs here, otherwise its remote one.
 func (s *stack) buildModules() error {
-	cfg, log := s.cfg, s.log
-	if pool, ok := s.pools[user.Schema]; ok {
-		userDB, err := db.Gorm(pool)
+	for _, m := range s.local {
+		g, err := db.Gorm(s.pools[m.Schema])
 		if err != nil {
 			return err
 		}
-		s.user = user.New(user.Deps{DB: userDB, Bus: s.bus, Log: log, Config: user.Config{
-			SessionTTL:    cfg.SessionTTL,
-			SecureCookies: cfg.SecureCookies,
-			Throttle: user.ThrottleConfig{
-				PerAccountBurst: cfg.LoginPerAccount,
-				PerClientBurst:  cfg.LoginPerClient,
-				Window:          cfg.LoginWindow,
-			},
-			RegisterThrottle: user.RegisterThrottleConfig{PerClientBurst: cfg.RegisterPerClient, Window: cfg.RegisterWindow},
-			PasswordHashes:   user.HashConfig{Slots: cfg.PasswordHashes, Wait: cfg.PasswordHashWait},
-			Metrics:          s.metrics.Registry,
-		}})
-		s.modules = append(s.modules, s.user)
-		s.authenticator = s.user.Authenticator()
-	} else {
-		s.authenticator = user.RemoteAuthenticator(cfg.UserURL, log)
+		inst, err := m.New(module.Deps{DB: g, Bus: s.bus, Log: s.log, Metrics: s.metrics.Registry})
+		if err != nil {
+			return fmt.Errorf("build module %s: %w", m.Name, err)
+		}
+		s.built[m.Name] = inst
+		if r, ok := inst.(module.Runner); ok {
+			s.runners = append(s.runners, r.Run)
+		}
+		if a, ok := inst.(module.Authenticating); ok && m.RemoteAuthenticator != nil {
+			s.authenticator = a.Authenticator()
+		}
 	}
-	if pool, ok := s.pools[product.Schema]; ok {
-		productDB, err := db.Gorm(pool)
-		if err != nil {
-			return err
+	for _, m := range s.all {
+		if m.RemoteAuthenticator != nil && s.authenticator == nil {
+			s.authenticator = m.RemoteAuthenticator(s.cfg.UserURL, s.log)
 		}
-		s.product = product.New(product.Deps{DB: productDB, Bus: s.bus, Log: log, Config: product.Config{
-			ReservationTTL: cfg.ReservationTTL,
-		}})
-		s.modules = append(s.modules, s.product)
-		s.runners = append(s.runners, s.product.Run)
 	}
-	if pool, ok := s.pools[order.Schema]; ok {
-		orderDB, err := db.Gorm(pool)
-		if err != nil {
-			return err
-		}
-		s.order = order.New(order.Deps{DB: orderDB, Bus: s.bus, Log: log, Config: order.Config{
-			StockTimeout:   cfg.StockTimeout,
-			PaymentTimeout: cfg.PaymentTimeout,
-		}})
-		s.modules = append(s.modules, s.order)
-		s.runners = append(s.runners, s.order.Run)
-	}
-	if pool, ok := s.pools[payment.Schema]; ok {
-		paymentDB, err := db.Gorm(pool)
-		if err != nil {
-			return err
-		}
-		s.payment = payment.New(payment.Deps{DB: paymentDB, Bus: s.bus, Log: log, Config: payment.Config{
-			TestDelay:       cfg.PaymentTestDelay,
-			ProviderTimeout: cfg.PaymentProviderTimeout,
-		}})
-		s.modules = append(s.modules, s.payment)
-		s.runners = append(s.runners, s.payment.Run)
+	if s.authenticator == nil {
+		return errors.New("no module checks session tokens")
 	}
 	return nil
+}
+
+// userModule is the user module when it runs in this process, for the
+// commands that act on accounts; nil otherwise.
+func (s *stack) userModule() *user.Module {
+	m, _ := s.built[user.Name].(*user.Module)
+	return m
+}
+
+// productModule is the product module when it runs in this process, for
+// the demo catalog; nil otherwise.
+func (s *stack) productModule() *product.Module {
+	m, _ := s.built[product.Name].(*product.Module)
+	return m
 }
 
 // ready reports whether every database of this process's modules answers
 // and has all its migrations.
 func (s *stack) ready(ctx context.Context) error {
 	for _, m := range s.local {
-		pool := s.pools[m.schema]
+		pool := s.pools[m.Schema]
 		if err := pool.PingContext(ctx); err != nil {
-			return fmt.Errorf("database of module %s: %w", m.name, err)
+			return fmt.Errorf("database of module %s: %w", m.Name, err)
 		}
-		files, err := migrations.For(m.name)
-		if err != nil {
-			return err
-		}
-		pending, err := db.Pending(ctx, pool, m.schema, files)
+		pending, err := db.Pending(ctx, pool, m.Schema, m.Migrations)
 		if err != nil {
 			return err
 		}
 		if pending {
-			return fmt.Errorf("module %s has migrations not applied", m.name)
+			return fmt.Errorf("module %s has migrations not applied", m.Name)
 		}
 	}
 	return nil
 }
 
-// close stops the bus (handlers in flight finish or roll back), releases
-// pools and leaves the embedded PostgreSQL, in that order: it stops only
-// when no other modshop process uses it (the shop while a CLI command
-// ends, another serve on the same data directory).
 // abandon closes a stack that could not be opened or started. The caller
 // returns the failure that led here; a failure to close (an embedded
 // PostgreSQL that would not stop) goes to the log. It closes even when ctx
@@ -406,6 +338,10 @@ func (s *stack) abandon(ctx context.Context) {
 	}
 }
 
+// close stops the bus (handlers in flight finish or roll back), releases
+// pools and leaves the embedded PostgreSQL, in that order: it stops only
+// when no other modshop process uses it (the shop while a CLI command
+// ends, another serve on the same data directory).
 func (s *stack) close(ctx context.Context) error {
 	var errs []error
 	if s.bus != nil {

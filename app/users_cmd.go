@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/modshop/modshop/modules/user"
 	"github.com/modshop/modshop/platform/config"
 )
 
@@ -41,7 +42,7 @@ func runUsers(ctx context.Context, env Env, args []string) error {
 	}
 	// Accounts are the user module's alone: open nothing else, whatever
 	// this process's MODSHOP_MODULES says.
-	cfg.Modules = userModule
+	cfg.Modules = user.Name
 	password, generated, err := readPassword(env.Stdin)
 	if err != nil {
 		return err
@@ -50,12 +51,12 @@ func runUsers(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStack(ctx, cfg, log)
+	st, err := openStack(ctx, cfg, Modules(cfg), log)
 	if err != nil {
 		return err
 	}
 	defer st.close(context.WithoutCancel(ctx))
-	u, err := st.user.CreateUser(ctx, username, email, password, admin)
+	u, err := st.userModule().CreateUser(ctx, username, email, password, admin)
 	if err != nil {
 		return fmt.Errorf("users create: %w", err)
 	}

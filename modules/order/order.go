@@ -17,6 +17,7 @@ import (
 	paymentevents "github.com/modshop/modshop/modules/payment/events"
 	productevents "github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/module"
 )
 
 // Name is the module's name (its migrations folder); Schema its schema.
@@ -27,6 +28,36 @@ const (
 
 //go:embed openapi.yaml
 var openAPI []byte
+
+// The module's bus handlers. A handler's name is its consumer group's
+// durable id: offsets, inboxes, dead letters and RabbitMQ queue names
+// keep it, so renaming one starts a new group that replays the whole
+// topic (docs/adding-a-module.md). New handlers are named
+// "<module>.on_<event>"; these keep the names they were first given.
+const (
+	HandlerOnStockReserved    = "order.on_stock_reserved"
+	HandlerOnStockRejected    = "order.on_stock_rejected"
+	HandlerOnPaymentSucceeded = "order.on_payment_succeeded"
+	HandlerOnPaymentFailed    = "order.on_payment_failed"
+	HandlerOnPaymentRefunded  = "order.on_payment_refunded"
+)
+
+// Definition is the order module as the composition root sees it,
+// configured by cfg.
+func Definition(cfg Config) module.Definition {
+	return module.Definition{
+		Name:    Name,
+		Schema:  Schema,
+		OpenAPI: openAPI,
+		Paths:   []string{"/api/v1/orders"},
+		Handlers: []string{HandlerOnStockReserved, HandlerOnStockRejected,
+			HandlerOnPaymentSucceeded, HandlerOnPaymentFailed, HandlerOnPaymentRefunded},
+		RegisterEvents: RegisterEvents,
+		New: func(d module.Deps) (module.Instance, error) {
+			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg}), nil
+		},
+	}
+}
 
 // Config holds the saga's step deadlines.
 type Config = orders.Config
@@ -52,19 +83,19 @@ func RegisterEvents(r *bus.Registry) {
 func New(d Deps) *Module {
 	m := &Module{svc: orders.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config)}
 	c := bus.Consumer{Module: Name, DB: d.DB}
-	bus.Handle(d.Bus, "order.on_stock_reserved", c, func(ctx context.Context, tx *gorm.DB, ev productevents.StockReserved) error {
+	bus.Handle(d.Bus, HandlerOnStockReserved, c, func(ctx context.Context, tx *gorm.DB, ev productevents.StockReserved) error {
 		return m.svc.OnStockReserved(ctx, tx, ev)
 	})
-	bus.Handle(d.Bus, "order.on_stock_rejected", c, func(ctx context.Context, tx *gorm.DB, ev productevents.StockRejected) error {
+	bus.Handle(d.Bus, HandlerOnStockRejected, c, func(ctx context.Context, tx *gorm.DB, ev productevents.StockRejected) error {
 		return m.svc.OnStockRejected(ctx, tx, ev)
 	})
-	bus.Handle(d.Bus, "order.on_payment_succeeded", c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentSucceeded) error {
+	bus.Handle(d.Bus, HandlerOnPaymentSucceeded, c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentSucceeded) error {
 		return m.svc.OnPaymentSucceeded(ctx, tx, ev)
 	})
-	bus.Handle(d.Bus, "order.on_payment_failed", c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentFailed) error {
+	bus.Handle(d.Bus, HandlerOnPaymentFailed, c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentFailed) error {
 		return m.svc.OnPaymentFailed(ctx, tx, ev)
 	})
-	bus.Handle(d.Bus, "order.on_payment_refunded", c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentRefunded) error {
+	bus.Handle(d.Bus, HandlerOnPaymentRefunded, c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentRefunded) error {
 		return m.svc.OnPaymentRefunded(ctx, tx, ev)
 	})
 	return m
@@ -75,9 +106,6 @@ func (m *Module) Name() string { return Name }
 
 // Schema returns the module's database schema.
 func (m *Module) Schema() string { return Schema }
-
-// OpenAPI returns the module's fragment of the OpenAPI document.
-func (m *Module) OpenAPI() []byte { return openAPI }
 
 // Routes mounts the module's endpoints under /api/v1.
 func (m *Module) Routes(api *gin.RouterGroup) { m.svc.Routes(api) }

@@ -20,6 +20,7 @@ import (
 	"github.com/modshop/modshop/modules/payment/internal/ledger"
 	"github.com/modshop/modshop/modules/payment/internal/provider"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/module"
 )
 
 // Name is the module's name (its migrations folder); Schema its schema.
@@ -30,6 +31,32 @@ const (
 
 //go:embed openapi.yaml
 var openAPI []byte
+
+// The module's bus handlers. A handler's name is its consumer group's
+// durable id: offsets, inboxes, dead letters and RabbitMQ queue names
+// keep it, so renaming one starts a new group that replays the whole
+// topic (docs/adding-a-module.md). New handlers are named
+// "<module>.on_<event>"; these keep the names they were first given.
+const (
+	HandlerCharge = "payment.charge"
+	HandlerRefund = "payment.refund"
+)
+
+// Definition is the payment module as the composition root sees it,
+// configured by cfg.
+func Definition(cfg Config) module.Definition {
+	return module.Definition{
+		Name:           Name,
+		Schema:         Schema,
+		OpenAPI:        openAPI,
+		Paths:          []string{"/api/v1/payments"},
+		Handlers:       []string{HandlerCharge, HandlerRefund},
+		RegisterEvents: RegisterEvents,
+		New: func(d module.Deps) (module.Instance, error) {
+			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg}), nil
+		},
+	}
+}
 
 // Config tunes the module. Zero values take the defaults.
 type Config struct {
@@ -73,8 +100,8 @@ func RegisterEvents(r *bus.Registry) {
 	r.Register(events.PaymentSucceeded{}, events.PaymentFailed{}, events.PaymentRefunded{})
 }
 
-// New builds the module and subscribes its handlers: "payment.charge" on
-// payment.requested and "payment.refund" on payment.refund_requested. The
+// New builds the module and subscribes its handlers: HandlerCharge on
+// payment.requested and HandlerRefund on payment.refund_requested. The
 // handlers only record what is asked, at most one payment per order and
 // one refund per payment; Run carries it out through the provider.
 func New(d Deps) *Module {
@@ -91,10 +118,10 @@ func New(d Deps) *Module {
 		Concurrency:     d.Config.Concurrency,
 	})
 	consumer := bus.Consumer{Module: Name, DB: d.DB}
-	bus.Handle(d.Bus, "payment.charge", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.PaymentRequested) error {
+	bus.Handle(d.Bus, HandlerCharge, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.PaymentRequested) error {
 		return svc.RecordCharge(ctx, tx, ev)
 	})
-	bus.Handle(d.Bus, "payment.refund", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.RefundRequested) error {
+	bus.Handle(d.Bus, HandlerRefund, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.RefundRequested) error {
 		return svc.RecordRefund(ctx, tx, ev)
 	})
 	return &Module{ledger: svc}
@@ -105,9 +132,6 @@ func (m *Module) Name() string { return Name }
 
 // Schema returns the module's database schema.
 func (m *Module) Schema() string { return Schema }
-
-// OpenAPI returns the module's fragment of the OpenAPI document.
-func (m *Module) OpenAPI() []byte { return openAPI }
 
 // Routes mounts the module's endpoints under /api/v1.
 func (m *Module) Routes(api *gin.RouterGroup) { m.ledger.Routes(api) }

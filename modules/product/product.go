@@ -15,6 +15,7 @@ import (
 	"github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/modules/product/internal/catalog"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/module"
 )
 
 // Name is the module's name (its migrations folder); Schema its schema.
@@ -25,6 +26,34 @@ const (
 
 //go:embed openapi.yaml
 var openAPI []byte
+
+// The module's bus handlers. A handler's name is its consumer group's
+// durable id: offsets, inboxes, dead letters and RabbitMQ queue names
+// keep it, so renaming one starts a new group that replays the whole
+// topic (docs/adding-a-module.md). New handlers are named
+// "<module>.on_<event>"; these keep the names they were first given.
+const (
+	HandlerReserveStock    = "product.reserve_stock"
+	HandlerCommitStock     = "product.commit_stock"
+	HandlerReleaseOnCancel = "product.release_on_cancel"
+	HandlerReleaseOnReject = "product.release_on_reject"
+)
+
+// Definition is the product module as the composition root sees it,
+// configured by cfg.
+func Definition(cfg Config) module.Definition {
+	return module.Definition{
+		Name:           Name,
+		Schema:         Schema,
+		OpenAPI:        openAPI,
+		Paths:          []string{"/api/v1/products", "/api/v1/categories"},
+		Handlers:       []string{HandlerReserveStock, HandlerCommitStock, HandlerReleaseOnCancel, HandlerReleaseOnReject},
+		RegisterEvents: RegisterEvents,
+		New: func(d module.Deps) (module.Instance, error) {
+			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg}), nil
+		},
+	}
+}
 
 // Config tunes reservations.
 type Config = catalog.Config
@@ -64,16 +93,16 @@ func New(d Deps) *Module {
 	// lock has the batch commit first (see checkpoint in platform/bus), so
 	// batches that reserve and sell the same products do not deadlock.
 	consumer := bus.Consumer{Module: Name, DB: d.DB}
-	bus.Handle(d.Bus, "product.reserve_stock", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderPlaced) error {
+	bus.Handle(d.Bus, HandlerReserveStock, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderPlaced) error {
 		return m.svc.Reserve(ctx, tx, ev)
 	})
-	bus.Handle(d.Bus, "product.commit_stock", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderConfirmed) error {
+	bus.Handle(d.Bus, HandlerCommitStock, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderConfirmed) error {
 		return m.svc.Commit(ctx, tx, ev.OrderID)
 	})
-	bus.Handle(d.Bus, "product.release_on_cancel", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderCancelled) error {
+	bus.Handle(d.Bus, HandlerReleaseOnCancel, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderCancelled) error {
 		return m.svc.Release(ctx, tx, ev.OrderID, "cancelled")
 	})
-	bus.Handle(d.Bus, "product.release_on_reject", consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderRejected) error {
+	bus.Handle(d.Bus, HandlerReleaseOnReject, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderRejected) error {
 		return m.svc.Release(ctx, tx, ev.OrderID, "rejected")
 	})
 	return m
@@ -84,9 +113,6 @@ func (m *Module) Name() string { return Name }
 
 // Schema returns the module's database schema.
 func (m *Module) Schema() string { return Schema }
-
-// OpenAPI returns the module's fragment of the OpenAPI document.
-func (m *Module) OpenAPI() []byte { return openAPI }
 
 // Routes mounts the module's endpoints under /api/v1.
 func (m *Module) Routes(api *gin.RouterGroup) { m.svc.Routes(api) }

@@ -15,6 +15,7 @@ import (
 	"github.com/modshop/modshop/modules/user/internal/accounts"
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/module"
 )
 
 // Name is the module's name (its migrations folder); Schema its schema.
@@ -25,6 +26,29 @@ const (
 
 //go:embed openapi.yaml
 var openAPI []byte
+
+// Definition is the user module as the composition root sees it,
+// configured by cfg. It has no bus handlers. It owns sessions: a process
+// that runs it checks tokens with it (Module.Authenticator), one that
+// does not asks a process that does (RemoteAuthenticator). Its password
+// hashing metrics go to the shop's registry unless cfg names one.
+func Definition(cfg Config) module.Definition {
+	return module.Definition{
+		Name:                Name,
+		Schema:              Schema,
+		OpenAPI:             openAPI,
+		Paths:               []string{"/api/v1/users", "/api/v1/sessions"},
+		RegisterEvents:      RegisterEvents,
+		RemoteAuthenticator: RemoteAuthenticator,
+		New: func(d module.Deps) (module.Instance, error) {
+			c := cfg
+			if c.Metrics == nil {
+				c.Metrics = d.Metrics
+			}
+			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: c}), nil
+		},
+	}
+}
 
 // Config tunes sessions, throttles and password hashing.
 type Config = accounts.Config
@@ -76,9 +100,6 @@ func (m *Module) Name() string { return Name }
 
 // Schema returns the module's database schema.
 func (m *Module) Schema() string { return Schema }
-
-// OpenAPI returns the module's fragment of the OpenAPI document.
-func (m *Module) OpenAPI() []byte { return openAPI }
 
 // Routes mounts the module's endpoints under /api/v1.
 func (m *Module) Routes(api *gin.RouterGroup) { m.svc.Routes(api) }
