@@ -17,6 +17,9 @@ import (
 	"testing"
 )
 
+// mainPackage is modshop's main package.
+const mainPackage = "github.com/modshop/modshop"
+
 var built struct {
 	once sync.Once
 	path string
@@ -28,12 +31,6 @@ var built struct {
 func splitBinary(tb testing.TB) string {
 	tb.Helper()
 	built.once.Do(func() {
-		_, file, _, ok := runtime.Caller(0)
-		if !ok {
-			built.err = errors.New("cannot find the module's source")
-			return
-		}
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		dir := filepath.Join(os.TempDir(), fmt.Sprintf("modshop-split-%d", os.Getuid()))
 		if built.err = os.MkdirAll(dir, 0o755); built.err != nil { // #nosec G301 -- holds only test builds of modshop: nothing to hide
 			return
@@ -54,8 +51,9 @@ func splitBinary(tb testing.TB) string {
 		if err != nil {
 			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
-		cmd := exec.Command(goCmd, append(args, ".")...) // #nosec G204 -- the go command building this repository
-		cmd.Dir = root
+		// By import path, from the test's package folder: the go command
+		// finds the module's root itself.
+		cmd := exec.Command(goCmd, append(args, mainPackage)...) // #nosec G204 -- the go command building this repository
 		if out, err := cmd.CombinedOutput(); err != nil {
 			_ = os.Remove(tmp.Name())
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)

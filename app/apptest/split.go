@@ -24,25 +24,39 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/modshop/modshop/app"
+	"github.com/modshop/modshop/modules/order"
+	"github.com/modshop/modshop/modules/user"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
 // SplitModules are the modules of a split shop, one process each, in
-// start order.
-var SplitModules = []string{"user", "product", "order", "payment"}
+// start order: the shop's list (app.Modules).
+var SplitModules = splitModules()
+
+func splitModules() []string {
+	var out []string
+	for _, m := range app.Modules(app.Config{}) {
+		out = append(out, m.Name)
+	}
+	return out
+}
 
 // SplitRoutes sends each path prefix to the process of a module: the
-// gateway's routes in a split shop (the bus's staff routes are in every
-// process; one is enough).
-var SplitRoutes = []struct{ Prefix, Module string }{
-	{"/api/v1/users", "user"},
-	{"/api/v1/sessions", "user"},
-	{"/api/v1/products", "product"},
-	{"/api/v1/categories", "product"},
-	{"/api/v1/orders", "order"},
-	{"/api/v1/payments", "payment"},
-	{"/api/v1/admin", "order"},
+// gateway's routes in a split shop, from each module's definition (Paths).
+// The bus's staff routes are in every process; one is enough: the order
+// module's, as the split shop has always had it.
+var SplitRoutes = splitRoutes()
+
+func splitRoutes() []struct{ Prefix, Module string } {
+	var out []struct{ Prefix, Module string }
+	for _, m := range app.Modules(app.Config{}) {
+		for _, p := range m.Paths {
+			out = append(out, struct{ Prefix, Module string }{p, m.Name})
+		}
+	}
+	return append(out, struct{ Prefix, Module string }{"/api/v1/admin", order.Name})
 }
 
 // Split is a shop split into processes of the real binary: one
@@ -113,8 +127,8 @@ func moduleOf(name string) string { return strings.TrimSuffix(name, replicaSuffi
 // allModules names the one process of a OneProcess shop.
 const allModules = "all"
 
-// StartSplit builds the binary (once per test binary), starts the four
-// module processes at once on a new database and the gateway in front, and
+// StartSplit builds the binary (once per test binary), starts a process
+// per module (SplitModules) at once on a new database and the gateway in front, and
 // waits until all are ready. Everything stops when the test ends; the
 // processes' logs are shown if it failed.
 func StartSplit(tb testing.TB, opts SplitOptions) *Split {
@@ -176,7 +190,7 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 		}
 		if moduleOf(m) != allModules { // sessions are checked with the user module's process
 			env["MODSHOP_DATABASE_URL"] = s.ModuleDatabases[moduleOf(m)]
-			env["MODSHOP_USER_URL"] = "http://" + addrs["user"]
+			env["MODSHOP_USER_URL"] = "http://" + addrs[user.Name]
 		}
 		for k, v := range s.env {
 			env[k] = v
@@ -268,8 +282,14 @@ func mergedDatabase(tb testing.TB, modules map[string]string) string {
 	return url
 }
 
-// moduleSchema is each module's schema.
-var moduleSchema = map[string]string{"user": "users", "product": "products", "order": "orders", "payment": "payments"}
+// moduleSchema is each module's schema, by name.
+var moduleSchema = func() map[string]string {
+	out := map[string]string{}
+	for _, m := range app.Modules(app.Config{}) {
+		out[m.Name] = m.Schema
+	}
+	return out
+}()
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
@@ -314,7 +334,7 @@ func (s *Split) Admin(tb testing.TB) (id, token string) {
 		const password = "correct horse battery"
 		// #nosec G204 -- the modshop binary this harness built, with arguments it chose
 		cmd := exec.Command(s.bin, "users", "create", "--admin", "--username", s.adminUser, "--email", s.adminEmail)
-		env := map[string]string{"MODSHOP_DATABASE_URL": s.ModuleDatabases["user"], "MODSHOP_LOG_LEVEL": "error"}
+		env := map[string]string{"MODSHOP_DATABASE_URL": s.ModuleDatabases[user.Name], "MODSHOP_LOG_LEVEL": "error"}
 		for k, v := range s.env {
 			env[k] = v
 		}
