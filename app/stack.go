@@ -21,7 +21,7 @@ import (
 
 // stack is the running platform: the database (embedded or not), one pool
 // per module of this process acting as the module's role, and the modules
-// built on them. Modules this process does not run are nil.
+// built on them. Modules this process does not run are not built.
 type stack struct {
 	cfg      Config
 	log      *slog.Logger
