@@ -133,7 +133,8 @@ func Fail(c *gin.Context, err error) {
 }
 
 // Errors is the one place that turns errors into problem+json. A *Problem
-// is sent as it is. The database being away or too slow (db.IsUnavailable)
+// is sent as it is; a use case's failure of a kind (platform/apperr) as
+// ProblemFor maps it. The database being away or too slow (db.IsUnavailable)
 // is a 503 with Retry-After, logged as a warning: it is an outage, not a
 // bug, and the client may simply come back. Anything else is logged as an
 // error and answered with a 500. Neither reveals anything about the cause.
@@ -143,21 +144,27 @@ func Errors(log *slog.Logger) gin.HandlerFunc {
 		if len(c.Errors) == 0 || c.Writer.Written() {
 			return
 		}
-		err := c.Errors.Last().Err
-		var p *Problem
-		switch {
-		case errors.As(err, &p):
-		case db.IsUnavailable(err):
-			log.WarnContext(c.Request.Context(), "request failed: database unavailable",
-				"err", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", RequestID(c))
-			p = Unavailable("the service is unavailable for a moment; try again shortly")
-		default:
-			log.ErrorContext(c.Request.Context(), "request failed",
-				"err", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", RequestID(c))
-			p = NewProblem(http.StatusInternalServerError, "internal", "something went wrong on our side; the request id helps us find it")
-		}
-		WriteProblem(c, p)
+		WriteProblem(c, answer(c, log, c.Errors.Last().Err))
 	}
+}
+
+// answer is the problem Errors sends for err, logging what needs it.
+func answer(c *gin.Context, log *slog.Logger, err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	if p, ok := ProblemFor(err); ok {
+		return p
+	}
+	if db.IsUnavailable(err) {
+		log.WarnContext(c.Request.Context(), "request failed: database unavailable",
+			"err", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", RequestID(c))
+		return Unavailable("the service is unavailable for a moment; try again shortly")
+	}
+	log.ErrorContext(c.Request.Context(), "request failed",
+		"err", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", RequestID(c))
+	return NewProblem(http.StatusInternalServerError, "internal", "something went wrong on our side; the request id helps us find it")
 }
 
 // WriteProblem writes p as the response, filling in instance and request id.

@@ -212,10 +212,9 @@ func (s *Service) OnPaymentRefunded(ctx context.Context, tx *gorm.DB, ev payment
 // CancelOverdue cancels orders whose current step is past its deadline,
 // each in its own transaction, and reports how many.
 func (s *Service) CancelOverdue(ctx context.Context, limit int) (int, error) {
-	var ids []string
-	err := s.db.WithContext(ctx).Raw(`SELECT id FROM orders WHERE status IN ('pending', 'awaiting_payment') AND deadline_at < now() ORDER BY deadline_at LIMIT ?`, limit).Scan(&ids).Error
+	ids, err := overdueOrders(ctx, s.db, limit)
 	if err != nil {
-		return 0, fmt.Errorf("find overdue orders: %w", err)
+		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
@@ -227,8 +226,7 @@ func (s *Service) CancelOverdue(ctx context.Context, limit int) (int, error) {
 			}
 			// A final order has no deadline (NULL): another sweep (a
 			// replica's) or a handler ended it after it was found.
-			var overdue bool
-			if err := tx.Raw(`SELECT coalesce(deadline_at < now(), false) FROM orders WHERE id = ?`, id).Scan(&overdue).Error; err != nil || !overdue {
+			if overdue, err := stillOverdue(tx, id); err != nil || !overdue {
 				return err // it moved on meanwhile
 			}
 			tr, err := Next(o.state(), DeadlinePassed)

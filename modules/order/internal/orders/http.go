@@ -9,13 +9,19 @@ import (
 	"github.com/modshop/modshop/platform/httpx"
 )
 
+// httpHandler is the order API: each method reads a request, calls the
+// use case and writes its answer; httpx.Errors turns failures into
+// problems.
+type httpHandler struct{ svc *Service }
+
 // Routes mounts the order endpoints on the /api/v1 group.
 func (s *Service) Routes(api *gin.RouterGroup) {
+	h := httpHandler{svc: s}
 	user := auth.RequireUser()
-	api.POST("/orders", user, httpx.LimitBody(maxPlaceOrderBytes), s.handlePlace)
-	api.GET("/orders", user, s.handleList)
-	api.GET("/orders/:id", user, s.handleGet)
-	api.POST("/orders/:id/cancel", user, s.handleCancel)
+	api.POST("/orders", user, httpx.LimitBody(maxPlaceOrderBytes), h.place)
+	api.GET("/orders", user, h.list)
+	api.GET("/orders/:id", user, h.get)
+	api.POST("/orders/:id/cancel", user, h.cancel)
 }
 
 func validKey(k string) bool {
@@ -30,7 +36,7 @@ func validKey(k string) bool {
 	return true
 }
 
-func (s *Service) handlePlace(c *gin.Context) {
+func (h httpHandler) place(c *gin.Context) {
 	key := c.GetHeader("Idempotency-Key")
 	if key != "" && !validKey(key) {
 		httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "Idempotency-Key", Message: "must be 1 to 100 visible ASCII characters"}))
@@ -41,7 +47,7 @@ func (s *Service) handlePlace(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	o, err := s.Place(c.Request.Context(), auth.MustIdentity(c), req, key)
+	o, err := h.svc.Place(c.Request.Context(), auth.MustIdentity(c), req, key)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -50,13 +56,13 @@ func (s *Service) handlePlace(c *gin.Context) {
 	c.JSON(http.StatusAccepted, o)
 }
 
-func (s *Service) handleList(c *gin.Context) {
+func (h httpHandler) list(c *gin.Context) {
 	limit, err := httpx.PageLimit(c, 20, MaxPageSize)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	page, err := s.List(c.Request.Context(), auth.MustIdentity(c), c.Query("status"), c.Query("cursor"), limit)
+	page, err := h.svc.List(c.Request.Context(), auth.MustIdentity(c), c.Query("status"), c.Query("cursor"), limit)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -64,8 +70,8 @@ func (s *Service) handleList(c *gin.Context) {
 	c.JSON(http.StatusOK, page)
 }
 
-func (s *Service) handleGet(c *gin.Context) {
-	o, err := s.Get(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
+func (h httpHandler) get(c *gin.Context) {
+	o, err := h.svc.Get(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -73,8 +79,8 @@ func (s *Service) handleGet(c *gin.Context) {
 	c.JSON(http.StatusOK, o)
 }
 
-func (s *Service) handleCancel(c *gin.Context) {
-	o, err := s.Cancel(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
+func (h httpHandler) cancel(c *gin.Context) {
+	o, err := h.svc.Cancel(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
 	if err != nil {
 		httpx.Fail(c, err)
 		return

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/apperr"
 )
 
 // Bounds on an order.
@@ -68,9 +68,9 @@ var paymentMethodPattern = regexp.MustCompile(`^pm_[A-Za-z0-9_]{1,37}$`)
 // validate checks the request and merges lines of the same product. Too
 // many lines is one error, and their contents are not looked at: an answer
 // must not grow with what a client sends.
-func (p *PlaceOrder) validate() []httpx.FieldError {
-	var errs []httpx.FieldError
-	add := func(f, m string) { errs = append(errs, httpx.FieldError{Field: f, Message: m}) }
+func (p *PlaceOrder) validate() []apperr.FieldError {
+	var errs []apperr.FieldError
+	add := func(f, m string) { errs = append(errs, apperr.FieldError{Field: f, Message: m}) }
 	lines := p.Items
 	switch {
 	case len(lines) == 0:

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/apperr"
 )
 
 func TestValidate_TooManyItemsIsOneErrorForItemsAndNoneForEach(t *testing.T) {
@@ -14,7 +14,7 @@ func TestValidate_TooManyItemsIsOneErrorForItemsAndNoneForEach(t *testing.T) {
 	for _, n := range []int{maxLines + 1, 100_000} {
 		req := PlaceOrder{Items: make([]OrderLine, n), PaymentMethod: "pm_card_visa"} // every line empty: {}
 		errs := req.validate()
-		want := []httpx.FieldError{{Field: "items", Message: "at most 50 items"}}
+		want := []apperr.FieldError{{Field: "items", Message: "at most 50 items"}}
 		if fmt.Sprint(errs) != fmt.Sprint(want) {
 			if len(errs) > 3 {
 				errs = errs[:3]
@@ -33,7 +33,7 @@ func TestValidate_AtTheLimitEachBadLineIsStillReported(t *testing.T) {
 	lines[7].Quantity = 0
 	req := PlaceOrder{Items: lines, PaymentMethod: "pm_card_visa"}
 	errs := req.validate()
-	want := []httpx.FieldError{{Field: "items.quantity", Message: "must be a whole number from 1 to 100"}}
+	want := []apperr.FieldError{{Field: "items.quantity", Message: "must be a whole number from 1 to 100"}}
 	if fmt.Sprint(errs) != fmt.Sprint(want) {
 		t.Fatalf("errors %v, want %v", errs, want)
 	}

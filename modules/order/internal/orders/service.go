@@ -8,16 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/order/events"
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
-	"github.com/modshop/modshop/platform/httpx"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -54,14 +53,14 @@ func NewService(gdb *gorm.DB, pub Publisher, log *slog.Logger, cfg Config) *Serv
 	return &Service{db: gdb, pub: pub, log: log, cfg: cfg}
 }
 
-var errNoOrder = httpx.NotFound("no such order")
+var errNoOrder = apperr.NotFound("no such order")
 
 // Place creates a pending order and publishes order.placed.v1 in the same
 // transaction. With an idempotency key, the same key and body return the
 // same order (also when two requests race); another body is refused.
 func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrder, idemKey string) (Order, error) {
 	if errs := req.validate(); len(errs) > 0 {
-		return Order{}, httpx.Invalid(errs...)
+		return Order{}, apperr.Invalid(errs...)
 	}
 	hash, err := requestHash(req)
 	if err != nil {
@@ -113,20 +112,17 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 // priorOrder is the order an idempotency key was used for; a key that
 // came with another request body is refused.
 func priorOrder(tx *gorm.DB, userID, idemKey string, hash []byte) (string, error) {
-	var prior []struct {
-		RequestHash []byte
-		OrderID     string
-	}
-	if err := tx.Raw(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ?`, userID, idemKey).Scan(&prior).Error; err != nil {
+	prior, ok, err := idempotencyKeyUse(tx, userID, idemKey)
+	if err != nil {
 		return "", err
 	}
-	if len(prior) == 0 {
+	if !ok {
 		return "", fmt.Errorf("idempotency key %q vanished", idemKey)
 	}
-	if !bytes.Equal(prior[0].RequestHash, hash) {
-		return "", httpx.Invalid(httpx.FieldError{Field: "Idempotency-Key", Message: "this key was used with another request body; use a new key for a new order"})
+	if !bytes.Equal(prior.RequestHash, hash) {
+		return "", apperr.InvalidField("Idempotency-Key", "this key was used with another request body; use a new key for a new order")
 	}
-	return prior[0].OrderID, nil
+	return prior.OrderID, nil
 }
 
 var errReplayed = errors.New("idempotent replay")
@@ -148,54 +144,52 @@ func (s *Service) Get(ctx context.Context, caller auth.Identity, id string) (Ord
 	if u, err := uuid.Parse(id); err != nil || u.String() != id {
 		return Order{}, errNoOrder
 	}
-	var rows []orderRow
-	if err := s.db.WithContext(ctx).Raw(selectOrder+` WHERE id = ?`, id).Scan(&rows).Error; err != nil {
-		return Order{}, fmt.Errorf("order %s: %w", id, err)
+	row, ok, err := orderByID(ctx, s.db, id)
+	if err != nil {
+		return Order{}, err
 	}
-	if len(rows) == 0 || (rows[0].UserID != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
+	if !ok || (row.UserID != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
 		return Order{}, errNoOrder
 	}
-	out, err := loadOrders(ctx, s.db, rows)
+	out, err := loadOrders(ctx, s.db, []orderRow{row})
 	if err != nil {
 		return Order{}, err
 	}
 	return out[0], nil
 }
 
-// OrderPage is one page of orders, newest first.
-type OrderPage struct {
+// Page is one page of orders, newest first.
+type Page struct {
 	Items      []Order `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
 
 // List returns the caller's orders; staff see everyone's and may filter
 // by status.
-func (s *Service) List(ctx context.Context, caller auth.Identity, status, cursor string, limit int) (OrderPage, error) {
-	where, args := []string{"TRUE"}, []any{}
+func (s *Service) List(ctx context.Context, caller auth.Identity, status, cursor string, limit int) (Page, error) {
+	f := orderFilter{Status: Status(status), Limit: limit}
 	if !caller.HasRole(auth.RoleAdmin) {
-		where, args = append(where, "user_id = ?"), append(args, caller.UserID)
+		f.UserID = caller.UserID
 	}
 	if status != "" {
-		switch Status(status) {
+		switch f.Status {
 		case Pending, AwaitingPayment, Confirmed, Rejected, Cancelled:
 		default:
-			return OrderPage{}, httpx.Invalid(httpx.FieldError{Field: "status", Message: "must be pending, awaiting_payment, confirmed, rejected or cancelled"})
+			return Page{}, apperr.InvalidField("status", "must be pending, awaiting_payment, confirmed, rejected or cancelled")
 		}
-		where, args = append(where, "status = ?"), append(args, status)
 	}
 	if cursor != "" {
 		c, err := decodeOrderCursor(cursor)
 		if err != nil {
-			return OrderPage{}, httpx.BadRequest("the cursor is not one this listing gave out")
+			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
 		}
-		where, args = append(where, "(created_at, id) < (?, ?::uuid)"), append(args, c.CreatedAt, c.ID)
+		f.After = &c
 	}
-	var rows []orderRow
-	q := selectOrder + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	if err := s.db.WithContext(ctx).Raw(q, append(args, limit+1)...).Scan(&rows).Error; err != nil {
-		return OrderPage{}, fmt.Errorf("list orders: %w", err)
+	rows, err := listOrders(ctx, s.db, f)
+	if err != nil {
+		return Page{}, err
 	}
-	page := OrderPage{}
+	page := Page{}
 	if len(rows) > limit {
 		last := rows[limit-1]
 		next := encodeOrderCursor(orderCursor{CreatedAt: last.CreatedAt, ID: last.ID})
@@ -204,7 +198,7 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, status, cursor
 	}
 	items, err := loadOrders(ctx, s.db, rows)
 	if err != nil {
-		return OrderPage{}, err
+		return Page{}, err
 	}
 	page.Items = items
 	return page, nil
@@ -226,7 +220,7 @@ func (s *Service) Cancel(ctx context.Context, caller auth.Identity, id string) (
 		}
 		tr, err := Next(o.state(), CustomerCancel)
 		if errors.Is(err, ErrFinal) {
-			return httpx.Conflict(fmt.Sprintf("the order is %s and can no longer be cancelled", o.Status))
+			return apperr.Conflict(fmt.Sprintf("the order is %s and can no longer be cancelled", o.Status))
 		}
 		if err != nil {
 			return err

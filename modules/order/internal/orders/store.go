@@ -95,6 +95,87 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 	return rows[0].Order, rows[0].At, true, nil
 }
 
+// keyUse is what an idempotency key was first used for.
+type keyUse struct {
+	RequestHash []byte
+	OrderID     string
+}
+
+// idempotencyKeyUse reads what a user's idempotency key was used for; ok
+// is false when the key is not recorded.
+func idempotencyKeyUse(tx *gorm.DB, userID, key string) (use keyUse, ok bool, err error) {
+	var rows []keyUse
+	if err := tx.Raw(`SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = ? AND key = ?`, userID, key).Scan(&rows).Error; err != nil {
+		return keyUse{}, false, fmt.Errorf("idempotency key %q: %w", key, err)
+	}
+	if len(rows) == 0 {
+		return keyUse{}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// orderByID reads an order; ok is false if it does not exist.
+func orderByID(ctx context.Context, db *gorm.DB, id string) (orderRow, bool, error) {
+	var rows []orderRow
+	if err := db.WithContext(ctx).Raw(selectOrder+` WHERE id = ?`, id).Scan(&rows).Error; err != nil {
+		return orderRow{}, false, fmt.Errorf("order %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return orderRow{}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// orderFilter is one page request of the order list.
+type orderFilter struct {
+	UserID string // "" for every user's
+	Status Status // "" for any
+	After  *orderCursor
+	Limit  int
+}
+
+// listOrders returns up to f.Limit+1 orders, newest first, keyset-paginated
+// on (created_at, id).
+func listOrders(ctx context.Context, db *gorm.DB, f orderFilter) ([]orderRow, error) {
+	where, args := []string{"TRUE"}, []any{}
+	if f.UserID != "" {
+		where, args = append(where, "user_id = ?"), append(args, f.UserID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.After != nil {
+		where, args = append(where, "(created_at, id) < (?, ?::uuid)"), append(args, f.After.CreatedAt, f.After.ID)
+	}
+	var rows []orderRow
+	q := selectOrder + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	if err := db.WithContext(ctx).Raw(q, append(args, f.Limit+1)...).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return rows, nil
+}
+
+// overdueOrders lists up to limit orders whose current step is past its
+// deadline, the most overdue first.
+func overdueOrders(ctx context.Context, db *gorm.DB, limit int) ([]string, error) {
+	var ids []string
+	err := db.WithContext(ctx).Raw(`SELECT id FROM orders WHERE status IN ('pending', 'awaiting_payment') AND deadline_at < now() ORDER BY deadline_at LIMIT ?`, limit).Scan(&ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("find overdue orders: %w", err)
+	}
+	return ids, nil
+}
+
+// stillOverdue reports whether an order is past its deadline now. A final
+// order has none (NULL), so it is not.
+func stillOverdue(tx *gorm.DB, id string) (bool, error) {
+	var overdue bool
+	if err := tx.Raw(`SELECT coalesce(deadline_at < now(), false) FROM orders WHERE id = ?`, id).Scan(&overdue).Error; err != nil {
+		return false, fmt.Errorf("deadline of order %s: %w", id, err)
+	}
+	return overdue, nil
+}
+
 // lockOrder reads an order for update inside tx; ok is false if it does not exist.
 func lockOrder(tx *gorm.DB, id string) (orderRow, bool, error) {
 	var rows []orderRow

@@ -24,26 +24,9 @@ type claimedPayment struct {
 }
 
 // claimPayments claims up to n payments that are due, or whose claim
-// outlived its lease (a worker crashed after calling the provider, or
-// hangs), in one statement. A claim taken over from a crashed worker may
-// have captured already, so it counts as a capture attempted.
+// outlived its lease (claimDuePayments).
 func (s *Service) claimPayments(ctx context.Context, n int) ([]claimedPayment, error) {
-	var rows []claimedPayment
-	err := s.db.WithContext(ctx).Raw(`UPDATE payments p
-		SET status = 'processing', attempts = p.attempts + 1, claimed_at = now(), updated_at = now(),
-		    capture_attempted = p.capture_attempted OR p.status = 'processing'
-		FROM (SELECT id FROM payments
-		       WHERE (status = 'pending' AND next_attempt_at <= now())
-		          OR (status = 'processing' AND claimed_at < now() - make_interval(secs => ?))
-		       ORDER BY next_attempt_at
-		       LIMIT ? FOR UPDATE SKIP LOCKED) due
-		WHERE p.id = due.id
-		RETURNING p.id, p.order_id, p.amount::text AS amount, p.method, p.idempotency_key, p.attempts, p.capture_attempted`,
-		seconds(s.cfg.lease()), n).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("claim payments: %w", err)
-	}
-	return rows, nil
+	return claimDuePayments(ctx, s.db, s.cfg.lease(), n)
 }
 
 // charge authorizes and captures a claimed payment, then settles what the
@@ -109,11 +92,7 @@ func (s *Service) authorizeAndCapture(ctx context.Context, p claimedPayment) (au
 func (s *Service) settleCaptured(ctx context.Context, p claimedPayment, authorization, capture string) error {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE payments SET status = 'captured', provider_authorization = ?, provider_capture = ?,
-				captured_at = ?, updated_at = ?, last_error = NULL
-			WHERE id = ? AND status = 'processing' AND attempts = ?`,
-			authorization, capture, now, now, p.ID, p.Attempts)
-		if err := claimHeld(res, "payment", p.ID); err != nil {
+		if err := markCaptured(tx, p, authorization, capture, now); err != nil {
 			return err
 		}
 		return s.pub.Publish(outcomeContext(ctx, p.OrderID, p.IdempotencyKey), tx,
@@ -128,10 +107,7 @@ func (s *Service) settleFailed(ctx context.Context, p claimedPayment, reason str
 		s.log.Warn("payment failed: the provider did not answer", "payment_id", p.ID, "order_id", p.OrderID, "attempts", p.Attempts, "err", cause)
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE payments SET status = 'failed', failure_reason = ?, last_error = ?, failed_at = ?, updated_at = ?
-			WHERE id = ? AND status = 'processing' AND attempts = ?`,
-			reason, errText(cause), now, now, p.ID, p.Attempts)
-		if err := claimHeld(res, "payment", p.ID); err != nil {
+		if err := markFailed(tx, p, reason, errText(cause), now); err != nil {
 			return err
 		}
 		return s.pub.Publish(outcomeContext(ctx, p.OrderID, p.IdempotencyKey), tx,
@@ -153,29 +129,10 @@ func (s *Service) retryPayment(ctx context.Context, p claimedPayment, authorizat
 	if authorization != "" {
 		auth = &authorization
 	}
-	res := s.db.WithContext(ctx).Exec(`UPDATE payments SET status = 'pending', last_error = ?,
-			next_attempt_at = now() + make_interval(secs => ?), updated_at = now(),
-			provider_authorization = coalesce(?, provider_authorization), capture_attempted = capture_attempted OR ?
-		WHERE id = ? AND status = 'processing' AND attempts = ?`,
-		errText(cause), seconds(wait), auth, attempted, p.ID, p.Attempts)
-	return claimHeld(res, "payment", p.ID)
+	return pendPayment(ctx, s.db, p, errText(cause), wait, auth, attempted)
 }
 
 // releasePayment hands a claim back, the attempt not counted.
 func (s *Service) releasePayment(ctx context.Context, p claimedPayment, authorization string) error {
-	res := s.db.WithContext(ctx).Exec(`UPDATE payments SET status = 'pending', attempts = attempts - 1, updated_at = now(),
-			capture_attempted = capture_attempted OR ?
-		WHERE id = ? AND status = 'processing' AND attempts = ?`, authorization != "", p.ID, p.Attempts)
-	return claimHeld(res, "payment", p.ID)
-}
-
-// claimHeld turns the result of a claim-guarded UPDATE into an error.
-func claimHeld(res *gorm.DB, kind, id string) error {
-	if res.Error != nil {
-		return fmt.Errorf("settle %s %s: %w", kind, id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return errClaimLost
-	}
-	return nil
+	return handBackPayment(ctx, s.db, p, authorization != "")
 }

@@ -9,14 +9,20 @@ import (
 	"github.com/modshop/modshop/platform/httpx"
 )
 
+// httpHandler is the payment API: each method reads a request, calls the
+// use case and writes its answer; httpx.Errors turns failures into
+// problems.
+type httpHandler struct{ svc *Service }
+
 // Routes mounts the payment endpoints on the /api/v1 group.
 func (s *Service) Routes(api *gin.RouterGroup) {
-	api.GET("/payments", auth.RequireUser(), s.handleOrderPayments)
+	h := httpHandler{svc: s}
+	api.GET("/payments", auth.RequireUser(), h.orderPayments)
 }
 
-func (s *Service) handleOrderPayments(c *gin.Context) {
+func (h httpHandler) orderPayments(c *gin.Context) {
 	who, _ := auth.FromContext(c.Request.Context())
-	payments, err := s.OrderPayments(c.Request.Context(), who, c.Query("order_id"))
+	payments, err := h.svc.OrderPayments(c.Request.Context(), who, c.Query("order_id"))
 	if err != nil {
 		httpx.Fail(c, err)
 		return

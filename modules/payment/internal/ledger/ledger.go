@@ -1,6 +1,7 @@
 // Package ledger is the payment module's inside: the ledger of payments
 // and refunds, the bus handlers that record what the order saga asks for,
-// the worker that carries it out through the provider, and the HTTP API.
+// the worker that carries it out through the provider, and the HTTP API
+// (http.go). Its SQL lives in the store (store*.go).
 //
 // The rule that shapes it: no transaction is open while the provider is
 // called. A handler only records a request ('pending'); the worker claims

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/auth"
-	"github.com/modshop/modshop/platform/httpx"
 )
 
 // Payment is a payment as the API shows it, with its refunds and what it
@@ -42,27 +42,19 @@ type Refund struct {
 	RefundedAt    *time.Time `json:"refunded_at"`
 }
 
-var errNoPayments = httpx.NotFound("no payments for this order")
+var errNoPayments = apperr.NotFound("no payments for this order")
 
 // OrderPayments returns the payments of an order with their refunds: to
 // the customer they belong to, or to staff. Anyone else is told there are
 // none, as is the customer of an order not yet charged.
 func (s *Service) OrderPayments(ctx context.Context, who auth.Identity, orderID string) ([]Payment, error) {
 	if !isUUID(orderID) {
-		return nil, httpx.Invalid(httpx.FieldError{Field: "order_id", Message: "must be an order id (a UUID)"})
+		return nil, apperr.InvalidField("order_id", "must be an order id (a UUID)")
 	}
 	staff := who.HasRole(auth.RoleAdmin)
-	var payments []Payment
-	err := s.db.WithContext(ctx).Raw(`SELECT p.id, p.order_id, p.user_id, p.amount::text AS amount, p.method, p.status,
-			p.failure_reason, p.attempts, p.created_at, p.updated_at, p.captured_at, p.failed_at,
-			r.refunded::numeric(10,2)::text AS refunded_amount,
-			(CASE WHEN p.status = 'captured' THEN p.amount ELSE 0 END - r.refunded)::numeric(10,2)::text AS net_amount
-		FROM payments p,
-		     LATERAL (SELECT coalesce(sum(amount), 0) AS refunded FROM refunds WHERE payment_id = p.id AND status = 'succeeded') r
-		WHERE p.order_id = ? AND (? OR p.user_id::text = ?)
-		ORDER BY p.created_at, p.id`, orderID, staff, who.UserID).Scan(&payments).Error
+	payments, err := paymentsOfOrder(ctx, s.db, orderID, who.UserID, staff)
 	if err != nil {
-		return nil, fmt.Errorf("payments of order %s: %w", orderID, err)
+		return nil, err
 	}
 	if len(payments) == 0 && !staff {
 		return nil, errNoPayments
@@ -77,10 +69,7 @@ func (s *Service) OrderPayments(ctx context.Context, who auth.Identity, orderID 
 	if len(ids) == 0 {
 		return []Payment{}, nil
 	}
-	var refunds []Refund
-	err = s.db.WithContext(ctx).Raw(`SELECT id, payment_id, amount::text AS amount, reason, status, failure_reason,
-			created_at, updated_at, refunded_at
-		FROM refunds WHERE payment_id IN ? ORDER BY created_at, id`, ids).Scan(&refunds).Error
+	refunds, err := refundsOfPayments(ctx, s.db, ids)
 	if err != nil {
 		return nil, fmt.Errorf("refunds of order %s: %w", orderID, err)
 	}

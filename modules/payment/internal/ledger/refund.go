@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -25,23 +24,9 @@ type claimedRefund struct {
 }
 
 // claimRefunds claims up to n refunds that are due, or whose claim
-// outlived its lease, in one statement.
+// outlived its lease (claimDueRefunds).
 func (s *Service) claimRefunds(ctx context.Context, n int) ([]claimedRefund, error) {
-	var rows []claimedRefund
-	err := s.db.WithContext(ctx).Raw(`UPDATE refunds r
-		SET status = 'processing', attempts = r.attempts + 1, claimed_at = now(), updated_at = now()
-		FROM (SELECT id FROM refunds
-		       WHERE (status = 'pending' AND next_attempt_at <= now())
-		          OR (status = 'processing' AND claimed_at < now() - make_interval(secs => ?))
-		       ORDER BY next_attempt_at
-		       LIMIT ? FOR UPDATE SKIP LOCKED) due, payments p
-		WHERE r.id = due.id AND p.id = r.payment_id
-		RETURNING r.id, r.payment_id, p.order_id, r.amount::text AS amount, r.idempotency_key, r.attempts, p.provider_capture AS capture`,
-		seconds(s.cfg.lease()), n).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("claim refunds: %w", err)
-	}
-	return rows, nil
+	return claimDueRefunds(ctx, s.db, s.cfg.lease(), n)
 }
 
 // refund refunds a claimed refund through the provider, with the refund's
@@ -79,9 +64,7 @@ func (s *Service) refund(ctx context.Context, r claimedRefund) {
 func (s *Service) settleRefunded(ctx context.Context, r claimedRefund, ref string) error {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE refunds SET status = 'succeeded', provider_refund = ?, refunded_at = ?, updated_at = ?, last_error = NULL
-			WHERE id = ? AND status = 'processing' AND attempts = ?`, ref, now, now, r.ID, r.Attempts)
-		if err := claimHeld(res, "refund", r.ID); err != nil {
+		if err := markRefunded(tx, r, ref, now); err != nil {
 			return err
 		}
 		return s.pub.Publish(outcomeContext(ctx, r.OrderID, r.IdempotencyKey), tx,
@@ -92,20 +75,13 @@ func (s *Service) settleRefunded(ctx context.Context, r claimedRefund, ref strin
 // settleRefundFailed records a refund the provider refused. No event:
 // the contract has none, and the order has nothing it could do.
 func (s *Service) settleRefundFailed(ctx context.Context, r claimedRefund, cause error) error {
-	res := s.db.WithContext(ctx).Exec(`UPDATE refunds SET status = 'failed', failure_reason = 'rejected', last_error = ?, failed_at = now(), updated_at = now()
-		WHERE id = ? AND status = 'processing' AND attempts = ?`, errText(cause), r.ID, r.Attempts)
-	return claimHeld(res, "refund", r.ID)
+	return markRefundFailed(ctx, s.db, r, errText(cause))
 }
 
 func (s *Service) retryRefund(ctx context.Context, r claimedRefund, wait time.Duration, cause error) error {
-	res := s.db.WithContext(ctx).Exec(`UPDATE refunds SET status = 'pending', last_error = ?,
-			next_attempt_at = now() + make_interval(secs => ?), updated_at = now()
-		WHERE id = ? AND status = 'processing' AND attempts = ?`, errText(cause), seconds(wait), r.ID, r.Attempts)
-	return claimHeld(res, "refund", r.ID)
+	return pendRefund(ctx, s.db, r, errText(cause), wait)
 }
 
 func (s *Service) releaseRefund(ctx context.Context, r claimedRefund) error {
-	res := s.db.WithContext(ctx).Exec(`UPDATE refunds SET status = 'pending', attempts = attempts - 1, updated_at = now()
-		WHERE id = ? AND status = 'processing' AND attempts = ?`, r.ID, r.Attempts)
-	return claimHeld(res, "refund", r.ID)
+	return handBackRefund(ctx, s.db, r)
 }

@@ -38,13 +38,12 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 	if !methodPattern.MatchString(req.PaymentMethod) {
 		return s.recordInvalidMethod(ctx, tx, id, req, amount, key)
 	}
-	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key)
-		VALUES (?, ?, ?, ?::numeric, ?, 'pending', ?) ON CONFLICT (order_id) DO NOTHING`,
-		id, req.OrderID, req.UserID, amount, req.PaymentMethod, key)
-	if res.Error != nil {
-		return fmt.Errorf("record payment of order %s: %w", req.OrderID, res.Error)
+	recorded, err := insertPayment(tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount,
+		Method: req.PaymentMethod, IdempotencyKey: key})
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 1 {
+	if recorded {
 		s.announce(tx, charges)
 	}
 	return nil
@@ -52,15 +51,10 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 
 func (s *Service) recordInvalidMethod(ctx context.Context, tx *gorm.DB, id string, req orderevents.PaymentRequested, amount, key string) error {
 	now := s.now().UTC()
-	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, failure_reason, last_error, failed_at)
-		VALUES (?, ?, ?, ?::numeric, '(invalid)', 'failed', ?, 'invalid_method', 'the payment method is not a method id', ?)
-		ON CONFLICT (order_id) DO NOTHING`,
-		id, req.OrderID, req.UserID, amount, key, now)
-	if res.Error != nil {
-		return fmt.Errorf("record payment of order %s: %w", req.OrderID, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil
+	recorded, err := insertInvalidMethodPayment(tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount,
+		IdempotencyKey: key}, now)
+	if err != nil || !recorded {
+		return err
 	}
 	return s.pub.Publish(outcomeContext(ctx, req.OrderID, key), tx,
 		events.PaymentFailed{OrderID: req.OrderID, PaymentID: id, Reason: "invalid_method", FailedAt: now})

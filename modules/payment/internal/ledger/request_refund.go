@@ -20,18 +20,14 @@ func (s *Service) RecordRefund(ctx context.Context, tx *gorm.DB, req orderevents
 	if !isUUID(req.OrderID) {
 		return fmt.Errorf("payment.refund_requested with invalid order id %q", req.OrderID)
 	}
-	var pay []struct {
-		ID     string
-		Amount string
-		Status string
+	pay, found, err := paymentOfOrder(tx, req.OrderID)
+	if err != nil {
+		return err
 	}
-	if err := tx.Raw(`SELECT id, amount::text AS amount, status FROM payments WHERE order_id = ?`, req.OrderID).Scan(&pay).Error; err != nil {
-		return fmt.Errorf("find payment of order %s: %w", req.OrderID, err)
-	}
-	if len(pay) == 0 || pay[0].Status != "captured" {
+	if !found || pay.Status != "captured" {
 		status := "none"
-		if len(pay) > 0 {
-			status = pay[0].Status
+		if found {
+			status = pay.Status
 		}
 		s.log.WarnContext(ctx, "refund requested for an order without a captured payment; nothing to refund",
 			"order_id", req.OrderID, "payment_status", status, "reason", req.Reason)
@@ -41,14 +37,11 @@ func (s *Service) RecordRefund(ctx context.Context, tx *gorm.DB, req orderevents
 	if md, ok := bus.Current(ctx); ok && md.IdempotencyKey != "" {
 		key = md.IdempotencyKey
 	}
-	res := tx.Exec(`INSERT INTO refunds (id, payment_id, amount, reason, status, idempotency_key)
-		VALUES (?, ?, ?::numeric, ?, 'pending', ?)
-		ON CONFLICT (payment_id) WHERE status <> 'failed' DO NOTHING`,
-		newID(), pay[0].ID, pay[0].Amount, boundReason(req.Reason), key)
-	if res.Error != nil {
-		return fmt.Errorf("record refund of order %s: %w", req.OrderID, res.Error)
+	recorded, err := insertRefund(tx, newID(), pay.ID, pay.Amount, boundReason(req.Reason), key)
+	if err != nil {
+		return fmt.Errorf("record refund of order %s: %w", req.OrderID, err)
 	}
-	if res.RowsAffected == 1 {
+	if recorded {
 		s.announce(tx, refunds)
 	}
 	return nil

@@ -218,20 +218,17 @@ func (s *Service) claim(ctx context.Context, n int, lookCharges, lookRefunds boo
 // untilDue is how long to wait for the next retry that falls due, at most
 // PollInterval.
 func (s *Service) untilDue(ctx context.Context) time.Duration {
-	var next struct{ At *time.Time }
-	err := s.db.WithContext(ctx).Raw(`SELECT least(
-			(SELECT min(next_attempt_at) FROM payments WHERE status = 'pending'),
-			(SELECT min(next_attempt_at) FROM refunds WHERE status = 'pending')) AS at`).Scan(&next).Error
+	next, err := nextAttemptAt(ctx, s.db)
 	if err != nil {
 		if ctx.Err() == nil && !s.outage.Failed(err) {
 			s.log.Error("payment worker: looking for the next retry failed", "err", err)
 		}
 		return s.cfg.PollInterval
 	}
-	if next.At == nil {
+	if next == nil {
 		return s.cfg.PollInterval
 	}
-	return min(max(time.Until(*next.At), time.Millisecond), s.cfg.PollInterval)
+	return min(max(time.Until(*next), time.Millisecond), s.cfg.PollInterval)
 }
 
 // detached gives a short database statement its own deadline, outliving a
@@ -258,6 +255,3 @@ func (s *Service) logSettleError(kind, id string, err error) {
 	}
 	s.log.Error("payment worker: recording the outcome failed; retried after the lease", "kind", kind, "id", id, "err", err)
 }
-
-// seconds renders d for make_interval(secs => ?).
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/apperr"
 )
 
 // Bounds on input.
@@ -71,9 +71,9 @@ type NewProduct struct {
 	Active      *bool    `json:"active"`
 }
 
-func (p *NewProduct) validate() []httpx.FieldError {
-	var errs []httpx.FieldError
-	add := func(f, m string) { errs = append(errs, httpx.FieldError{Field: f, Message: m}) }
+func (p *NewProduct) validate() []apperr.FieldError {
+	var errs []apperr.FieldError
+	add := func(f, m string) { errs = append(errs, apperr.FieldError{Field: f, Message: m}) }
 	p.SKU = strings.TrimSpace(p.SKU)
 	p.Name = strings.TrimSpace(p.Name)
 	if !skuPattern.MatchString(p.SKU) {
@@ -107,9 +107,9 @@ type ProductChange struct {
 	Categories  *[]string `json:"categories"`
 }
 
-func (c *ProductChange) validate() []httpx.FieldError {
-	var errs []httpx.FieldError
-	add := func(f, m string) { errs = append(errs, httpx.FieldError{Field: f, Message: m}) }
+func (c *ProductChange) validate() []apperr.FieldError {
+	var errs []apperr.FieldError
+	add := func(f, m string) { errs = append(errs, apperr.FieldError{Field: f, Message: m}) }
 	if c.Name == nil && c.Description == nil && c.Price == nil && c.Active == nil && c.Categories == nil {
 		add("body", "send at least one of name, description, price, active, categories")
 	}
@@ -146,13 +146,13 @@ func checkName(n string) string {
 	return ""
 }
 
-func checkSlugs(slugs []string) []httpx.FieldError {
+func checkSlugs(slugs []string) []apperr.FieldError {
 	if len(slugs) > maxCategories {
-		return []httpx.FieldError{{Field: "categories", Message: "at most 10 categories"}}
+		return []apperr.FieldError{{Field: "categories", Message: "at most 10 categories"}}
 	}
 	for _, s := range slugs {
 		if !slugPattern.MatchString(s) || len(s) > 60 {
-			return []httpx.FieldError{{Field: "categories", Message: "must be category slugs such as \"coffee-tea\""}}
+			return []apperr.FieldError{{Field: "categories", Message: "must be category slugs such as \"coffee-tea\""}}
 		}
 	}
 	return nil
@@ -165,17 +165,17 @@ type NewCategory struct {
 	Parent *string `json:"parent"`
 }
 
-func (c *NewCategory) validate() []httpx.FieldError {
-	var errs []httpx.FieldError
+func (c *NewCategory) validate() []apperr.FieldError {
+	var errs []apperr.FieldError
 	c.Name = strings.TrimSpace(c.Name)
 	if !slugPattern.MatchString(c.Slug) || len(c.Slug) > 60 {
-		errs = append(errs, httpx.FieldError{Field: "slug", Message: "must be lower-case words joined by '-', at most 60 characters"})
+		errs = append(errs, apperr.FieldError{Field: "slug", Message: "must be lower-case words joined by '-', at most 60 characters"})
 	}
 	if c.Name == "" || utf8.RuneCountInString(c.Name) > 80 {
-		errs = append(errs, httpx.FieldError{Field: "name", Message: "must be 1 to 80 characters"})
+		errs = append(errs, apperr.FieldError{Field: "name", Message: "must be 1 to 80 characters"})
 	}
 	if c.Parent != nil && !slugPattern.MatchString(*c.Parent) {
-		errs = append(errs, httpx.FieldError{Field: "parent", Message: "must be the slug of an existing category"})
+		errs = append(errs, apperr.FieldError{Field: "parent", Message: "must be the slug of an existing category"})
 	}
 	return errs
 }
@@ -186,13 +186,13 @@ type StockChange struct {
 	Reason string `json:"reason"`
 }
 
-func (s *StockChange) validate() []httpx.FieldError {
-	var errs []httpx.FieldError
+func (s *StockChange) validate() []apperr.FieldError {
+	var errs []apperr.FieldError
 	if s.Delta == 0 || s.Delta < -maxStockDelta || s.Delta > maxStockDelta {
-		errs = append(errs, httpx.FieldError{Field: "delta", Message: "must be a non-zero whole number from -1000000 to 1000000"})
+		errs = append(errs, apperr.FieldError{Field: "delta", Message: "must be a non-zero whole number from -1000000 to 1000000"})
 	}
 	if utf8.RuneCountInString(s.Reason) > 200 {
-		errs = append(errs, httpx.FieldError{Field: "reason", Message: "must be at most 200 characters"})
+		errs = append(errs, apperr.FieldError{Field: "reason", Message: "must be at most 200 characters"})
 	}
 	return errs
 }

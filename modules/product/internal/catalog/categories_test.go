@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/apperr"
 )
 
 // fillCategories adds n categories straight to the table.
@@ -41,8 +40,8 @@ func TestCreateCategory_TheShopKeepsAtMostTheBound(t *testing.T) {
 		t.Fatalf("category %d of %d: %v", maxCategoryCount, maxCategoryCount, err)
 	}
 	_, err := w.svc.CreateCategory(ctx, NewCategory{Slug: "one-too-many", Name: "One too many"})
-	var p *httpx.Problem
-	if !errors.As(err, &p) || p.Status != http.StatusConflict || !strings.Contains(p.Detail, fmt.Sprint(maxCategoryCount)) {
+	var e *apperr.Error // answered 409 (httpx's table)
+	if !errors.As(err, &e) || e.Kind != apperr.ErrConflict || !strings.Contains(e.Detail, fmt.Sprint(maxCategoryCount)) {
 		t.Fatalf("category %d: %v, want 409 saying the shop keeps at most %d", maxCategoryCount+1, err, maxCategoryCount)
 	}
 	if n := categoryCount(t, w); n != maxCategoryCount {
@@ -59,11 +58,10 @@ func TestCreateCategory_TheBoundHoldsWhenAdminsRace(t *testing.T) {
 	for i := range 6 {
 		wg.Go(func() {
 			_, err := w.svc.CreateCategory(context.Background(), NewCategory{Slug: fmt.Sprintf("racer-%d", i), Name: "Racer"})
-			var p *httpx.Problem
 			switch {
 			case err == nil:
 				created.Add(1)
-			case errors.As(err, &p) && p.Status == http.StatusConflict:
+			case errors.Is(err, apperr.ErrConflict):
 			default:
 				t.Error(err)
 			}

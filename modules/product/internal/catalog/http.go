@@ -9,16 +9,22 @@ import (
 	"github.com/modshop/modshop/platform/httpx"
 )
 
+// httpHandler is the catalog API: each method reads a request, calls the
+// use case and writes its answer; httpx.Errors turns failures into
+// problems.
+type httpHandler struct{ svc *Service }
+
 // Routes mounts the catalog endpoints on the /api/v1 group.
 func (s *Service) Routes(api *gin.RouterGroup) {
+	h := httpHandler{svc: s}
 	admin := auth.RequireRole(auth.RoleAdmin)
-	api.GET("/categories", s.handleCategories)
-	api.POST("/categories", admin, s.handleCreateCategory)
-	api.GET("/products", s.handleList)
-	api.GET("/products/:id", s.handleGet)
-	api.POST("/products", admin, s.handleCreate)
-	api.PATCH("/products/:id", admin, s.handleUpdate)
-	api.POST("/products/:id/stock", admin, s.handleStock)
+	api.GET("/categories", h.categories)
+	api.POST("/categories", admin, h.createCategory)
+	api.GET("/products", h.list)
+	api.GET("/products/:id", h.get)
+	api.POST("/products", admin, h.create)
+	api.PATCH("/products/:id", admin, h.update)
+	api.POST("/products/:id/stock", admin, h.changeStock)
 }
 
 func isStaff(c *gin.Context) bool {
@@ -26,8 +32,8 @@ func isStaff(c *gin.Context) bool {
 	return ok && id.HasRole(auth.RoleAdmin)
 }
 
-func (s *Service) handleCategories(c *gin.Context) {
-	cats, err := s.Categories(c.Request.Context())
+func (h httpHandler) categories(c *gin.Context) {
+	cats, err := h.svc.Categories(c.Request.Context())
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -35,13 +41,13 @@ func (s *Service) handleCategories(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": cats})
 }
 
-func (s *Service) handleCreateCategory(c *gin.Context) {
+func (h httpHandler) createCategory(c *gin.Context) {
 	var in NewCategory
 	if err := httpx.DecodeJSON(c, &in); err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	cat, err := s.CreateCategory(c.Request.Context(), in)
+	cat, err := h.svc.CreateCategory(c.Request.Context(), in)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -49,13 +55,13 @@ func (s *Service) handleCreateCategory(c *gin.Context) {
 	c.JSON(http.StatusCreated, cat)
 }
 
-func (s *Service) handleList(c *gin.Context) {
+func (h httpHandler) list(c *gin.Context) {
 	limit, err := httpx.PageLimit(c, 20, MaxPageSize)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	page, err := s.List(c.Request.Context(), c.Query("q"), c.Query("category"), c.Query("cursor"), limit, isStaff(c), c.Query("include_inactive") == "true")
+	page, err := h.svc.List(c.Request.Context(), c.Query("q"), c.Query("category"), c.Query("cursor"), limit, isStaff(c), c.Query("include_inactive") == "true")
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -63,8 +69,8 @@ func (s *Service) handleList(c *gin.Context) {
 	c.JSON(http.StatusOK, page)
 }
 
-func (s *Service) handleGet(c *gin.Context) {
-	p, err := s.Product(c.Request.Context(), c.Param("id"), isStaff(c))
+func (h httpHandler) get(c *gin.Context) {
+	p, err := h.svc.Product(c.Request.Context(), c.Param("id"), isStaff(c))
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -72,13 +78,13 @@ func (s *Service) handleGet(c *gin.Context) {
 	c.JSON(http.StatusOK, p)
 }
 
-func (s *Service) handleCreate(c *gin.Context) {
+func (h httpHandler) create(c *gin.Context) {
 	var in NewProduct
 	if err := httpx.DecodeJSON(c, &in); err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	p, err := s.CreateProduct(c.Request.Context(), in)
+	p, err := h.svc.CreateProduct(c.Request.Context(), in)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -87,13 +93,13 @@ func (s *Service) handleCreate(c *gin.Context) {
 	c.JSON(http.StatusCreated, p)
 }
 
-func (s *Service) handleUpdate(c *gin.Context) {
+func (h httpHandler) update(c *gin.Context) {
 	var in ProductChange
 	if err := httpx.DecodeJSON(c, &in); err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	p, err := s.UpdateProduct(c.Request.Context(), c.Param("id"), in)
+	p, err := h.svc.UpdateProduct(c.Request.Context(), c.Param("id"), in)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -101,13 +107,13 @@ func (s *Service) handleUpdate(c *gin.Context) {
 	c.JSON(http.StatusOK, p)
 }
 
-func (s *Service) handleStock(c *gin.Context) {
+func (h httpHandler) changeStock(c *gin.Context) {
 	var in StockChange
 	if err := httpx.DecodeJSON(c, &in); err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	p, err := s.ChangeStock(c.Request.Context(), c.Param("id"), in)
+	p, err := h.svc.ChangeStock(c.Request.Context(), c.Param("id"), in)
 	if err != nil {
 		httpx.Fail(c, err)
 		return

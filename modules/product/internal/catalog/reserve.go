@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
 
 	orderevents "github.com/modshop/modshop/modules/order/events"
@@ -39,22 +38,9 @@ func (s *Service) Reserve(ctx context.Context, tx *gorm.DB, order orderevents.Or
 	}
 	slices.Sort(ids)
 
-	type stockRow struct {
-		ID       string
-		Name     string
-		Price    string
-		Active   bool
-		OnHand   int
-		Reserved int
-	}
-	var rows []stockRow
-	if len(ids) > 0 {
-		err := tx.Raw(`SELECT p.id, p.name, p.price::text AS price, p.active, i.on_hand, i.reserved
-			FROM inventory i JOIN products p ON p.id = i.product_id
-			WHERE i.product_id IN ? ORDER BY i.product_id FOR UPDATE OF i`, ids).Scan(&rows).Error
-		if err != nil {
-			return fmt.Errorf("lock stock: %w", err)
-		}
+	rows, err := lockStock(tx, ids)
+	if err != nil {
+		return err
 	}
 	found := map[string]stockRow{}
 	for _, r := range rows {
@@ -80,14 +66,9 @@ func (s *Service) Reserve(ctx context.Context, tx *gorm.DB, order orderevents.Or
 		if len(short) == 0 {
 			short = []events.ShortLine{{Reason: "empty_order"}}
 		}
-		res := tx.Exec(`INSERT INTO reservations (order_id, state, reason, expires_at, finished_at) VALUES (?, 'rejected', ?, ?, ?)
-			ON CONFLICT (order_id) DO NOTHING`,
-			order.OrderID, short[0].Reason, now, now)
-		if res.Error != nil {
-			return fmt.Errorf("record rejection: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return nil // the order has a reservation already
+		recorded, err := insertRejection(tx, order.OrderID, short[0].Reason, now)
+		if err != nil || !recorded {
+			return err // recorded is false: the order has a reservation already
 		}
 		return s.pub.Publish(ctx, tx, events.StockRejected{OrderID: order.OrderID, Short: short})
 	}
@@ -98,38 +79,6 @@ func (s *Service) Reserve(ctx context.Context, tx *gorm.DB, order orderevents.Or
 		return err
 	}
 	return s.pub.Publish(ctx, tx, events.StockReserved{OrderID: order.OrderID, Lines: lines, ExpiresAt: expires})
-}
-
-// insertReservation records an active reservation of lines, whose stock
-// rows tx has locked, and adds their quantities to the reserved stock, in
-// one statement. It reports false, having changed nothing, when the order
-// has a reservation already: the stock and the lines follow the
-// reservation's INSERT, which adds no row then.
-func insertReservation(tx *gorm.DB, orderID string, expires time.Time, lines []events.ReservedLine) (bool, error) {
-	n := len(lines)
-	ids, names, prices, quantities := make([]string, n), make([]string, n), make([]string, n), make([]int, n)
-	for i, l := range lines {
-		ids[i], names[i], prices[i], quantities[i] = l.ProductID, l.Name, l.UnitPrice, l.Quantity
-	}
-	res := tx.Exec(`WITH reservation AS (
-			INSERT INTO reservations (order_id, state, expires_at) VALUES (?, 'active', ?)
-			ON CONFLICT (order_id) DO NOTHING
-			RETURNING order_id
-		), line AS (
-			SELECT * FROM unnest(?::uuid[], ?::text[], ?::numeric[], ?::int[]) AS l (product_id, name, unit_price, quantity)
-		), stock AS (
-			UPDATE inventory i SET reserved = i.reserved + line.quantity
-			  FROM reservation, line
-			 WHERE i.product_id = line.product_id
-		)
-		INSERT INTO reservation_lines (order_id, product_id, name, unit_price, quantity)
-		SELECT reservation.order_id, line.product_id, line.name, line.unit_price, line.quantity
-		  FROM reservation, line`,
-		orderID, expires, array(ids), array(names), array(prices), array(quantities))
-	if res.Error != nil {
-		return false, fmt.Errorf("insert reservation: %w", res.Error)
-	}
-	return res.RowsAffected > 0, nil
 }
 
 // mergeLines sums quantities per product and sets aside lines that cannot
@@ -166,16 +115,8 @@ func (s *Service) Commit(ctx context.Context, tx *gorm.DB, orderID string) error
 		}
 		return s.pub.Publish(ctx, tx, events.StockCommitted{OrderID: orderID})
 	}
-	// Each line leaves the stock and goes in the stock ledger.
-	err = tx.Exec(`WITH `+lockedLines+`, sold AS (
-			UPDATE inventory i SET on_hand = i.on_hand - line.quantity, reserved = i.reserved - line.quantity
-			  FROM line
-			 WHERE i.product_id = line.product_id
-		)
-		INSERT INTO stock_movements (product_id, kind, delta, order_id)
-		SELECT product_id, 'sale', -quantity, ? FROM line`, orderID, orderID).Error
-	if err != nil {
-		return fmt.Errorf("sell reservation %s: %w", orderID, err)
+	if err := sellReserved(tx, orderID); err != nil {
+		return err
 	}
 	return s.pub.Publish(ctx, tx, events.StockCommitted{OrderID: orderID})
 }
@@ -190,37 +131,27 @@ func (s *Service) Commit(ctx context.Context, tx *gorm.DB, orderID string) error
 // order, as Reserve locks them). Stock sold meanwhile is logged at ERROR:
 // a confirmed order the shop cannot fill needs staff.
 func (s *Service) commitAfterExpiry(ctx context.Context, tx *gorm.DB, orderID string) (bool, error) {
-	var res []struct{ State, Reason string }
-	if err := tx.Raw(`SELECT state, reason FROM reservations WHERE order_id = ? FOR UPDATE`, orderID).Scan(&res).Error; err != nil {
-		return false, fmt.Errorf("look up reservation %s: %w", orderID, err)
+	res, ok, err := lockReservation(tx, orderID)
+	if err != nil {
+		return false, err
 	}
-	if len(res) == 0 || res[0].State != "released" || res[0].Reason != "expired" {
+	if !ok || res.State != "released" || res.Reason != "expired" {
 		return false, nil
 	}
-	var short []string
-	err := tx.Raw(`WITH `+lockedLines+`
-		SELECT line.product_id FROM line JOIN inventory i ON i.product_id = line.product_id
-		 WHERE i.on_hand - i.reserved < line.quantity`, orderID).Scan(&short).Error
+	short, err := linesShortOfFreeStock(tx, orderID)
 	if err != nil {
-		return false, fmt.Errorf("check stock for expired reservation %s: %w", orderID, err)
+		return false, err
 	}
 	if len(short) > 0 {
 		s.log.Error("an order was confirmed after its reservation expired, and its stock has been sold since: it needs staff",
 			"order_id", orderID, "products_short", short)
 		return false, nil
 	}
-	err = tx.Exec(`WITH `+lockedLines+`, sold AS (
-			UPDATE inventory i SET on_hand = i.on_hand - line.quantity
-			  FROM line
-			 WHERE i.product_id = line.product_id
-		)
-		INSERT INTO stock_movements (product_id, kind, delta, order_id)
-		SELECT product_id, 'sale', -quantity, ? FROM line`, orderID, orderID).Error
-	if err != nil {
-		return false, fmt.Errorf("sell expired reservation %s: %w", orderID, err)
+	if err := sellFromFreeStock(tx, orderID); err != nil {
+		return false, err
 	}
-	if err := tx.Exec(`UPDATE reservations SET state = 'committed', reason = 'committed_after_expiry', finished_at = now() WHERE order_id = ?`, orderID).Error; err != nil {
-		return false, fmt.Errorf("commit expired reservation %s: %w", orderID, err)
+	if err := markCommittedAfterExpiry(tx, orderID); err != nil {
+		return false, err
 	}
 	s.log.Warn("an order was confirmed after its reservation expired; sold from free stock", "order_id", orderID)
 	return true, nil
@@ -235,15 +166,11 @@ func (s *Service) Release(ctx context.Context, tx *gorm.DB, orderID, reason stri
 		return fmt.Errorf("release with invalid order id %q", orderID)
 	}
 	now := s.now().UTC()
-	res := tx.Exec(`INSERT INTO reservations (order_id, state, reason, expires_at, finished_at) VALUES (?, 'released', ?, ?, ?) ON CONFLICT DO NOTHING`,
-		orderID, reason, now, now)
-	if res.Error != nil {
-		return fmt.Errorf("release: %w", res.Error)
+	tombstone, err := insertTombstone(tx, orderID, reason, now)
+	if err != nil || tombstone {
+		return err // a tombstone: nothing was reserved, and it keeps it that way
 	}
-	if res.RowsAffected == 1 {
-		return nil // nothing was reserved; the tombstone keeps it that way
-	}
-	_, err := s.release(ctx, tx, orderID, reason)
+	_, err = s.release(ctx, tx, orderID, reason)
 	return err
 }
 
@@ -255,49 +182,18 @@ func (s *Service) release(ctx context.Context, tx *gorm.DB, orderID, reason stri
 	if err != nil || !ok {
 		return false, err
 	}
-	err = tx.Exec(`WITH `+lockedLines+`
-		UPDATE inventory i SET reserved = i.reserved - line.quantity
-		  FROM line
-		 WHERE i.product_id = line.product_id`, orderID).Error
-	if err != nil {
-		return false, fmt.Errorf("release reservation %s: %w", orderID, err)
+	if err := returnReserved(tx, orderID); err != nil {
+		return false, err
 	}
 	return true, s.pub.Publish(ctx, tx, events.StockReleased{OrderID: orderID, Reason: reason})
-}
-
-// lockedLines is a CTE, "line", of reservation ?'s lines that locks their
-// stock rows in product-id order, as Reserve does (MATERIALIZED: it runs
-// once and as written, whatever the plan of the statement around it). The
-// statement then changes only stock rows that "line" has handed out, so
-// rows it has locked already.
-const lockedLines = `line AS MATERIALIZED (
-			SELECT l.product_id, l.quantity
-			  FROM reservation_lines l JOIN inventory i ON i.product_id = l.product_id
-			 WHERE l.order_id = ?
-			 ORDER BY l.product_id
-			   FOR UPDATE OF i
-		)`
-
-// finish moves an active reservation to state; ok is false when the
-// reservation is not active.
-func finish(tx *gorm.DB, orderID, state, reason string) (ok bool, err error) {
-	if !isUUID(orderID) {
-		return false, fmt.Errorf("invalid order id %q", orderID)
-	}
-	res := tx.Exec(`UPDATE reservations SET state = ?, reason = ?, finished_at = now() WHERE order_id = ? AND state = 'active'`, state, reason, orderID)
-	if res.Error != nil {
-		return false, fmt.Errorf("finish reservation: %w", res.Error)
-	}
-	return res.RowsAffected == 1, nil
 }
 
 // ReleaseExpired releases up to limit active reservations past their
 // expiry, each in its own transaction, and reports how many it released.
 func (s *Service) ReleaseExpired(ctx context.Context, limit int) (int, error) {
-	var ids []string
-	err := s.db.WithContext(ctx).Raw(`SELECT order_id FROM reservations WHERE state = 'active' AND expires_at < now() ORDER BY expires_at LIMIT ?`, limit).Scan(&ids).Error
+	ids, err := expiredReservations(ctx, s.db, limit)
 	if err != nil {
-		return 0, fmt.Errorf("find expired reservations: %w", err)
+		return 0, err
 	}
 	released := 0
 	for _, id := range ids {
@@ -322,11 +218,4 @@ func (s *Service) RunExpiry(ctx context.Context) {
 	periodic.Sweep(ctx, s.cfg.ExpiryInterval, s.log, "release expired reservations", func(ctx context.Context) (int, error) {
 		return s.ReleaseExpired(ctx, 100)
 	})
-}
-
-// array passes s to PostgreSQL as one array parameter; gorm would spread a
-// bare slice into a list of parameters.
-func array[T any](s []T) pgtype.Array[T] {
-	n := int32(len(s)) // #nosec G115 -- one order's lines (at most 50 at placement; a bus message is under 1 GB): far below 2^31
-	return pgtype.Array[T]{Elements: s, Dims: []pgtype.ArrayDimension{{Length: n, LowerBound: 1}}, Valid: true}
 }

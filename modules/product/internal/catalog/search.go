@@ -7,8 +7,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/db"
-	"github.com/modshop/modshop/platform/httpx"
 )
 
 // maxQueryMinus bounds the "-" in a search text. PostgreSQL's web-search
@@ -33,7 +33,7 @@ func checkQuery(q string) string {
 	return ""
 }
 
-var errQueryTooComplex = httpx.Invalid(httpx.FieldError{Field: "q", Message: "is more than the search can take: use fewer words and operators"})
+var errQueryTooComplex = apperr.InvalidField("q", "is more than the search can take: use fewer words and operators")
 
 // searchFailure tells a search that PostgreSQL refused because of its text
 // (a 422) from any other failure (returned as it is). The bounds of
@@ -47,9 +47,7 @@ func searchFailure(ctx context.Context, gdb *gorm.DB, q string, err error) error
 		// Data, syntax or internal errors may come from the parser (its
 		// stack overflow is an internal error) or from anywhere else:
 		// parse the text alone to tell.
-		var n int
-		parseErr := gdb.WithContext(ctx).Raw(`SELECT numnode(websearch_to_tsquery('english', ?))`, q).Scan(&n).Error
-		if db.SQLState(parseErr) != "" {
+		if db.SQLState(parseSearch(ctx, gdb, q)) != "" {
 			return errQueryTooComplex
 		}
 	}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/apperr"
 )
 
 // TestSearchFailure_TextThePostgresParserRefusesIs422: under the bounds on
@@ -39,8 +38,8 @@ func TestSearchFailure_TextThePostgresParserRefusesIs422(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := searchFailure(ctx, w.db, c.q, c.err)
-		var p *httpx.Problem
-		is422 := errors.As(got, &p) && p.Status == http.StatusUnprocessableEntity && len(p.Errors) == 1 && p.Errors[0].Field == "q"
+		var e *apperr.Error // answered 422 (httpx's table)
+		is422 := errors.As(got, &e) && e.Kind == apperr.ErrInvalid && len(e.Fields) == 1 && e.Fields[0].Field == "q"
 		if is422 != c.want422 {
 			t.Errorf("%s: %v, want a 422 naming q: %v", c.name, got, c.want422)
 		}

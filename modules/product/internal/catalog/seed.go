@@ -23,11 +23,11 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedResult, error) {
 		return out, fmt.Errorf("demo catalog: %w", err)
 	}
 	for _, c := range cat.Categories {
-		var n int64
-		if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM categories WHERE slug = ?`, c.Slug).Scan(&n).Error; err != nil {
+		exists, err := categoryExists(ctx, s.db, c.Slug)
+		if err != nil {
 			return out, err
 		}
-		if n > 0 {
+		if exists {
 			continue
 		}
 		if _, err := s.CreateCategory(ctx, NewCategory{Slug: c.Slug, Name: c.Name, Parent: c.Parent}); err != nil {
@@ -36,16 +36,15 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedResult, error) {
 		out.Categories++
 	}
 	for _, p := range cat.Products {
-		var n int64
-		if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM products WHERE sku = ?`, p.SKU).Scan(&n).Error; err != nil {
+		exists, err := productExists(ctx, s.db, p.SKU)
+		if err != nil {
 			return out, err
 		}
-		if n > 0 {
+		if exists {
 			continue
 		}
 		stock := p.Stock
-		_, err := s.CreateProduct(ctx, NewProduct{SKU: p.SKU, Name: p.Name, Description: p.Description, Price: p.Price, Stock: &stock, Categories: p.Categories})
-		if err != nil {
+		if _, err := s.CreateProduct(ctx, NewProduct{SKU: p.SKU, Name: p.Name, Description: p.Description, Price: p.Price, Stock: &stock, Categories: p.Categories}); err != nil {
 			return out, fmt.Errorf("demo product %s: %w", p.SKU, err)
 		}
 		out.Products++
@@ -55,7 +54,5 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedResult, error) {
 
 // Empty reports whether the catalog has no products at all.
 func (s *Service) Empty(ctx context.Context) (bool, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM (SELECT 1 FROM products LIMIT 1) t`).Scan(&n).Error
-	return n == 0, err
+	return catalogEmpty(ctx, s.db)
 }

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,9 +12,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/product/events"
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/bus"
-	"github.com/modshop/modshop/platform/db"
-	"github.com/modshop/modshop/platform/httpx"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -50,7 +50,7 @@ func NewService(gdb *gorm.DB, pub Publisher, log *slog.Logger, cfg Config) *Serv
 	return &Service{db: gdb, pub: pub, log: log, cfg: cfg, now: time.Now}
 }
 
-var errNoProduct = httpx.NotFound("no such product")
+var errNoProduct = apperr.NotFound("no such product")
 
 // Product returns one product; inactive ones only to staff.
 func (s *Service) Product(ctx context.Context, id string, staff bool) (Product, error) {
@@ -76,22 +76,22 @@ type Page struct {
 // List browses or searches the catalog.
 func (s *Service) List(ctx context.Context, q, category, cursor string, limit int, staff, withHidden bool) (Page, error) {
 	q = strings.TrimSpace(q)
-	var errs []httpx.FieldError
+	var errs []apperr.FieldError
 	if msg := checkQuery(q); msg != "" {
-		errs = append(errs, httpx.FieldError{Field: "q", Message: msg})
+		errs = append(errs, apperr.FieldError{Field: "q", Message: msg})
 	}
 	if category != "" && (!slugPattern.MatchString(category) || len(category) > 60) {
-		errs = append(errs, httpx.FieldError{Field: "category", Message: "must be a category slug"})
+		errs = append(errs, apperr.FieldError{Field: "category", Message: "must be a category slug"})
 	}
 	if len(errs) > 0 {
-		return Page{}, httpx.Invalid(errs...)
+		return Page{}, apperr.Invalid(errs...)
 	}
 	lq := listQuery{Q: q, Category: category, Limit: limit, WithHidden: staff && withHidden}
 	scope := scopeOf(q, category)
 	if cursor != "" {
 		c, err := decodeCursor(cursor, scope)
 		if err != nil {
-			return Page{}, httpx.BadRequest("the cursor is not one this listing gave out")
+			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
 		}
 		lq.After = &c
 	}
@@ -127,7 +127,7 @@ func (s *Service) Categories(ctx context.Context) ([]Category, error) {
 // CreateCategory adds a category.
 func (s *Service) CreateCategory(ctx context.Context, c NewCategory) (Category, error) {
 	if errs := c.validate(); len(errs) > 0 {
-		return Category{}, httpx.Invalid(errs...)
+		return Category{}, apperr.Invalid(errs...)
 	}
 	out := Category{ID: uuid.NewString(), Slug: c.Slug, Name: c.Name, ParentSlug: c.Parent}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -141,13 +141,13 @@ func (s *Service) CreateCategory(ctx context.Context, c NewCategory) (Category, 
 				return err
 			}
 			if len(unknown) > 0 {
-				return httpx.Invalid(httpx.FieldError{Field: "parent", Message: "no category has this slug"})
+				return apperr.InvalidField("parent", "no category has this slug")
 			}
 			parentID = &ids[0]
 		}
-		err := tx.Exec(`INSERT INTO categories (id, slug, name, parent_id) VALUES (?, ?, ?, ?)`, out.ID, c.Slug, c.Name, parentID).Error
-		if _, dup := db.IsUniqueViolation(err); dup {
-			return withField(httpx.Conflict("a category with this slug exists"), "slug", "is taken")
+		err := insertCategory(tx, out, parentID)
+		if errors.Is(err, errSlugTaken) {
+			return apperr.Conflict("a category with this slug exists").WithField("slug", "is taken")
 		}
 		return err
 	})
@@ -158,15 +158,12 @@ func (s *Service) CreateCategory(ctx context.Context, c NewCategory) (Category, 
 // categories for the rest of the transaction against other creations (not
 // against readers), so that two admins cannot both add the last one.
 func roomForACategory(ctx context.Context, tx *gorm.DB) error {
-	if err := tx.WithContext(ctx).Exec(`LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE`).Error; err != nil {
-		return fmt.Errorf("lock categories: %w", err)
-	}
-	var n int64
-	if err := tx.WithContext(ctx).Raw(`SELECT count(*) FROM categories`).Scan(&n).Error; err != nil {
-		return fmt.Errorf("count categories: %w", err)
+	n, err := lockCategories(ctx, tx)
+	if err != nil {
+		return err
 	}
 	if n >= maxCategoryCount {
-		return httpx.Conflict(fmt.Sprintf("the shop has %d categories, the most it keeps; file products under the existing ones", maxCategoryCount))
+		return apperr.Conflict(fmt.Sprintf("the shop has %d categories, the most it keeps; file products under the existing ones", maxCategoryCount))
 	}
 	return nil
 }
@@ -174,7 +171,7 @@ func roomForACategory(ctx context.Context, tx *gorm.DB) error {
 // CreateProduct adds a product with its initial stock and announces it.
 func (s *Service) CreateProduct(ctx context.Context, np NewProduct) (Product, error) {
 	if errs := np.validate(); len(errs) > 0 {
-		return Product{}, httpx.Invalid(errs...)
+		return Product{}, apperr.Invalid(errs...)
 	}
 	id := uuid.NewString()
 	stock := 0
@@ -189,26 +186,15 @@ func (s *Service) CreateProduct(ctx context.Context, np NewProduct) (Product, er
 			return err
 		}
 		if len(unknown) > 0 {
-			return httpx.Invalid(httpx.FieldError{Field: "categories", Message: "unknown category: " + strings.Join(unknown, ", ")})
+			return apperr.InvalidField("categories", "unknown category: "+strings.Join(unknown, ", "))
 		}
-		err = tx.Exec(`INSERT INTO products (id, sku, name, description, price, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?::numeric, ?, ?, ?)`,
-			id, np.SKU, np.Name, np.Description, np.Price, active, now, now).Error
-		if _, dup := db.IsUniqueViolation(err); dup {
-			return withField(httpx.Conflict("a product with this SKU exists"), "sku", "is taken")
+		err = insertProduct(tx, newProductRow{ID: id, SKU: np.SKU, Name: np.Name, Description: np.Description, Price: np.Price,
+			Active: active, At: now, Stock: stock, CategoryIDs: catIDs})
+		if errors.Is(err, errSKUTaken) {
+			return apperr.Conflict("a product with this SKU exists").WithField("sku", "is taken")
 		}
 		if err != nil {
-			return fmt.Errorf("insert product: %w", err)
-		}
-		for _, cid := range catIDs {
-			if err := tx.Exec(`INSERT INTO product_categories (product_id, category_id) VALUES (?, ?)`, id, cid).Error; err != nil {
-				return fmt.Errorf("file product under category: %w", err)
-			}
-		}
-		if err := tx.Exec(`INSERT INTO inventory (product_id, on_hand) VALUES (?, ?)`, id, stock).Error; err != nil {
-			return fmt.Errorf("insert inventory: %w", err)
-		}
-		if err := tx.Exec(`INSERT INTO stock_movements (product_id, kind, delta, reason) VALUES (?, 'initial', ?, 'initial stock')`, id, stock).Error; err != nil {
-			return fmt.Errorf("record initial stock: %w", err)
+			return err
 		}
 		return s.pub.Publish(ctx, tx, events.ProductCreated{ProductID: id, SKU: np.SKU, Name: np.Name, Price: np.Price, CreatedAt: now})
 	})
@@ -225,22 +211,18 @@ func (s *Service) UpdateProduct(ctx context.Context, id string, ch ProductChange
 		return Product{}, errNoProduct
 	}
 	if errs := ch.validate(); len(errs) > 0 {
-		return Product{}, httpx.Invalid(errs...)
+		return Product{}, apperr.Invalid(errs...)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var cur []struct {
-			Name   string
-			Price  string
-			Active bool
+		cur, ok, err := lockProduct(tx, id)
+		if err != nil {
+			return err
 		}
-		if err := tx.Raw(`SELECT name, price::text AS price, active FROM products WHERE id = ? FOR UPDATE`, id).Scan(&cur).Error; err != nil {
-			return fmt.Errorf("lock product: %w", err)
-		}
-		if len(cur) == 0 {
+		if !ok {
 			return errNoProduct
 		}
-		name, price, active := cur[0].Name, cur[0].Price, cur[0].Active
+		name, price, active := cur.Name, cur.Price, cur.Active
 		if ch.Name != nil {
 			name = *ch.Name
 		}
@@ -250,10 +232,8 @@ func (s *Service) UpdateProduct(ctx context.Context, id string, ch ProductChange
 		if ch.Active != nil {
 			active = *ch.Active
 		}
-		err := tx.Exec(`UPDATE products SET name = ?, price = ?::numeric, active = ?, description = coalesce(?, description), updated_at = ? WHERE id = ?`,
-			name, price, active, ch.Description, now, id).Error
-		if err != nil {
-			return fmt.Errorf("update product: %w", err)
+		if err := updateProduct(tx, id, productUpdate{Name: name, Price: price, Active: active, Description: ch.Description, At: now}); err != nil {
+			return err
 		}
 		if ch.Categories != nil {
 			catIDs, unknown, err := categoryIDs(ctx, tx, *ch.Categories)
@@ -261,15 +241,10 @@ func (s *Service) UpdateProduct(ctx context.Context, id string, ch ProductChange
 				return err
 			}
 			if len(unknown) > 0 {
-				return httpx.Invalid(httpx.FieldError{Field: "categories", Message: "unknown category: " + strings.Join(unknown, ", ")})
+				return apperr.InvalidField("categories", "unknown category: "+strings.Join(unknown, ", "))
 			}
-			if err := tx.Exec(`DELETE FROM product_categories WHERE product_id = ?`, id).Error; err != nil {
+			if err := setProductCategories(tx, id, catIDs); err != nil {
 				return err
-			}
-			for _, cid := range catIDs {
-				if err := tx.Exec(`INSERT INTO product_categories (product_id, category_id) VALUES (?, ?)`, id, cid).Error; err != nil {
-					return err
-				}
 			}
 		}
 		return s.pub.Publish(ctx, tx, events.ProductUpdated{ProductID: id, Name: name, Price: price, Active: active, UpdatedAt: now})
@@ -287,32 +262,21 @@ func (s *Service) ChangeStock(ctx context.Context, id string, sc StockChange) (P
 		return Product{}, errNoProduct
 	}
 	if errs := sc.validate(); len(errs) > 0 {
-		return Product{}, httpx.Invalid(errs...)
+		return Product{}, apperr.Invalid(errs...)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE inventory SET on_hand = on_hand + ?
-			WHERE product_id = ? AND on_hand::bigint + ? >= reserved AND on_hand::bigint + ? <= ?`, sc.Delta, id, sc.Delta, sc.Delta, maxOnHand)
-		if res.Error != nil {
-			return fmt.Errorf("change stock: %w", res.Error)
+		changed, err := changeOnHand(tx, id, sc.Delta)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
-			var inv []Inventory
-			if err := tx.Raw(`SELECT on_hand, reserved FROM inventory WHERE product_id = ?`, id).Scan(&inv).Error; err != nil {
-				return err
-			}
-			if len(inv) == 0 {
-				return errNoProduct
-			}
-			if inv[0].OnHand+sc.Delta > maxOnHand {
-				return httpx.Conflict(fmt.Sprintf("on hand would exceed %d: %d on hand", maxOnHand, inv[0].OnHand))
-			}
-			return httpx.Conflict(fmt.Sprintf("on hand would fall below what is reserved: %d on hand, %d reserved", inv[0].OnHand, inv[0].Reserved))
+		if !changed {
+			return whyStockUnchanged(tx, id, sc.Delta)
 		}
 		kind := "restock"
 		if sc.Delta < 0 {
 			kind = "correction"
 		}
-		return tx.Exec(`INSERT INTO stock_movements (product_id, kind, delta, reason) VALUES (?, ?, ?, ?)`, id, kind, sc.Delta, sc.Reason).Error
+		return recordMovement(tx, id, kind, sc.Delta, sc.Reason)
 	})
 	if err != nil {
 		return Product{}, err
@@ -320,9 +284,20 @@ func (s *Service) ChangeStock(ctx context.Context, id string, sc StockChange) (P
 	return s.Product(ctx, id, true)
 }
 
-func withField(p *httpx.Problem, field, msg string) *httpx.Problem {
-	p.Errors = []httpx.FieldError{{Field: field, Message: msg}}
-	return p
+// whyStockUnchanged says why changeOnHand changed nothing: no such
+// product, or on hand would leave its bounds.
+func whyStockUnchanged(tx *gorm.DB, id string, delta int) error {
+	inv, ok, err := inventoryOf(tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNoProduct
+	}
+	if inv.OnHand+delta > maxOnHand {
+		return apperr.Conflict(fmt.Sprintf("on hand would exceed %d: %d on hand", maxOnHand, inv.OnHand))
+	}
+	return apperr.Conflict(fmt.Sprintf("on hand would fall below what is reserved: %d on hand, %d reserved", inv.OnHand, inv.Reserved))
 }
 
 func isUUID(s string) bool {

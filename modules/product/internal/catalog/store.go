@@ -3,10 +3,22 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
+)
+
+// The store is the only code that touches the products schema's catalog
+// tables (this file) and its stock and reservations (store_stock.go).
+// Functions that take tx run in the caller's transaction.
+
+var (
+	errSlugTaken = errors.New("category slug taken")
+	errSKUTaken  = errors.New("SKU taken")
 )
 
 // productRow is one product as read from the database.
@@ -165,4 +177,145 @@ func categoryIDs(ctx context.Context, tx *gorm.DB, slugs []string) ([]string, []
 		}
 	}
 	return ids, unknown, nil
+}
+
+// lockCategories takes the categories for the rest of tx against other
+// creations (not against readers) and counts them.
+func lockCategories(ctx context.Context, tx *gorm.DB) (int64, error) {
+	if err := tx.WithContext(ctx).Exec(`LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE`).Error; err != nil {
+		return 0, fmt.Errorf("lock categories: %w", err)
+	}
+	var n int64
+	if err := tx.WithContext(ctx).Raw(`SELECT count(*) FROM categories`).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("count categories: %w", err)
+	}
+	return n, nil
+}
+
+// insertCategory adds c under parentID (nil for none); errSlugTaken when
+// its slug is.
+func insertCategory(tx *gorm.DB, c Category, parentID *string) error {
+	err := tx.Exec(`INSERT INTO categories (id, slug, name, parent_id) VALUES (?, ?, ?, ?)`, c.ID, c.Slug, c.Name, parentID).Error
+	if _, dup := db.IsUniqueViolation(err); dup {
+		return errSlugTaken
+	}
+	return err
+}
+
+// categoryExists reports whether a category has the slug.
+func categoryExists(ctx context.Context, db *gorm.DB, slug string) (bool, error) {
+	var n int64
+	if err := db.WithContext(ctx).Raw(`SELECT count(*) FROM categories WHERE slug = ?`, slug).Scan(&n).Error; err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// newProductRow is a product to insert, with its initial stock and the
+// categories it is filed under.
+type newProductRow struct {
+	ID, SKU, Name, Description, Price string
+	Active                            bool
+	At                                time.Time
+	Stock                             int
+	CategoryIDs                       []string
+}
+
+// insertProduct writes a new product, its categories, its inventory and
+// the initial stock's movement; errSKUTaken when its SKU is.
+func insertProduct(tx *gorm.DB, p newProductRow) error {
+	err := tx.Exec(`INSERT INTO products (id, sku, name, description, price, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?::numeric, ?, ?, ?)`,
+		p.ID, p.SKU, p.Name, p.Description, p.Price, p.Active, p.At, p.At).Error
+	if _, dup := db.IsUniqueViolation(err); dup {
+		return errSKUTaken
+	}
+	if err != nil {
+		return fmt.Errorf("insert product: %w", err)
+	}
+	for _, cid := range p.CategoryIDs {
+		if err := tx.Exec(`INSERT INTO product_categories (product_id, category_id) VALUES (?, ?)`, p.ID, cid).Error; err != nil {
+			return fmt.Errorf("file product under category: %w", err)
+		}
+	}
+	if err := tx.Exec(`INSERT INTO inventory (product_id, on_hand) VALUES (?, ?)`, p.ID, p.Stock).Error; err != nil {
+		return fmt.Errorf("insert inventory: %w", err)
+	}
+	if err := tx.Exec(`INSERT INTO stock_movements (product_id, kind, delta, reason) VALUES (?, 'initial', ?, 'initial stock')`, p.ID, p.Stock).Error; err != nil {
+		return fmt.Errorf("record initial stock: %w", err)
+	}
+	return nil
+}
+
+// productExists reports whether a product has the SKU.
+func productExists(ctx context.Context, db *gorm.DB, sku string) (bool, error) {
+	var n int64
+	if err := db.WithContext(ctx).Raw(`SELECT count(*) FROM products WHERE sku = ?`, sku).Scan(&n).Error; err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// catalogEmpty reports whether there are no products at all.
+func catalogEmpty(ctx context.Context, db *gorm.DB) (bool, error) {
+	var n int64
+	err := db.WithContext(ctx).Raw(`SELECT count(*) FROM (SELECT 1 FROM products LIMIT 1) t`).Scan(&n).Error
+	return n == 0, err
+}
+
+// currentProduct is what an update of a product starts from.
+type currentProduct struct {
+	Name   string
+	Price  string
+	Active bool
+}
+
+// lockProduct reads a product for update in tx; ok is false if it does
+// not exist.
+func lockProduct(tx *gorm.DB, id string) (currentProduct, bool, error) {
+	var cur []currentProduct
+	if err := tx.Raw(`SELECT name, price::text AS price, active FROM products WHERE id = ? FOR UPDATE`, id).Scan(&cur).Error; err != nil {
+		return currentProduct{}, false, fmt.Errorf("lock product: %w", err)
+	}
+	if len(cur) == 0 {
+		return currentProduct{}, false, nil
+	}
+	return cur[0], true, nil
+}
+
+// productUpdate is a product's new name, price and active flag, and its
+// description when it changes (nil keeps it).
+type productUpdate struct {
+	Name, Price string
+	Active      bool
+	Description *string
+	At          time.Time
+}
+
+func updateProduct(tx *gorm.DB, id string, u productUpdate) error {
+	err := tx.Exec(`UPDATE products SET name = ?, price = ?::numeric, active = ?, description = coalesce(?, description), updated_at = ? WHERE id = ?`,
+		u.Name, u.Price, u.Active, u.Description, u.At, id).Error
+	if err != nil {
+		return fmt.Errorf("update product: %w", err)
+	}
+	return nil
+}
+
+// setProductCategories files a product under exactly the categories ids.
+func setProductCategories(tx *gorm.DB, productID string, ids []string) error {
+	if err := tx.Exec(`DELETE FROM product_categories WHERE product_id = ?`, productID).Error; err != nil {
+		return err
+	}
+	for _, cid := range ids {
+		if err := tx.Exec(`INSERT INTO product_categories (product_id, category_id) VALUES (?, ?)`, productID, cid).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseSearch parses a search text alone, to tell whether PostgreSQL's
+// parser refuses it.
+func parseSearch(ctx context.Context, db *gorm.DB, q string) error {
+	var n int
+	return db.WithContext(ctx).Raw(`SELECT numnode(websearch_to_tsquery('english', ?))`, q).Scan(&n).Error
 }

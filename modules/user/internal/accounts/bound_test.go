@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,9 +14,9 @@ import (
 	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/modules/user/events"
 	"github.com/modshop/modshop/modules/user/internal/accounts"
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
-	"github.com/modshop/modshop/platform/httpx"
 )
 
 // newService builds a second user service on a running shop's database,
@@ -88,9 +87,11 @@ func whileFull(t *testing.T, entered <-chan struct{}, call func() error) error {
 	return nil
 }
 
+// busy reports a refusal for capacity: unavailable, saying when to come
+// back (a 503 with Retry-After, by httpx's table).
 func busy(err error) bool {
-	var p *httpx.Problem
-	return errors.As(err, &p) && p.Status == http.StatusServiceUnavailable && p.RetryAfter >= 1
+	var e *apperr.Error
+	return errors.As(err, &e) && e.Kind == apperr.ErrUnavailable && e.RetryAfter >= time.Second
 }
 
 func TestPasswordHashes_SignUpsAndLogInsNeverRunMoreThanTheBound(t *testing.T) {
@@ -133,8 +134,7 @@ func TestPasswordHashes_SignUpsAndLogInsNeverRunMoreThanTheBound(t *testing.T) {
 	}
 	release()
 	for range 2 {
-		var p *httpx.Problem
-		if err := <-results; err != nil && !(errors.As(err, &p) && p.Status == http.StatusUnauthorized) {
+		if err := <-results; err != nil && !errors.Is(err, apperr.ErrUnauthorized) {
 			t.Fatalf("a request that had a slot: %v, want a new account or 401", err)
 		}
 	}
@@ -201,9 +201,8 @@ func TestSignUp_AProberPaysForFreeNamesAsForTakenOnes(t *testing.T) {
 		_, err := s.SignUp(ctx, accounts.Registration{Username: name, Email: name + "@example.com", Password: password}, "192.0.2.1")
 		return err
 	}
-	var p *httpx.Problem
 	// The prober's hit.
-	if err := reg(context.Background(), refusing, taken); !errors.As(err, &p) || p.Status != http.StatusConflict {
+	if err := reg(context.Background(), refusing, taken); !errors.Is(err, apperr.ErrConflict) {
 		t.Fatalf("sign-up with a taken name: %v, want 409", err)
 	}
 	// Someone else's log-ins hold each process's only slot.
@@ -232,7 +231,7 @@ func TestSignUp_AProberPaysForFreeNamesAsForTakenOnes(t *testing.T) {
 		t.Fatalf("sign-up that ended while it waited for a slot: %v, want context.Canceled", err)
 	}
 	// Three sign-ups in a burst of three: the next is turned away.
-	if err := reg(context.Background(), refusing, "mallory"); !errors.As(err, &p) || p.Status != http.StatusTooManyRequests {
+	if err := reg(context.Background(), refusing, "mallory"); !errors.Is(err, apperr.ErrThrottled) {
 		t.Fatalf("a fourth sign-up from the address in a burst of 3: %v, want 429 (the free name's tries were given back)", err)
 	}
 }

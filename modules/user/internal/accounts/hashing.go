@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/config"
-	"github.com/modshop/modshop/platform/httpx"
 )
 
 // HashConfig bounds password hashing: every argon2id hash or check takes
@@ -64,12 +63,12 @@ func sizeHashSlots(memory uint64, procs int) int {
 
 // hashGate lets at most cap(slots) password hashes run at once. A request
 // that finds every slot taken waits up to wait for one, then is refused
-// with busy (503, Retry-After): memory stays bounded whatever arrives, and
-// no request hangs.
+// with busy (unavailable: a 503 with Retry-After): memory stays bounded
+// whatever arrives, and no request hangs.
 type hashGate struct {
 	slots   chan struct{}
 	wait    time.Duration
-	busy    *httpx.Problem
+	busy    *apperr.Error
 	metrics hashMetrics
 	// hold, when set (tests), runs while a slot is held, before the hash.
 	hold func()
@@ -82,9 +81,8 @@ func newHashGate(cfg HashConfig) *hashGate {
 	if cfg.Wait <= 0 {
 		cfg.Wait = DefaultHashWait
 	}
-	busy := httpx.NewProblem(http.StatusServiceUnavailable, "busy",
-		"the server is busy checking other passwords; try again shortly")
-	busy.RetryAfter = int(max(time.Second, (cfg.Wait+time.Second-1).Truncate(time.Second)) / time.Second)
+	busy := apperr.Unavailable("busy", "the server is busy checking other passwords; try again shortly",
+		max(time.Second, (cfg.Wait+time.Second-1).Truncate(time.Second)))
 	g := &hashGate{slots: make(chan struct{}, cfg.Slots), wait: cfg.Wait, busy: busy, metrics: newHashMetrics()}
 	g.metrics.slots.Set(float64(cfg.Slots))
 	return g

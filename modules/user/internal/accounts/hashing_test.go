@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/modshop/modshop/platform/httpx"
 )
 
 func TestSizeHashSlots_AQuarterOfMemoryAtMostTwoPerCPU(t *testing.T) {
@@ -95,8 +97,8 @@ func TestHashGate_RunsAtMostItsSlotsAndRefusesTheRestWithRetryAfter(t *testing.T
 			t.Fatal("a call beyond the slots hangs instead of being refused")
 		}
 	}
-	if g.busy.Status != 503 || g.busy.RetryAfter < 1 {
-		t.Fatalf("busy problem: status %d, Retry-After %d", g.busy.Status, g.busy.RetryAfter)
+	if p, _ := httpx.ProblemFor(g.busy); p == nil || p.Status != 503 || p.RetryAfter < 1 || p.Type != "https://modshop.dev/problems/busy" {
+		t.Fatalf("busy problem: %+v, want status 503 with a Retry-After", p)
 	}
 	g.free()
 	for range 2 {

@@ -14,24 +14,30 @@ import (
 // MaxPageSize bounds every list.
 const MaxPageSize = 100
 
+// httpHandler is the account API: each method reads a request, calls the
+// use case and writes its answer; httpx.Errors turns failures into
+// problems.
+type httpHandler struct{ svc *Service }
+
 // Routes mounts the user endpoints on the /api/v1 group.
 func (s *Service) Routes(api *gin.RouterGroup) {
-	api.POST("/users", s.handleRegister)
-	api.POST("/sessions", s.handleLogin)
-	api.DELETE("/sessions/current", auth.RequireUser(), s.handleLogout)
-	api.GET("/users/me", auth.RequireUser(), s.handleMe)
-	api.GET("/users", auth.RequireRole(auth.RoleAdmin), s.handleListUsers)
-	api.GET("/users/:id", auth.RequireUser(), s.handleGetUser)
-	api.PUT("/users/:id/roles", auth.RequireRole(auth.RoleAdmin), s.handleSetRoles)
+	h := httpHandler{svc: s}
+	api.POST("/users", h.register)
+	api.POST("/sessions", h.login)
+	api.DELETE("/sessions/current", auth.RequireUser(), h.logout)
+	api.GET("/users/me", auth.RequireUser(), h.me)
+	api.GET("/users", auth.RequireRole(auth.RoleAdmin), h.listUsers)
+	api.GET("/users/:id", auth.RequireUser(), h.getUser)
+	api.PUT("/users/:id/roles", auth.RequireRole(auth.RoleAdmin), h.setRoles)
 }
 
-func (s *Service) handleRegister(c *gin.Context) {
+func (h httpHandler) register(c *gin.Context) {
 	var r Registration
 	if err := httpx.DecodeJSON(c, &r); err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	u, err := s.SignUp(c.Request.Context(), r, c.ClientIP())
+	u, err := h.svc.SignUp(c.Request.Context(), r, c.ClientIP())
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -40,7 +46,7 @@ func (s *Service) handleRegister(c *gin.Context) {
 	c.JSON(http.StatusCreated, u)
 }
 
-func (s *Service) handleLogin(c *gin.Context) {
+func (h httpHandler) login(c *gin.Context) {
 	var cr Credentials
 	if err := httpx.DecodeJSON(c, &cr); err != nil {
 		httpx.Fail(c, err)
@@ -49,28 +55,28 @@ func (s *Service) handleLogin(c *gin.Context) {
 	// A header may carry bytes that are not UTF-8, which PostgreSQL refuses
 	// to store; the user agent is only a note, so drop them.
 	userAgent := strings.ToValidUTF8(c.Request.UserAgent(), "")
-	sess, err := s.Login(c.Request.Context(), cr, c.ClientIP(), userAgent)
+	sess, err := h.svc.Login(c.Request.Context(), cr, c.ClientIP(), userAgent)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	s.setCookie(c, sess.Token, int(time.Until(sess.ExpiresAt).Seconds()))
+	h.setCookie(c, sess.Token, int(time.Until(sess.ExpiresAt).Seconds()))
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, sess)
 }
 
-func (s *Service) handleLogout(c *gin.Context) {
+func (h httpHandler) logout(c *gin.Context) {
 	id := auth.MustIdentity(c)
-	if err := s.Logout(c.Request.Context(), id.Token); err != nil {
+	if err := h.svc.Logout(c.Request.Context(), id.Token); err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	s.setCookie(c, "", -1)
+	h.setCookie(c, "", -1)
 	c.Status(http.StatusNoContent)
 }
 
-func (s *Service) handleMe(c *gin.Context) {
-	u, err := s.Me(c.Request.Context(), auth.MustIdentity(c))
+func (h httpHandler) me(c *gin.Context) {
+	u, err := h.svc.Me(c.Request.Context(), auth.MustIdentity(c))
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -78,8 +84,8 @@ func (s *Service) handleMe(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
-func (s *Service) handleGetUser(c *gin.Context) {
-	u, err := s.GetUser(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
+func (h httpHandler) getUser(c *gin.Context) {
+	u, err := h.svc.GetUser(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -87,13 +93,13 @@ func (s *Service) handleGetUser(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
-func (s *Service) handleListUsers(c *gin.Context) {
+func (h httpHandler) listUsers(c *gin.Context) {
 	limit, err := httpx.PageLimit(c, 20, MaxPageSize)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	page, err := s.ListUsers(c.Request.Context(), c.Query("cursor"), limit)
+	page, err := h.svc.ListUsers(c.Request.Context(), c.Query("cursor"), limit)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -105,7 +111,7 @@ type rolesRequest struct {
 	Roles []string `json:"roles"`
 }
 
-func (s *Service) handleSetRoles(c *gin.Context) {
+func (h httpHandler) setRoles(c *gin.Context) {
 	var req rolesRequest
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		httpx.Fail(c, err)
@@ -115,7 +121,7 @@ func (s *Service) handleSetRoles(c *gin.Context) {
 		httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "is required (an empty list removes every role)"}))
 		return
 	}
-	u, err := s.SetRoles(c.Request.Context(), auth.MustIdentity(c), c.Param("id"), req.Roles)
+	u, err := h.svc.SetRoles(c.Request.Context(), auth.MustIdentity(c), c.Param("id"), req.Roles)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -126,7 +132,7 @@ func (s *Service) handleSetRoles(c *gin.Context) {
 // setCookie sets (or, with maxAge < 0, clears) the session cookie:
 // HttpOnly so scripts cannot read it, SameSite=Lax so other sites cannot
 // send it on their forms; unsafe cross-site requests are refused as well.
-func (s *Service) setCookie(c *gin.Context, token string, maxAge int) {
+func (h httpHandler) setCookie(c *gin.Context, token string, maxAge int) {
 	c.SetSameSite(http.SameSiteLaxMode)
-	c.SetCookie(auth.SessionCookie, token, maxAge, "/", "", s.cfg.SecureCookies, true)
+	c.SetCookie(auth.SessionCookie, token, maxAge, "/", "", h.svc.cfg.SecureCookies, true)
 }

@@ -1,5 +1,6 @@
 // Package accounts is the user module's inside: accounts, password hashes,
-// sessions, roles and log-in throttling, with their HTTP handlers.
+// sessions, roles and log-in throttling (the use cases, in service.go),
+// their HTTP handlers (http.go) and their SQL (store*.go).
 package accounts
 
 import (
@@ -20,9 +21,9 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/user/events"
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
-	"github.com/modshop/modshop/platform/httpx"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -100,7 +101,7 @@ func NewService(gdb *gorm.DB, publisher Publisher, log *slog.Logger, cfg Config)
 func (s *Service) Register(ctx context.Context, r Registration, roles []string) (User, error) {
 	r = r.normalise()
 	if errs := r.validate(); len(errs) > 0 {
-		return User{}, httpx.Invalid(errs...)
+		return User{}, apperr.Invalid(errs...)
 	}
 	return s.createAccount(ctx, r, roles)
 }
@@ -110,7 +111,7 @@ func (s *Service) Register(ctx context.Context, r Registration, roles []string) 
 func (s *Service) SignUp(ctx context.Context, r Registration, clientAddr string) (User, error) {
 	r = r.normalise()
 	if errs := r.validate(); len(errs) > 0 {
-		return User{}, httpx.Invalid(errs...)
+		return User{}, apperr.Invalid(errs...)
 	}
 	client := clientBucket(clientAddr)
 	wait, err := s.registerPerClient.take(ctx, client)
@@ -118,7 +119,7 @@ func (s *Service) SignUp(ctx context.Context, r Registration, clientAddr string)
 		return User{}, err
 	}
 	if wait > 0 {
-		return User{}, httpx.TooManyRequests("too many registrations from your address; try again later", int(wait.Seconds()))
+		return User{}, apperr.Throttled("too many registrations from your address; try again later", wait)
 	}
 	// A sign-up refused for capacity keeps its attempt spent, unlike a
 	// log-in: a taken name was answered before the hash and paid, so giving
@@ -133,7 +134,7 @@ func (s *Service) SignUp(ctx context.Context, r Registration, clientAddr string)
 // the unique indexes still decide a race between two sign-ups.
 func (s *Service) createAccount(ctx context.Context, r Registration, roles []string) (User, error) {
 	if err := s.store.namesFree(ctx, r.Username, r.Email); err != nil {
-		return User{}, takenProblem(err)
+		return User{}, takenError(err)
 	}
 	hash, err := s.hashes.hash(ctx, r.Password)
 	if err != nil {
@@ -145,26 +146,21 @@ func (s *Service) createAccount(ctx context.Context, r Registration, roles []str
 		return s.publisher.Publish(ctx, tx, events.UserRegistered{UserID: row.ID, Username: row.Username, Roles: roles, RegisteredAt: row.CreatedAt})
 	}
 	if err := s.store.createUser(ctx, row, roles, announce); err != nil {
-		return User{}, takenProblem(err)
+		return User{}, takenError(err)
 	}
 	return User{ID: row.ID, Username: row.Username, Email: row.Email, Roles: roles, CreatedAt: row.CreatedAt}, nil
 }
 
-// takenProblem answers a taken username or e-mail with a 409 naming the
+// takenError reports a taken username or e-mail as a conflict naming the
 // field; other errors pass through.
-func takenProblem(err error) error {
+func takenError(err error) error {
 	switch {
 	case errors.Is(err, errUsernameTaken):
-		return withField(httpx.Conflict("this username is taken"), "username", "is taken")
+		return apperr.Conflict("this username is taken").WithField("username", "is taken")
 	case errors.Is(err, errEmailTaken):
-		return withField(httpx.Conflict("an account with this e-mail address exists"), "email", "is taken")
+		return apperr.Conflict("an account with this e-mail address exists").WithField("email", "is taken")
 	}
 	return err
-}
-
-func withField(p *httpx.Problem, field, msg string) *httpx.Problem {
-	p.Errors = []httpx.FieldError{{Field: field, Message: msg}}
-	return p
 }
 
 // Credentials is what a log-in sends: a username or e-mail, and a password.
@@ -182,23 +178,23 @@ type Session struct {
 
 // errBadCredentials is one answer for an unknown login and a wrong
 // password, so the API does not reveal which accounts exist.
-var errBadCredentials = httpx.Unauthorized("the login or password is wrong")
+var errBadCredentials = apperr.Unauthorized("the login or password is wrong")
 
 // Login checks credentials under the throttles and opens a session.
 func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgent string) (Session, error) {
 	login := strings.ToLower(strings.TrimSpace(c.Login))
-	var errs []httpx.FieldError
+	var errs []apperr.FieldError
 	if login == "" || len(login) > maxLoginLen {
-		errs = append(errs, httpx.FieldError{Field: "login", Message: "must be your username or e-mail address"})
+		errs = append(errs, apperr.FieldError{Field: "login", Message: "must be your username or e-mail address"})
 	}
 	switch {
 	case c.Password == "":
-		errs = append(errs, httpx.FieldError{Field: "password", Message: "is required"})
+		errs = append(errs, apperr.FieldError{Field: "password", Message: "is required"})
 	case len(c.Password) > 4*MaxPasswordLen:
-		errs = append(errs, httpx.FieldError{Field: "password", Message: "is longer than any password we accept"})
+		errs = append(errs, apperr.FieldError{Field: "password", Message: "is longer than any password we accept"})
 	}
 	if len(errs) > 0 {
-		return Session{}, httpx.Invalid(errs...)
+		return Session{}, apperr.Invalid(errs...)
 	}
 
 	client := clientBucket(clientAddr)
@@ -207,7 +203,7 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 		return Session{}, err
 	}
 	if wait > 0 {
-		return Session{}, httpx.TooManyRequests("too many log-in attempts from your address; try again later", int(wait.Seconds()))
+		return Session{}, apperr.Throttled("too many log-in attempts from your address; try again later", wait)
 	}
 	row, err := s.store.userByLogin(ctx, login)
 	if err != nil && !errors.Is(err, errNoUser) {
@@ -224,7 +220,7 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 		return Session{}, err
 	}
 	if wait > 0 {
-		return Session{}, httpx.TooManyRequests("too many log-in attempts for this account; try again later", int(wait.Seconds()))
+		return Session{}, apperr.Throttled("too many log-in attempts for this account; try again later", wait)
 	}
 	hash := row.PasswordHash
 	if unknown {
@@ -298,21 +294,25 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 func (s *Service) Me(ctx context.Context, id auth.Identity) (User, error) {
 	u, err := s.store.userByID(ctx, id.UserID)
 	if errors.Is(err, errNoUser) {
-		return User{}, httpx.Unauthorized("this account no longer exists")
+		return User{}, apperr.Unauthorized("this account no longer exists")
 	}
 	return u, err
 }
+
+// errNoSuchUser is what a caller gets for an account that does not exist
+// or is not theirs to see.
+var errNoSuchUser = apperr.NotFound("no such user")
 
 // GetUser returns an account to staff, or to its owner; to anyone else it
 // does not exist.
 func (s *Service) GetUser(ctx context.Context, caller auth.Identity, userID string) (User, error) {
 	parsed, err := uuid.Parse(userID)
 	if err != nil || (parsed.String() != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
-		return User{}, httpx.NotFound("no such user")
+		return User{}, errNoSuchUser
 	}
 	u, err := s.store.userByID(ctx, parsed.String())
 	if errors.Is(err, errNoUser) {
-		return User{}, httpx.NotFound("no such user")
+		return User{}, errNoSuchUser
 	}
 	return u, err
 }
@@ -322,23 +322,23 @@ func (s *Service) GetUser(ctx context.Context, caller auth.Identity, userID stri
 func (s *Service) SetRoles(ctx context.Context, caller auth.Identity, userID string, roles []string) (User, error) {
 	parsed, err := uuid.Parse(userID)
 	if err != nil {
-		return User{}, httpx.NotFound("no such user")
+		return User{}, errNoSuchUser
 	}
 	userID = parsed.String() // canonical, so the self-demotion check below cannot be dodged
 	// Counted as sent, as the OpenAPI document's maxItems counts them.
 	if len(roles) > 10 {
-		return User{}, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "at most 10 roles"})
+		return User{}, apperr.InvalidField("roles", "at most 10 roles")
 	}
 	roles = dedupe(roles)
 	if userID == caller.UserID && !slices.Contains(roles, auth.RoleAdmin) {
-		return User{}, httpx.Conflict("you cannot remove your own admin role; ask another admin")
+		return User{}, apperr.Conflict("you cannot remove your own admin role; ask another admin")
 	}
 	switch err := s.store.setRoles(ctx, userID, roles); {
 	case errors.Is(err, errNoUser):
-		return User{}, httpx.NotFound("no such user")
+		return User{}, errNoSuchUser
 	case errors.Is(err, errUnknownRole):
 		known, _ := s.store.roleNames(ctx)
-		return User{}, httpx.Invalid(httpx.FieldError{Field: "roles", Message: "unknown role; known roles: " + strings.Join(known, ", ")})
+		return User{}, apperr.InvalidField("roles", "unknown role; known roles: "+strings.Join(known, ", "))
 	case err != nil:
 		return User{}, err
 	}
@@ -357,7 +357,7 @@ func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) (User
 	if cursor != "" {
 		c, err := decodeUserCursor(cursor)
 		if err != nil {
-			return UserPage{}, httpx.BadRequest("the cursor is not one this API gave out")
+			return UserPage{}, apperr.Malformed("the cursor is not one this API gave out")
 		}
 		after = &c
 	}

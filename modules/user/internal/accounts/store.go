@@ -36,7 +36,8 @@ var (
 	errUnknownRole   = errors.New("unknown role")
 )
 
-// store is the only code that touches the users schema.
+// store and throttleTable (store_throttle.go) are the only code that
+// touches the users schema.
 type store struct{ db *gorm.DB }
 
 // createUser inserts the account and its roles, and calls announce in the

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/migrations"
+	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/httpx"
 	"github.com/modshop/modshop/platform/testkit"
@@ -161,9 +161,9 @@ func TestThrottle_RetryAfterIsAWholePositiveNumberOfSeconds(t *testing.T) {
 		if w <= 0 || w%time.Second != 0 {
 			t.Fatalf("wait %v after the burst = %v, want a positive whole number of seconds", after, w)
 		}
-		p := httpx.TooManyRequests("slow down", int(w.Seconds()))
-		if p.Status != 429 || p.RetryAfter < 1 || p.RetryAfter != int(w.Seconds()) {
-			t.Fatalf("problem for wait %v = status %d, Retry-After %d", w, p.Status, p.RetryAfter)
+		p, _ := httpx.ProblemFor(apperr.Throttled("slow down", w))
+		if p == nil || p.Status != 429 || p.RetryAfter < 1 || p.RetryAfter != int(w.Seconds()) {
+			t.Fatalf("problem for wait %v = %+v", w, p)
 		}
 	}
 }
@@ -348,8 +348,7 @@ func TestLogin_WhatWasTypedIsNotStoredInTheClear(t *testing.T) {
 	// it gets a bucket of its own.
 	const typed, addr = "hunter2-is-my-password", "192.0.2.7"
 	_, err := s.Login(context.Background(), Credentials{Login: typed, Password: "whatever it is"}, addr, "test")
-	var p *httpx.Problem
-	if !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
+	if !errors.Is(err, apperr.ErrUnauthorized) {
 		t.Fatalf("log-in as nobody: %v, want 401", err)
 	}
 	var keys []string

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/apperr"
 )
 
 // Password policy, after NIST SP 800-63B: a length range and nothing
@@ -36,9 +36,9 @@ func (r Registration) normalise() Registration {
 }
 
 // validate lists every invalid field at once, so a form can show them all.
-func (r Registration) validate() []httpx.FieldError {
-	var errs []httpx.FieldError
-	add := func(field, msg string) { errs = append(errs, httpx.FieldError{Field: field, Message: msg}) }
+func (r Registration) validate() []apperr.FieldError {
+	var errs []apperr.FieldError
+	add := func(field, msg string) { errs = append(errs, apperr.FieldError{Field: field, Message: msg}) }
 
 	switch {
 	case r.Username == "":
@@ -63,7 +63,7 @@ func (r Registration) validate() []httpx.FieldError {
 	return errs
 }
 
-func validatePassword(password, username, email string) []httpx.FieldError {
+func validatePassword(password, username, email string) []apperr.FieldError {
 	n := utf8.RuneCountInString(password)
 	var msg string
 	switch {
@@ -78,5 +78,5 @@ func validatePassword(password, username, email string) []httpx.FieldError {
 	default:
 		return nil
 	}
-	return []httpx.FieldError{{Field: "password", Message: msg}}
+	return []apperr.FieldError{{Field: "password", Message: msg}}
 }

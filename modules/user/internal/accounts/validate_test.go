@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/apperr"
 )
 
-func fieldMessages(errs []httpx.FieldError) map[string]string {
+func fieldMessages(errs []apperr.FieldError) map[string]string {
 	out := map[string]string{}
 	for _, e := range errs {
 		out[e.Field] = e.Message
