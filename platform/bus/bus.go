@@ -1,10 +1,3 @@
-// Package bus is modshop's event bus: Watermill on PostgreSQL
-// (watermill-sql). Events are written in the caller's own transaction (an
-// outbox for free); each handler applies each message once, recording it in
-// its module's own schema in the same transaction as its effect; failures are
-// retried with backoff and then parked as dead letters that staff can
-// inspect, replay or discard; LISTEN/NOTIFY wakes subscribers within
-// milliseconds without hot polling. It knows nothing about shops.
 package bus
 
 import (
