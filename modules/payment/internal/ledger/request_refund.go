@@ -38,7 +38,7 @@ func (s *Service) RecordRefund(ctx context.Context, tx *gorm.DB, req orderevents
 		return nil
 	}
 	key := req.OrderID
-	if md, ok := bus.Current(ctx); ok && md.IdempotencyKey != "" {
+	if md, ok := bus.MessageMetadata(ctx); ok && md.IdempotencyKey != "" {
 		key = md.IdempotencyKey
 	}
 	res := tx.Exec(`INSERT INTO refunds (id, payment_id, amount, reason, status, idempotency_key)
