@@ -171,7 +171,8 @@ func (b *Bus) DeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
 // replayed is returned as it is, and the handler's record of applied
 // messages makes two racing replays apply once. When the handler runs in
 // another process on this database (a split shop on the postgres
-// transport), that process is asked to replay it (replayChannel) and Replay waits for its answer.
+// transport), that process is asked to replay it (replayChannel) and
+// Replay waits for its answer.
 func (b *Bus) Replay(ctx context.Context, id int64) (DeadLetter, error) {
 	d, err := b.replayHere(ctx, id)
 	if errors.Is(err, ErrHandlerNotHere) {
