@@ -83,7 +83,9 @@ func (t postgresTransport) replayElsewhere(ctx context.Context, d DeadLetter) (D
 
 func (postgresTransport) close() error { return nil }
 
-// subscriber reads h's topic from the bus tables as h's consumer group.
+// subscriber reads h's topic from the bus tables as h's consumer group:
+// each handler's with the postgres transport, and the forwarder's of the
+// outbox with the rabbitmq one.
 func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Subscriber, error) {
 	ack := 30 * time.Second
 	if h.retry == nil {
