@@ -1,10 +1,3 @@
-// Package bus is modshop's event bus: Watermill on PostgreSQL
-// (watermill-sql). Events are written in the caller's own transaction (an
-// outbox for free); each handler applies each message once, recording it in
-// its module's own schema in the same transaction as its effect; failures are
-// retried with backoff and then parked as dead letters that staff can
-// inspect, replay or discard; LISTEN/NOTIFY wakes subscribers within
-// milliseconds without hot polling. It knows nothing about shops.
 package bus
 
 import (
@@ -17,11 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/platform/db"
@@ -173,14 +163,12 @@ type Bus struct {
 	handlers map[string]*handler
 	started  bool
 
-	router  *message.Router
-	amqpOut message.Publisher // the forwarder's, with the rabbitmq transport
-	// amqpConn and amqpCh inspect queues for Overview (rabbitmq transport).
-	amqpMu   sync.Mutex
-	amqpConn *amqp.Connection
-	amqpCh   *amqp.Channel
-	closing  chan struct{}
-	stop     context.CancelFunc
+	// transport carries messages from Publish to the handlers
+	// (transport.go).
+	transport transport
+	router    *message.Router
+	closing   chan struct{}
+	stop      context.CancelFunc
 	// killCtx ends handlers that outlive CloseTimeout: their transactions
 	// roll back and their messages are delivered again later.
 	killCtx context.Context
@@ -212,8 +200,18 @@ type handler struct {
 // The bus schema and role must be provisioned (Provision) first.
 func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	cfg.setDefaults()
-	if cfg.Transport != TransportPostgres && cfg.Transport != TransportRabbitMQ {
-		return nil, fmt.Errorf("bus: unknown transport %q (postgres or rabbitmq)", cfg.Transport)
+	b := &Bus{
+		cfg:      cfg,
+		registry: registry,
+		log:      cfg.Log.With("component", "bus"),
+		wake:     newWakeups(),
+		notify:   newNotifier(),
+		handlers: map[string]*handler{},
+		closing:  make(chan struct{}),
+	}
+	var err error
+	if b.transport, err = newTransport(b); err != nil {
+		return nil, err
 	}
 	// The pool's hard limit is generous; Start narrows it with
 	// SetMaxOpenConns once it knows how many subscribers there are.
@@ -221,16 +219,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
-	b := &Bus{
-		cfg:      cfg,
-		registry: registry,
-		log:      cfg.Log.With("component", "bus"),
-		db:       busDB,
-		wake:     newWakeups(),
-		notify:   newNotifier(),
-		handlers: map[string]*handler{},
-		closing:  make(chan struct{}),
-	}
+	b.db = busDB
 	b.outage = &db.Outage{Log: b.log, What: "bus"}
 	b.killCtx, b.kill = context.WithCancel(context.Background())
 	b.wake.replay = func(id int64) {
@@ -266,13 +255,10 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 }
 
 // topics are the topics that have tables in the bus schema: every
-// registered event's, and with the rabbitmq transport the outbox.
+// registered event's, and the transport's own (the rabbitmq transport's
+// outbox).
 func (b *Bus) topics() []string {
-	names := b.registry.Names()
-	if b.rabbit() {
-		names = append(names, outboxTopic)
-	}
-	return names
+	return append(b.registry.Names(), b.transport.tables()...)
 }
 
 // Registry returns the event registry the bus decodes with.
@@ -338,7 +324,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	// The groups about to run hold pruning back from now on, from their
 	// first message if they are new. Recorded before any subscriber or
 	// router is made: a Start that fails here leaves nothing to close.
-	if err := b.startGroups(ctx, b.groupsToRun(handlers)); err != nil {
+	if err := b.startGroups(ctx, b.transport.groups(handlers)); err != nil {
 		return err
 	}
 
@@ -347,20 +333,8 @@ func (b *Bus) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bus router: %w", err)
 	}
-	if b.rabbit() {
-		out, err := b.startRabbit(router, handlers, logger)
-		if err != nil {
-			return err
-		}
-		b.amqpOut = out
-	} else {
-		for _, h := range handlers {
-			sub, err := b.subscriber(h, logger)
-			if err != nil {
-				return err
-			}
-			router.AddConsumerHandler(h.name, h.topic, sub, b.consume(h))
-		}
+	if err := b.transport.subscribe(router, handlers, logger); err != nil {
+		return err
 	}
 	b.router = router
 
@@ -418,21 +392,6 @@ func (b *Bus) Start(ctx context.Context) error {
 	}
 }
 
-// groupsToRun are the consumer groups of the bus tables that Start's
-// subscribers read: one per handler, or with the rabbitmq transport the
-// outbox's forwarder alone (handlers read their queues).
-func (b *Bus) groupsToRun(handlers []*handler) []groupKey {
-	if b.rabbit() {
-		return []groupKey{{outboxTopic, forwarderGroup}}
-	}
-	groups := make([]groupKey, 0, len(handlers))
-	for _, h := range handlers {
-		groups = append(groups, groupKey{h.topic, h.name})
-	}
-	sortGroups(groups)
-	return groups
-}
-
 // pruneInboxes forgets applied messages older than InboxRetention, hourly.
 func (b *Bus) pruneInboxes(ctx context.Context, consumers []Consumer) {
 	tick := time.NewTicker(time.Hour)
@@ -473,78 +432,6 @@ func pruneInbox(ctx context.Context, mod *gorm.DB, cutoff time.Time) error {
 	}
 }
 
-func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Subscriber, error) {
-	ack := 30 * time.Second
-	if h.retry == nil {
-		h.retry = b.newGroupRetry(h.topic, h.name)
-	}
-	sub, err := wmsql.NewSubscriber(batchBeginner{b.db}, wmsql.SubscriberConfig{
-		ConsumerGroup:  h.name,
-		AckDeadline:    &ack,
-		ResendInterval: b.cfg.RetryBackoff,
-		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second, polled: b.pollFlag(h.topic, h.name), retry: h.retry, outage: b.outage},
-		SchemaAdapter:  b.schemaAdapter(),
-		OffsetsAdapter: offsetsAdapter(),
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("bus subscriber %s: %w", h.name, err)
-	}
-	return sub, nil
-}
-
-func (b *Bus) schemaAdapter() schemaAdapter {
-	return schemaAdapter{wmsql.DefaultPostgreSQLSchema{
-		GenerateMessagesTableName:          messagesTable,
-		SubscribeBatchSize:                 b.cfg.BatchSize,
-		InitializeSchemaWithoutTransaction: true,
-	}}
-}
-
-// schemaAdapter is watermill-sql's PostgreSQL schema with batches read in
-// READ COMMITTED instead of REPEATABLE READ. The batch reads its messages
-// and offset in one statement (one snapshot either way) and is the only
-// writer of its offset while it holds its group's advisory lock, so the
-// stronger level buys nothing there; handlers that run in the batch get
-// the level they would get in a transaction of their own: each statement
-// sees what has committed, and a retry after a lost race can succeed
-// instead of failing on the same old snapshot forever.
-type schemaAdapter struct {
-	wmsql.DefaultPostgreSQLSchema
-}
-
-func (schemaAdapter) SubscribeIsolationLevel() sql.IsolationLevel { return sql.LevelReadCommitted }
-
-func offsetsAdapter() offsetsLockedByAdvisoryLock {
-	return offsetsLockedByAdvisoryLock{wmsql.DefaultPostgreSQLOffsetsAdapter{GenerateMessagesOffsetsTableName: offsetsTable}}
-}
-
-// offsetsLockedByAdvisoryLock is watermill-sql's PostgreSQL offsets adapter
-// with one change: a consumer group's turn is claimed with a transaction
-// advisory lock instead of SELECT ... FOR UPDATE on its offsets row.
-//
-// Why: a row lock gives the subscriber's batch transaction a transaction
-// id for as long as its handlers run, and every subscriber on the cluster
-// reads only rows older than the oldest running transaction id. So one slow
-// handler held back every topic of every module. An advisory lock takes no
-// transaction id; the batch gets one only for its final offset write. A
-// group that finds the lock taken reads nothing this round, as before.
-type offsetsLockedByAdvisoryLock struct {
-	wmsql.DefaultPostgreSQLOffsetsAdapter
-}
-
-func (a offsetsLockedByAdvisoryLock) NextOffsetQuery(params wmsql.NextOffsetQueryParams) (wmsql.Query, error) {
-	return wmsql.Query{
-		Query: `SELECT offset_acked, last_processed_transaction_id
-		          FROM ` + a.MessagesOffsetsTable(params.Topic) + `
-		         WHERE consumer_group = $1
-		           AND pg_try_advisory_xact_lock(hashtextextended($2, 0))`,
-		Args: []any{params.ConsumerGroup, advisoryKey(params.Topic, params.ConsumerGroup)},
-	}, nil
-}
-
-// advisoryKey names the advisory lock that gives a consumer group its turn.
-func advisoryKey(topic, group string) string { return "modshop-bus:" + topic + ":" + group }
-
 // Close stops the subscribers, lets handlers in flight finish (or roll
 // back when they outlive CloseTimeout) and releases the bus's connections.
 // A message whose handler finished during Close may not be acknowledged;
@@ -566,10 +453,7 @@ func (b *Bus) Close() error {
 		errs = append(errs, router.Close())
 	}
 	hardStop.Stop()
-	if b.amqpOut != nil {
-		errs = append(errs, b.amqpOut.Close())
-	}
-	errs = append(errs, b.closeInspector())
+	errs = append(errs, b.transport.close())
 	b.kill()
 	if b.stop != nil {
 		b.stop()

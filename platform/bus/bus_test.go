@@ -405,14 +405,14 @@ func TestMetadata_HandlerEventsInheritCorrelationAndNameTheirCause(t *testing.T)
 		var mu sync.Mutex
 		var first, second Metadata
 		Handle(b, "testmod.follow", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
-			md, _ := Current(ctx)
+			md, _ := MessageMetadata(ctx)
 			mu.Lock()
 			first = md
 			mu.Unlock()
 			return b.Publish(ctx, tx, thingFollowed{Key: ev.Key})
 		})
 		Handle(b, "testmod.observe", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingFollowed) error {
-			md, _ := Current(ctx)
+			md, _ := MessageMetadata(ctx)
 			mu.Lock()
 			second = md
 			mu.Unlock()

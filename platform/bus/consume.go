@@ -248,5 +248,5 @@ func (b *Bus) runHandler(ctx context.Context, h *handler, md Metadata, ev Event,
 	if err := injectFault(ctx, h.name, md.MessageID); err != nil { // a no-op outside the chaos suite's build (faults_off.go)
 		return err
 	}
-	return h.run(withCurrent(ctx, md), tx, ev)
+	return h.run(withHandling(ctx, md), tx, ev)
 }

@@ -170,12 +170,13 @@ func (b *Bus) DeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
 // Replay hands a dead letter back to its handler. A letter already
 // replayed is returned as it is, and the handler's record of applied
 // messages makes two racing replays apply once. When the handler runs in
-// another process on this database (a split shop), that process is asked
-// to replay it (replayChannel) and Replay waits for its answer.
+// another process on this database (a split shop on the postgres
+// transport), that process is asked to replay it (replayChannel) and
+// Replay waits for its answer.
 func (b *Bus) Replay(ctx context.Context, id int64) (DeadLetter, error) {
 	d, err := b.replayHere(ctx, id)
-	if errors.Is(err, ErrHandlerNotHere) && !b.rabbit() {
-		return b.replayElsewhere(ctx, d)
+	if errors.Is(err, ErrHandlerNotHere) {
+		return b.transport.replayElsewhere(ctx, d)
 	}
 	return d, err
 }
@@ -190,10 +191,9 @@ func (b *Bus) replayAsked(id int64) {
 	}
 }
 
-// replayElsewhere asks the processes on this database to replay d and
-// waits until one of them has tried (its replay count moves) or ctx or
-// 15 s end.
-func (b *Bus) replayElsewhere(ctx context.Context, d DeadLetter) (DeadLetter, error) {
+// askReplay asks the processes on this database to replay d and waits
+// until one of them has tried (its replay count moves) or ctx or 15 s end.
+func (b *Bus) askReplay(ctx context.Context, d DeadLetter) (DeadLetter, error) {
 	if _, err := b.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, replayChannel, strconv.FormatInt(d.ID, 10)); err != nil {
 		return d, fmt.Errorf("ask for the replay of dead letter %d: %w", d.ID, err)
 	}

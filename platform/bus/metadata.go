@@ -39,7 +39,7 @@ func metadataOf(msg *message.Message) Metadata {
 }
 
 type (
-	currentKey     struct{}
+	handlingKey    struct{}
 	correlationKey struct{}
 	idempotencyKey struct{}
 )
@@ -55,22 +55,23 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKey{}, key)
 }
 
-// withCurrent marks ctx as handling md: events published from the handler
+// withHandling marks ctx as handling md: events published from the handler
 // inherit its correlation id and idempotency key, and name it as their cause.
-func withCurrent(ctx context.Context, md Metadata) context.Context {
-	return context.WithValue(ctx, currentKey{}, md)
+func withHandling(ctx context.Context, md Metadata) context.Context {
+	return context.WithValue(ctx, handlingKey{}, md)
 }
 
-// Current returns the message being handled, if ctx belongs to a handler.
-func Current(ctx context.Context) (Metadata, bool) {
-	md, ok := ctx.Value(currentKey{}).(Metadata)
+// MessageMetadata returns the metadata of the message being handled, if
+// ctx belongs to a handler.
+func MessageMetadata(ctx context.Context) (Metadata, bool) {
+	md, ok := ctx.Value(handlingKey{}).(Metadata)
 	return md, ok
 }
 
 // outgoing builds the metadata of a message published with ctx.
 func outgoing(ctx context.Context, name string, now time.Time) message.Metadata {
 	md := message.Metadata{KeyEvent: name, KeyOccurredAt: now.UTC().Format(time.RFC3339Nano)}
-	if cur, ok := Current(ctx); ok {
+	if cur, ok := MessageMetadata(ctx); ok {
 		md[KeyCorrelationID] = cur.CorrelationID
 		md[KeyCausationID] = cur.MessageID
 		if cur.IdempotencyKey != "" {

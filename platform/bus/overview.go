@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"sort"
+	"strings"
 	"time"
 )
 
@@ -58,87 +58,58 @@ func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
 		return nil, err
 	}
 	out := []TopicStats{}
-	topics := b.registry.Names()
-	if b.rabbit() {
-		topics = append(topics, outboxTopic)
-		byTopic[outboxTopic] = []string{forwarderGroup}
-	}
-	for _, topic := range topics {
-		ts := TopicStats{Topic: topic, Consumers: []ConsumerStats{}}
-		// Published: the messages in the table plus those pruned from it.
-		var err error
-		if b.rabbit() && topic != outboxTopic {
-			// Published here: this process's outbox rows for the topic.
-			err = b.db.QueryRowContext(ctx, `SELECT count(*),
-				       coalesce(max(created_at), (SELECT newest FROM pruned WHERE topic = $2 AND destination = $1)),
-				       coalesce((SELECT messages FROM pruned WHERE topic = $2 AND destination = $1), 0)
-				  FROM `+messagesTable(outboxTopic)+` WHERE payload->>'destination_topic' = $1`,
-				topic, outboxTopic).Scan(&ts.Published, &ts.LastPublished, &ts.Pruned)
-		} else {
-			err = b.db.QueryRowContext(ctx, `SELECT count(*),
-				       coalesce(max(created_at), (SELECT max(newest) FROM pruned WHERE topic = $1)),
-				       coalesce((SELECT sum(messages) FROM pruned WHERE topic = $1), 0)
-				  FROM `+messagesTable(topic), topic).Scan(&ts.Published, &ts.LastPublished, &ts.Pruned)
-		}
+	for _, topic := range b.topics() {
+		ts, err := b.transport.stats(ctx, topic, byTopic[topic])
 		if err != nil {
-			return nil, fmt.Errorf("bus overview of %s: %w", topic, err)
+			return nil, err
 		}
-		ts.Published += ts.Pruned
-		handlers := byTopic[topic]
-		if !b.rabbit() {
-			// Every consumer group of the topic, also those of handlers
-			// that run in other processes on this database.
-			groups, err := b.consumerGroups(ctx, topic)
-			if err != nil {
-				return nil, err
-			}
-			for _, g := range groups {
-				if !slices.Contains(handlers, g) {
-					handlers = append(handlers, g)
-				}
-			}
-		}
-		sort.Strings(handlers)
-		for _, h := range handlers {
-			cs := ConsumerStats{Handler: h, DeadLetters: dead[h]}
-			if b.rabbit() && topic != outboxTopic {
-				// Waiting in the handler's queue, plus in its hands; it
-				// runs here, and reads no bus table.
-				ready, err := b.queueDepth(b.cfg.AMQPNamespace + topic + "_" + h)
-				if err != nil {
-					return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
-				}
-				cs.Lag = ready + b.inflight(h)
-				cs.Active = true
-				// Its handler runs here: its retry state is this process's.
-				cs.RetryingSince, cs.LastError, cs.Retries = b.retryState(h)
-				ts.Consumers = append(ts.Consumers, cs)
-				continue
-			}
-			// Active: holds pruning back (retention.go); a group never
-			// seen counts as seen when the pruner first finds it.
-			err := b.db.QueryRowContext(ctx, `
-				SELECT (SELECT m.created_at FROM `+messagesTable(topic)+` m
-				         WHERE m.transaction_id = o.last_processed_transaction_id AND m."offset" = o.offset_acked),
-				       (SELECT count(*) FROM `+messagesTable(topic)+` m
-				         WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked)),
-				       g.last_seen,
-				       $3 OR g.last_seen IS NULL OR g.last_seen > now() - make_interval(secs => $4),
-				       o.last_processed_transaction_id >= pg_snapshot_xmax(pg_current_snapshot()),
-				       g.retrying_since, g.last_error, coalesce(g.retries, 0)
-				  FROM (SELECT coalesce((SELECT last_processed_transaction_id FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), '0'::xid8) AS last_processed_transaction_id,
-				               coalesce((SELECT offset_acked FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), 0) AS offset_acked) o
-				  LEFT JOIN consumer_groups g ON g.topic = $2 AND g.consumer_group = $1`,
-				h, topic, topic == outboxTopic, b.cfg.GroupExpiry.Seconds()).Scan(&cs.LastProcessed, &cs.Lag, &cs.LastSeen, &cs.Active, &cs.PositionAhead,
-				&cs.RetryingSince, &cs.LastError, &cs.Retries)
-			if err != nil {
-				return nil, fmt.Errorf("bus overview of %s/%s: %w", topic, h, err)
-			}
-			ts.Consumers = append(ts.Consumers, cs)
+		slices.SortFunc(ts.Consumers, func(x, y ConsumerStats) int { return strings.Compare(x.Handler, y.Handler) })
+		for i, cs := range ts.Consumers {
+			ts.Consumers[i].DeadLetters = dead[cs.Handler]
 		}
 		out = append(out, ts)
 	}
 	return out, nil
+}
+
+// tableStats counts the messages published to topic's table: those in it
+// and those pruned from it.
+func (b *Bus) tableStats(ctx context.Context, topic string) (TopicStats, error) {
+	ts := TopicStats{Topic: topic, Consumers: []ConsumerStats{}}
+	err := b.db.QueryRowContext(ctx, `SELECT count(*),
+		       coalesce(max(created_at), (SELECT max(newest) FROM pruned WHERE topic = $1)),
+		       coalesce((SELECT sum(messages) FROM pruned WHERE topic = $1), 0)
+		  FROM `+messagesTable(topic), topic).Scan(&ts.Published, &ts.LastPublished, &ts.Pruned)
+	if err != nil {
+		return ts, fmt.Errorf("bus overview of %s: %w", topic, err)
+	}
+	ts.Published += ts.Pruned
+	return ts, nil
+}
+
+// groupStats is the progress of consumer group on topic's table. Active:
+// holds pruning back (retention.go); a group never seen counts as seen
+// when the pruner first finds it, and the outbox's forwarder always.
+func (b *Bus) groupStats(ctx context.Context, topic, group string) (ConsumerStats, error) {
+	cs := ConsumerStats{Handler: group}
+	err := b.db.QueryRowContext(ctx, `
+		SELECT (SELECT m.created_at FROM `+messagesTable(topic)+` m
+		         WHERE m.transaction_id = o.last_processed_transaction_id AND m."offset" = o.offset_acked),
+		       (SELECT count(*) FROM `+messagesTable(topic)+` m
+		         WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked)),
+		       g.last_seen,
+		       $3 OR g.last_seen IS NULL OR g.last_seen > now() - make_interval(secs => $4),
+		       o.last_processed_transaction_id >= pg_snapshot_xmax(pg_current_snapshot()),
+		       g.retrying_since, g.last_error, coalesce(g.retries, 0)
+		  FROM (SELECT coalesce((SELECT last_processed_transaction_id FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), '0'::xid8) AS last_processed_transaction_id,
+		               coalesce((SELECT offset_acked FROM `+offsetsTable(topic)+` WHERE consumer_group = $1), 0) AS offset_acked) o
+		  LEFT JOIN consumer_groups g ON g.topic = $2 AND g.consumer_group = $1`,
+		group, topic, topic == outboxTopic, b.cfg.GroupExpiry.Seconds()).Scan(&cs.LastProcessed, &cs.Lag, &cs.LastSeen, &cs.Active, &cs.PositionAhead,
+		&cs.RetryingSince, &cs.LastError, &cs.Retries)
+	if err != nil {
+		return cs, fmt.Errorf("bus overview of %s/%s: %w", topic, group, err)
+	}
+	return cs, nil
 }
 
 func (b *Bus) openDeadLetters(ctx context.Context) (map[string]int64, error) {

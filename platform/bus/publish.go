@@ -9,7 +9,6 @@ import (
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -41,16 +40,12 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 			return errDuplicate
 		}
 	}
-	sqlPub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
+	inTx, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(sqlTx), wmsql.PublisherConfig{SchemaAdapter: b.schemaAdapter()}, nil)
 	if err != nil {
 		return fmt.Errorf("bus publisher: %w", err)
 	}
-	var pub message.Publisher = sqlPub
-	if b.rabbit() { // into the outbox, for the forwarder
-		pub = forwarder.NewPublisher(sqlPub, forwarder.PublisherConfig{ForwarderTopic: outboxTopic})
-	}
 	now := time.Now()
-	topics := map[string]bool{}
+	tables := map[string]bool{} // the topics whose tables were written to
 	for _, ev := range events {
 		name := ev.EventName()
 		if !b.registry.Known(name) {
@@ -60,16 +55,14 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 		if err != nil {
 			return err
 		}
-		if err := pub.Publish(name, msg); err != nil {
+		table, err := b.transport.publish(inTx, name, msg)
+		if err != nil {
 			return fmt.Errorf("publish %s: %w", name, err)
 		}
-		topics[name] = true
+		tables[table] = true
 	}
-	if b.rabbit() {
-		topics = map[string]bool{outboxTopic: true}
-	}
-	names := make([]string, 0, len(topics))
-	for t := range topics {
+	names := make([]string, 0, len(tables))
+	for t := range tables {
 		names = append(names, t)
 	}
 	// Wake the subscribers once tx has committed (notify.go), never when it

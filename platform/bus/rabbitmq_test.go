@@ -107,7 +107,7 @@ func TestRabbitMQ_CrossesDatabasesAndAppliesOnce(t *testing.T) {
 	if err := p.conE.mod.Raw(`SELECT message_id FROM processed_messages WHERE handler = 'testmod.record' ORDER BY processed_at LIMIT 1`).Scan(&id).Error; err != nil || id == "" {
 		t.Fatalf("the first message's inbox mark: %q, %v", id, err)
 	}
-	again, err := wmamqp.NewPublisher(publisher.amqpConfig(""), watermill.NopLogger{})
+	again, err := wmamqp.NewPublisher(publisher.transport.(*rabbitTransport).amqpConfig(""), watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func (s *Service) step(ctx context.Context, tx *gorm.DB, orderID string, in Inpu
 	if !ok {
 		return fmt.Errorf("%s for unknown order %s", in, orderID)
 	}
-	md, _ := bus.Current(ctx)
+	md, _ := bus.MessageMetadata(ctx)
 	tr, err := Next(o.state(), in)
 	if err != nil {
 		return err
@@ -149,7 +149,7 @@ func (s *Service) step(ctx context.Context, tx *gorm.DB, orderID string, in Inpu
 func (s *Service) stepFrom(ctx context.Context, tx *gorm.DB, orderID string, in Input, usual State, eff effect) error {
 	tr, err := Next(usual, in)
 	if err == nil && tr.Changed {
-		md, _ := bus.Current(ctx)
+		md, _ := bus.MessageMetadata(ctx)
 		err = s.apply(ctx, tx, orderID, usual, tr, string(in), md.MessageID, eff)
 		if !errors.Is(err, errMovedOn) {
 			return err

@@ -31,7 +31,7 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 		return fmt.Errorf("payment.requested for order %s with invalid amount %q", req.OrderID, req.Amount)
 	}
 	key := req.OrderID
-	if md, ok := bus.Current(ctx); ok && md.IdempotencyKey != "" {
+	if md, ok := bus.MessageMetadata(ctx); ok && md.IdempotencyKey != "" {
 		key = md.IdempotencyKey
 	}
 	id := newID()

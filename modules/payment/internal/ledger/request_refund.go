@@ -34,7 +34,7 @@ func (s *Service) RecordRefund(ctx context.Context, tx *gorm.DB, req orderevents
 		return nil
 	}
 	key := req.OrderID
-	if md, ok := bus.Current(ctx); ok && md.IdempotencyKey != "" {
+	if md, ok := bus.MessageMetadata(ctx); ok && md.IdempotencyKey != "" {
 		key = md.IdempotencyKey
 	}
 	recorded, err := insertRefund(tx, newID(), pay.ID, pay.Amount, boundReason(req.Reason), key)
