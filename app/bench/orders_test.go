@@ -297,16 +297,9 @@ func placeOrders(c *http.Client, base string, tokens, products []string) func(*b
 			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
 			req.Header.Set("Idempotency-Key", bt.name+"-"+strconv.Itoa(i))
 			resp, err := c.Do(req)
+			raw, err := answer(resp, err, http.StatusAccepted)
 			if err != nil {
 				return err
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil {
-				return err
-			}
-			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("status %d, want 202: %.200s", resp.StatusCode, raw)
 			}
 			var o struct {
 				ID string `json:"id"`

@@ -149,19 +149,26 @@ func reportMeasured(b *testing.B, prefix string, m measured, ref float64) {
 // closing the body either way.
 func expect(resp *http.Response, err error) func(want int) error {
 	return func(want int) error {
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, rerr := io.ReadAll(resp.Body)
-		if rerr != nil {
-			return rerr
-		}
-		if resp.StatusCode != want {
-			return fmt.Errorf("status %d, want %d: %.200s", resp.StatusCode, want, body)
-		}
-		return nil
+		_, err := answer(resp, err, want)
+		return err
 	}
+}
+
+// answer reads and closes a response's body, and fails unless its status
+// is want.
+func answer(resp *http.Response, err error, want int) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("status %d, want %d: %.200s", resp.StatusCode, want, body)
+	}
+	return body, nil
 }
 
 func checkFailures(b *testing.B, phase string, r benchkit.Result) {
