@@ -11,8 +11,7 @@
 // default) sets the length of each max-throughput phase; the open-loop
 // phases last two thirds of it.
 //
-// The load generator lives in this package too: ClosedLoop drives N
-// workers back to back to find a maximum rate; OpenLoop sends at a fixed
-// rate and measures each latency from the intended send time, so a slow
-// server cannot hide its queueing delay (no coordinated omission).
+// The benchmarks are its test files; the measuring kit they use (pgbench,
+// the open- and closed-loop load drivers, CPU sampling, percentiles) is
+// platform/benchkit, shared with the bus's benchmarks.
 package bench

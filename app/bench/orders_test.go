@@ -3,17 +3,14 @@ package bench_test
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"runtime"
 	"slices"
@@ -26,14 +23,13 @@ import (
 
 	"github.com/modshop/modshop/app"
 	"github.com/modshop/modshop/app/apptest"
-	"github.com/modshop/modshop/app/bench"
+	"github.com/modshop/modshop/platform/benchkit"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
 const (
 	// pgbench TPC-B as in platform/bus's benchmark: scale 8, 8 clients, 2 threads, 15 s.
-	tpcbScale    = 8
-	tpcbDuration = 15 * time.Second
+	tpcbScale = 8
 
 	sustainedDefault = 60 * time.Second // MODSHOP_BENCH_PHASE shortens it
 	halfRateLength   = 20 * time.Second
@@ -73,6 +69,9 @@ const (
 	stockDelta         = 100000
 	orderPaymentMethod = "pm_card_visa"
 )
+
+// tpcbLoad is the pgbench TPC-B run the saga's figures are related to.
+var tpcbLoad = benchkit.Load{Script: benchkit.TPCB, Clients: clients, Threads: pgbenchThreads, Duration: 15 * time.Second}
 
 // BenchmarkOrders places orders from many customers at fixed rates (open
 // loop, no coordinated omission) against the whole shop in process and
@@ -121,21 +120,21 @@ func BenchmarkOrders(b *testing.B) {
 	mon.SetMaxOpenConns(2)
 
 	// 1. pgbench TPC-B on a scratch database of the same server.
-	pgbench, err := bench.FindPgbench()
+	bin, err := benchkit.FindPgbench()
 	if err != nil {
 		b.Fatalf("pgbench is needed for the ratio the issue asks for: %v", err)
 	}
-	pgDB := testkit.NewDatabase(b) // dropped when the benchmark ends
-	if err := bench.PgbenchInit(ctx, pgbench, pgDB, tpcbScale); err != nil {
+	pg := benchkit.Pgbench{Bin: bin, DatabaseURL: testkit.NewDatabase(b)} // dropped when the benchmark ends
+	if err := pg.Init(ctx, tpcbScale); err != nil {
 		b.Fatal(err)
 	}
-	mark := bench.MarkCPU()
-	tpcb, err := pgbenchTPCB(ctx, pgbench, pgDB, clients, pgbenchThreads, tpcbDuration)
+	mark := benchkit.MarkCPU()
+	tpcb, err := pg.Run(ctx, tpcbLoad)
 	if err != nil {
 		b.Fatal(err)
 	}
 	tpcbCPU := mark.Since()
-	b.Logf("pgbench TPC-B: %.0f tps (%v so far)", tpcb.tps, time.Since(started).Round(time.Second))
+	b.Logf("pgbench TPC-B: %.0f tps (%v so far)", tpcb.TPS, time.Since(started).Round(time.Second))
 
 	// 2. The shop, in process, on a loopback listener: production pool
 	// size, log-in throttles out of the way (all load comes from
@@ -160,7 +159,7 @@ func BenchmarkOrders(b *testing.B) {
 	}
 	// The server's processes, to split the machine's CPU (when it runs on
 	// this machine: it is on loopback).
-	postmaster, _, _ := procStat(backend)
+	postmaster := benchkit.Postmaster(backend)
 	products := productIDs(b, shop)
 	_, adminToken := shop.Admin(b)
 	for _, id := range products {
@@ -180,9 +179,9 @@ func BenchmarkOrders(b *testing.B) {
 		b.FailNow() // an answer off the document: measuring it would mislead
 	}
 
-	place := placeOrders(shop.URL, tokens, products)
-	client := bench.NewClient(openLoopInFlight)
+	client := benchkit.NewHTTPClient(openLoopInFlight)
 	defer client.CloseIdleConnections()
+	place := placeOrders(client, shop.URL, tokens, products)
 	seed := 0
 	newBatch := func(name string) *batch {
 		seed += 1 << 20
@@ -191,8 +190,8 @@ func BenchmarkOrders(b *testing.B) {
 
 	// 3a. The ramp: raise the rate until the saga falls behind, then take
 	// what it confirmed per second while saturated as its capacity.
-	rampMark := bench.MarkCPU()
-	ramp, capacity, saturated, err := rampToCapacity(ctx, client, shopDB, rampStart, place, newBatch)
+	rampMark := benchkit.MarkCPU()
+	ramp, capacity, saturated, err := rampToCapacity(ctx, shopDB, rampStart, place, newBatch)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -215,13 +214,13 @@ func BenchmarkOrders(b *testing.B) {
 		w0 := tableWrites(ctx, b, shopDB)
 		m0 := scrapeBusMetrics(ctx, shop.URL)
 		smp := startSampler(ctx, shop, shopDB, mon, dbName)
-		cpu0 := bench.MarkCPU()
-		procs0 := markProcs(postmaster)
+		cpu0 := benchkit.MarkCPU()
+		procs0 := benchkit.MarkProcesses(postmaster)
 		p.start = time.Now()
-		p.res = bench.OpenLoop(ctx, client, rate, d, openLoopInFlight, place(p.batch))
+		p.res = benchkit.OpenLoop(ctx, rate, d, openLoopInFlight, place(p.batch))
 		p.end = time.Now()
 		p.cpu = cpu0.Since()
-		p.split = procs0.since(markProcs(postmaster))
+		p.split = procs0.Since()
 		p.backlogAtEnd, _ = unfinished(ctx, shopDB)
 		p.drain, err = waitFinished(ctx, shopDB, drainLimit)
 		p.samples = smp.stop()
@@ -252,12 +251,12 @@ func BenchmarkOrders(b *testing.B) {
 	r.print(os.Stdout)
 
 	b.ReportMetric(0, "ns/op") // one run of minutes: meaningless per op
-	b.ReportMetric(tpcb.tps, "pgbench_tpcb_tps")
+	b.ReportMetric(tpcb.TPS, "pgbench_tpcb_tps")
 	b.ReportMetric(full.confirmedRate(), "confirmed/s")
-	b.ReportMetric(full.confirmedRate()/tpcb.tps, "confirmed/pgbench")
+	b.ReportMetric(full.confirmedRate()/tpcb.TPS, "confirmed/pgbench")
 	b.ReportMetric(full.commitsPerOrder(), "commits/order")
-	b.ReportMetric(ms(half.res.Percentile(99)), "half_http_p99_ms")
-	b.ReportMetric(ms(half.saga.percentile(half.saga.total, 99)), "half_confirm_p99_ms")
+	b.ReportMetric(benchkit.Millis(half.res.Percentile(99)), "half_http_p99_ms")
+	b.ReportMetric(benchkit.Millis(half.saga.percentile(half.saga.total, 99)), "half_confirm_p99_ms")
 
 	shop.CheckInvariants(b)
 	if b.Failed() {
@@ -284,12 +283,12 @@ func (bt *batch) add(id string) {
 }
 
 // placeOrders places order number i of a batch as customer i (round
-// robin over tokens) at the shop at base, with the batch's name and i as
-// its Idempotency-Key, and records its id in the batch.
-func placeOrders(base string, tokens, products []string) func(*batch) bench.Request {
+// robin over tokens) at the shop at base, with c, with the batch's name
+// and i as its Idempotency-Key, and records its id in the batch.
+func placeOrders(c *http.Client, base string, tokens, products []string) func(*batch) benchkit.Op {
 	url := base + "/api/v1/orders"
-	return func(bt *batch) bench.Request {
-		return func(ctx context.Context, c *http.Client, i int) error {
+	return func(bt *batch) benchkit.Op {
+		return func(ctx context.Context, i int) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(orderBody(products, bt.seed+i)))
 			if err != nil {
 				return err
@@ -298,16 +297,9 @@ func placeOrders(base string, tokens, products []string) func(*batch) bench.Requ
 			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
 			req.Header.Set("Idempotency-Key", bt.name+"-"+strconv.Itoa(i))
 			resp, err := c.Do(req)
+			raw, err := answer(resp, err, http.StatusAccepted)
 			if err != nil {
 				return err
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil {
-				return err
-			}
-			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("status %d, want 202: %.200s", resp.StatusCode, raw)
 			}
 			var o struct {
 				ID string `json:"id"`
@@ -327,13 +319,13 @@ func placeOrders(base string, tokens, products []string) func(*batch) bench.Requ
 // its capacity; saturated is false when it never fell behind twice
 // running within rampMaxSteps, and capacity is then the last good step's
 // rate. db holds the order module's tables.
-func rampToCapacity(ctx context.Context, client *http.Client, db *sql.DB, start float64,
-	place func(*batch) bench.Request, newBatch func(name string) *batch) (ramp []rampResult, capacity float64, saturated bool, err error) {
+func rampToCapacity(ctx context.Context, db *sql.DB, start float64,
+	place func(*batch) benchkit.Op, newBatch func(name string) *batch) (ramp []rampResult, capacity float64, saturated bool, err error) {
 	rate := start
 	for step := range rampMaxSteps {
 		bt := newBatch("ramp" + strconv.Itoa(step))
 		from := time.Now()
-		res := bench.OpenLoop(ctx, client, rate, rampStep, openLoopInFlight, place(bt))
+		res := benchkit.OpenLoop(ctx, rate, rampStep, openLoopInFlight, place(bt))
 		to := time.Now()
 		backlog, err := unfinished(ctx, db)
 		if err != nil {
@@ -396,7 +388,7 @@ func orderBody(products []string, i int) []byte {
 
 type rampResult struct {
 	rate          float64
-	res           bench.Result
+	res           benchkit.Result
 	backlog       int     // unfinished orders when the step ended
 	confirmedRate float64 // orders confirmed per second in the step, after its first rampSettle
 	ok            bool
@@ -408,8 +400,8 @@ type phase struct {
 	length       time.Duration
 	batch        *batch
 	start, end   time.Time
-	res          bench.Result
-	cpu          bench.CPUUse
+	res          benchkit.Result
+	cpu          benchkit.CPUUse
 	backlogAtEnd int
 	drain        time.Duration // from the last request's answer until every order was final
 	commits      int64         // xact_commit of the shop's database
@@ -418,7 +410,7 @@ type phase struct {
 	samples      samples
 	hops         map[string]hopStats
 	writes       map[string]rowWrites // by schema.table, over the phase
-	split        cpuSplit
+	split        benchkit.CPUSplit
 }
 
 // confirmedRate is the orders confirmed within the phase's window per second.
@@ -439,39 +431,6 @@ func (p *phase) commitsPerOrder() float64 {
 func (p *phase) keptUp() bool {
 	return p.res.Failed == 0 && p.saga.confirmed == p.saga.placed && p.drain <= time.Second &&
 		p.confirmedRate() >= 0.95*float64(p.saga.placed)/p.length.Seconds()
-}
-
-// ---- pgbench TPC-B ----
-
-type tpcbResult struct {
-	tps, latencyMs float64
-}
-
-var (
-	tpcbTPS     = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
-	tpcbLatency = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
-)
-
-// pgbenchTPCB runs pgbench's default TPC-B-like script.
-func pgbenchTPCB(ctx context.Context, bin, dbURL string, clients, threads int, d time.Duration) (tpcbResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, d+2*time.Minute)
-	defer cancel()
-	secs := max(int(d/time.Second), 1)
-	out, err := exec.CommandContext(ctx, bin, "-c", strconv.Itoa(clients), "-j", strconv.Itoa(threads),
-		"-T", strconv.Itoa(secs), dbURL).CombinedOutput()
-	if err != nil {
-		return tpcbResult{}, fmt.Errorf("pgbench TPC-B: %w\n%s", err, out)
-	}
-	m := tpcbTPS.FindSubmatch(out)
-	if m == nil {
-		return tpcbResult{}, fmt.Errorf("pgbench TPC-B: no tps line in its output:\n%s", out)
-	}
-	var r tpcbResult
-	r.tps, _ = strconv.ParseFloat(string(m[1]), 64)
-	if m := tpcbLatency.FindSubmatch(out); m != nil {
-		r.latencyMs, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	return r, nil
 }
 
 // ---- the database side ----
@@ -606,7 +565,7 @@ type sagaStats struct {
 }
 
 func (s sagaStats) percentile(d []time.Duration, p float64) time.Duration {
-	return bench.Result{Latencies: d}.Percentile(p)
+	return benchkit.Percentile(d, p)
 }
 
 // readSaga reads the placing and step times of the orders ids.
@@ -819,155 +778,6 @@ func diffBusMetrics(before, after map[string]hopStats) map[string]hopStats {
 	return out
 }
 
-// ---- whose CPU ----
-
-// procMark is the CPU time (in clock ticks, as /proc counts them) of the
-// machine, of this process, of each process of the PostgreSQL server, of
-// this process's children (a shop started as processes) and of RabbitMQ's
-// Erlang VM.
-type procMark struct {
-	ok          bool
-	busy, total uint64
-	irq         uint64 // interrupts and softirqs (loopback traffic), which no process is charged for
-	self        uint64
-	server      map[int]uint64
-	children    map[int]uint64
-	broker      map[int]uint64
-	others      map[int]commTicks // every other process (and kernel thread)
-}
-
-type commTicks struct {
-	comm  string
-	ticks uint64
-}
-
-// cpuSplit is how many cores were busy over a span, and with what.
-type cpuSplit struct {
-	ok                  bool
-	self, server, other float64 // this process (shop + load generator), the PostgreSQL server, everything else (other processes, kernel)
-	children, broker    float64 // this process's children (shop processes), RabbitMQ (beam.smp); not in other
-	irq                 float64 // interrupts and softirqs; not in other
-	topOthers           string  // the other processes that used the most, by command name
-}
-
-// markProcs reads /proc (Linux); postmaster is the server's main process,
-// 0 when unknown.
-func markProcs(postmaster int) procMark {
-	m := procMark{server: map[int]uint64{}, children: map[int]uint64{}, broker: map[int]uint64{}, others: map[int]commTicks{}}
-	raw, err := os.ReadFile("/proc/stat")
-	if err != nil || postmaster <= 0 {
-		return m
-	}
-	line, _, _ := strings.Cut(string(raw), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return m
-	}
-	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
-		n, _ := strconv.ParseUint(v, 10, 64)
-		m.total += n
-		if i != 3 && i != 4 {
-			m.busy += n
-		}
-		if i == 5 || i == 6 {
-			m.irq += n
-		}
-	}
-	self := os.Getpid()
-	_, m.self, _ = procStat(self)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return m
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		comm, ppid, ticks, ok := procInfo(pid)
-		switch {
-		case !ok:
-		case pid == postmaster || ppid == postmaster:
-			m.server[pid] = ticks
-		case ppid == self:
-			m.children[pid] = ticks
-		case comm == "beam.smp":
-			m.broker[pid] = ticks
-		case pid != self:
-			m.others[pid] = commTicks{comm, ticks}
-		}
-	}
-	m.ok = true
-	return m
-}
-
-// since splits the machine's busy time between m and now into cores. A
-// server process that ended in between is counted as other.
-func (m procMark) since(now procMark) cpuSplit {
-	if !m.ok || !now.ok || now.total <= m.total {
-		return cpuSplit{}
-	}
-	used := func(before, after map[int]uint64) float64 {
-		var sum uint64
-		for pid, t := range after {
-			sum += t - min(before[pid], t) // new processes: all their time
-		}
-		return float64(sum)
-	}
-	cores := float64(now.total-m.total) / float64(runtime.NumCPU()) // ticks per core over the span
-	busy, self := float64(now.busy-m.busy), float64(now.self-m.self)
-	server, children, broker := used(m.server, now.server), used(m.children, now.children), used(m.broker, now.broker)
-	irq := float64(now.irq - m.irq)
-	return cpuSplit{ok: true, self: self / cores, server: server / cores, children: children / cores, broker: broker / cores, irq: irq / cores,
-		other: max(busy-self-server-children-broker-irq, 0) / cores, topOthers: topOthers(m.others, now.others, cores)}
-}
-
-// topOthers names the three commands whose processes used the most CPU
-// between two marks, with the cores they used.
-func topOthers(before, after map[int]commTicks, cores float64) string {
-	byComm := map[string]uint64{}
-	for pid, a := range after {
-		byComm[a.comm] += a.ticks - min(before[pid].ticks, a.ticks)
-	}
-	names := slices.SortedFunc(maps.Keys(byComm), func(a, b string) int {
-		return cmp.Or(cmp.Compare(byComm[b], byComm[a]), strings.Compare(a, b))
-	})
-	var parts []string
-	for _, n := range names[:min(3, len(names))] {
-		if byComm[n] > 0 {
-			parts = append(parts, fmt.Sprintf("%s %.2f", n, float64(byComm[n])/cores))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// procStat reads a process's parent and its user+system clock ticks.
-func procStat(pid int) (ppid int, ticks uint64, ok bool) {
-	_, ppid, ticks, ok = procInfo(pid)
-	return ppid, ticks, ok
-}
-
-// procInfo reads a process's command name, parent and user+system clock ticks.
-func procInfo(pid int) (comm string, ppid int, ticks uint64, ok bool) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", 0, 0, false
-	}
-	s := string(raw)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open {
-		return "", 0, 0, false
-	}
-	f := strings.Fields(s[end+1:]) // after "pid (comm)": state ppid ...
-	if len(f) < 13 {
-		return "", 0, 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	utime, _ := strconv.ParseUint(f[11], 10, 64)
-	stime, _ := strconv.ParseUint(f[12], 10, 64)
-	return s[open+1 : end], ppid, utime + stime, true
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -985,10 +795,10 @@ type ordersReport struct {
 	server              string
 	poolSize            int
 	products, customers int
-	tpcb                tpcbResult
-	tpcbCPU             bench.CPUUse
+	tpcb                benchkit.PgbenchResult
+	tpcbCPU             benchkit.CPUUse
 	ramp                []rampResult
-	rampCPU             bench.CPUUse
+	rampCPU             benchkit.CPUUse
 	capacity            float64
 	over                bool
 	rampDrain           time.Duration
@@ -1007,14 +817,14 @@ func (r ordersReport) totalOrders() int {
 
 func (r ordersReport) print(w io.Writer) {
 	fmt.Fprintf(w, "\nmodshop orders benchmark, %s (took %v)\n", time.Now().Format(time.RFC3339), r.elapsed.Round(time.Second))
-	fmt.Fprintf(w, "machine: %d CPUs, GOMAXPROCS %d, %s %s/%s; shop, load generator, PostgreSQL and pgbench share them\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "PostgreSQL: %s at %s\n", serverVersion(r.server), hostOf(r.server))
+	fmt.Fprintf(w, "machine: %s; shop, load generator, PostgreSQL and pgbench share them\n", benchkit.Machine())
+	pg, _ := benchkit.DescribeServer(context.Background(), r.server)
+	fmt.Fprintf(w, "PostgreSQL: %s at %s\n", pg.Version, pg.Host)
 	fmt.Fprintf(w, "shop: in process (apptest), loopback HTTP, %d connections per module pool, demo catalog (%d products, +%d stock each), %d customers\n",
 		r.poolSize, r.products, stockDelta, r.customers)
 	fmt.Fprintf(w, "orders: 1-3 distinct products x 1-3 each, %s, a new Idempotency-Key each, customers in turn\n", orderPaymentMethod)
 	fmt.Fprintf(w, "pgbench TPC-B: scale %d, -c %d -j %d -T %d: %.0f tps (latency avg %.2f ms), CPU %s\n\n",
-		tpcbScale, clients, pgbenchThreads, int(tpcbDuration/time.Second), r.tpcb.tps, r.tpcb.latencyMs, r.tpcbCPU)
+		tpcbScale, tpcbLoad.Clients, tpcbLoad.Threads, int(tpcbLoad.Duration/time.Second), r.tpcb.TPS, r.tpcb.LatencyMs, r.tpcbCPU)
 
 	fmt.Fprintf(w, "ramp (open loop, %v steps, x%.1f; a step is over capacity once its backlog > %v of orders or HTTP p99 > %v;\n", rampStep, rampFactor, rampBacklog, rampHTTPLimit)
 	fmt.Fprintf(w, "  a step over capacity is repeated once; confirmed/s counted after each step's first %v):\n", rampSettle)
@@ -1024,7 +834,7 @@ func (r ordersReport) print(w io.Writer) {
 		if !s.ok {
 			mark = "OVER"
 		}
-		steps = append(steps, fmt.Sprintf("%.0f/s: p99 %s, backlog %d, confirmed %.0f/s %s", s.rate, fmtMs(s.res.Percentile(99)), s.backlog, s.confirmedRate, mark))
+		steps = append(steps, fmt.Sprintf("%.0f/s: p99 %s, backlog %d, confirmed %.0f/s %s", s.rate, benchkit.FormatMs(s.res.Percentile(99)), s.backlog, s.confirmedRate, mark))
 	}
 	for i := 0; i < len(steps); i += 3 {
 		fmt.Fprintf(w, "  %s\n", strings.Join(steps[i:min(i+3, len(steps))], " | "))
@@ -1041,13 +851,13 @@ func (r ordersReport) print(w io.Writer) {
 	for _, p := range []*phase{r.full, r.half} {
 		s := p.saga
 		fmt.Fprintf(tw, "%s, %v\t%.1f/s\t%d\t%.1f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d\t%v\t%d\t%s\t%s\t\n",
-			p.name, p.length.Round(time.Second), p.rate, s.placed, p.confirmedRate(), p.confirmedRate()/r.tpcb.tps,
-			fmtMs(p.res.Percentile(50)), fmtMs(p.res.Percentile(99)),
-			fmtMs(s.percentile(s.total, 50)), fmtMs(s.percentile(s.total, 99)), fmtMs(s.percentile(s.total, 100)),
+			p.name, p.length.Round(time.Second), p.rate, s.placed, p.confirmedRate(), p.confirmedRate()/r.tpcb.TPS,
+			benchkit.FormatMs(p.res.Percentile(50)), benchkit.FormatMs(p.res.Percentile(99)),
+			benchkit.FormatMs(s.percentile(s.total, 50)), benchkit.FormatMs(s.percentile(s.total, 99)), benchkit.FormatMs(s.percentile(s.total, 100)),
 			p.commitsPerOrder(), float64(p.xids)/float64(max(s.confirmed, 1)),
-			p.backlogAtEnd, p.drain.Round(time.Millisecond), p.res.Failed, fmtMs(p.res.MaxSendLag), p.cpu)
+			p.backlogAtEnd, p.drain.Round(time.Millisecond), p.res.Failed, benchkit.FormatMs(p.res.MaxSendLag), p.cpu)
 	}
-	fmt.Fprintf(tw, "pgbench TPC-B, 8 clients\t\t\t%.0f tps\t1\t\t\t\t\t\t\t\t\t\t\t\t%s\t\n", r.tpcb.tps, r.tpcbCPU)
+	fmt.Fprintf(tw, "pgbench TPC-B, 8 clients\t\t\t%.0f tps\t1\t\t\t\t\t\t\t\t\t\t\t\t%s\t\n", r.tpcb.TPS, r.tpcbCPU)
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nwhere the time goes (per phase; segment times from the timeline: placed = orders.created_at):")
@@ -1056,14 +866,14 @@ func (r ordersReport) print(w io.Writer) {
 	for _, p := range []*phase{r.full, r.half} {
 		s := p.saga
 		fmt.Fprintf(tw, "%s\t%s / %s\t%s / %s\t%s\t%s\t%s\t%s\t\n", p.name,
-			fmtMs(s.percentile(s.reserve, 50)), fmtMs(s.percentile(s.reserve, 99)),
-			fmtMs(s.percentile(s.pay, 50)), fmtMs(s.percentile(s.pay, 99)),
+			benchkit.FormatMs(s.percentile(s.reserve, 50)), benchkit.FormatMs(s.percentile(s.reserve, 99)),
+			benchkit.FormatMs(s.percentile(s.pay, 50)), benchkit.FormatMs(s.percentile(s.pay, 99)),
 			meanMax(p.samples.pending), perSample(p.samples.busyConn, p.samples.n), topWaits(p.samples, 5),
 			perSample(p.samples.others, p.samples.n))
 	}
 	tw.Flush()
 
-	tpcbCPU := r.tpcbCPU.Machine * float64(runtime.NumCPU()) / r.tpcb.tps // seconds of CPU per TPC-B transaction
+	tpcbCPU := r.tpcbCPU.Machine * float64(runtime.NumCPU()) / r.tpcb.TPS // seconds of CPU per TPC-B transaction
 	for _, p := range []*phase{r.full, r.half} {
 		if p.cpu.Machine < 0 || p.saga.placed == 0 {
 			continue
@@ -1072,9 +882,9 @@ func (r ordersReport) print(w io.Writer) {
 		machine := p.cpu.Machine * float64(runtime.NumCPU()) * wall
 		proc := p.cpu.Process * wall
 		fmt.Fprintf(w, "%s: %.2f ms of CPU per order on the machine = %.1f pgbench TPC-B transactions at %.3f ms each", p.name, machine*1000, machine/tpcbCPU, tpcbCPU*1000)
-		if sp := p.split; sp.ok {
+		if sp := p.split; sp.OK {
 			fmt.Fprintf(w, "; cores busy: %.2f this process (shop + load generator, %.2f ms/order), %.2f PostgreSQL (%.2f ms/order), %.2f interrupts, %.2f other processes\n",
-				sp.self, sp.self*wall*1000, sp.server, sp.server*wall*1000, sp.irq, sp.other+sp.children+sp.broker)
+				sp.Self, sp.Self*wall*1000, sp.Server, sp.Server*wall*1000, sp.IRQ, sp.Other+sp.Children+sp.Broker)
 		} else {
 			fmt.Fprintf(w, " (%.2f ms in this process: shop + load generator)\n", proc*1000)
 		}
@@ -1109,11 +919,11 @@ func (r ordersReport) print(w io.Writer) {
 			}
 			hop, dur := "-", "-"
 			if h.hopN > 0 {
-				hop = fmtMs(time.Duration(h.hopSum / h.hopN * float64(time.Second)))
+				hop = benchkit.FormatMs(time.Duration(h.hopSum / h.hopN * float64(time.Second)))
 				active = true
 			}
 			if h.handlerN > 0 {
-				dur = fmtMs(time.Duration(h.handlerSum / h.handlerN * float64(time.Second)))
+				dur = benchkit.FormatMs(time.Duration(h.handlerSum / h.handlerN * float64(time.Second)))
 			}
 			cells = append(cells, lag, hop, dur, strconv.Itoa(int(h.handlerN)), strconv.Itoa(int(h.checkpoints)))
 		}
@@ -1178,7 +988,7 @@ this benchmark's samplers); write xacts/order: transaction ids assigned on the c
 backlog at end: orders not final when the last request was answered; drained in: until all were final.`)
 	fmt.Fprintf(w, "timeline of the check order: %s\n\n", strings.Join(r.firstStep, " → "))
 
-	ratio := r.full.confirmedRate() / r.tpcb.tps
+	ratio := r.full.confirmedRate() / r.tpcb.TPS
 	verdict := func(ok bool) string {
 		if ok {
 			return "MET"
@@ -1191,20 +1001,20 @@ backlog at end: orders not final when the last request was answered; drained in:
 	}
 	fmt.Fprintf(w, "targets (issue 5, for a 2-core machine with the load generator on the same box):\n")
 	fmt.Fprintf(w, "  confirmed orders/s sustained %v >= %.1f x pgbench TPC-B: %.1f/s = %.3f x %.0f tps (the saga %s: drained %v after the last request): %s\n",
-		r.full.length.Round(time.Second), targetRatio, r.full.confirmedRate(), ratio, r.tpcb.tps, kept, r.full.drain.Round(time.Millisecond),
+		r.full.length.Round(time.Second), targetRatio, r.full.confirmedRate(), ratio, r.tpcb.TPS, kept, r.full.drain.Round(time.Millisecond),
 		verdict(ratio >= targetRatio && r.full.keptUp()))
-	fmt.Fprintf(w, "  at half that rate (%.1f/s) HTTP p99 < %v: %s: %s\n", r.half.rate, targetHTTPP99, fmtMs(r.half.res.Percentile(99)),
+	fmt.Fprintf(w, "  at half that rate (%.1f/s) HTTP p99 < %v: %s: %s\n", r.half.rate, targetHTTPP99, benchkit.FormatMs(r.half.res.Percentile(99)),
 		verdict(r.half.res.Failed == 0 && r.half.res.Percentile(99) < targetHTTPP99))
 	p99 := r.half.saga.percentile(r.half.saga.total, 99)
-	fmt.Fprintf(w, "  at half that rate placed→confirmed p99 < %v: %s: %s\n", targetConfirmP99, fmtMs(p99),
+	fmt.Fprintf(w, "  at half that rate placed→confirmed p99 < %v: %s: %s\n", targetConfirmP99, benchkit.FormatMs(p99),
 		verdict(r.half.saga.confirmed == r.half.saga.placed && r.half.saga.confirmed > 0 && p99 < targetConfirmP99))
 	for _, p := range []*phase{r.full, r.half} {
 		if p.samples.n > 0 && float64(p.samples.others)/float64(p.samples.n) >= 0.1 {
 			fmt.Fprintf(w, "  WARNING %s: other databases on the server were busy too (%.2f active backends on average): the figures are low\n",
 				p.name, float64(p.samples.others)/float64(p.samples.n))
 		}
-		if p.split.ok && p.split.other >= 0.2 {
-			fmt.Fprintf(w, "  WARNING %s: other processes used %.2f cores of the machine (most: %s): the figures are low\n", p.name, p.split.other, p.split.topOthers)
+		if p.split.OK && p.split.Other >= 0.2 {
+			fmt.Fprintf(w, "  WARNING %s: other processes used %.2f cores of the machine (most: %s): the figures are low\n", p.name, p.split.Other, p.split.TopOthers)
 		}
 		if p.saga.confirmed != p.saga.placed {
 			fmt.Fprintf(w, "  NOTE %s: %d placed, %d confirmed; statuses %v\n", p.name, p.saga.placed, p.saga.confirmed, p.saga.statuses)

@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 
 	"github.com/modshop/modshop/app"
 	"github.com/modshop/modshop/app/apptest"
-	"github.com/modshop/modshop/app/bench"
+	"github.com/modshop/modshop/platform/benchkit"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -38,7 +39,7 @@ type topology struct {
 
 	shop      *apptest.Split
 	orders    *sql.DB // the order module's database
-	place     func(*batch) bench.Request
+	place     func(*batch) benchkit.Op
 	firstStep []string
 
 	ramp      []rampResult
@@ -87,20 +88,20 @@ func BenchmarkTopologies(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pgbench, err := bench.FindPgbench()
+	bin, err := benchkit.FindPgbench()
 	if err != nil {
 		b.Fatalf("pgbench is needed for the ratios: %v", err)
 	}
-	pgDB := testkit.NewDatabase(b)
-	if err := bench.PgbenchInit(ctx, pgbench, pgDB, tpcbScale); err != nil {
+	pg := benchkit.Pgbench{Bin: bin, DatabaseURL: testkit.NewDatabase(b)}
+	if err := pg.Init(ctx, tpcbScale); err != nil {
 		b.Fatal(err)
 	}
-	tpcb, err := pgbenchTPCB(ctx, pgbench, pgDB, clients, pgbenchThreads, tpcbDuration)
+	tpcb, err := pg.Run(ctx, tpcbLoad)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("pgbench TPC-B: %.0f tps (%v so far)", tpcb.tps, elapsed())
-	postmaster := postmasterOf(b, pgDB) // to tell PostgreSQL's CPU from the rest
+	b.Logf("pgbench TPC-B: %.0f tps (%v so far)", tpcb.TPS, elapsed())
+	postmaster := postmasterOf(b, pg.DatabaseURL) // to tell PostgreSQL's CPU from the rest
 
 	env := map[string]string{
 		"MODSHOP_DB_MAX_CONNS": strconv.Itoa(app.DefaultConfig().DBMaxConns),
@@ -115,7 +116,7 @@ func BenchmarkTopologies(b *testing.B) {
 		{name: "4 processes, 1 database, PostgreSQL bus", key: "split_pg", opts: apptest.SplitOptions{Env: env}},
 		{name: "4 processes, 4 databases, RabbitMQ", key: "split_rabbitmq", opts: apptest.SplitOptions{DatabasePerModule: true, Env: env}},
 	}
-	client := bench.NewClient(openLoopInFlight)
+	client := benchkit.NewHTTPClient(openLoopInFlight)
 	defer client.CloseIdleConnections()
 	seed := 0
 	newBatch := func(name string) *batch {
@@ -125,9 +126,9 @@ func BenchmarkTopologies(b *testing.B) {
 
 	// 1. Each topology's capacity.
 	for _, t := range topologies {
-		t.start(b)
-		warmUp(b, client, t, "warmup", topologyRampStart, newBatch)
-		t.ramp, t.capacity, t.saturated, err = rampToCapacity(ctx, client, t.orders, topologyRampStart, t.place, newBatch)
+		t.start(b, client)
+		warmUp(b, t, "warmup", topologyRampStart, newBatch)
+		t.ramp, t.capacity, t.saturated, err = rampToCapacity(ctx, t.orders, topologyRampStart, t.place, newBatch)
 		if err != nil {
 			b.Fatalf("%s: %v", t.name, err)
 		}
@@ -146,8 +147,8 @@ func BenchmarkTopologies(b *testing.B) {
 	rate *= topologyHoldShare
 	for _, t := range topologies {
 		t.restartProcesses(b)
-		warmUp(b, client, t, "rewarm", rate, newBatch)
-		t.hold = holdRate(b, client, t, rate, postmaster, newBatch)
+		warmUp(b, t, "rewarm", rate, newBatch)
+		t.hold = holdRate(b, t, rate, postmaster, newBatch)
 		b.Logf("%s: %.1f orders/s offered, %.1f confirmed/s (%v so far)", t.name, rate, t.hold.confirmedRate(), elapsed())
 		t.shop.CheckInvariants(b)
 		t.stopProcesses(b)
@@ -155,11 +156,11 @@ func BenchmarkTopologies(b *testing.B) {
 
 	printTopologies(os.Stdout, server, tpcb, topologies, rate, time.Since(started))
 	b.ReportMetric(0, "ns/op") // one run of minutes: meaningless per op
-	b.ReportMetric(tpcb.tps, "pgbench_tpcb_tps")
+	b.ReportMetric(tpcb.TPS, "pgbench_tpcb_tps")
 	for _, t := range topologies {
 		b.ReportMetric(t.capacity, t.key+"_capacity/s")
 		b.ReportMetric(t.hold.confirmedRate(), t.key+"_confirmed/s")
-		b.ReportMetric(ms(t.hold.saga.percentile(t.hold.saga.total, 99)), t.key+"_confirm_p99_ms")
+		b.ReportMetric(benchkit.Millis(t.hold.saga.percentile(t.hold.saga.total, 99)), t.key+"_confirm_p99_ms")
 	}
 	if b.Failed() {
 		fmt.Println("\nINVARIANT CHECK OR LOAD FAILED: see the errors above")
@@ -169,8 +170,8 @@ func BenchmarkTopologies(b *testing.B) {
 }
 
 // start starts the topology's processes and gives it a catalog and
-// customers through the API.
-func (t *topology) start(b *testing.B) {
+// customers through the API; its orders will be placed with client.
+func (t *topology) start(b *testing.B, client *http.Client) {
 	b.Helper()
 	from := time.Now()
 	t.shop = apptest.StartSplit(b, t.opts)
@@ -202,7 +203,7 @@ func (t *topology) start(b *testing.B) {
 	for i := range tokens {
 		_, tokens[i] = t.shop.Customer(b)
 	}
-	t.place = placeOrders(t.shop.URL, tokens, products)
+	t.place = placeOrders(client, t.shop.URL, tokens, products)
 	t.firstStep = checkOneOrder(b, api, t.orders, tokens[0], products)
 	if b.Failed() {
 		b.FailNow() // an answer off the document: measuring it would mislead
@@ -228,9 +229,9 @@ func (t *topology) restartProcesses(b *testing.B) {
 // warmUp places orders at rate for topologyWarmup, not measured, and waits
 // until they are final: pools filled, code paths and caches warm. name
 // must differ from every other batch's: it makes the Idempotency-Keys.
-func warmUp(b *testing.B, client *http.Client, t *topology, name string, rate float64, newBatch func(string) *batch) {
+func warmUp(b *testing.B, t *topology, name string, rate float64, newBatch func(string) *batch) {
 	b.Helper()
-	res := bench.OpenLoop(b.Context(), client, rate, topologyWarmup, openLoopInFlight, t.place(newBatch(name)))
+	res := benchkit.OpenLoop(b.Context(), rate, topologyWarmup, openLoopInFlight, t.place(newBatch(name)))
 	checkFailures(b, t.name+" "+name, res)
 	if _, err := waitFinished(b.Context(), t.orders, drainLimit); err != nil {
 		b.Fatalf("%s, after the warm-up: %v", t.name, err)
@@ -239,15 +240,15 @@ func warmUp(b *testing.B, client *http.Client, t *topology, name string, rate fl
 
 // holdRate places orders at rate for topologyHold and reads what became of
 // them once they are all final.
-func holdRate(b *testing.B, client *http.Client, t *topology, rate float64, postmaster int, newBatch func(string) *batch) *phase {
+func holdRate(b *testing.B, t *topology, rate float64, postmaster int, newBatch func(string) *batch) *phase {
 	b.Helper()
 	ctx := b.Context()
 	p := &phase{name: t.name, rate: rate, length: topologyHold, batch: newBatch("hold")}
-	cpu, procs := bench.MarkCPU(), markProcs(postmaster)
+	cpu, procs := benchkit.MarkCPU(), benchkit.MarkProcesses(postmaster)
 	p.start = time.Now()
-	p.res = bench.OpenLoop(ctx, client, rate, p.length, openLoopInFlight, t.place(p.batch))
+	p.res = benchkit.OpenLoop(ctx, rate, p.length, openLoopInFlight, t.place(p.batch))
 	p.end = time.Now()
-	p.cpu, p.split = cpu.Since(), procs.since(markProcs(postmaster))
+	p.cpu, p.split = cpu.Since(), procs.Since()
 	p.backlogAtEnd, _ = unfinished(ctx, t.orders)
 	var err error
 	if p.drain, err = waitFinished(ctx, t.orders, drainLimit); err != nil {
@@ -271,17 +272,17 @@ func postmasterOf(b *testing.B, url string) int {
 	if err := db.QueryRowContext(b.Context(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
 		b.Fatal(err)
 	}
-	postmaster, _, _ := procStat(backend)
-	return postmaster
+	return benchkit.Postmaster(backend)
 }
 
-func printTopologies(w io.Writer, server string, tpcb tpcbResult, ts []*topology, rate float64, took time.Duration) {
+func printTopologies(w io.Writer, server string, tpcb benchkit.PgbenchResult, ts []*topology, rate float64, took time.Duration) {
 	fmt.Fprintf(w, "\nmodshop in three topologies, one after the other, each as processes of the real binary (%s, %d CPUs, %s)\n",
 		runtime.Version(), runtime.NumCPU(), time.Now().Format(time.DateOnly))
+	pg, _ := benchkit.DescribeServer(context.Background(), server)
 	fmt.Fprintf(w, "PostgreSQL %s on %s; %d customers, %d products, %d-connection module pools; %v in all\n",
-		serverVersion(server), hostOf(server), benchUsers, topologyProducts, app.DefaultConfig().DBMaxConns, took.Round(time.Second))
+		pg.Version, pg.Host, benchUsers, topologyProducts, app.DefaultConfig().DBMaxConns, took.Round(time.Second))
 	fmt.Fprintf(w, "pgbench TPC-B (scale %d, %d clients, %d threads, %v), same server, same run: %.0f tps\n\n",
-		tpcbScale, clients, pgbenchThreads, tpcbDuration, tpcb.tps)
+		tpcbScale, tpcbLoad.Clients, tpcbLoad.Threads, tpcbLoad.Duration, tpcb.TPS)
 
 	for _, t := range ts {
 		steps := make([]string, len(t.ramp))
@@ -302,11 +303,11 @@ func printTopologies(w io.Writer, server string, tpcb tpcbResult, ts []*topology
 	for _, t := range ts {
 		h := t.hold
 		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.2f\t%.1f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n",
-			t.name, t.capacity, t.capacity/tpcb.tps, t.capacity/one,
-			h.confirmedRate(), h.confirmedRate()/tpcb.tps,
-			fmtMs(h.res.Percentile(50)), fmtMs(h.res.Percentile(99)),
-			fmtMs(h.saga.percentile(h.saga.total, 50)), fmtMs(h.saga.percentile(h.saga.total, 99)),
-			fmtMs(h.saga.percentile(h.saga.reserve, 99)), fmtMs(h.saga.percentile(h.saga.pay, 99)),
+			t.name, t.capacity, t.capacity/tpcb.TPS, t.capacity/one,
+			h.confirmedRate(), h.confirmedRate()/tpcb.TPS,
+			benchkit.FormatMs(h.res.Percentile(50)), benchkit.FormatMs(h.res.Percentile(99)),
+			benchkit.FormatMs(h.saga.percentile(h.saga.total, 50)), benchkit.FormatMs(h.saga.percentile(h.saga.total, 99)),
+			benchkit.FormatMs(h.saga.percentile(h.saga.reserve, 99)), benchkit.FormatMs(h.saga.percentile(h.saga.pay, 99)),
 			h.res.Failed, h.saga.placed-h.saga.confirmed)
 	}
 	tw.Flush()
@@ -322,9 +323,9 @@ func printTopologies(w io.Writer, server string, tpcb tpcbResult, ts []*topology
 		}
 		busy := h.cpu.Machine * float64(runtime.NumCPU())
 		cells := []string{"-", "-", "-", "-", "-", "-"}
-		if sp.ok {
-			cells = []string{fmt.Sprintf("%.2f", sp.children), fmt.Sprintf("%.2f", sp.server), fmt.Sprintf("%.2f", sp.broker),
-				fmt.Sprintf("%.2f", sp.self), fmt.Sprintf("%.2f", sp.irq), fmt.Sprintf("%.2f", sp.other)}
+		if sp.OK {
+			cells = []string{fmt.Sprintf("%.2f", sp.Children), fmt.Sprintf("%.2f", sp.Server), fmt.Sprintf("%.2f", sp.Broker),
+				fmt.Sprintf("%.2f", sp.Self), fmt.Sprintf("%.2f", sp.IRQ), fmt.Sprintf("%.2f", sp.Other)}
 		}
 		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%s\t\n", t.name, busy, busy*1000/h.confirmedRate(), strings.Join(cells, "\t"))
 	}
@@ -348,8 +349,8 @@ processes that ended meanwhile).
 		if !t.saturated {
 			fmt.Fprintf(w, "NOTE %s: the ramp never fell behind twice running; capacity is its last good step's rate\n", t.name)
 		}
-		if h.split.ok && h.split.other >= 0.2 {
-			fmt.Fprintf(w, "WARNING %s: other processes used %.2f cores while it was held (most: %s): its figures are low\n", t.name, h.split.other, h.split.topOthers)
+		if h.split.OK && h.split.Other >= 0.2 {
+			fmt.Fprintf(w, "WARNING %s: other processes used %.2f cores while it was held (most: %s): its figures are low\n", t.name, h.split.Other, h.split.TopOthers)
 		}
 		if !h.keptUp() {
 			fmt.Fprintf(w, "NOTE %s did not keep up at %.1f/s: %d placed, %d confirmed, %d unfinished at the end, drained in %v; statuses %v\n",

@@ -45,21 +45,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"reflect"
-	"regexp"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -70,6 +65,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/platform/benchkit"
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/testkit"
 )
@@ -165,10 +161,10 @@ func BenchmarkBus(b *testing.B) {
 	}
 	b.ReportMetric(r.pg.tps8, "pgbench-tps")
 	b.ReportMetric(bus.consumedRate, "e2e-msg/s")
-	b.ReportMetric(ms(bus.idle.p50), "hop-idle-p50-ms")
-	b.ReportMetric(ms(bus.idle.p99), "hop-idle-p99-ms")
-	b.ReportMetric(ms(bus.load.p50), "hop-load-p50-ms")
-	b.ReportMetric(ms(stock.idle.p50), "stock-hop-idle-p50-ms")
+	b.ReportMetric(benchkit.Millis(bus.idle.P50), "hop-idle-p50-ms")
+	b.ReportMetric(benchkit.Millis(bus.idle.P99), "hop-idle-p99-ms")
+	b.ReportMetric(benchkit.Millis(bus.load.P50), "hop-load-p50-ms")
+	b.ReportMetric(benchkit.Millis(stock.idle.P50), "stock-hop-idle-p50-ms")
 	b.ReportMetric(bus.idleCPU, "idle-cpu-%")
 }
 
@@ -246,23 +242,13 @@ type pgbenchResult struct {
 	initTook, ranFor time.Duration
 }
 
-var (
-	pgbenchTPS     = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
-	pgbenchLatency = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
-)
-
-func pgbenchBinary() (string, error) {
-	if p := "/usr/lib/postgresql/15/bin/pgbench"; fileExists(p) {
-		return p, nil
-	}
-	return exec.LookPath("pgbench")
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
+// runPgbench runs pgbench TPC-B on a scratch database of server, dropped
+// right after (so that nothing vacuums its tables while the bus is
+// measured): pgbenchClients clients for pgbenchDuration, then one client
+// for pgbenchOneClient.
 func runPgbench(ctx context.Context, b testing.TB, server string) (pgbenchResult, error) {
 	var res pgbenchResult
-	bin, err := pgbenchBinary()
+	bin, err := benchkit.FindPgbench()
 	if err != nil {
 		return res, err
 	}
@@ -289,26 +275,22 @@ func runPgbench(ctx context.Context, b testing.TB, server string) (pgbenchResult
 		return res, err
 	}
 	u.Path = "/" + name
-	dbURL := u.String()
+	pg := benchkit.Pgbench{Bin: bin, DatabaseURL: u.String()}
 
 	t0 := time.Now()
-	if out, err := runCmd(ctx, 2*time.Minute, bin, "-i", "-q", "-s", strconv.Itoa(pgbenchScale), dbURL); err != nil {
-		return res, fmt.Errorf("pgbench -i: %w\n%s", err, out)
+	if err := pg.Init(ctx, pgbenchScale); err != nil {
+		return res, err
 	}
 	res.initTook = time.Since(t0)
 
 	syncs0 := walSyncs(ctx, admin)
 	t0 = time.Now()
-	out, err := runCmd(ctx, pgbenchDuration+time.Minute, bin,
-		"-c", strconv.Itoa(pgbenchClients), "-j", "2", "-T", strconv.Itoa(int(pgbenchDuration/time.Second)), dbURL)
+	run, err := pg.Run(ctx, benchkit.Load{Script: benchkit.TPCB, Clients: pgbenchClients, Threads: 2, Duration: pgbenchDuration})
 	if err != nil {
-		return res, fmt.Errorf("pgbench -c %d: %w\n%s", pgbenchClients, err, out)
-	}
-	res.ranFor = time.Since(t0)
-	if res.tps8, err = parseFloat(pgbenchTPS, out); err != nil {
 		return res, err
 	}
-	res.latency8, _ = parseFloat(pgbenchLatency, out)
+	res.ranFor = time.Since(t0)
+	res.tps8, res.latency8 = run.TPS, run.LatencyMs
 	time.Sleep(300 * time.Millisecond) // let the exiting backends report their WAL stats
 	if syncs0 >= 0 {
 		if syncs1 := walSyncs(ctx, admin); syncs1 >= 0 && res.tps8 > 0 {
@@ -316,26 +298,9 @@ func runPgbench(ctx context.Context, b testing.TB, server string) (pgbenchResult
 		}
 	}
 
-	out, err = runCmd(ctx, pgbenchOneClient+time.Minute, bin, "-n", "-c", "1", "-T", strconv.Itoa(int(pgbenchOneClient/time.Second)), dbURL)
-	if err != nil {
-		return res, fmt.Errorf("pgbench -c 1: %w\n%s", err, out)
-	}
-	res.tps1, err = parseFloat(pgbenchTPS, out)
+	run, err = pg.Run(ctx, benchkit.Load{Script: benchkit.TPCB, Clients: 1, Duration: pgbenchOneClient, NoVacuum: true})
+	res.tps1 = run.TPS
 	return res, err
-}
-
-func runCmd(ctx context.Context, limit time.Duration, bin string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	return exec.CommandContext(ctx, bin, args...).CombinedOutput()
-}
-
-func parseFloat(re *regexp.Regexp, out []byte) (float64, error) {
-	m := re.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("no %q in pgbench output:\n%s", re, out)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
 }
 
 // walSyncs is the cluster's count of WAL fsyncs (pg_stat_wal, PostgreSQL
@@ -351,23 +316,12 @@ func walSyncs(ctx context.Context, q interface {
 }
 
 func serverDescription(ctx context.Context, b testing.TB, server string) string {
-	conn, err := sql.Open("pgx", server)
+	pg, err := benchkit.DescribeServer(ctx, server)
 	if err != nil {
 		b.Fatal(err)
-	}
-	defer conn.Close()
-	var version, syncCommit, walSync string
-	err = conn.QueryRowContext(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'), current_setting('wal_sync_method')`).
-		Scan(&version, &syncCommit, &walSync)
-	if err != nil {
-		b.Fatal(err)
-	}
-	host := server
-	if u, err := url.Parse(server); err == nil {
-		host = u.Host
 	}
 	return fmt.Sprintf("PostgreSQL %s at %s (synchronous_commit=%s, wal_sync_method=%s), %d CPUs, %s",
-		version, host, syncCommit, walSync, runtime.NumCPU(), runtime.Version())
+		pg.Version, pg.Host, pg.SynchronousCommit, pg.WALSyncMethod, runtime.NumCPU(), runtime.Version())
 }
 
 // ---- the bus under test ----
@@ -622,27 +576,6 @@ func publishOne(ctx context.Context, mod *gorm.DB, pub publishFunc, key string) 
 	return time.Now(), err
 }
 
-type latencies struct {
-	n, missing    int
-	p50, p99, max time.Duration
-}
-
-func summarize(d []time.Duration, missing int) latencies {
-	s := latencies{n: len(d), missing: missing}
-	if len(d) == 0 {
-		return s
-	}
-	slices.Sort(d)
-	s.p50, s.p99, s.max = percentile(d, 0.50), percentile(d, 0.99), d[len(d)-1]
-	return s
-}
-
-// percentile is the nearest-rank percentile of sorted d.
-func percentile(d []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(float64(len(d))*p)) - 1
-	return d[min(max(i, 0), len(d)-1)]
-}
-
 type variantSpec struct {
 	name       string
 	stock      bool // stock watermill-sql subscriber and publisher
@@ -654,7 +587,7 @@ type variantSpec struct {
 
 type variantResult struct {
 	variantSpec
-	idle, load          latencies
+	idle, load          benchkit.Summary
 	published, consumed int64
 	publishRate         float64
 	consumedRate        float64 // end to end: consumed / (first publish to last handler entry)
@@ -662,7 +595,7 @@ type variantResult struct {
 	handledDuringLoad   int64
 	drainAfter          time.Duration // from the end of publishing to the last handler entry
 	drained             bool
-	pubTx               latencies // publisher transaction, begin to commit returned
+	pubTx               benchkit.Summary // publisher transaction, begin to commit returned
 	pubErrors           int64
 	commitsPerMsg       float64
 	walSyncsPerMsg      float64
@@ -686,7 +619,7 @@ type rampStep struct {
 	backlog   int64         // published but not yet handled when the step ended
 	late      time.Duration // the publishers' worst lag behind their schedule
 	drain     time.Duration // from the step's end until everything was handled
-	hops      latencies
+	hops      benchkit.Summary
 	ok        bool
 }
 
@@ -737,15 +670,15 @@ func ramp[S any](start float64, limit int, step func(rate float64, n int) (S, bo
 
 func rampOnce(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, pub publishFunc, log *hopLog, rate float64, n int) rampStep {
 	st := rampStep{rate: rate}
-	keys, late := openLoop(rate, func(p int, i int64) (string, bool) {
-		key := fmt.Sprintf("ramp-%d-%d-%07d", n, p, i)
+	keys, late := openLoop(ctx, rate, func(i int) (string, error) {
+		key := fmt.Sprintf("ramp-%d-%07d", n, i)
 		at, err := publishOne(ctx, e.mod, pub, key)
 		if err != nil {
 			b.Logf("%s: ramp publish: %v", spec.name, err)
-			return "", false
+			return "", err
 		}
 		log.commit(key, at)
-		return key, true
+		return key, nil
 	})
 	st.published = int64(len(keys))
 	_, waiting, _ := log.hops(keys)
@@ -758,80 +691,31 @@ func rampOnce(ctx context.Context, b testing.TB, spec variantSpec, e *benchEnv, 
 	}
 	st.drain = time.Since(end)
 	hops, missing, _ := log.hops(keys)
-	st.hops = summarize(hops, missing)
+	st.hops = benchkit.Summarize(hops, missing)
 	st.ok = missing == 0 && float64(st.backlog) <= rate/4 && st.drain <= time.Second && st.late <= 100*time.Millisecond
 	b.Logf("%s: ramp %.0f/s: backlog %d, drained in %s, publishers up to %s late, hop %s, kept up: %v",
-		spec.name, rate, st.backlog, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.hops), st.ok)
+		spec.name, rate, st.backlog, benchkit.FormatShort(st.drain), benchkit.FormatShort(st.late), fmtLat(st.hops), st.ok)
 	return st
 }
 
 // openLoop runs one ramp step: rampStepFor of calls at a fixed rate from
-// benchPublishers goroutines, each call at its scheduled time (open loop:
-// a late publisher is measured, not excused). send makes call i of
-// publisher p and returns its key, or false when it failed. It returns
-// the keys sent and how far the publishers fell behind their schedule.
-func openLoop(rate float64, send func(p int, i int64) (string, bool)) (keys []string, late time.Duration) {
-	interval := time.Duration(float64(time.Second) / rate)
-	total := int64(rampStepFor / interval)
-	var (
-		next    atomic.Int64
-		lateMax atomic.Int64
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-	)
-	start := time.Now()
-	for p := range benchPublishers {
-		wg.Go(func() {
-			var mine []string
-			for {
-				i := next.Add(1) - 1
-				if i >= total {
-					break
-				}
-				due := start.Add(time.Duration(i) * interval)
-				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
-				} else {
-					for late := int64(-d); ; {
-						cur := lateMax.Load()
-						if late <= cur || lateMax.CompareAndSwap(cur, late) {
-							break
-						}
-					}
-				}
-				if key, ok := send(p, i); ok {
-					mine = append(mine, key)
-				}
-			}
-			mu.Lock()
-			keys = append(keys, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return keys, time.Duration(lateMax.Load())
-}
-
-type cpuSample struct{ self, machine time.Duration }
-
-// sampleCPU reads this process's CPU time (getrusage) and the machine's
-// busy time (/proc/stat; zero where there is none).
-func sampleCPU() cpuSample {
-	s := cpuSample{self: processCPU()}
-	if data, err := os.ReadFile("/proc/stat"); err == nil {
-		line, _, _ := strings.Cut(string(data), "\n")
-		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-		var busy int64
-		for i := 1; i < len(f); i++ {
-			if i == 4 || i == 5 { // idle, iowait
-				continue
-			}
-			n, _ := strconv.ParseInt(f[i], 10, 64)
-			busy += n
+// benchPublishers workers, each call at its scheduled time (open loop: a
+// late publisher is measured, not excused). send makes call i and returns
+// its key, or an error. It returns the keys sent and how far the
+// publishers fell behind their schedule.
+func openLoop(ctx context.Context, rate float64, send func(i int) (string, error)) (keys []string, late time.Duration) {
+	var mu sync.Mutex
+	res := benchkit.OpenLoop(ctx, rate, rampStepFor, benchPublishers, func(ctx context.Context, i int) error {
+		key, err := send(i)
+		if err != nil {
+			return err
 		}
-		s.machine = time.Duration(busy) * (time.Second / 100) // USER_HZ
-	}
-	return s
+		mu.Lock()
+		keys = append(keys, key)
+		mu.Unlock()
+		return nil
+	})
+	return keys, res.MaxSendLag
 }
 
 func runVariant(ctx context.Context, b testing.TB, spec variantSpec, tps float64) variantResult {
@@ -897,12 +781,12 @@ idle:
 		time.Sleep(time.Duration(50+mrand.IntN(51)) * time.Millisecond)
 	}
 	hops, missing, _ := log.hops(keys)
-	res.idle = summarize(hops, missing)
+	res.idle = benchkit.Summarize(hops, missing)
 	time.Sleep(statsFlushWait)
 
 	// Throughput: 8 publishers for benchLoadDuration, then drain.
 	commits0, syncs0 := e.dbStats(ctx)
-	cpu0 := sampleCPU()
+	cpu0 := benchkit.MarkCPU()
 	before := log.handled.Load()
 	var (
 		mu      sync.Mutex
@@ -942,12 +826,12 @@ idle:
 	res.published = int64(len(allKeys))
 	res.handledDuringLoad = log.handled.Load() - before
 	res.publishRate = float64(res.published) / pubEnd.Sub(start).Seconds()
-	res.pubTx = summarize(txTimes, 0)
+	res.pubTx = benchkit.Summarize(txTimes, 0)
 	for log.handled.Load()-before < res.published && time.Since(pubEnd) < benchDrainLimit {
 		time.Sleep(5 * time.Millisecond)
 	}
 	hops, missing, lastStart := log.hops(allKeys)
-	res.load = summarize(hops, missing)
+	res.load = benchkit.Summarize(hops, missing)
 	res.consumed = int64(len(hops))
 	res.drained = missing == 0
 	end := lastStart
@@ -956,9 +840,9 @@ idle:
 	}
 	res.drainAfter = end.Sub(pubEnd)
 	if res.consumed > 0 {
-		cpu1 := sampleCPU()
-		res.goCPUPerMsg = (cpu1.self - cpu0.self) / time.Duration(res.consumed)
-		res.restCPUPerMsg = ((cpu1.machine - cpu0.machine) - (cpu1.self - cpu0.self)) / time.Duration(res.consumed)
+		cpu := cpu0.Since()
+		res.goCPUPerMsg = cpu.ProcessTime / time.Duration(res.consumed)
+		res.restCPUPerMsg = (cpu.MachineBusy - cpu.ProcessTime) / time.Duration(res.consumed)
 	}
 	res.consumedRate = float64(res.consumed) / end.Sub(start).Seconds()
 	if d := end.Sub(pubEnd).Seconds(); d > 0.5 {
@@ -986,7 +870,7 @@ idle:
 		res.rampRes = rampRate(ctx, b, spec, e, pub, log, tps)
 	}
 	b.Logf("%s: idle hop %s; published %.0f/s, consumed %.0f/s (%d while publishing, drain %s); load hop %s",
-		spec.name, fmtLat(res.idle), res.publishRate, res.consumedRate, res.handledDuringLoad, fmtMs(res.drainAfter), fmtLat(res.load))
+		spec.name, fmtLat(res.idle), res.publishRate, res.consumedRate, res.handledDuringLoad, benchkit.FormatShort(res.drainAfter), fmtLat(res.load))
 	return res
 }
 
@@ -1015,14 +899,6 @@ func openWriters(ctx context.Context, admin *sql.DB) string {
 }
 
 // ---- idle CPU ----
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // idleCPU starts a bus with 15 handlers on distinct topics, lets it idle and
 // returns the process's CPU time over the window as % of one core.
@@ -1070,10 +946,9 @@ func idleCPU(ctx context.Context, b testing.TB, stock bool) float64 {
 		settle += bus.cfg.SafetyPoll
 	}
 	time.Sleep(settle)
-	t0, cpu0 := time.Now(), processCPU()
+	cpu := benchkit.MarkCPU()
 	time.Sleep(benchIdleCPUFor)
-	cpu1, window := processCPU(), time.Since(t0)
-	return 100 * (cpu1 - cpu0).Seconds() / window.Seconds()
+	return 100 * cpu.Since().Process
 }
 
 func addIdle[M any](b *Bus, c Consumer) {
@@ -1091,29 +966,18 @@ type benchReport struct {
 	total      time.Duration
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func fmtMs(d time.Duration) string {
-	switch {
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2f ms", ms(d))
-	case d < time.Second:
-		return fmt.Sprintf("%.0f ms", ms(d))
-	default:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-}
-
-func fmtLat(l latencies) string {
-	if l.n == 0 {
-		if l.missing == 0 {
+// fmtLat is "p50 / p99 (max, n)" of hops or chains, and how many were
+// not handled.
+func fmtLat(l benchkit.Summary) string {
+	if l.N == 0 {
+		if l.Missing == 0 {
 			return "-"
 		}
-		return fmt.Sprintf("no samples (%d missing)", l.missing)
+		return fmt.Sprintf("no samples (%d missing)", l.Missing)
 	}
-	s := fmt.Sprintf("%s / %s (max %s, n=%d)", fmtMs(l.p50), fmtMs(l.p99), fmtMs(l.max), l.n)
-	if l.missing > 0 {
-		s += fmt.Sprintf(", %d NOT HANDLED", l.missing)
+	s := fmt.Sprintf("%s / %s (max %s, n=%d)", benchkit.FormatShort(l.P50), benchkit.FormatShort(l.P99), benchkit.FormatShort(l.Max), l.N)
+	if l.Missing > 0 {
+		s += fmt.Sprintf(", %d NOT HANDLED", l.Missing)
 	}
 	return s
 }
@@ -1149,9 +1013,9 @@ func (r *benchReport) print(w io.Writer) {
 	})
 	row("  drained after publishing stopped", func(v variantResult) string {
 		if !v.drained {
-			return fmt.Sprintf("NOT within %s (%d left)", fmtMs(v.drainAfter), v.published-v.consumed)
+			return fmt.Sprintf("NOT within %s (%d left)", benchkit.FormatShort(v.drainAfter), v.published-v.consumed)
 		}
-		return fmtMs(v.drainAfter)
+		return benchkit.FormatShort(v.drainAfter)
 	})
 	row("  handler alone (after publishing stopped), msg/s", func(v variantResult) string {
 		if v.consumerAloneRate == 0 {
@@ -1172,7 +1036,7 @@ func (r *benchReport) print(w io.Writer) {
 		if v.goCPUPerMsg == 0 {
 			return "-"
 		}
-		return fmt.Sprintf("%.3f ms / %.3f ms", ms(v.goCPUPerMsg), ms(v.restCPUPerMsg))
+		return fmt.Sprintf("%.3f ms / %.3f ms", benchkit.Millis(v.goCPUPerMsg), benchkit.Millis(v.restCPUPerMsg))
 	})
 	row("  publish errors", func(v variantResult) string { return strconv.FormatInt(v.pubErrors, 10) })
 	row("SUSTAINED: highest fixed publish rate kept up with, msg/s", func(v variantResult) string {
@@ -1194,7 +1058,7 @@ func (r *benchReport) print(w io.Writer) {
 		if !v.ramp || v.rampRes.best.rate == 0 {
 			return "-"
 		}
-		return fmt.Sprintf("%s; %d; %s", fmtLat(v.rampRes.best.hops), v.rampRes.best.backlog, fmtMs(v.rampRes.best.late))
+		return fmt.Sprintf("%s; %d; %s", fmtLat(v.rampRes.best.hops), v.rampRes.best.backlog, benchkit.FormatShort(v.rampRes.best.late))
 	})
 	row("HOP IDLE p50 / p99 (target p50 < 10 ms)", func(v variantResult) string { return fmtLat(v.idle) })
 	row("hop under load p50 / p99 (every message of the run)", func(v variantResult) string { return fmtLat(v.load) })
@@ -1213,7 +1077,7 @@ func (r *benchReport) print(w io.Writer) {
 			v.name, rampStepFor, rampFactor)
 		for _, st := range v.rampRes.steps {
 			fmt.Fprintf(w, "  %5.0f/s = %.2f x pgbench: backlog %d, drained in %s, publishers up to %s late, hop %s: %s\n",
-				st.rate, st.rate/r.pg.tps8, st.backlog, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.hops), map[bool]string{true: "kept up", false: "BEHIND"}[st.ok])
+				st.rate, st.rate/r.pg.tps8, st.backlog, benchkit.FormatShort(st.drain), benchkit.FormatShort(st.late), fmtLat(st.hops), map[bool]string{true: "kept up", false: "BEHIND"}[st.ok])
 		}
 	}
 	fmt.Fprintf(w, "\ntotal %s\n\n", r.total.Round(time.Second))

@@ -37,6 +37,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/platform/benchkit"
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/testkit"
 )
@@ -201,7 +202,7 @@ type chainStep struct {
 	unfinished int // when the step's publishing ended
 	drain      time.Duration
 	late       time.Duration
-	lat        latencies
+	lat        benchkit.Summary
 	cpu        time.Duration // machine CPU per chain over the step
 	commits    float64       // per chain, this database
 	ok         bool
@@ -250,7 +251,7 @@ func BenchmarkBusChain(b *testing.B) {
 			continue
 		}
 		fmt.Fprintf(w, "%s\t%.0f\t%.3f\t%.2f\t%s / %s\t%s\t%.1f\t\n", r.name, r.best.rate, r.best.rate/pg.tps8,
-			r.best.rate*chainHops/pg.tps8, fmtMs(r.best.lat.p50), fmtMs(r.best.lat.p99), fmtMs(r.best.cpu), r.best.commits)
+			r.best.rate*chainHops/pg.tps8, benchkit.FormatShort(r.best.lat.P50), benchkit.FormatShort(r.best.lat.P99), benchkit.FormatShort(r.best.cpu), r.best.commits)
 	}
 	fmt.Fprintln(w, "\nramp steps (open loop, 5 s each; kept up = unfinished ≤ 0.25 s of chains at the end, all done ≤ 1 s later, publishers ≤ 100 ms late):")
 	for _, r := range results {
@@ -260,7 +261,7 @@ func BenchmarkBusChain(b *testing.B) {
 			if !s.ok {
 				mark = "behind"
 			}
-			fmt.Fprintf(w, " %.0f/s %s (unfinished %d, drain %s, late %s);", s.rate, mark, s.unfinished, fmtMs(s.drain), fmtMs(s.late))
+			fmt.Fprintf(w, " %.0f/s %s (unfinished %d, drain %s, late %s);", s.rate, mark, s.unfinished, benchkit.FormatShort(s.drain), benchkit.FormatShort(s.late))
 		}
 		fmt.Fprintln(w)
 	}
@@ -306,7 +307,7 @@ func rampChain(ctx context.Context, b testing.TB, name string, cfg Config, tps f
 	res.steps, res.best = ramp(0.08*tps, 30, func(rate float64, n int) (chainStep, bool) {
 		st := chainOnce(ctx, b, e, bus, log, rate, n)
 		b.Logf("%s: %.0f chains/s: unfinished %d at the end, drained in %s, publishers up to %s late, chain %s, kept up: %v",
-			name, rate, st.unfinished, fmtMs(st.drain), fmtMs(st.late), fmtLat(st.lat), st.ok)
+			name, rate, st.unfinished, benchkit.FormatShort(st.drain), benchkit.FormatShort(st.late), fmtLat(st.lat), st.ok)
 		return st, st.ok
 	})
 	return res
@@ -315,16 +316,16 @@ func rampChain(ctx context.Context, b testing.TB, name string, cfg Config, tps f
 func chainOnce(ctx context.Context, b testing.TB, e *chainEnv, bus *Bus, log *chainLog, rate float64, n int) chainStep {
 	st := chainStep{rate: rate}
 	commits0, _ := (&benchEnv{admin: e.admin}).dbStats(ctx)
-	cpu0 := sampleCPU()
-	keys, late := openLoop(rate, func(p int, i int64) (string, bool) {
-		key := fmt.Sprintf("c%d-%d-%07d", n, p, i)
+	cpu0 := benchkit.MarkCPU()
+	keys, late := openLoop(ctx, rate, func(i int) (string, error) {
+		key := fmt.Sprintf("c%d-%07d", n, i)
 		at, err := startChain(ctx, bus, e.mods["chaina"], key)
 		if err != nil {
 			b.Logf("chain start: %v", err)
-			return "", false
+			return "", err
 		}
 		log.start(key, at)
-		return key, true
+		return key, nil
 	})
 	end := time.Now()
 	st.started = len(keys)
@@ -336,11 +337,11 @@ func chainOnce(ctx context.Context, b testing.TB, e *chainEnv, bus *Bus, log *ch
 		_, missing = log.latencies(keys)
 	}
 	st.drain = time.Since(end)
-	cpu1 := sampleCPU()
+	cpu := cpu0.Since()
 	lat, missing := log.latencies(keys)
-	st.lat = summarize(lat, missing)
+	st.lat = benchkit.Summarize(lat, missing)
 	if st.started > 0 {
-		st.cpu = (cpu1.machine - cpu0.machine) / time.Duration(st.started)
+		st.cpu = cpu.MachineBusy / time.Duration(st.started)
 		time.Sleep(statsFlushWait)
 		if commits1, _ := (&benchEnv{admin: e.admin}).dbStats(ctx); commits0 >= 0 && commits1 >= 0 {
 			st.commits = float64(commits1-commits0) / float64(st.started)
