@@ -70,7 +70,8 @@ func (c Change) String() string { return fmt.Sprintf("%-8s %s: %s", c.Kind, c.Pa
 // names follow the version (OrderPlaced is v1; OrderPlacedV2 is v2).
 //
 // With update it writes the golden files from the examples instead of
-// comparing: what a compatible change does, and says in a line of its own.
+// comparing them: how a compatible change (a field added, another example
+// value) brings them up to date.
 func Check(t *testing.T, update bool, examples ...Event) {
 	t.Helper()
 	if len(examples) == 0 {
@@ -99,7 +100,7 @@ func checkOne(t *testing.T, update bool, ev Event) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(file, encoded, 0o644); err != nil { // #nosec G306 -- a test's golden file, checked in
@@ -125,15 +126,19 @@ func checkOne(t *testing.T, update bool, ev Event) {
 func explain(file string, typ reflect.Type, changes []Change) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s no longer matches %s:\n", typ, file)
-	breaking := false
+	breaking, added := false, false
 	for _, c := range changes {
 		fmt.Fprintf(&b, "\t%s\n", c)
 		breaking = breaking || c.Breaking()
+		added = added || c.Kind == Added
 	}
-	if breaking {
+	switch {
+	case breaking:
 		b.WriteString("This breaks the event's consumers.\n")
-	} else {
-		b.WriteString("This keeps the contract if consumers can do without the new fields.\n")
+	case added:
+		b.WriteString("This keeps the contract if every consumer can do without the added fields.\n")
+	default:
+		b.WriteString("Only the example's values changed, not the contract.\n")
 	}
 	fmt.Fprintf(&b, "Adding an optional field is compatible: update the golden file (%s -update) and say so in a line of the change.\n", packageCommand())
 	next, n := nextVersion(strings.TrimSuffix(filepath.Base(file), ".json"))
