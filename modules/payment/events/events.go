@@ -1,6 +1,11 @@
 // Package events is the payment module's public face on the bus: the
 // outcomes of charges and refunds. Other modules may import it; nothing
 // else of the payment module.
+//
+// It imports only the standard library. Each event's wire shape is frozen
+// in testdata/<event name>.json; a field may be added, while removing,
+// renaming or retyping one makes a new version beside the old (docs/bus.md,
+// "Evolving an event").
 package events
 
 import "time"

@@ -1,6 +1,11 @@
 // Package events is the user module's public face on the bus: its event
 // types and their stable, versioned names. It is the only package of the
 // user module that other modules may import.
+//
+// It imports only the standard library. Each event's wire shape is frozen
+// in testdata/<event name>.json; a field may be added, while removing,
+// renaming or retyping one makes a new version beside the old (docs/bus.md,
+// "Evolving an event").
 package events
 
 import "time"

@@ -1,0 +1,21 @@
+package events_test
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/modshop/modshop/modules/user/events"
+	"github.com/modshop/modshop/platform/testkit/eventcontract"
+)
+
+var update = flag.Bool("update", false, "write testdata/*.json from the examples (a compatible change only)")
+
+// TestEvents_MatchTheirGoldenFiles pins the event's wire shape to
+// testdata/user.registered.v1.json.
+func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
+	eventcontract.Check(t, *update,
+		events.UserRegistered{UserID: "0195a1c0-1111-7222-8333-444455556666", Username: "ada",
+			Roles: []string{"customer"}, RegisteredAt: time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)},
+	)
+}
