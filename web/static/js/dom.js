@@ -2,7 +2,8 @@
 // document.createElement and text nodes, never from HTML strings, so text
 // that comes from the API is never parsed as markup. Nothing here sets a
 // style attribute or an inline handler: the Content-Security-Policy allows
-// neither.
+// neither. How values read for people (money, times, words) is format.js's
+// job; elements shared by pages are in widgets/.
 
 /** h builds an element: h('a', {href: '/'}, 'Home'). Attributes whose value
  * is false, null or undefined are left out; true sets an empty attribute;
