@@ -4,7 +4,7 @@
 // when it reserves the stock. It also keeps the idempotency key of the next
 // checkout, so that a retried or double-clicked "Place order" places one order.
 import { newKey } from './api.js';
-import { cents } from './dom.js';
+import { cents } from './format.js';
 
 const KEY = 'modshop.cart';
 export const MAX_QUANTITY = 100; // the API's bound per product

@@ -2,7 +2,8 @@
 // document.createElement and text nodes, never from HTML strings, so text
 // that comes from the API is never parsed as markup. Nothing here sets a
 // style attribute or an inline handler: the Content-Security-Policy allows
-// neither.
+// neither. How values read for people (money, times, words) is format.js's
+// job; elements shared by pages are in widgets/.
 
 /** h builds an element: h('a', {href: '/'}, 'Home'). Attributes whose value
  * is false, null or undefined are left out; true sets an empty attribute;
@@ -35,54 +36,6 @@ export function append(el, ...children) {
 export function replace(el, ...children) {
   el.replaceChildren();
   return append(el, ...children);
-}
-
-/** cents turns a decimal string ("12.50") into whole cents, without floats. */
-export function cents(amount) {
-  const [whole, frac = ''] = String(amount).split('.');
-  return Number(whole) * 100 + Number((frac + '00').slice(0, 2));
-}
-
-/** money formats whole cents as a decimal string with two places. */
-export function money(c) {
-  const sign = c < 0 ? '-' : '';
-  const abs = Math.abs(c);
-  const whole = Math.floor(abs / 100).toLocaleString('en-US');
-  return `${sign}${whole}.${String(abs % 100).padStart(2, '0')}`;
-}
-
-/** price formats a decimal string from the API for people. */
-export function price(amount) {
-  return amount === null || amount === undefined ? '—' : money(cents(amount));
-}
-
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-
-/** when formats an ISO time for people, or a dash. */
-export function when(iso) {
-  return iso ? dateTime.format(new Date(iso)) : '—';
-}
-
-/** clock formats an ISO time as a time of day with seconds. */
-export function clock(iso) {
-  return timeOnly.format(iso ? new Date(iso) : new Date());
-}
-
-/** timeTag is a <time> element for an ISO time. */
-export function timeTag(iso, format = when) {
-  return iso ? h('time', { datetime: iso }, format(iso)) : '—';
-}
-
-/** humanize turns "payment_succeeded" into "Payment succeeded". */
-export function humanize(word) {
-  const s = String(word || '').replaceAll('_', ' ');
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}
-
-/** shortID is the first block of a UUID, for people to tell orders apart. */
-export function shortID(id) {
-  return String(id).split('-')[0];
 }
 
 /** loading shows a busy state in container. */

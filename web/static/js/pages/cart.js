@@ -1,7 +1,8 @@
 // The cart and the checkout.
 import { post } from '../api.js';
 import * as cart from '../cart.js';
-import { busy, cents, h, money, price, replace } from '../dom.js';
+import { busy, h, replace } from '../dom.js';
+import { cents, money, price } from '../format.js';
 import { actionError, field, showError } from '../forms.js';
 import { navigate } from '../router.js';
 import { currentUser } from '../session.js';

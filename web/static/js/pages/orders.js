@@ -1,17 +1,11 @@
 // My orders, and the order page whose status and timeline follow the saga
 // live (by polling) until the order is final.
 import { get, post, query } from '../api.js';
-import { busy, cents, clock, h, humanize, money, price, replace, shortID, timeTag, when } from '../dom.js';
+import { busy, h, replace } from '../dom.js';
+import { cents, clock, humanize, money, price, shortID, when } from '../format.js';
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
-
-export const FINAL = new Set(['confirmed', 'rejected', 'cancelled']);
-export const STATUSES = ['pending', 'awaiting_payment', 'confirmed', 'rejected', 'cancelled'];
-
-/** statusBadge shows an order status; data-status holds the raw value. */
-export function statusBadge(status, id) {
-  return h('span', { class: `badge status-${status}`, id, 'data-status': status }, humanize(status));
-}
+import { FINAL, orderCard, statusBadge, timeline } from '../widgets/order.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {
@@ -46,15 +40,6 @@ function explain(o) {
     }
     default: return '';
   }
-}
-
-/** timeline lists the saga's steps, oldest first. */
-export function timeline(o, id) {
-  return h('ol', { class: 'timeline', id },
-    o.timeline.map((t) => h('li', { 'data-step': t.step },
-      timeTag(t.at, clock), ' ',
-      h('strong', {}, humanize(t.step)),
-      t.detail ? h('span', { class: 'detail' }, ` — ${t.detail}`) : null)));
 }
 
 function itemsTable(o) {
@@ -173,20 +158,6 @@ export async function orderPage(ctx) {
     statusLine, live, actions, items, steps, payments);
   draw();
   follow();
-}
-
-/** orderCard summarizes an order in a list. */
-export function orderCard(o, withTimeline) {
-  const n = o.items.reduce((sum, it) => sum + it.quantity, 0);
-  return h('li', { class: 'card order-card', 'data-order-id': o.id, 'data-status': o.status },
-    h('h2', { class: 'card-title' }, h('a', { href: `/orders/${o.id}` }, `Order ${shortID(o.id)}`)),
-    h('p', {}, statusBadge(o.status), ' ', h('span', { class: 'muted' }, timeTag(o.created_at))),
-    h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${o.total === null ? 'total after reservation' : `total ${price(o.total)}`} · ${o.payment_method}`,
-      o.cancel_reason ? ` · ${humanize(o.cancel_reason).toLowerCase()}` : '',
-      withTimeline ? h('span', { class: 'muted' }, ` · customer ${shortID(o.user_id)}`) : ''),
-    withTimeline ? h('details', { class: 'order-timeline' },
-      h('summary', {}, `Timeline (${o.timeline.length} step${o.timeline.length === 1 ? '' : 's'})`),
-      timeline(o)) : null);
 }
 
 /** ordersPage lists the customer's orders: /orders?cursor= */

@@ -2,33 +2,14 @@
 // product page.
 import { get, query } from '../api.js';
 import * as cart from '../cart.js';
-import { h, price, replace, toast } from '../dom.js';
+import { h, replace, toast } from '../dom.js';
+import { price } from '../format.js';
 import { field } from '../forms.js';
 import { navigate } from '../router.js';
 import { isStaff } from '../session.js';
+import { categories, categoryOptions } from '../widgets/categories.js';
 
 const PAGE_SIZE = 12;
-
-let categoriesCache = null;
-
-/** categories lists every category once per page load. */
-export async function categories(signal) {
-  if (!categoriesCache) {
-    const res = await get('/api/v1/categories', { signal });
-    categoriesCache = res.items;
-  }
-  return categoriesCache;
-}
-
-/** categoryOptions orders categories as a tree: children under parents. */
-export function categoryOptions(cats) {
-  const bySlug = new Map(cats.map((c) => [c.slug, c]));
-  const depth = (c) => (c.parent && bySlug.has(c.parent) && c.parent !== c.slug ? 1 + depth(bySlug.get(c.parent)) : 0);
-  const path = (c) => (c.parent && bySlug.has(c.parent) && c.parent !== c.slug ? `${path(bySlug.get(c.parent))} › ${c.name}` : c.name);
-  return [...cats]
-    .sort((a, b) => path(a).localeCompare(path(b)))
-    .map((c) => ({ value: c.slug, label: `${'\u2003'.repeat(Math.min(depth(c), 4))}${c.name}`, path: path(c) }));
-}
 
 /** stockText says how many are left, in words. */
 export function stockText(n) {

@@ -3,10 +3,12 @@
 // and the dead letters (messages a handler could not apply) to inspect,
 // replay or discard.
 import { del, get, post, query } from '../api.js';
-import { busy, clock, h, replace, timeTag, toast } from '../dom.js';
+import { busy, h, replace, toast } from '../dom.js';
+import { clock } from '../format.js';
 import { actionError, field, showError } from '../forms.js';
 import { navigate } from '../router.js';
-import { staffForbidden, staffNav, staffOnly } from './staff.js';
+import { staffForbidden, staffNav, staffOnly } from '../widgets/staff.js';
+import { timeTag } from '../widgets/time.js';
 
 const REFRESH_MS = 5000;
 

@@ -1,10 +1,11 @@
 // Staff: every order, filtered by status, each with its saga's timeline.
 import { get, query } from '../api.js';
-import { clock, h, humanize, replace } from '../dom.js';
+import { h, replace } from '../dom.js';
+import { clock, humanize } from '../format.js';
 import { field } from '../forms.js';
 import { navigate } from '../router.js';
-import { STATUSES, orderCard } from './orders.js';
-import { staffForbidden, staffNav, staffOnly } from './staff.js';
+import { STATUSES, orderCard } from '../widgets/order.js';
+import { staffForbidden, staffNav, staffOnly } from '../widgets/staff.js';
 
 /** staffOrdersPage: /staff/orders?status=&cursor= */
 export async function staffOrdersPage(ctx) {

@@ -1,11 +1,12 @@
 // Staff: the product list with quick restock, and the create/edit page with
 // its stock form.
 import { get, patch, post, query } from '../api.js';
-import { busy, h, price, replace, toast } from '../dom.js';
+import { busy, h, replace, toast } from '../dom.js';
+import { price } from '../format.js';
 import { actionError, checkbox, clearErrors, field, showError } from '../forms.js';
 import { navigate } from '../router.js';
-import { categories, categoryOptions } from './shop.js';
-import { staffForbidden, staffNav, staffOnly } from './staff.js';
+import { categories, categoryOptions } from '../widgets/categories.js';
+import { staffForbidden, staffNav, staffOnly } from '../widgets/staff.js';
 
 function restockForm(p, onChanged) {
   const id = `restock-${p.sku}`;
