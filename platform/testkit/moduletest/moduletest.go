@@ -75,3 +75,19 @@ func (m *Module) ServeWith(tb testing.TB, routes func(*gin.RouterGroup), fragmen
 	tb.Helper()
 	return NewServer(tb, ServerConfig{Routes: routes, OpenAPI: fragment, Authenticator: a})
 }
+
+// Run does the module's background work (its Run) until the test ends,
+// and waits for it to stop before the bus and the database close.
+func (m *Module) Run(tb testing.TB, run func(context.Context)) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
