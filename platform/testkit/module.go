@@ -78,3 +78,19 @@ func ModuleDB(tb testing.TB, schema string, files fs.FS, maxConns int) *gorm.DB 
 	tb.Helper()
 	return NewModuleDatabase(tb, ModuleSpec{Name: schema, Schema: schema, Migrations: files, MaxConns: maxConns}).DB
 }
+
+// Pool opens another pool acting as the module's role, as a second
+// process of the module would have; it closes when the test ends.
+func (d *ModuleDatabase) Pool(tb testing.TB, maxConns int) *gorm.DB {
+	tb.Helper()
+	pool, err := db.OpenModule(context.Background(), d.URL, d.Schema, maxConns)
+	if err != nil {
+		tb.Fatalf("pool of module %s: %v", d.Name, err)
+	}
+	tb.Cleanup(func() { _ = pool.Close() })
+	g, err := db.Gorm(pool)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}

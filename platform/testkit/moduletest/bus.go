@@ -13,17 +13,20 @@ import (
 	"github.com/modshop/modshop/platform/testkit"
 )
 
-// NewBus provisions the bus schema on the database at url (admin: a
-// superuser pool on it), lets the module schemas publish, and returns a bus
-// on it with registry; it closes when the test ends. Start it with
-// StartBus once its handlers are subscribed.
-func NewBus(tb testing.TB, url string, admin *sql.DB, registry *bus.Registry, moduleSchemas ...string) *bus.Bus {
+// NewBus provisions the bus schema on the database at cfg.DatabaseURL
+// (admin: a superuser pool on it), lets the module schemas publish, and
+// returns a bus on it with registry; it closes when the test ends. Start
+// it with StartBus once its handlers are subscribed.
+func NewBus(tb testing.TB, admin *sql.DB, cfg bus.Config, registry *bus.Registry, moduleSchemas ...string) *bus.Bus {
 	tb.Helper()
 	ctx := context.Background()
 	if err := bus.Provision(ctx, admin, moduleSchemas...); err != nil {
 		tb.Fatalf("provision the bus: %v", err)
 	}
-	b, err := bus.New(ctx, bus.Config{DatabaseURL: url, Log: testkit.Logger()}, registry)
+	if cfg.Log == nil {
+		cfg.Log = testkit.Logger()
+	}
+	b, err := bus.New(ctx, cfg, registry)
 	if err != nil {
 		tb.Fatalf("bus: %v", err)
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/httpx"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -32,6 +32,11 @@ type Module struct {
 	Events *Recorder
 	// Auth is a fake authenticator: tokens the test makes for callers.
 	Auth *FakeAuth
+	// Metrics is where the bus and the server count, served at /metrics;
+	// pass Metrics.Registry to a module that has metrics of its own.
+	Metrics *httpx.Metrics
+
+	registry *bus.Registry
 }
 
 // New creates the module's database and a bus on it whose registry
@@ -44,8 +49,21 @@ func New(tb testing.TB, spec testkit.ModuleSpec, register ...func(*bus.Registry)
 	for _, r := range register {
 		r(registry)
 	}
-	b := NewBus(tb, mdb.URL, mdb.Admin, registry, spec.Schema)
-	return &Module{ModuleDatabase: mdb, Bus: b, Events: NewRecorder(b, mdb.DB), Auth: NewFakeAuth()}
+	metrics := httpx.NewMetrics()
+	b := NewBus(tb, mdb.Admin, bus.Config{DatabaseURL: mdb.URL, Metrics: metrics.Registry}, registry, spec.Schema)
+	return &Module{ModuleDatabase: mdb, Bus: b, Events: NewRecorder(b, mdb.DB), Auth: NewFakeAuth(), Metrics: metrics, registry: registry}
+}
+
+// Replica is a second process of the module on the same database: a pool,
+// a bus and metrics of its own, the same fake callers. Build the module on
+// it and Start it as for the first.
+func (m *Module) Replica(tb testing.TB) *Module {
+	tb.Helper()
+	mdb := *m.ModuleDatabase
+	mdb.DB = mdb.Pool(tb, 8)
+	metrics := httpx.NewMetrics()
+	b := NewBus(tb, mdb.Admin, bus.Config{DatabaseURL: mdb.URL, Metrics: metrics.Registry}, m.registry, mdb.Schema)
+	return &Module{ModuleDatabase: &mdb, Bus: b, Events: NewRecorder(b, mdb.DB), Auth: m.Auth, Metrics: metrics, registry: m.registry}
 }
 
 // Start starts the bus: every handler, the module's and the recorder's,
@@ -67,13 +85,20 @@ func (m *Module) Publish(ctx context.Context, events ...bus.Event) error {
 // against the module's own OpenAPI fragment.
 func (m *Module) Serve(tb testing.TB, routes func(*gin.RouterGroup), fragment []byte) *Server {
 	tb.Helper()
-	return NewServer(tb, ServerConfig{Routes: routes, OpenAPI: fragment, Authenticator: m.Auth})
+	return m.ServeConfig(tb, ServerConfig{Routes: []func(*gin.RouterGroup){routes}, OpenAPI: [][]byte{fragment}})
 }
 
-// ServeWith is Serve with another authenticator (the user module's own).
-func (m *Module) ServeWith(tb testing.TB, routes func(*gin.RouterGroup), fragment []byte, a auth.Authenticator) *Server {
+// ServeConfig serves as c says; what it leaves unset is m's: the fake
+// authenticator, m.Metrics.
+func (m *Module) ServeConfig(tb testing.TB, c ServerConfig) *Server {
 	tb.Helper()
-	return NewServer(tb, ServerConfig{Routes: routes, OpenAPI: fragment, Authenticator: a})
+	if c.Authenticator == nil {
+		c.Authenticator = m.Auth
+	}
+	if c.Metrics == nil {
+		c.Metrics = m.Metrics
+	}
+	return NewServer(tb, c)
 }
 
 // Run does the module's background work (its Run) until the test ends,

@@ -90,12 +90,12 @@ func TestServer_AuthenticatesWithTheFakeAndRendersProblems(t *testing.T) {
 	t.Parallel()
 	fake := moduletest.NewFakeAuth()
 	srv := moduletest.NewServer(t, moduletest.ServerConfig{
-		Routes: func(api *gin.RouterGroup) {
+		Routes: []func(*gin.RouterGroup){func(api *gin.RouterGroup) {
 			api.GET("/whoami", auth.RequireRole(auth.RoleAdmin), func(c *gin.Context) {
 				c.JSON(http.StatusOK, gin.H{"user_id": auth.MustIdentity(c).UserID})
 			})
-		},
-		OpenAPI:       []byte(fragment),
+		}},
+		OpenAPI:       [][]byte{[]byte(fragment)},
 		Authenticator: fake,
 	})
 	adminID, admin := fake.Admin()

@@ -20,11 +20,18 @@ const DefaultMaxBodyBytes = 1 << 20
 
 // ServerConfig is what a module's test server serves.
 type ServerConfig struct {
-	// Routes mounts the module's endpoints under /api/v1 (its Routes).
-	Routes func(*gin.RouterGroup)
-	// OpenAPI is the module's fragment of the document (its OpenAPI).
-	OpenAPI       []byte
+	// Routes mount endpoints under /api/v1: the module's Routes, and the
+	// bus's (bus.Routes) where a test needs its staff pages.
+	Routes []func(*gin.RouterGroup)
+	// OpenAPI are the fragments of the document those routes answer to
+	// (the module's OpenAPI, bus.OpenAPI()).
+	OpenAPI       [][]byte
 	Authenticator auth.Authenticator
+	// Metrics counts requests and is served at /metrics (default: its own).
+	Metrics *httpx.Metrics
+	// TrustedProxies may speak for other client addresses with
+	// X-Forwarded-For, as MODSHOP_TRUSTED_PROXIES says (default none).
+	TrustedProxies []string
 	// MaxBodyBytes is the body limit (default DefaultMaxBodyBytes).
 	MaxBodyBytes int
 	Log          *slog.Logger
@@ -48,22 +55,30 @@ func NewServer(tb testing.TB, c ServerConfig) *Server {
 	if c.Log == nil {
 		c.Log = testkit.Logger()
 	}
-	doc, _, err := openapi.Build(c.OpenAPI)
+	if c.Metrics == nil {
+		c.Metrics = httpx.NewMetrics()
+	}
+	doc, _, err := openapi.Build(c.OpenAPI...)
 	if err != nil {
 		tb.Fatalf("OpenAPI document of the module: %v", err)
 	}
 	limit, _ := httpx.DefaultInFlight(c.MaxBodyBytes)
 	r, err := httpstack.New(httpstack.Config{
-		Log:           c.Log,
-		Metrics:       httpx.NewMetrics(),
-		InFlight:      httpx.NewInFlight(limit, int64(c.MaxBodyBytes)),
-		Authenticator: c.Authenticator,
+		Log:            c.Log,
+		Metrics:        c.Metrics,
+		InFlight:       httpx.NewInFlight(limit, int64(c.MaxBodyBytes), "/metrics"),
+		TrustedProxies: c.TrustedProxies,
+		Authenticator:  c.Authenticator,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	r.NoRoute(httpx.NoRoute)
-	c.Routes(r.Group("/api/v1"))
+	r.GET("/metrics", c.Metrics.Handler())
+	api := r.Group("/api/v1")
+	for _, routes := range c.Routes {
+		routes(api)
+	}
 	srv := httptest.NewServer(r)
 	tb.Cleanup(srv.Close)
 	return &Server{URL: srv.URL, API: testkit.NewAPI(tb, srv.URL, doc)}
