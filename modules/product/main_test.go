@@ -30,8 +30,9 @@ type shop struct {
 }
 
 // startProduct builds the product module, as the shop does by default, on
-// a database of its own, and serves it; its expiry runner runs.
-func startProduct(t testing.TB) *shop {
+// a database of its own, and serves it; its expiry runner runs. before
+// runs before the bus starts (to Record events).
+func startProduct(t testing.TB, before ...func(*moduletest.Module)) *shop {
 	t.Helper()
 	files, err := migrations.For(product.Name)
 	if err != nil {
@@ -39,6 +40,9 @@ func startProduct(t testing.TB) *shop {
 	}
 	m := moduletest.New(t, testkit.ModuleSpec{Name: product.Name, Schema: product.Schema, Migrations: files}, product.RegisterEvents)
 	mod := product.New(product.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: product.Config{ReservationTTL: 15 * time.Minute}})
+	for _, b := range before {
+		b(m)
+	}
 	m.Start(t)
 	m.Run(t, mod.Run)
 	srv := m.Serve(t, mod.Routes, mod.OpenAPI())

@@ -9,16 +9,22 @@ import (
 	"github.com/google/uuid"
 
 	orderevents "github.com/modshop/modshop/modules/order/events"
+	productevents "github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/platform/testkit"
+	"github.com/modshop/modshop/platform/testkit/moduletest"
 )
 
 // TestSagaEvents_ReserveOnceReleaseOnCancel drives the product module's
 // handlers through the real bus: order.placed delivered twice reserves
 // once, order.cancelled gives the stock back, a late order.confirmed sells
-// nothing. The storefront's available stock shows each step.
+// nothing. The storefront's available stock shows each step, and the
+// module's stock.reserved and stock.released say what it did.
 func TestSagaEvents_ReserveOnceReleaseOnCancel(t *testing.T) {
 	t.Parallel()
-	shop := startProduct(t)
+	shop := startProduct(t, func(m *moduletest.Module) {
+		moduletest.Record[productevents.StockReserved](m.Events)
+		moduletest.Record[productevents.StockReleased](m.Events)
+	})
 	_, admin := shop.Admin(t)
 	r := shop.API.Do("POST", "/api/v1/products", map[string]any{"sku": "SAGA-1", "name": "Saga mug", "price": "7.50", "stock": 10}, testkit.Bearer(admin))
 	if r.Status != http.StatusCreated {
@@ -45,6 +51,10 @@ func TestSagaEvents_ReserveOnceReleaseOnCancel(t *testing.T) {
 		}
 	}
 	testkit.Eventually(t, "the reservation", func() bool { return available() == 7 })
+	reserved := moduletest.WaitFor(t, shop.Events, "stock.reserved of the order", func(ev productevents.StockReserved) bool { return ev.OrderID == placed.OrderID })
+	if len(reserved.Lines) != 1 || reserved.Lines[0].ProductID != p.ID || reserved.Lines[0].Quantity != 3 || reserved.Lines[0].UnitPrice != "7.50" {
+		t.Errorf("stock.reserved = %+v, want 3 of the mug at 7.50", reserved)
+	}
 
 	// A second order, then a marker order behind the duplicates, so that we
 	// know the duplicate was handled before we look.
@@ -59,6 +69,10 @@ func TestSagaEvents_ReserveOnceReleaseOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, "the release", func() bool { return available() == 9 })
+	released := moduletest.WaitFor(t, shop.Events, "stock.released of the cancelled order", func(ev productevents.StockReleased) bool { return ev.OrderID == placed.OrderID })
+	if released.Reason != "cancelled" {
+		t.Errorf("stock.released reason %q, want cancelled", released.Reason)
+	}
 	if err := shop.Publish(ctx, orderevents.OrderConfirmed{OrderID: placed.OrderID}); err != nil {
 		t.Fatal(err)
 	}
