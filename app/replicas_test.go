@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -120,7 +119,7 @@ func sessionsAcrossReplicas(t *testing.T, split *apptest.Split) {
 	for i := range 4 {
 		logIn(apis[i%2], gone)
 	}
-	db := openDB(t, split.DatabaseURL)
+	db := testkit.OpenSQL(t, split.DatabaseURL)
 	if _, err := db.Exec(`UPDATE users.sessions SET expires_at = now() - interval '8 days' WHERE user_id = (SELECT id FROM users.users WHERE username = $1)`, gone); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +260,7 @@ func deadlineSweepOnce(t *testing.T, split *apptest.Split) {
 	}
 	// Wait until every order waits for its payment (or, on a slow
 	// machine, is past it already).
-	db := openDB(t, split.DatabaseURL)
+	db := testkit.OpenSQL(t, split.DatabaseURL)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var pending int
@@ -329,7 +328,7 @@ type strandedPayment struct {
 // provider call, with the claim held, and starts both replicas again.
 func strandPaymentClaim(t *testing.T, split *apptest.Split) strandedPayment {
 	w := sagasuite.NewWorld(t, split, map[string]int{"LOAD": 1000, "LEASE": 5})
-	db := openDB(t, split.DatabaseURL)
+	db := testkit.OpenSQL(t, split.DatabaseURL)
 	// Only the first replica runs when the slow payment is claimed.
 	split.Stop(t, replicaB)
 	_, slow := w.Place(t, w.Customer, "pm_card_delayed", map[string]int{"LEASE": 1})
@@ -363,7 +362,7 @@ func (p strandedPayment) check(t *testing.T, split *apptest.Split) {
 	p.world.WaitStatus(t, p.orderID, "confirmed")
 	var attempts int
 	var again time.Time
-	if err := openDB(t, split.DatabaseURL).QueryRow(`SELECT attempts, claimed_at FROM payments.payments WHERE order_id = $1`, p.orderID).Scan(&attempts, &again); err != nil {
+	if err := testkit.OpenSQL(t, split.DatabaseURL).QueryRow(`SELECT attempts, claimed_at FROM payments.payments WHERE order_id = $1`, p.orderID).Scan(&attempts, &again); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the dead replica's claim taken over %s after it was made (lease %s), %s after the kill",
@@ -384,7 +383,7 @@ func (p strandedPayment) check(t *testing.T, split *apptest.Split) {
 // accepted exists once, is confirmed and captured once, no dead letter,
 // the invariants hold.
 func killReplicaMidLoad(t *testing.T, split *apptest.Split, w *sagasuite.World) {
-	db := openDB(t, split.DatabaseURL)
+	db := testkit.OpenSQL(t, split.DatabaseURL)
 	const orders = 60
 	accepted := map[string]string{} // key -> order id
 	var mu sync.Mutex
@@ -508,17 +507,4 @@ func countEvents(t *testing.T, db *sql.DB, topic, orderID string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-func openDB(t *testing.T, url string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.PingContext(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }

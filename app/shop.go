@@ -13,9 +13,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
-	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
+	"github.com/modshop/modshop/platform/httpstack"
 	"github.com/modshop/modshop/platform/httpx"
 )
 
@@ -162,16 +162,9 @@ func (s *Shop) buildHandler() error {
 	}
 	s.doc = doc
 
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
 	var proxies []string
 	if cfg.TrustedProxies != "" {
 		proxies = strings.Split(cfg.TrustedProxies, ",")
-	}
-	if err := r.SetTrustedProxies(proxies); err != nil {
-		return fmt.Errorf("trusted proxies: %w", err)
 	}
 	metrics := s.stack.metrics
 	limit, why := inFlightBound(cfg.MaxRequestsInFlight, cfg.MaxBodyBytes)
@@ -180,23 +173,18 @@ func (s *Shop) buildHandler() error {
 		return err
 	}
 	log.Info("requests in flight bounded", "limit", limit, "sized", why)
-	r.Use(
-		httpx.RequestIDs(),
-		httpx.AccessLog(log),
-		metrics.Middleware(),
-		httpx.Recover(log),
-		httpx.SecurityHeaders(),
-		httpx.CORS(cfg.corsOrigins()...),
-		// Receives the body whole (413 beyond the body limit), then takes a
-		// place; after CORS: a page on a listed origin can read the 503.
-		bound.Middleware(),
-		httpx.Errors(log),
-		httpx.CrossOriginProtection(cfg.corsOrigins()...),
-		auth.Middleware(s.stack.authenticator),
-		correlateEvents,
-	)
+	r, err := httpstack.New(httpstack.Config{
+		Log:            log,
+		Metrics:        metrics,
+		InFlight:       bound,
+		CORSOrigins:    cfg.corsOrigins(),
+		TrustedProxies: proxies,
+		Authenticator:  s.stack.authenticator,
+	})
+	if err != nil {
+		return err
+	}
 	r.NoRoute(s.notFound)
-	r.NoMethod(httpx.NoMethod)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.readyz)
@@ -210,13 +198,6 @@ func (s *Shop) buildHandler() error {
 	s.stack.bus.Routes(api)
 	s.handler = r
 	return nil
-}
-
-// correlateEvents makes events published while handling a request carry the
-// request id as their correlation id, unless a module sets its own.
-func correlateEvents(c *gin.Context) {
-	c.Request = c.Request.WithContext(bus.WithCorrelationID(c.Request.Context(), httpx.RequestID(c)))
-	c.Next()
 }
 
 // readyz tells anyone whether the shop is ready, and nothing more: why it

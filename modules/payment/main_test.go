@@ -8,13 +8,46 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/migrations"
+	"github.com/modshop/modshop/modules/payment"
 	"github.com/modshop/modshop/platform/testkit"
+	"github.com/modshop/modshop/platform/testkit/moduletest"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
+
+// shop is the payment module alone, served behind the shop's middleware,
+// with callers made by a fake authenticator and the order module played
+// by events the test publishes.
+type shop struct {
+	*moduletest.Module
+	API *testkit.API
+	// DatabaseURL reaches the module's database as superuser.
+	DatabaseURL string
+}
+
+// startPayment builds the payment module, as the shop does by default, on
+// a database of its own, and serves it; its worker runs.
+func startPayment(t testing.TB) *shop {
+	t.Helper()
+	files, err := migrations.For(payment.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := moduletest.New(t, testkit.ModuleSpec{Name: payment.Name, Schema: payment.Schema, Migrations: files}, payment.RegisterEvents)
+	mod := payment.New(payment.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: payment.Config{
+		TestDelay: 2 * time.Second, ProviderTimeout: 10 * time.Second}})
+	m.Start(t)
+	m.Run(t, mod.Run)
+	srv := m.Serve(t, mod.Routes, mod.OpenAPI())
+	return &shop{Module: m, API: srv.API, DatabaseURL: m.ModuleDatabase.URL}
+}
+
+// Admin makes a member of staff and returns its id and session token.
+func (s *shop) Admin(testing.TB) (id, token string) { return s.Auth.Admin() }
+
+// Customer makes a customer and returns its id and session token.
+func (s *shop) Customer(testing.TB) (id, token string) { return s.Auth.Customer() }
 
 // paymentJSON is a payment as the API shows it.
 type paymentJSON struct {
@@ -39,7 +72,7 @@ type paymentJSON struct {
 }
 
 // orderPayments asks GET /api/v1/payments?order_id= as token.
-func orderPayments(t testing.TB, shop *apptest.Shop, token, orderID string) (*testkit.Response, []paymentJSON) {
+func orderPayments(t testing.TB, shop *shop, token, orderID string) (*testkit.Response, []paymentJSON) {
 	t.Helper()
 	r := shop.API.Do("GET", "/api/v1/payments?order_id="+orderID, nil, testkit.Bearer(token))
 	var body struct {
@@ -86,35 +119,4 @@ func messages(t testing.TB, db *sql.DB, topic, orderID string) []published {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// waitFor polls cond until it holds, failing the test after 20s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func openDB(t testing.TB, dbURL string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func queryInt(t testing.TB, db *sql.DB, query string, args ...any) int64 {
-	t.Helper()
-	var n int64
-	if err := db.QueryRowContext(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }

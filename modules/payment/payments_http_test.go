@@ -7,14 +7,13 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
 func TestPayments_OnlyTheOwnerAndStaffSeeAnOrdersPayments(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
-	db := openDB(t, shop.DatabaseURL)
+	shop := startPayment(t)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	ownerID, owner := shop.Customer(t)
 	_, other := shop.Customer(t)
 	_, admin := shop.Admin(t)
@@ -51,7 +50,7 @@ func TestPayments_OnlyTheOwnerAndStaffSeeAnOrdersPayments(t *testing.T) {
 
 func TestPayments_BadOrderIDIs422(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startPayment(t)
 	_, token := shop.Customer(t)
 	_, admin := shop.Admin(t)
 	for _, query := range []string{

@@ -9,21 +9,21 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/modshop/modshop/app/apptest"
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/testkit"
 )
 
 // charge publishes payment.requested as the order module would, with the
 // order request's idempotency key in the metadata, and returns the order id.
-func charge(t *testing.T, shop *apptest.Shop, userID, amount, method, key string) string {
+func charge(t *testing.T, shop *shop, userID, amount, method, key string) string {
 	t.Helper()
 	order := uuid.NewString()
 	publishCharge(t, shop, order, userID, amount, method, key)
 	return order
 }
 
-func publishCharge(t *testing.T, shop *apptest.Shop, order, userID, amount, method, key string) {
+func publishCharge(t *testing.T, shop *shop, order, userID, amount, method, key string) {
 	t.Helper()
 	ctx := bus.WithIdempotencyKey(bus.WithCorrelationID(context.Background(), order), key)
 	err := shop.Publish(ctx, orderevents.PaymentRequested{OrderID: order, UserID: userID, Amount: amount, PaymentMethod: method, RequestedAt: time.Now()})
@@ -36,7 +36,7 @@ func publishCharge(t *testing.T, shop *apptest.Shop, order, userID, amount, meth
 func waitOutcome(t *testing.T, db *sql.DB, topic, order string) []published {
 	t.Helper()
 	var got []published
-	waitFor(t, topic+" for order "+order, func() bool {
+	testkit.Eventually(t, topic+" for order "+order, func() bool {
 		got = messages(t, db, topic, order)
 		return len(got) > 0
 	})
@@ -45,7 +45,7 @@ func waitOutcome(t *testing.T, db *sql.DB, topic, order string) []published {
 
 func providerOps(t *testing.T, db *sql.DB, kind, key string) int64 {
 	t.Helper()
-	return queryInt(t, db, `SELECT count(*) FROM payments.test_provider_operations WHERE kind = $1 AND idempotency_key = $2`, kind, key)
+	return testkit.QueryInt(t, db, `SELECT count(*) FROM payments.test_provider_operations WHERE kind = $1 AND idempotency_key = $2`, kind, key)
 }
 
 // TestCharge_VisaIsCapturedOnceWhenTheRequestArrivesTwice: payment.requested
@@ -54,8 +54,8 @@ func providerOps(t *testing.T, db *sql.DB, kind, key string) int64 {
 // and carrying the order request's idempotency key.
 func TestCharge_VisaIsCapturedOnceWhenTheRequestArrivesTwice(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
-	db := openDB(t, shop.DatabaseURL)
+	shop := startPayment(t)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	userID, token := shop.Customer(t)
 
 	order := uuid.NewString()
@@ -85,7 +85,7 @@ func TestCharge_VisaIsCapturedOnceWhenTheRequestArrivesTwice(t *testing.T) {
 	if n := providerOps(t, db, "capture", paymentID); n != 1 {
 		t.Errorf("the provider captured payment %s %d times, want once", paymentID, n)
 	}
-	if n := queryInt(t, db, `SELECT count(*) FROM payments.test_provider_operations WHERE kind = 'capture'`); n != 2 {
+	if n := testkit.QueryInt(t, db, `SELECT count(*) FROM payments.test_provider_operations WHERE kind = 'capture'`); n != 2 {
 		t.Errorf("the provider captured %d times for two orders, want 2", n)
 	}
 
@@ -102,8 +102,8 @@ func TestCharge_VisaIsCapturedOnceWhenTheRequestArrivesTwice(t *testing.T) {
 
 func TestCharge_DeclinedAndUnknownCardsFailWithTheirReason(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
-	db := openDB(t, shop.DatabaseURL)
+	shop := startPayment(t)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	userID, token := shop.Customer(t)
 	for method, reason := range map[string]string{
 		"pm_card_chargeDeclined": "declined",
@@ -128,7 +128,7 @@ func TestCharge_DeclinedAndUnknownCardsFailWithTheirReason(t *testing.T) {
 			t.Errorf("%s: payments = %+v, want one failed (%s) netting 0.00", method, pays, reason)
 		}
 	}
-	if n := queryInt(t, db, `SELECT count(*) FROM payments.test_provider_operations WHERE kind = 'capture'`); n != 0 {
+	if n := testkit.QueryInt(t, db, `SELECT count(*) FROM payments.test_provider_operations WHERE kind = 'capture'`); n != 0 {
 		t.Errorf("the provider captured %d times for declined cards", n)
 	}
 }
@@ -138,8 +138,8 @@ func TestCharge_DeclinedAndUnknownCardsFailWithTheirReason(t *testing.T) {
 // an order without a captured payment refunds nothing.
 func TestRefund_AfterCaptureRefundsOnceAndTheLedgerNetsZero(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
-	db := openDB(t, shop.DatabaseURL)
+	shop := startPayment(t)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	userID, token := shop.Customer(t)
 	ctx := context.Background()
 
@@ -172,7 +172,7 @@ func TestRefund_AfterCaptureRefundsOnceAndTheLedgerNetsZero(t *testing.T) {
 	if n := messages(t, db, "payment.refunded.v1", declined); len(n) != 0 {
 		t.Errorf("an order without a captured payment was refunded: %v", n)
 	}
-	if n := queryInt(t, db, `SELECT count(*) FROM payments.refunds`); n != 2 {
+	if n := testkit.QueryInt(t, db, `SELECT count(*) FROM payments.refunds`); n != 2 {
 		t.Errorf("%d refunds recorded, want 2 (the order and the marker)", n)
 	}
 	refundID, _ := ev["refund_id"].(string)
@@ -189,8 +189,8 @@ func TestRefund_AfterCaptureRefundsOnceAndTheLedgerNetsZero(t *testing.T) {
 		len(p.Refunds) != 1 || p.Refunds[0].Status != "succeeded" || p.Refunds[0].Amount != "31.40" || p.Refunds[0].Reason != "payment_after_cancel" {
 		t.Errorf("payment = %+v, want captured 31.40 refunded in full, netting 0.00", p)
 	}
-	captured := queryInt(t, db, `SELECT coalesce(sum(amount) * 100, 0)::bigint FROM payments.payments WHERE order_id = $1 AND status = 'captured'`, order)
-	back := queryInt(t, db, `SELECT coalesce(sum(r.amount) * 100, 0)::bigint FROM payments.refunds r
+	captured := testkit.QueryInt(t, db, `SELECT coalesce(sum(amount) * 100, 0)::bigint FROM payments.payments WHERE order_id = $1 AND status = 'captured'`, order)
+	back := testkit.QueryInt(t, db, `SELECT coalesce(sum(r.amount) * 100, 0)::bigint FROM payments.refunds r
 		JOIN payments.payments p ON p.id = r.payment_id WHERE p.order_id = $1 AND r.status = 'succeeded'`, order)
 	if captured != 3140 || back != 3140 {
 		t.Errorf("the ledger shows %d cents captured and %d refunded, want 3140 and 3140 (net zero)", captured, back)

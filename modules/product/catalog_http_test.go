@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,14 +13,13 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/modshop/modshop/app"
-	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
 func TestStaff_CreatesChangesAndRestocksProducts(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	api := shop.API
 	_, admin := shop.Admin(t)
 	_, customer := shop.Customer(t)
@@ -179,15 +177,15 @@ func TestStaff_CreatesChangesAndRestocksProducts(t *testing.T) {
 	expectProblem(t, "correction below zero at zero", stock(-1), http.StatusConflict, "")
 
 	// On hand = initial + restocks - corrections, by the movements ledger.
-	db := openDB(t, shop.DatabaseURL)
-	if n := queryInt(t, db, `SELECT coalesce(sum(delta), -1) FROM products.stock_movements WHERE product_id = $1`, created.ID); n != 0 {
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
+	if n := testkit.QueryInt(t, db, `SELECT coalesce(sum(delta), -1) FROM products.stock_movements WHERE product_id = $1`, created.ID); n != 0 {
 		t.Errorf("stock movements sum to %d, want 0 (on hand)", n)
 	}
 }
 
 func TestCategoryFilter_IncludesEveryLevelBelow(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	_, admin := shop.Admin(t)
 	createCategory(t, shop, admin, map[string]any{"slug": "coffee-tea", "name": "Coffee & Tea"})
 	createCategory(t, shop, admin, map[string]any{"slug": "tea", "name": "Tea", "parent": "coffee-tea"})
@@ -210,11 +208,11 @@ func TestCategoryFilter_IncludesEveryLevelBelow(t *testing.T) {
 
 func TestAdminRoutes_CustomerIs403AnonymousIs401(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	_, admin := shop.Admin(t)
 	_, customer := shop.Customer(t)
 	p := createProduct(t, shop, admin, map[string]any{"sku": "LOCK-1", "name": "Padlock", "price": "15.00", "stock": 4})
-	db := openDB(t, shop.DatabaseURL)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	before := catalogState(t, db)
 
 	routes := []struct {
@@ -260,7 +258,7 @@ func TestAdminRoutes_CustomerIs403AnonymousIs401(t *testing.T) {
 
 func TestBadInput_Is4xxProblemNamingTheFieldAndChangesNothing(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	api := shop.API
 	_, admin := shop.Admin(t)
 	createCategory(t, shop, admin, map[string]any{"slug": "garden", "name": "Garden"})
@@ -268,7 +266,7 @@ func TestBadInput_Is4xxProblemNamingTheFieldAndChangesNothing(t *testing.T) {
 	for i := range 3 { // enough for a second page at limit=2
 		createProduct(t, shop, admin, map[string]any{"sku": "HOSE-X" + string(rune('A'+i)), "name": "Hose reel " + string(rune('A'+i)), "price": "5.00"})
 	}
-	db := openDB(t, shop.DatabaseURL)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	before := catalogState(t, db)
 	auth := testkit.Bearer(admin)
 
@@ -471,7 +469,7 @@ func cursorScope(t testing.TB, cursor string) string {
 // database.
 func TestCursor_EditedWithANulCharacterIs400(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	_, admin := shop.Admin(t)
 	for i := range 3 {
 		createProduct(t, shop, admin, map[string]any{"sku": "NUL-" + string(rune('A'+i)), "name": "Rake " + string(rune('A'+i)), "price": "3.00"})
@@ -496,11 +494,11 @@ func TestCursor_EditedWithANulCharacterIs400(t *testing.T) {
 // is a 4xx, never a 500.
 func TestRestock_BeyondWhatOnHandCanHoldIsRefused(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	_, admin := shop.Admin(t)
 	p := createProduct(t, shop, admin, map[string]any{"sku": "BIG-1", "name": "Paper clips", "price": "0.50", "stock": 1_000_000})
 	// Stands for 999 restocks of 1,000,000 each, which the API accepts.
-	db := openDB(t, shop.DatabaseURL)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	if _, err := db.ExecContext(context.Background(), `UPDATE products.inventory SET on_hand = 999500000 WHERE product_id = $1`, p.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -513,25 +511,25 @@ func TestRestock_BeyondWhatOnHandCanHoldIsRefused(t *testing.T) {
 	}
 }
 
+// TestSeedDemo_TwiceAddsTheCatalogOnce: the demo catalog (what `modshop
+// seed --demo` loads; app/seed_test.go checks the command) is 8 categories
+// and 52 products, listed, searchable and in stock as described; seeding
+// again adds nothing and leaves staff's changes alone.
 func TestSeedDemo_TwiceAddsTheCatalogOnce(t *testing.T) {
 	t.Parallel()
-	dbURL := testkit.NewDatabase(t)
-	env := map[string]string{"MODSHOP_DATABASE_URL": dbURL, "MODSHOP_LOG_LEVEL": "warn"}
-	seed := func() string {
+	shop := startProduct(t)
+	seed := func() product.SeedResult {
 		t.Helper()
-		var out bytes.Buffer
-		err := app.Run(context.Background(), app.Env{Args: []string{"seed", "--demo"}, Stdin: strings.NewReader(""), Stdout: &out, Stderr: io.Discard,
-			Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+		res, err := shop.module.SeedDemo(context.Background())
 		if err != nil {
-			t.Fatalf("seed --demo: %v", err)
+			t.Fatalf("seed the demo catalog: %v", err)
 		}
-		return out.String()
+		return res
 	}
-	if out := seed(); !strings.Contains(out, "8 categories and 52 products added") {
-		t.Fatalf("first seed printed %q, want 8 categories and 52 products added", out)
+	if res := seed(); res.Categories != 8 || res.Products != 52 {
+		t.Fatalf("first seed added %d categories and %d products, want 8 and 52", res.Categories, res.Products)
 	}
 
-	shop := apptest.Start(t, func(c *app.Config) { c.DatabaseURL = dbURL })
 	_, admin := shop.Admin(t)
 	all := listAll(t, shop, url.Values{"limit": {"100"}})
 	if len(all) != 52 {
@@ -564,8 +562,8 @@ func TestSeedDemo_TwiceAddsTheCatalogOnce(t *testing.T) {
 	if r := shop.API.Do("PATCH", "/api/v1/products/"+ct.ID, map[string]any{"price": "15.50"}, testkit.Bearer(admin)); r.Status != http.StatusOK {
 		t.Fatalf("patch a demo product: %d %s", r.Status, r.Body)
 	}
-	if out := seed(); !strings.Contains(out, "0 categories and 0 products added") {
-		t.Errorf("second seed printed %q, want 0 categories and 0 products added", out)
+	if res := seed(); res.Categories != 0 || res.Products != 0 {
+		t.Errorf("second seed added %d categories and %d products, want none", res.Categories, res.Products)
 	}
 	if n := len(listAll(t, shop, url.Values{"limit": {"100"}})); n != 52 {
 		t.Errorf("after the second seed the shop lists %d products, want 52", n)

@@ -7,14 +7,53 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/migrations"
+	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/platform/testkit"
+	"github.com/modshop/modshop/platform/testkit/moduletest"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
+
+// shop is the product module alone, served behind the shop's middleware,
+// with callers made by a fake authenticator and the order saga played by
+// events the test publishes.
+type shop struct {
+	*moduletest.Module
+	module *product.Module
+	API    *testkit.API
+	URL    string
+	// DatabaseURL reaches the module's database as superuser.
+	DatabaseURL string
+}
+
+// startProduct builds the product module, as the shop does by default, on
+// a database of its own, and serves it; its expiry runner runs. before
+// runs before the bus starts (to Record events).
+func startProduct(t testing.TB, before ...func(*moduletest.Module)) *shop {
+	t.Helper()
+	files, err := migrations.For(product.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := moduletest.New(t, testkit.ModuleSpec{Name: product.Name, Schema: product.Schema, Migrations: files}, product.RegisterEvents)
+	mod := product.New(product.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: product.Config{ReservationTTL: 15 * time.Minute}})
+	for _, b := range before {
+		b(m)
+	}
+	m.Start(t)
+	m.Run(t, mod.Run)
+	srv := m.Serve(t, mod.Routes, mod.OpenAPI())
+	return &shop{Module: m, module: mod, API: srv.API, URL: srv.URL, DatabaseURL: m.ModuleDatabase.URL}
+}
+
+// Admin makes a member of staff and returns its id and session token.
+func (s *shop) Admin(testing.TB) (id, token string) { return s.Auth.Admin() }
+
+// Customer makes a customer and returns its id and session token.
+func (s *shop) Customer(testing.TB) (id, token string) { return s.Auth.Customer() }
 
 // productJSON is a product as the API shows it.
 type productJSON struct {
@@ -53,7 +92,7 @@ type pageJSON struct {
 
 // createProduct creates a product as staff and fails the test unless it
 // answers 201.
-func createProduct(t testing.TB, shop *apptest.Shop, admin string, body map[string]any) productJSON {
+func createProduct(t testing.TB, shop *shop, admin string, body map[string]any) productJSON {
 	t.Helper()
 	r := shop.API.Do("POST", "/api/v1/products", body, testkit.Bearer(admin))
 	if r.Status != http.StatusCreated {
@@ -64,7 +103,7 @@ func createProduct(t testing.TB, shop *apptest.Shop, admin string, body map[stri
 	return p
 }
 
-func createCategory(t testing.TB, shop *apptest.Shop, admin string, body map[string]any) {
+func createCategory(t testing.TB, shop *shop, admin string, body map[string]any) {
 	t.Helper()
 	r := shop.API.Do("POST", "/api/v1/categories", body, testkit.Bearer(admin))
 	if r.Status != http.StatusCreated {
@@ -73,7 +112,7 @@ func createCategory(t testing.TB, shop *apptest.Shop, admin string, body map[str
 }
 
 // getProduct fetches a product; token may be empty for an anonymous shopper.
-func getProduct(t testing.TB, shop *apptest.Shop, token, id string) (*testkit.Response, productJSON) {
+func getProduct(t testing.TB, shop *shop, token, id string) (*testkit.Response, productJSON) {
 	t.Helper()
 	var opts []testkit.Option
 	if token != "" {
@@ -88,7 +127,7 @@ func getProduct(t testing.TB, shop *apptest.Shop, token, id string) (*testkit.Re
 }
 
 // listPage fetches one page of the catalog.
-func listPage(t testing.TB, shop *apptest.Shop, params url.Values, opts ...testkit.Option) pageJSON {
+func listPage(t testing.TB, shop *shop, params url.Values, opts ...testkit.Option) pageJSON {
 	t.Helper()
 	r := shop.API.Do("GET", "/api/v1/products?"+params.Encode(), nil, opts...)
 	if r.Status != http.StatusOK {
@@ -100,7 +139,7 @@ func listPage(t testing.TB, shop *apptest.Shop, params url.Values, opts ...testk
 }
 
 // listAll walks every page of a listing and returns the products in order.
-func listAll(t testing.TB, shop *apptest.Shop, params url.Values, opts ...testkit.Option) []productJSON {
+func listAll(t testing.TB, shop *shop, params url.Values, opts ...testkit.Option) []productJSON {
 	t.Helper()
 	var all []productJSON
 	for pages := 0; ; pages++ {
@@ -157,27 +196,6 @@ func expectProblem(t testing.TB, what string, r *testkit.Response, status int, f
 	if detail, _ := p["detail"].(string); !strings.Contains(detail, field) {
 		t.Errorf("%s: problem %v does not name field %q", what, p, field)
 	}
-}
-
-// openDB opens the shop's database as superuser, to check what the API
-// cannot show (row counts, stock movements).
-func openDB(t testing.TB, dbURL string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func queryInt(t testing.TB, db *sql.DB, query string, args ...any) int64 {
-	t.Helper()
-	var n int64
-	if err := db.QueryRowContext(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }
 
 // catalogState sums up everything a bad request must leave untouched.

@@ -11,13 +11,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/modshop/modshop/app/apptest"
 )
 
 func TestSearch_RanksAndUnderstandsWebSearchSyntax(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	_, admin := shop.Admin(t)
 	createCategory(t, shop, admin, map[string]any{"slug": "kitchen", "name": "Kitchen"})
 	seed := []map[string]any{
@@ -118,7 +116,7 @@ func TestSearch_RanksAndUnderstandsWebSearchSyntax(t *testing.T) {
 // every product that existed when the walk started is seen.
 func TestPagination_WalkWhileProductsAreAdded(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	_, admin := shop.Admin(t)
 	rng := rand.New(rand.NewPCG(4, 2))
 	var sku atomic.Int64
@@ -249,7 +247,7 @@ func postProduct(base, token string, body map[string]any) error {
 // search is refused with a field error; at the bound it still searches.
 func TestSearch_OperatorFloodsAre422NotServerErrors(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startProduct(t)
 	_, admin := shop.Admin(t)
 	createProduct(t, shop, admin, map[string]any{"sku": "MUG-1", "name": "Ceramic mug", "price": "10.00", "stock": 1})
 	for _, q := range []string{

@@ -3,7 +3,6 @@ package user_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -31,7 +29,7 @@ func register(t *testing.T, api *testkit.API, username, email, password string) 
 
 func TestAccount_RegisterLoginMeLogout(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	api := shop.API
 
 	resp := register(t, api, "Alice_1", "Alice@Example.com", "a long enough secret")
@@ -101,7 +99,7 @@ func TestAccount_RegisterLoginMeLogout(t *testing.T) {
 
 func TestRegister_TakenUsernameOrEmailIs409(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	if r := register(t, shop.API, "bob", "bob@example.com", "bob's password"); r.Status != http.StatusCreated {
 		t.Fatalf("first register: %d %s", r.Status, r.Body)
 	}
@@ -130,7 +128,7 @@ func TestRegister_TakenUsernameOrEmailIs409(t *testing.T) {
 
 func TestLogin_WrongPasswordAndUnknownUserLookTheSame(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	register(t, shop.API, "carol", "carol@example.com", "carol's password")
 
 	wrong := shop.API.Do("POST", "/api/v1/sessions", map[string]string{"login": "carol", "password": "not her password"})
@@ -148,7 +146,7 @@ func TestLogin_WrongPasswordAndUnknownUserLookTheSame(t *testing.T) {
 
 func TestLogin_ThrottledPerAccountWithRetryAfter(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	register(t, shop.API, "dave", "dave@example.com", "dave's password")
 	for i := range 5 {
 		r := shop.API.Do("POST", "/api/v1/sessions", map[string]string{"login": "dave", "password": "guess " + string(rune('a'+i))})
@@ -176,7 +174,7 @@ func TestLogin_ConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
 	t.Parallel()
 	// The five checked guesses may queue for a hashing slot on a busy
 	// machine: let them wait rather than be refused (503).
-	shop := apptest.Start(t, func(c *appConfig) { c.PasswordHashWait = time.Minute })
+	shop := startUser(t, func(c *settings) { c.PasswordHashes.Wait = time.Minute })
 	register(t, shop.API, "judy", "judy@example.com", "judy's password")
 	const guesses = 20
 	statuses := make(chan int, guesses)
@@ -206,7 +204,7 @@ func TestLogin_ConcurrentGuessesCannotOutrunTheThrottle(t *testing.T) {
 
 func TestUsers_GetOneIsForStaffAndTheOwner(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	_, admin := shop.Admin(t)
 	aliceID, alice := shop.Customer(t)
 	bobID, _ := shop.Customer(t)
@@ -225,7 +223,7 @@ func TestUsers_GetOneIsForStaffAndTheOwner(t *testing.T) {
 
 func TestLogin_ThrottledPerClientAddress(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t, func(c *appConfig) { c.LoginPerClient = 3 })
+	shop := startUser(t, func(c *settings) { c.Throttle.PerClientBurst = 3 })
 	for i := range 3 {
 		r := shop.API.Do("POST", "/api/v1/sessions", map[string]string{"login": "ghost" + string(rune('a'+i)), "password": "whatever123"})
 		if r.Status != http.StatusUnauthorized {
@@ -240,7 +238,7 @@ func TestLogin_ThrottledPerClientAddress(t *testing.T) {
 
 func TestRegister_BadInputChangesNothing(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	valid := `{"username":"frank","email":"frank@example.com","password":"frank's password"}`
 	cases := []struct {
 		name   string
@@ -293,7 +291,7 @@ func TestRegister_BadInputChangesNothing(t *testing.T) {
 
 func TestAuth_NoTokenIs401AndCustomerOnAdminRouteIs403(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	custID, cust := shop.Customer(t)
 
 	for _, r := range []*testkit.Response{
@@ -324,7 +322,7 @@ func TestAuth_NoTokenIs401AndCustomerOnAdminRouteIs403(t *testing.T) {
 
 func TestAdmin_ListsUsersAndSetsRoles(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	adminID, admin := shop.Admin(t)
 	var ids []string
 	for range 5 {
@@ -400,12 +398,12 @@ func TestAdmin_ListsUsersAndSetsRoles(t *testing.T) {
 
 func TestSecrets_HashesAreArgon2idAndNeverLeave(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	_, admin := shop.Admin(t)
 	register(t, shop.API, "heidi", "heidi@example.com", "heidi's password")
 	tok := shop.Login(t, "heidi", "heidi's password")
 
-	db := openDB(t, shop.DatabaseURL)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	rows, err := db.Query(`SELECT password_hash FROM users.users`)
 	if err != nil {
 		t.Fatal(err)
@@ -463,7 +461,7 @@ func TestSecrets_HashesAreArgon2idAndNeverLeave(t *testing.T) {
 
 func TestCookieSession_CrossSiteRequestIsRefused(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	_, tok := shop.Customer(t)
 	cookie := testkit.Header("Cookie", "modshop_session="+tok)
 
@@ -487,18 +485,8 @@ func TestCookieSession_CrossSiteRequestIsRefused(t *testing.T) {
 func countUsers(t *testing.T, url string) int {
 	t.Helper()
 	var n int
-	if err := openDB(t, url).QueryRowContext(context.Background(), `SELECT count(*) FROM users.users`).Scan(&n); err != nil {
+	if err := testkit.OpenSQL(t, url).QueryRowContext(context.Background(), `SELECT count(*) FROM users.users`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
-}
-
-func openDB(t *testing.T, url string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }

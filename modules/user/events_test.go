@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -15,7 +14,7 @@ import (
 // published at all when registration fails.
 func TestRegister_PublishesUserRegisteredWithTheAccount(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	r := shop.API.Do("POST", "/api/v1/users",
 		map[string]string{"username": "ivan", "email": "ivan@example.com", "password": "ivan's password"},
 		testkit.Header("X-Request-ID", "req-ivan-1"))
@@ -29,7 +28,7 @@ func TestRegister_PublishesUserRegisteredWithTheAccount(t *testing.T) {
 		t.Fatalf("second register: %d", r.Status)
 	}
 
-	rows, err := openDB(t, shop.DatabaseURL).Query(`SELECT payload::text, metadata::text FROM bus."m_user.registered.v1"`)
+	rows, err := testkit.OpenSQL(t, shop.DatabaseURL).Query(`SELECT payload::text, metadata::text FROM bus."m_user.registered.v1"`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,18 +3,18 @@ package user_test
 import (
 	"testing"
 
-	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/platform/testkit"
 )
 
 func TestLogin_ClearsLongDeadSessionsOfEveryone(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	register(t, shop.API, "rita", "rita@example.com", "rita's password")
 	register(t, shop.API, "sam", "sam@example.com", "sam's password")
 	shop.Login(t, "rita", "rita's password")
 	shop.Login(t, "rita", "rita's password")
 	// Rita's sessions ended long ago, and she never comes back.
-	db := openDB(t, shop.DatabaseURL)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
 	if _, err := db.Exec(`UPDATE users.sessions SET expires_at = now() - interval '8 days'`); err != nil {
 		t.Fatal(err)
 	}

@@ -8,36 +8,25 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
 // twoShops starts two shops on one database: two processes of the user
 // module, as replicas behind a load balancer are.
-func twoShops(t *testing.T, change func(*appConfig)) (*apptest.Shop, *apptest.Shop) {
-	t.Helper()
-	if change == nil {
-		change = func(*appConfig) {}
-	}
-	first := apptest.Start(t, change)
-	second := apptest.Start(t, change, func(c *appConfig) { c.DatabaseURL = first.DatabaseURL })
-	return first, second
-}
-
 func logIn(api *testkit.API, login, password string) *testkit.Response {
 	return api.Do("POST", "/api/v1/sessions", map[string]string{"login": login, "password": password})
 }
 
 func TestLogin_TwoProcessesShareTheClientThrottle(t *testing.T) {
 	t.Parallel()
-	first, second := twoShops(t, func(c *appConfig) { c.LoginPerClient = 4 })
+	first, second := twoShops(t, func(c *settings) { c.Throttle.PerClientBurst = 4 })
 	for i, api := range []*testkit.API{first.API, second.API, first.API, second.API} {
-		if r := logIn(api, apptest.Unique("ghost"), "whatever123"); r.Status != http.StatusUnauthorized {
+		if r := logIn(api, unique("ghost"), "whatever123"); r.Status != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: %d %s, want 401", i+1, r.Status, r.Body)
 		}
 	}
 	for name, api := range map[string]*testkit.API{"first": first.API, "second": second.API} {
-		r := logIn(api, apptest.Unique("ghost"), "whatever123")
+		r := logIn(api, unique("ghost"), "whatever123")
 		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("5th attempt from one address, on the %s process: %d (Retry-After %q), want 429: the processes count apart",
 				name, r.Status, r.Header.Get("Retry-After"))
@@ -61,8 +50,8 @@ func TestLogin_TwoProcessesShareTheAccountThrottle(t *testing.T) {
 
 func TestRegister_ThrottledPerClientAddress(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t, func(c *appConfig) {
-		c.RegisterPerClient = 3
+	shop := startUser(t, func(c *settings) {
+		c.RegisterThrottle.PerClientBurst = 3
 		c.TrustedProxies = "127.0.0.1" // so that the test can speak for another address
 	})
 	// Invalid registrations are refused before the throttle: they cost nothing.
@@ -99,7 +88,7 @@ func TestRegister_ThrottledPerClientAddress(t *testing.T) {
 
 func TestRegister_TwoProcessesShareTheThrottle(t *testing.T) {
 	t.Parallel()
-	first, second := twoShops(t, func(c *appConfig) { c.RegisterPerClient = 2 })
+	first, second := twoShops(t, func(c *settings) { c.RegisterThrottle.PerClientBurst = 2 })
 	register(t, first.API, "nia", "nia@example.com", "nia's password")
 	register(t, second.API, "oli", "oli@example.com", "oli's password")
 	if r := register(t, first.API, "pat", "pat@example.com", "pat's password"); r.Status != http.StatusTooManyRequests {
@@ -109,7 +98,7 @@ func TestRegister_TwoProcessesShareTheThrottle(t *testing.T) {
 
 func TestRegister_TakenNameIsAnsweredWithoutHashing(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t, func(c *appConfig) { c.RegisterPerClient = 100 })
+	shop := startUser(t, func(c *settings) { c.RegisterThrottle.PerClientBurst = 100 })
 	register(t, shop.API, "quinn", "quinn@example.com", "quinn's password")
 	before := metric(t, shop, "modshop_password_hashes_total")
 	const n = 20
@@ -138,18 +127,18 @@ func TestRegister_TakenNameIsAnsweredWithoutHashing(t *testing.T) {
 
 func TestPasswordHashes_TheBoundIsTheSettingOrSizedFromMemory(t *testing.T) {
 	t.Parallel()
-	set := apptest.Start(t, func(c *appConfig) { c.PasswordHashes = 3 })
+	set := startUser(t, func(c *settings) { c.PasswordHashes.Slots = 3 })
 	if got := metric(t, set, "modshop_password_hash_slots"); got != 3 {
 		t.Fatalf("modshop_password_hash_slots = %v with MODSHOP_PASSWORD_HASHES=3", got)
 	}
-	sized := apptest.Start(t)
+	sized := startUser(t)
 	if got := metric(t, sized, "modshop_password_hash_slots"); got < 1 {
 		t.Fatalf("modshop_password_hash_slots = %v sized from memory, want at least 1", got)
 	}
 }
 
 // metric reads one unlabelled sample from the shop's /metrics.
-func metric(t *testing.T, shop *apptest.Shop, name string) float64 {
+func metric(t *testing.T, shop *shop, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(shop.URL + "/metrics")
 	if err != nil {

@@ -3,11 +3,7 @@ package user_test
 import (
 	"encoding/hex"
 	"encoding/json"
-
-	"github.com/modshop/modshop/app"
 )
-
-type appConfig = app.Config
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
 

@@ -1,4 +1,4 @@
-package order_test
+package app_test
 
 import (
 	"net/http"
