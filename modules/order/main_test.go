@@ -71,7 +71,7 @@ func startOrders(t *testing.T, cfg order.Config) *orders {
 	moduletest.Record[events.PaymentRequested](m.Events)
 	m.Start(t)
 	m.Run(t, mod.Run)
-	srv := m.Serve(t, mod.Routes, mod.OpenAPI())
+	srv := m.Serve(t, mod.Routes, order.Definition(cfg).OpenAPI)
 	return &orders{Module: m, module: mod, api: srv.API, url: srv.URL}
 }
 

@@ -39,7 +39,7 @@ func startPayment(t testing.TB) *shop {
 		TestDelay: 2 * time.Second, ProviderTimeout: 10 * time.Second}})
 	m.Start(t)
 	m.Run(t, mod.Run)
-	srv := m.Serve(t, mod.Routes, mod.OpenAPI())
+	srv := m.Serve(t, mod.Routes, payment.Definition(payment.Config{}).OpenAPI)
 	return &shop{Module: m, API: srv.API, DatabaseURL: m.ModuleDatabase.URL}
 }
 

@@ -45,7 +45,7 @@ func startProduct(t testing.TB, before ...func(*moduletest.Module)) *shop {
 	}
 	m.Start(t)
 	m.Run(t, mod.Run)
-	srv := m.Serve(t, mod.Routes, mod.OpenAPI())
+	srv := m.Serve(t, mod.Routes, product.Definition(product.Config{}).OpenAPI)
 	return &shop{Module: m, module: mod, API: srv.API, URL: srv.URL, DatabaseURL: m.ModuleDatabase.URL}
 }
 

@@ -87,7 +87,7 @@ func serveUser(t *testing.T, m *moduletest.Module, change ...func(*settings)) *s
 	}
 	srv := m.ServeConfig(t, moduletest.ServerConfig{
 		Routes:         []func(*gin.RouterGroup){mod.Routes, m.Bus.Routes},
-		OpenAPI:        [][]byte{mod.OpenAPI(), bus.OpenAPI()},
+		OpenAPI:        [][]byte{user.Definition(s.Config).OpenAPI, bus.OpenAPI()},
 		Authenticator:  mod.Authenticator(),
 		TrustedProxies: proxies,
 	})
