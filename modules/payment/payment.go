@@ -34,8 +34,9 @@ var openAPI []byte
 
 // The module's bus handlers. A handler's name is its consumer group's
 // durable id: offsets, inboxes, dead letters and RabbitMQ queue names
-// keep it, so renaming one starts a new group that replays the whole
-// topic (docs/adding-a-module.md). New handlers are named
+// keep it, so renaming one in code alone starts a new group that replays
+// what the topic still holds (what a rename takes: docs/bus.md,
+// "Renaming a handler"). New handlers are named
 // "<module>.on_<event>"; these keep the names they were first given.
 const (
 	HandlerCharge = "payment.charge"
