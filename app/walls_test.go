@@ -43,7 +43,7 @@ func TestImports_RespectModuleWalls(t *testing.T) {
 				continue
 			}
 			checked++
-			if msg := wallViolation(rel, strings.TrimPrefix(target, modulePath), strings.HasSuffix(rel, "_test.go")); msg != "" {
+			if msg := wallViolation(rel, strings.TrimPrefix(target, modulePath)); msg != "" {
 				t.Errorf("%s imports %s: %s", rel, target, msg)
 			}
 		}
@@ -57,16 +57,7 @@ func TestImports_RespectModuleWalls(t *testing.T) {
 	}
 }
 
-// wholeShopTests are the module tests that still start the whole shop
-// (app/apptest), from before a module could be tested alone
-// (platform/testkit/moduletest). They are in internal packages; the list
-// only shrinks, and no other module code, test or not, may import app.
-var wholeShopTests = map[string]bool{
-	"modules/user/internal/accounts/http_test.go":  true,
-	"modules/user/internal/accounts/bound_test.go": true,
-}
-
-func wallViolation(file, target string, isTest bool) string {
+func wallViolation(file, target string) string {
 	switch {
 	case strings.HasPrefix(file, "platform/"):
 		if strings.HasPrefix(target, "modules/") || strings.HasPrefix(target, "app") {
@@ -74,7 +65,7 @@ func wallViolation(file, target string, isTest bool) string {
 		}
 	case strings.HasPrefix(file, "modules/"):
 		own := strings.SplitN(strings.TrimPrefix(file, "modules/"), "/", 2)[0]
-		if strings.HasPrefix(target, "app") && !(isTest && wholeShopTests[file]) {
+		if strings.HasPrefix(target, "app") {
 			return "a module must not import the composition root (its tests start the module alone: platform/testkit/moduletest)"
 		}
 		if strings.HasPrefix(target, "modules/") {
@@ -103,15 +94,17 @@ func TestWallViolation_Rules(t *testing.T) {
 		{"app/app.go", "modules/order/internal/saga", false},
 	}
 	for _, c := range cases {
-		if got := wallViolation(c.file, c.target, false) != ""; got != c.bad {
+		if got := wallViolation(c.file, c.target) != ""; got != c.bad {
 			t.Errorf("%s -> %s: violation %v, want %v", c.file, c.target, got, c.bad)
 		}
 	}
 	// A module's tests start the module alone: they may not import the
 	// composition root either.
-	for _, target := range []string{"app", "app/apptest"} {
-		if wallViolation("modules/order/list_test.go", target, true) == "" {
-			t.Errorf("modules/order/list_test.go -> %s: no violation, want one", target)
+	for _, file := range []string{"modules/order/list_test.go", "modules/user/internal/accounts/http_test.go"} {
+		for _, target := range []string{"app", "app/apptest"} {
+			if wallViolation(file, target) == "" {
+				t.Errorf("%s -> %s: no violation, want one", file, target)
+			}
 		}
 	}
 }

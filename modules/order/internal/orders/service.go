@@ -17,6 +17,7 @@ import (
 	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/cursor"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -166,7 +167,7 @@ type Page struct {
 
 // List returns the caller's orders; staff see everyone's and may filter
 // by status.
-func (s *Service) List(ctx context.Context, caller auth.Identity, status, cursor string, limit int) (Page, error) {
+func (s *Service) List(ctx context.Context, caller auth.Identity, status, from string, limit int) (Page, error) {
 	f := orderFilter{Status: Status(status), Limit: limit}
 	if !caller.HasRole(auth.RoleAdmin) {
 		f.UserID = caller.UserID
@@ -178,8 +179,8 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, status, cursor
 			return Page{}, apperr.InvalidField("status", "must be pending, awaiting_payment, confirmed, rejected or cancelled")
 		}
 	}
-	if cursor != "" {
-		c, err := decodeOrderCursor(cursor)
+	if from != "" {
+		c, err := cursor.Decode(from)
 		if err != nil {
 			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
 		}
@@ -192,7 +193,7 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, status, cursor
 	page := Page{}
 	if len(rows) > limit {
 		last := rows[limit-1]
-		next := encodeOrderCursor(orderCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		next := cursor.Encode(cursor.Keyset{CreatedAt: last.CreatedAt, ID: last.ID})
 		page.NextCursor = &next
 		rows = rows[:limit]
 	}

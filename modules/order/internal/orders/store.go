@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	productevents "github.com/modshop/modshop/modules/product/events"
+	"github.com/modshop/modshop/platform/cursor"
 )
 
 type orderRow struct {
@@ -130,7 +131,7 @@ func orderByID(ctx context.Context, db *gorm.DB, id string) (orderRow, bool, err
 type orderFilter struct {
 	UserID string // "" for every user's
 	Status Status // "" for any
-	After  *orderCursor
+	After  *cursor.Keyset
 	Limit  int
 }
 

@@ -11,10 +11,11 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/migrations"
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/modules/payment/internal/provider"
-	"github.com/modshop/modshop/modules/payment/internal/testdb"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/testkit"
 )
 
 // The life of a payment or refund row, as the statements in charge.go,
@@ -134,7 +135,7 @@ func (nopPublisher) Publish(context.Context, *gorm.DB, ...bus.Event) error { ret
 // a claim takes them; a settle comes with the row's current claim.
 func TestLifecycle_TheStatementsDoWhatTheTableSays(t *testing.T) {
 	t.Parallel()
-	gdb := testdb.Open(t)
+	gdb := paymentsDB(t)
 	s := NewService(gdb, nopPublisher{}, provider.NewTestMode(provider.NewMemoryRecords(), time.Millisecond),
 		slog.New(slog.NewTextHandler(io.Discard, nil)), Config{})
 	ctx := context.Background()
@@ -274,4 +275,16 @@ func TestLifecycle_TheStatementsDoWhatTheTableSays(t *testing.T) {
 			}
 		}
 	}
+}
+
+// paymentsDB creates a database with the payment module's schema
+// provisioned and migrated, and returns a handle acting as the module's
+// role, as the running shop gives the module.
+func paymentsDB(t *testing.T) *gorm.DB {
+	t.Helper()
+	files, err := migrations.For("payment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testkit.NewModuleDatabase(t, testkit.ModuleSpec{Name: "payment", Schema: "payments", Migrations: files}).DB
 }

@@ -15,16 +15,28 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/modshop/modshop/migrations"
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/modules/payment/events"
 	"github.com/modshop/modshop/modules/payment/internal/ledger"
 	"github.com/modshop/modshop/modules/payment/internal/provider"
-	"github.com/modshop/modshop/modules/payment/internal/testdb"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
+
+// paymentsDB creates a database with the payment module's schema
+// provisioned and migrated, and returns a handle acting as the module's
+// role, as the running shop gives the module.
+func paymentsDB(t *testing.T) *gorm.DB {
+	t.Helper()
+	files, err := migrations.For("payment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testkit.NewModuleDatabase(t, testkit.ModuleSpec{Name: "payment", Schema: "payments", Migrations: files}).DB
+}
 
 // recorder stands in for the bus: it keeps what was published.
 type recorder struct {
@@ -114,7 +126,7 @@ func fastConfig() ledger.Config {
 
 func newLedger(t *testing.T, cfg ledger.Config, delay time.Duration) *ledgerWorld {
 	t.Helper()
-	w := &ledgerWorld{db: testdb.Open(t), books: provider.NewMemoryRecords(), events: &recorder{}, cfg: cfg}
+	w := &ledgerWorld{db: paymentsDB(t), books: provider.NewMemoryRecords(), events: &recorder{}, cfg: cfg}
 	w.provider = &flaky{TestMode: provider.NewTestMode(w.books, delay)}
 	w.svc = ledger.NewService(w.db, w.events, w.provider, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	return w

@@ -5,10 +5,20 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/modshop/modshop/modules/payment/internal/testdb"
+	"github.com/modshop/modshop/migrations"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-func ledgerDB(t *testing.T) *gorm.DB { return testdb.Open(t) }
+// ledgerDB creates a database with the payment module's schema
+// provisioned and migrated, and returns a handle acting as the module's
+// role, as the running shop gives the module.
+func ledgerDB(t *testing.T) *gorm.DB {
+	t.Helper()
+	files, err := migrations.For("payment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testkit.NewModuleDatabase(t, testkit.ModuleSpec{Name: "payment", Schema: "payments", Migrations: files}).DB
+}

@@ -11,36 +11,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/modshop/modshop/app/apptest"
-	"github.com/modshop/modshop/modules/user/events"
 	"github.com/modshop/modshop/modules/user/internal/accounts"
 	"github.com/modshop/modshop/platform/apperr"
-	"github.com/modshop/modshop/platform/bus"
-	"github.com/modshop/modshop/platform/db"
 )
 
 // newService builds a second user service on a running shop's database,
 // as another process of the module would be, with cfg.
-func newService(t *testing.T, shop *apptest.Shop, cfg accounts.Config) *accounts.Service {
+func newService(t *testing.T, shop *userShop, cfg accounts.Config) *accounts.Service {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := db.OpenModule(ctx, shop.DatabaseURL, "users", 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pool.Close() })
-	g, err := db.Gorm(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	registry := bus.NewRegistry()
-	registry.Register(events.UserRegistered{})
-	b, err := bus.New(ctx, bus.Config{DatabaseURL: shop.DatabaseURL}, registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return accounts.NewService(g, b, slog.New(slog.DiscardHandler), cfg)
+	replica := shop.Replica(t)
+	return accounts.NewService(replica.DB, replica.Bus, slog.New(slog.DiscardHandler), cfg)
 }
 
 // unthrottled leaves the throttles out of the way: every request comes from one address.
@@ -96,7 +76,7 @@ func busy(err error) bool {
 
 func TestPasswordHashes_SignUpsAndLogInsNeverRunMoreThanTheBound(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	cfg := unthrottled
 	cfg.PasswordHashes = accounts.HashConfig{Slots: 2, Wait: 50 * time.Millisecond}
 	s := newService(t, shop, cfg)
@@ -105,7 +85,7 @@ func TestPasswordHashes_SignUpsAndLogInsNeverRunMoreThanTheBound(t *testing.T) {
 	const n = 16 // half sign-ups, half log-ins (of names that do not exist: they hash all the same)
 	results := make(chan error, n)
 	for i := range n {
-		name := apptest.Unique("bound")
+		name := unique("bound")
 		go func() {
 			var err error
 			if i%2 == 0 {
@@ -145,7 +125,7 @@ func TestPasswordHashes_SignUpsAndLogInsNeverRunMoreThanTheBound(t *testing.T) {
 
 func TestLogin_RefusedForCapacityCostsNoAttempt(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	name := newCustomer(t, shop)
 	cfg := unthrottled
 	cfg.Throttle.PerAccountBurst = 1
@@ -185,7 +165,7 @@ func TestLogin_RefusedForCapacityCostsNoAttempt(t *testing.T) {
 // slot, costs the attempt as a taken name's 409 does.
 func TestSignUp_AProberPaysForFreeNamesAsForTakenOnes(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	taken := newCustomer(t, shop)
 	cfg := unthrottled
 	cfg.RegisterThrottle.PerClientBurst = 3

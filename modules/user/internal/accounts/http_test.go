@@ -8,17 +8,14 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/modshop/modshop/app/apptest"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
-func TestMain(m *testing.M) { testkit.Main(m) }
-
 const password = "a long enough secret"
 
-func newCustomer(t *testing.T, shop *apptest.Shop) string {
+func newCustomer(t *testing.T, shop *userShop) string {
 	t.Helper()
-	name := apptest.Unique("cust")
+	name := unique("cust")
 	resp := shop.API.Do("POST", "/api/v1/users", map[string]string{"username": name, "email": name + "@example.com", "password": password})
 	if resp.Status != http.StatusCreated {
 		t.Fatalf("register: %d %s", resp.Status, resp.Body)
@@ -28,7 +25,7 @@ func newCustomer(t *testing.T, shop *apptest.Shop) string {
 
 func TestLogin_UserAgentThatIsNotUTF8StillLogsIn(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	name := newCustomer(t, shop)
 	// HTTP allows any byte from 0x80 up in a header; PostgreSQL refuses to
 	// store text that is not UTF-8.
@@ -41,7 +38,7 @@ func TestLogin_UserAgentThatIsNotUTF8StillLogsIn(t *testing.T) {
 
 func TestLogin_NULInTheLoginIs400(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	resp := shop.API.Do("POST", "/api/v1/sessions", testkit.Raw(`{"login":"alice\u0000","password":"whatever12"}`))
 	if resp.Status != http.StatusBadRequest {
 		t.Fatalf("login holding NUL: %d %s, want 400", resp.Status, resp.Body)
@@ -51,7 +48,7 @@ func TestLogin_NULInTheLoginIs400(t *testing.T) {
 
 func TestLogin_StaleBearerTokenDoesNotStopLoggingInAgain(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	name := newCustomer(t, shop)
 	token := shop.Login(t, name, password)
 	if resp := shop.API.Do("DELETE", "/api/v1/sessions/current", nil, testkit.Bearer(token)); resp.Status != http.StatusNoContent {
@@ -72,7 +69,7 @@ func TestLogin_StaleBearerTokenDoesNotStopLoggingInAgain(t *testing.T) {
 
 func TestListUsers_ForgedCursorIs400(t *testing.T) {
 	t.Parallel()
-	shop := apptest.Start(t)
+	shop := startUser(t)
 	_, admin := shop.Admin(t)
 	const id = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 	for _, forged := range []string{

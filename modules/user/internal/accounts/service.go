@@ -24,6 +24,7 @@ import (
 	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/cursor"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -352,10 +353,10 @@ type UserPage struct {
 }
 
 // ListUsers pages through every account for staff.
-func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) (UserPage, error) {
-	var after *userCursor
-	if cursor != "" {
-		c, err := decodeUserCursor(cursor)
+func (s *Service) ListUsers(ctx context.Context, from string, limit int) (UserPage, error) {
+	var after *cursor.Keyset
+	if from != "" {
+		c, err := cursor.Decode(from)
 		if err != nil {
 			return UserPage{}, apperr.Malformed("the cursor is not one this API gave out")
 		}
@@ -369,7 +370,7 @@ func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) (User
 	if len(users) > limit {
 		page.Items = users[:limit]
 		last := page.Items[limit-1]
-		next := encodeUserCursor(userCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		next := cursor.Encode(cursor.Keyset{CreatedAt: last.CreatedAt, ID: last.ID})
 		page.NextCursor = &next
 	}
 	return page, nil

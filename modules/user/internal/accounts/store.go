@@ -9,6 +9,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/modshop/modshop/platform/cursor"
 	"github.com/modshop/modshop/platform/db"
 )
 
@@ -133,7 +134,7 @@ func (s store) userByID(ctx context.Context, id string) (User, error) {
 
 // listUsers pages through accounts in sign-up order, keyset-paginated on
 // (created_at, id) so pages stay stable while people register.
-func (s store) listUsers(ctx context.Context, after *userCursor, limit int) ([]User, error) {
+func (s store) listUsers(ctx context.Context, after *cursor.Keyset, limit int) ([]User, error) {
 	q := s.db.WithContext(ctx)
 	var rows []userWithRoles
 	var err error

@@ -1,26 +1,27 @@
-package accounts
+package cursor
 
 import (
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestUserCursor_RoundTrips(t *testing.T) {
+func TestKeyset_RoundTrips(t *testing.T) {
 	t.Parallel()
 	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
-	tests := []userCursor{
+	tests := []Keyset{
 		{CreatedAt: time.Date(2026, 11, 27, 4, 14, 31, 123456000, time.UTC), ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8"},
 		{CreatedAt: time.Date(2026, 11, 27, 9, 44, 31, 1, zone), ID: "00000000-0000-0000-0000-000000000000"},
 		{CreatedAt: time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC), ID: "ffffffff-ffff-4fff-bfff-ffffffffffff"},
 	}
 	for _, want := range tests {
-		s := encodeUserCursor(want)
+		s := Encode(want)
 		if strings.ContainsAny(s, "+/=&?# ") {
 			t.Errorf("cursor %q needs escaping in a query string", s)
 		}
-		got, err := decodeUserCursor(s)
+		got, err := Decode(s)
 		if err != nil {
 			t.Fatalf("decode(encode(%v)) failed: %v", want, err)
 		}
@@ -30,7 +31,7 @@ func TestUserCursor_RoundTrips(t *testing.T) {
 	}
 }
 
-func TestUserCursor_RefusesForgedCursors(t *testing.T) {
+func TestDecode_RefusesForgedCursors(t *testing.T) {
 	t.Parallel()
 	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	const id = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
@@ -53,8 +54,8 @@ func TestUserCursor_RefusesForgedCursors(t *testing.T) {
 	for name, cursor := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if c, err := decodeUserCursor(cursor); err == nil {
-				t.Errorf("decodeUserCursor(%q) = %v, nil; want an error", cursor, c)
+			if c, err := Decode(cursor); !errors.Is(err, ErrMalformed) {
+				t.Errorf("Decode(%q) = %v, %v; want ErrMalformed", cursor, c, err)
 			}
 		})
 	}
