@@ -12,9 +12,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/platform/db"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // Config tunes the bus. Zero values take the defaults.
@@ -152,6 +154,8 @@ type Bus struct {
 	registry *Registry
 	log      *slog.Logger
 	db       *sql.DB // acts as the bus role
+	// tracer makes the publish and handle spans (tracing.go).
+	tracer trace.Tracer
 	wake     *wakeups
 	notify   *notifier
 	metrics  *metrics
@@ -194,6 +198,10 @@ type handler struct {
 	busy     atomic.Int64 // messages in the handler's hands now
 	retry    *groupRetry  // its group's transient failures
 	run      func(ctx context.Context, tx *gorm.DB, ev Event) error
+	// spanName is "handle <name>", its attempts' span (tracing.go); tries
+	// numbers them across batches.
+	spanName string
+	tries    tries
 }
 
 // New connects the bus and creates the tables of every registered event.
@@ -204,6 +212,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 		cfg:      cfg,
 		registry: registry,
 		log:      cfg.Log.With("component", "bus"),
+		tracer:   telemetry.Tracer("bus"),
 		wake:     newWakeups(),
 		notify:   newNotifier(),
 		handlers: map[string]*handler{},
@@ -278,7 +287,7 @@ func Handle[T Event](b *Bus, name string, c Consumer, fn func(ctx context.Contex
 	if _, dup := b.handlers[name]; dup {
 		panic("bus: handler " + name + " registered twice")
 	}
-	b.handlers[name] = &handler{name: name, topic: topic, consumer: c, retry: b.newGroupRetry(topic, name), run: func(ctx context.Context, tx *gorm.DB, ev Event) error {
+	b.handlers[name] = &handler{name: name, topic: topic, consumer: c, retry: b.newGroupRetry(topic, name), spanName: "handle " + name, run: func(ctx context.Context, tx *gorm.DB, ev Event) error {
 		typed, ok := ev.(T)
 		if !ok {
 			return fmt.Errorf("handler %s got %T, want %T", name, ev, zero)

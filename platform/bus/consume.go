@@ -59,24 +59,37 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 		}
 		ev, err := b.registry.decode(md.Event, msg.Payload)
 		if errors.Is(err, errUnknownEvent) {
-			b.log.Warn("bus: unknown event acknowledged without handling", "handler", h.name, "event", md.Event, "message_id", md.MessageID)
+			b.log.WarnContext(ctx, "bus: unknown event acknowledged without handling", "handler", h.name, "event", md.Event, "message_id", md.MessageID)
 			b.metrics.unknown.WithLabelValues(h.name).Inc()
 			return nil
 		}
+		// Each attempt is a span, a child of the span that published the
+		// message (tracing.go); try numbers them, also across the batches
+		// that read the message again after a transient failure.
+		try := h.tries.first(msg.UUID)
 		if err != nil { // a payload that cannot be decoded will never succeed
-			return b.park(ctx, h, msg, batch, err, 1)
+			actx, span := b.startHandle(ctx, h, msg, try)
+			parked, perr := b.park(actx, h, msg, batch, err, 1)
+			endHandle(span, parkOutcome(parked), err)
+			return perr
 		}
 		wait := b.cfg.RetryBackoff
-		for attempt := 1; ; {
-			err := b.apply(ctx, h, md, ev, batch)
+		for attempt := 1; ; try++ {
+			actx, span := b.startHandle(ctx, h, msg, try)
+			duplicate, err := b.applyMessage(actx, h, md, ev, batch)
 			if err == nil {
+				if duplicate {
+					endHandle(span, OutcomeDuplicate, nil)
+				} else {
+					endHandle(span, OutcomeApplied, nil)
+				}
 				if batch == nil {
 					// (In a batch, the group has recovered once its offset
 					// is written: the subscriber's backoff sees to that.
 					// A message before the failed one, found applied when
 					// the group reads again, is no recovery.)
 					h.retry.succeeded()
-					h.retry.store()
+					h.retry.store(actx)
 				}
 				return nil
 			}
@@ -87,19 +100,22 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 				// CloseTimeout is the shutdown's.)
 				cutOff := ctx.Err() != nil && db.SQLState(err) == "57014"
 				if !causedByClosing(err) && !cutOff {
-					b.log.Warn("bus: handler failed while the bus was closing; its message comes again after a restart",
+					b.log.WarnContext(actx, "bus: handler failed while the bus was closing; its message comes again after a restart",
 						"handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
 				}
+				endHandle(span, OutcomeRetryTransient, err)
 				return errClosing
 			}
 			if IsTransient(err) {
+				endHandle(span, OutcomeRetryTransient, err)
 				b.metrics.retried.WithLabelValues(h.name, kindTransient).Inc()
-				h.retry.failed(err)
+				h.retry.failed(actx, err)
 				if batch != nil {
+					h.tries.failedTransiently(msg.UUID, try)
 					batch.endForRetry(ctx, err)
 					return nil // the batch's offset write fails: see endForRetry
 				}
-				h.retry.store()
+				h.retry.store(actx)
 				select {
 				case <-time.After(h.retry.pause()):
 				case <-b.closing:
@@ -108,10 +124,13 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 				continue // the attempts are for permanent failures
 			}
 			if attempt >= b.cfg.MaxAttempts {
-				return b.park(ctx, h, msg, batch, err, attempt)
+				parked, perr := b.park(actx, h, msg, batch, err, attempt)
+				endHandle(span, parkOutcome(parked), err)
+				return perr
 			}
 			b.metrics.retried.WithLabelValues(h.name, kindPermanent).Inc()
-			b.log.Warn("bus: handler failed; retrying", "handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
+			b.log.WarnContext(actx, "bus: handler failed; retrying", "handler", h.name, "message_id", md.MessageID, "attempt", attempt, "err", err)
+			endHandle(span, OutcomeRetryPermanent, err)
 			select {
 			case <-time.After(wait):
 			case <-b.closing:
@@ -123,6 +142,16 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 	}
 }
 
+// parkOutcome is the outcome of the last attempt at a message: parked as a
+// dead letter, or (the dead letter could not be written just then) to come
+// again after a pause.
+func parkOutcome(parked bool) string {
+	if parked {
+		return OutcomeDeadLetter
+	}
+	return OutcomeRetryTransient
+}
+
 // park writes msg as a dead letter. Writing it may fail transiently (the
 // database away just then): a transient failure of the group like a
 // handler's, so the batch ends and the group pauses outside any
@@ -130,24 +159,28 @@ func (b *Bus) consume(h *handler) message.NoPublishHandlerFunc {
 // dead letter). Returned to watermill-sql, the error would nack the message,
 // which it sends again at once inside the open batch, at RetryBackoff for
 // as long as the write fails. With no batch (the rabbitmq transport) the
-// nack gives it back to the broker after the same pause.
-func (b *Bus) park(ctx context.Context, h *handler, msg *message.Message, batch *batchTx, cause error, attempts int) error {
-	err := b.deadLetter(ctx, h, msg, cause, attempts)
-	if err == nil || !IsTransient(err) || ctx.Err() != nil || b.isClosing() {
-		return err
+// nack gives it back to the broker after the same pause. parked reports
+// that the dead letter is written (in a batch: to commit with it).
+func (b *Bus) park(ctx context.Context, h *handler, msg *message.Message, batch *batchTx, cause error, attempts int) (parked bool, err error) {
+	err = b.deadLetter(ctx, h, msg, cause, attempts)
+	if err == nil {
+		return true, nil
+	}
+	if !IsTransient(err) || ctx.Err() != nil || b.isClosing() {
+		return false, err
 	}
 	b.metrics.retried.WithLabelValues(h.name, kindTransient).Inc()
-	h.retry.failed(err)
+	h.retry.failed(ctx, err)
 	if batch != nil {
 		batch.endForRetry(ctx, err)
-		return nil
+		return false, nil
 	}
-	h.retry.store()
+	h.retry.store(ctx)
 	select {
 	case <-time.After(h.retry.pause()):
 	case <-b.closing:
 	}
-	return err
+	return false, err
 }
 
 // apply runs h once, together with the record that this handler applied
@@ -155,7 +188,14 @@ func (b *Bus) park(ctx context.Context, h *handler, msg *message.Message, batch 
 // shares the bus's database (see batch.go), else in a transaction of its
 // own on the consumer's database. A duplicate finds the record and changes
 // nothing.
-func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batch *batchTx) (err error) {
+func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batch *batchTx) error {
+	_, err := b.applyMessage(ctx, h, md, ev, batch)
+	return err
+}
+
+// applyMessage is apply, and reports whether the message was found
+// applied already.
+func (b *Bus) applyMessage(ctx context.Context, h *handler, md Metadata, ev Event, batch *batchTx) (duplicate bool, err error) {
 	start := time.Now()
 	err = errBatchEnded
 	if batch != nil && h.inBatch != nil {
@@ -167,9 +207,9 @@ func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batc
 	switch {
 	case errors.Is(err, errDuplicate):
 		b.metrics.duplicates.WithLabelValues(h.name).Inc()
-		return nil
+		return true, nil
 	case err != nil:
-		return err
+		return false, err
 	}
 	if batch != nil {
 		// Progress since the last transient failure (a duplicate is none):
@@ -183,7 +223,7 @@ func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batc
 	if !md.OccurredAt.IsZero() {
 		b.metrics.hop.WithLabelValues(h.name).Observe(start.Sub(md.OccurredAt).Seconds())
 	}
-	return nil
+	return false, nil
 }
 
 // applyAlone applies one message in its own transaction on the consumer's

@@ -11,6 +11,7 @@ import (
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/codes"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/platform/db"
@@ -23,7 +24,9 @@ var ErrNotInTransaction = errors.New("bus: publish needs a *gorm.DB inside a tra
 // Publish writes events in tx, the caller's transaction: they are delivered
 // if and only if tx commits. Metadata comes from ctx: inside a handler the
 // events inherit the handled message's correlation id and idempotency key
-// and name it as their cause.
+// and name it as their cause. Each event is a span "publish <event>", a
+// child of ctx's span, whose trace context the message carries to its
+// handlers (tracing.go).
 func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 	sqlTx, err := txOf(tx)
 	if err != nil {
@@ -55,10 +58,16 @@ func (b *Bus) Publish(ctx context.Context, tx *gorm.DB, events ...Event) error {
 		if err != nil {
 			return err
 		}
+		// Its span's trace context travels in its metadata (tracing.go).
+		span := b.startPublish(ctx, name, msg)
 		table, err := b.transport.publish(inTx, name, msg)
 		if err != nil {
-			return fmt.Errorf("publish %s: %w", name, err)
+			err = fmt.Errorf("publish %s: %w", name, err)
+			span.SetStatus(codes.Error, err.Error())
+			span.End()
+			return err
 		}
+		span.End()
 		tables[table] = true
 	}
 	names := make([]string, 0, len(tables))

@@ -268,7 +268,7 @@ func (t *rabbitTransport) forwardRetry(r *groupRetry, logger watermill.LoggerAda
 				return out, err
 			}
 			t.b.metrics.retried.WithLabelValues(forwarderGroup, kindTransient).Inc()
-			r.failed(err)
+			r.failed(msg.Context(), err)
 			if batch == nil {
 				return nil, err
 			}

@@ -47,12 +47,13 @@ func (b *Bus) newGroupRetry(topic, group string) *groupRetry {
 	return &groupRetry{bus: b, topic: topic, group: group}
 }
 
-// failed records a transient failure of the group's handler. The first of
+// failed records a transient failure of the group's handler (ctx: the
+// handler's, for the log line). The first of
 // a run is part of the database's outage if it lost its connection (the
 // bus logs that once for all its groups); else it is logged by store, at
 // the pause after it (see there). The rest only at DEBUG, with their
 // count shown on the bus page and in the metrics.
-func (r *groupRetry) failed(err error) {
+func (r *groupRetry) failed(ctx context.Context, err error) {
 	outage := connectionLost(err) && r.bus.outage.Failed(err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,7 +63,7 @@ func (r *groupRetry) failed(err error) {
 		r.since, r.first, r.told = time.Now(), err, outage
 		return
 	}
-	r.bus.log.Debug("bus: handler failed transiently again", "handler", r.group, "retries", r.retries, "err", err)
+	r.bus.log.DebugContext(ctx, "bus: handler failed transiently again", "handler", r.group, "retries", r.retries, "err", err)
 }
 
 // pause returns how long the group waits before it reads again: the
@@ -128,7 +129,7 @@ func (r *groupRetry) idle() {
 		}
 	}
 	r.succeeded()
-	r.store()
+	r.store(context.Background())
 }
 
 // progressed records that the group applied a message in its batch. The
@@ -148,7 +149,8 @@ func (r *groupRetry) progressed() {
 // it there once the group has recovered. Best effort: the database may be
 // what is failing; it is written at the first pause that reaches it, and
 // a clear that fails is tried again at the next one. It runs outside any
-// transaction (the subscriber calls it between queries).
+// transaction (the subscriber calls it between queries). logCtx is what
+// its log lines are logged with (a handler's, for its trace ids).
 //
 // Unless the run began with a lost connection (failed), the write also
 // tells whose failure it is, and so how its start is logged. The bus's
@@ -159,7 +161,7 @@ func (r *groupRetry) progressed() {
 // every success elsewhere (another group's poll, the heartbeat) and
 // started again by the next pause: a WARN and an INFO about the database
 // at every pause, none naming the handler.
-func (r *groupRetry) store() {
+func (r *groupRetry) store(logCtx context.Context) {
 	r.mu.Lock()
 	since, retries, lastErr, stored := r.since, r.retries, r.lastErr, r.stored
 	r.mu.Unlock()
@@ -182,12 +184,12 @@ func (r *groupRetry) store() {
 	if !since.IsZero() && r.since.Equal(since) && !r.told && (err == nil || outage) {
 		r.told, r.warned = true, !outage
 		if r.warned {
-			r.bus.log.Warn("bus: handler failed transiently; its group pauses and reads again from its offset until it succeeds",
+			r.bus.log.WarnContext(logCtx, "bus: handler failed transiently; its group pauses and reads again from its offset until it succeeds",
 				"handler", r.group, "err", r.first)
 		}
 	}
 	if err != nil {
-		r.bus.log.Debug("bus: could not record the group's retry state; trying again later", "handler", r.group, "err", err)
+		r.bus.log.DebugContext(logCtx, "bus: could not record the group's retry state; trying again later", "handler", r.group, "err", err)
 		return
 	}
 	// A failure or a success that came meanwhile is written next time.

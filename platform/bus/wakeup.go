@@ -171,7 +171,7 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 			// (endForRetry); the group pauses here, with no transaction
 			// open, then reads again from its offset.
 			if b.retry != nil {
-				b.retry.store()
+				b.retry.store(context.Background())
 				logger.Debug("bus subscriber pauses after a transient failure", watermill.LogFields{"err": err.Error()})
 				return b.retry.pause()
 			}
@@ -206,7 +206,7 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 			b.retry.idle()
 		} else {
 			b.retry.succeeded()
-			b.retry.store()
+			b.retry.store(context.Background())
 		}
 	}
 	if !noMsg {
