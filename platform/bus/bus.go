@@ -155,10 +155,10 @@ type Bus struct {
 	log      *slog.Logger
 	db       *sql.DB // acts as the bus role
 	// tracer makes the publish and handle spans (tracing.go).
-	tracer trace.Tracer
-	wake     *wakeups
-	notify   *notifier
-	metrics  *metrics
+	tracer  trace.Tracer
+	wake    *wakeups
+	notify  *notifier
+	metrics *metrics
 	// notifierStop ends the notifier after its last NOTIFY.
 	notifierStop context.CancelFunc
 	notifierDone chan struct{}
