@@ -188,8 +188,22 @@ func (b *Bus) park(ctx context.Context, h *handler, msg *message.Message, batch 
 // shares the bus's database (see batch.go), else in a transaction of its
 // own on the consumer's database. A duplicate finds the record and changes
 // nothing.
+//
+// apply is a replay's (a dead letter applied again): its attempt is a span
+// of its own like consume's, a child of the message's publish span, linked
+// to the span of whoever asked for the replay.
 func (b *Bus) apply(ctx context.Context, h *handler, md Metadata, ev Event, batch *batchTx) error {
-	_, err := b.applyMessage(ctx, h, md, ev, batch)
+	actx, span := b.startReplay(ctx, h, md)
+	duplicate, err := b.applyMessage(actx, h, md, ev, batch)
+	switch {
+	case err != nil:
+		// It stays a dead letter, whatever the failure.
+		endHandle(span, OutcomeDeadLetter, err)
+	case duplicate:
+		endHandle(span, OutcomeDuplicate, nil)
+	default:
+		endHandle(span, OutcomeApplied, nil)
+	}
 	return err
 }
 

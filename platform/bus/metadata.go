@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // Metadata keys every message carries.
@@ -24,6 +26,9 @@ type Metadata struct {
 	CausationID    string
 	OccurredAt     time.Time
 	IdempotencyKey string
+	// traceparent is the W3C trace context the message carries (its
+	// publish span: tracing.go), for a replay's span.
+	traceparent, tracestate string
 }
 
 func metadataOf(msg *message.Message) Metadata {
@@ -35,6 +40,8 @@ func metadataOf(msg *message.Message) Metadata {
 		CausationID:    msg.Metadata.Get(KeyCausationID),
 		OccurredAt:     at,
 		IdempotencyKey: msg.Metadata.Get(KeyIdempotencyKey),
+		traceparent:    msg.Metadata.Get(telemetry.KeyTraceparent),
+		tracestate:     msg.Metadata.Get(telemetry.KeyTracestate),
 	}
 }
 

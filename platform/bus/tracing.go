@@ -37,6 +37,7 @@ const (
 	attrAttempt         = "modshop.attempt"
 	attrOutcome         = "modshop.outcome"
 	attrFailure         = "modshop.failure"
+	attrReplay          = "modshop.replay"
 
 	messagingSystem = "modshop"
 
@@ -98,6 +99,36 @@ func (b *Bus) startHandle(ctx context.Context, h *handler, msg *message.Message,
 			attribute.String(attrConsumerGroup, h.name),
 			attribute.String(attrMessageID, msg.UUID),
 			attribute.Int(attrAttempt, attempt),
+		)
+	}
+	return ctx, span
+}
+
+// startReplay starts the span of replaying the message md describes: a
+// child of its publish span, linked to ctx's span (the staff member's
+// request), with modshop.replay set.
+func (b *Bus) startReplay(ctx context.Context, h *handler, md Metadata) (context.Context, trace.Span) {
+	carrier := map[string]string{}
+	if md.traceparent != "" {
+		carrier[telemetry.KeyTraceparent] = md.traceparent
+	}
+	if md.tracestate != "" {
+		carrier[telemetry.KeyTracestate] = md.tracestate
+	}
+	opts := consumerKind
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		opts = append([]trace.SpanStartOption{trace.WithLinks(trace.Link{SpanContext: sc})}, consumerKind...)
+	}
+	// Only the message's trace: not the caller's span, which is linked.
+	parent := telemetry.Extract(trace.ContextWithSpanContext(ctx, trace.SpanContext{}), carrier)
+	ctx, span := b.tracer.Start(parent, h.spanName, opts...)
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String(attrMessagingSystem, messagingSystem),
+			attribute.String(attrConsumerGroup, h.name),
+			attribute.String(attrMessageID, md.MessageID),
+			attribute.Int(attrAttempt, 1),
+			attribute.Bool(attrReplay, true),
 		)
 	}
 	return ctx, span

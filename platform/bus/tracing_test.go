@@ -270,7 +270,7 @@ func TestTracing_TransientFailureThenApplied(t *testing.T) {
 
 // TestTracing_DeadLetteredMessagesLastAttempt: the last attempt at a
 // message parked as a dead letter says so; the dead letter keeps the
-// message's trace context (a replay is in its trace).
+// message's trace context, and a replay is an attempt in its trace.
 func TestTracing_DeadLetteredMessagesLastAttempt(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		ctx, root, rec := traced(t)
@@ -297,6 +297,20 @@ func TestTracing_DeadLetteredMessagesLastAttempt(t *testing.T) {
 		pub := telemetrytest.Named(spans, publishHappened)[0]
 		if tp := letters[0].Metadata[telemetry.KeyTraceparent]; !strings.Contains(tp, pub.SpanContext().SpanID().String()) {
 			t.Fatalf("the dead letter's traceparent %q names not its publish span %s", tp, pub.SpanContext().SpanID())
+		}
+
+		// A replay (still failing) is one more attempt in the message's
+		// trace, linked to the staff member's request.
+		staff, req := otel.Tracer("test").Start(context.Background(), "POST /bus/dead-letters/:id/replay")
+		if _, err := b.Replay(staff, letters[0].ID); !errors.As(err, new(*ReplayError)) {
+			t.Fatalf("replay: %v, want a ReplayError", err)
+		}
+		req.End()
+		spans = e.waitSpans(rec, root.SpanContext().TraceID(), "handle testmod.poisoned", 3)
+		replay := handleSpans(t, spans, "testmod.poisoned")[2]
+		checkAttrs(t, replay, map[string]string{"modshop.replay": "true", "modshop.outcome": "dead_letter", "modshop.failure": "permanent"})
+		if links := replay.Links(); len(links) != 1 || links[0].SpanContext.SpanID() != req.SpanContext().SpanID() {
+			t.Errorf("the replay's span links %v, want the request's span %s", links, req.SpanContext().SpanID())
 		}
 	})
 }
