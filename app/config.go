@@ -23,10 +23,7 @@ type Config struct {
 	LogFormat        string
 	DBMaxConns       int
 	StatementTimeout time.Duration
-	// TraceStatements makes a span of each database statement run inside
-	// a traced request or handler (db.TraceStatements).
-	TraceStatements bool
-	MaxBodyBytes    int
+	MaxBodyBytes     int
 	// MaxRequestsInFlight bounds the requests served at once (0: sized
 	// from memory and MaxBodyBytes, httpx.DefaultInFlight).
 	MaxRequestsInFlight int
@@ -79,6 +76,10 @@ type Config struct {
 	RegisterWindow    time.Duration
 	PasswordHashes    int
 	PasswordHashWait  time.Duration
+
+	// TraceStatements makes a span of each database statement run inside
+	// a traced request or handler (db.TraceStatements).
+	TraceStatements bool
 }
 
 // bindConfig registers the settings shared by every command; finish
