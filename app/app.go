@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/modshop/modshop/platform/config"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // Env is how the process meets the outside world; tests pass their own.
@@ -208,11 +209,13 @@ func newLogger(c Config, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", c.LogLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Lines logged inside a traced request or handler carry its trace and
+	// span ids.
 	switch c.LogFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	default:
 		return nil, fmt.Errorf("log format %q: use text or json", c.LogFormat)
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	RegisterWindow    time.Duration
 	PasswordHashes    int
 	PasswordHashWait  time.Duration
+
+	// TraceStatements makes a span of each database statement run inside
+	// a traced request or handler (db.TraceStatements).
+	TraceStatements bool
 }
 
 // bindConfig registers the settings shared by every command; finish
@@ -89,6 +93,7 @@ func bindConfig(s *config.Set, c *Config) (finish func()) {
 	s.String(&c.LogFormat, "log-format", "MODSHOP_LOG_FORMAT", "text", "text or json")
 	s.Int(&c.DBMaxConns, "db-max-conns", "MODSHOP_DB_MAX_CONNS", 10, "connections per module pool")
 	s.Duration(&c.StatementTimeout, "statement-timeout", "MODSHOP_STATEMENT_TIMEOUT", 5*time.Second, "longest a database statement of an HTTP request may run (503 beyond); 0: no limit")
+	s.Bool(&c.TraceStatements, "trace-statements", "MODSHOP_TRACE_STATEMENTS", true, "when tracing is on (OTEL_*), make a span of each database statement of a traced request or handler; false: requests and handlers only")
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "MODSHOP_MAX_BODY_BYTES", 1<<20, "largest request body accepted")
 	s.Int(&c.MaxRequestsInFlight, "max-requests-in-flight", "MODSHOP_MAX_REQUESTS_IN_FLIGHT", 0, "requests served at once; beyond, a request is answered 503 with Retry-After at once (/healthz, /readyz and /metrics excepted); 0: sized from memory and the body limit")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "MODSHOP_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may take to finish on shutdown")

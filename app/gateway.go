@@ -193,6 +193,11 @@ func runGateway(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	flush, err := setupTracing(ctx, env, gatewayServiceName, log)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer flush() // after the HTTP server has stopped
 	h, err := NewGateway(cfg, log)
 	if err != nil {
 		return err

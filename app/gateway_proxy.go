@@ -17,8 +17,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/modshop/modshop/platform/httpstack"
 	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // gateway is one entry point in front of module processes: it sends each
@@ -56,6 +59,10 @@ var headersSetHere = []string{
 	httpx.RequestIDHeader, "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
 	"Cross-Origin-Opener-Policy", "Content-Security-Policy",
 }
+
+// gatewayServiceName is the gateway's name in traces (unless
+// OTEL_SERVICE_NAME says otherwise).
+var gatewayServiceName = telemetry.ServiceName([]string{"gateway"}, false)
 
 // NewGateway builds the gateway's handler.
 func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
@@ -102,11 +109,14 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.UpstreamTimeout,
 	}
+	// Each request sent on is a client span ("gateway proxy GET"), and
+	// the traceparent it carries makes the process's server span its child.
+	traced := telemetry.Transport(transport, "gateway proxy")
 	for _, r := range cfg.Routes {
 		u := &gatewayUpstream{GatewayRoute: r}
 		u.proxy = &httputil.ReverseProxy{
 			Rewrite:        g.rewrite(r),
-			Transport:      transport,
+			Transport:      traced,
 			ModifyResponse: dropHeadersSetHere,
 			ErrorHandler:   g.upstreamFailed(r),
 			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -124,6 +134,9 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 	}
 	e.Use(
 		httpx.RequestIDs(),
+		// The gateway's server span, child of the caller's traceparent,
+		// before the access log as in every process (httpstack).
+		telemetry.Gin(gatewayServiceName, httpstack.Untraced),
 		httpx.AccessLog(log),
 		metrics.Middleware(),
 		httpx.Recover(log),
@@ -171,6 +184,10 @@ func (g *gateway) forward(c *gin.Context) {
 		serveWebUI(c)
 		return
 	}
+	// The gateway's server span is named after the route prefix it takes
+	// ("GET /api/v1/orders"): the process behind names its own after the
+	// route it serves.
+	trace.SpanFromContext(c.Request.Context()).SetName(c.Request.Method + " " + r.Prefix)
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), ginContextKey{}, c))
 	r.proxy.ServeHTTP(c.Writer, c.Request)
 	g.proxied.WithLabelValues(r.Prefix, strconv.Itoa(c.Writer.Status())).Inc()
@@ -243,7 +260,7 @@ func (g *gateway) upstreamFailed(r GatewayRoute) func(http.ResponseWriter, *http
 		if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
 			return // the client went away; nobody reads an answer
 		}
-		g.log.Warn("gateway: upstream failed", "prefix", r.Prefix, "upstream", r.Upstream.String(),
+		g.log.WarnContext(req.Context(), "gateway: upstream failed", "prefix", r.Prefix, "upstream", r.Upstream.String(),
 			"method", req.Method, "path", req.URL.Path, "err", err)
 		p := httpx.NewProblem(http.StatusBadGateway, "upstream-unavailable",
 			"the service for "+r.Prefix+" does not answer; try again shortly")
@@ -300,7 +317,7 @@ func (g *gateway) askUpstreams(ctx context.Context) gatewayReadiness {
 	var out gatewayReadiness
 	for i, r := range targets {
 		if errs[i] != nil {
-			g.log.Warn("gateway: upstream not ready", "prefix", r.Prefix, "err", errs[i])
+			g.log.WarnContext(ctx, "gateway: upstream not ready", "prefix", r.Prefix, "err", errs[i])
 			out.down = append(out.down, r.Prefix)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os/signal"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/modshop/modshop/modules/product"
 	"github.com/modshop/modshop/platform/config"
 	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // runServe runs the shop until SIGINT or SIGTERM, then drains HTTP before
@@ -30,6 +32,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Tracing flushes last, after HTTP has drained and the shop (its bus
+	// handlers, its background work) has stopped: their spans are in.
+	flush, err := setupTracing(ctx, env, serviceName(cfg.Modules, Modules(cfg)), log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer flush()
 	// The address is taken before the database is touched: a port in use
 	// (a second `make run`) or a typo must not start, migrate or stop
 	// anything.
@@ -53,6 +62,29 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}()
 	log.Info("modshop ready", "url", browserURL(ln.Addr()), "addr", ln.Addr().String(), "startup", time.Since(start).Round(time.Millisecond))
 	return httpx.Serve(ctx, ln, shop.Handler(), cfg.ShutdownTimeout, log)
+}
+
+// setupTracing installs the process's tracer provider from the OTEL_*
+// variables (telemetry.Setup; nothing is recorded when they configure no
+// exporter) under the name service, unless OTEL_SERVICE_NAME says
+// otherwise. flush exports what is buffered and stops it: call it once
+// everything that makes spans has stopped.
+func setupTracing(ctx context.Context, env Env, service string, log *slog.Logger) (flush func(), err error) {
+	getenv := func(k string) string { v, _ := env.Lookup(k); return v }
+	shutdown, err := telemetry.Setup(ctx, telemetry.Settings{ServiceName: service, Getenv: getenv})
+	if err != nil {
+		return nil, fmt.Errorf("tracing (OTEL_*): %w", err)
+	}
+	if telemetry.Enabled(getenv) {
+		log.Info("tracing on", "service", service)
+	}
+	return func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := shutdown(flushCtx); err != nil {
+			log.Warn("tracing: spans not exported at shutdown", "err", err)
+		}
+	}, nil
 }
 
 // listenHTTP listens on the configured HTTP address, explaining the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/modshop/modshop/platform/db"
 	"github.com/modshop/modshop/platform/httpstack"
 	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // Shop is a built, migrated modshop ready to serve HTTP.
@@ -174,6 +176,7 @@ func (s *Shop) buildHandler() error {
 	}
 	log.Info("requests in flight bounded", "limit", limit, "sized", why)
 	r, err := httpstack.New(httpstack.Config{
+		Service:        serviceName(cfg.Modules, s.stack.all),
 		Log:            log,
 		Metrics:        metrics,
 		InFlight:       bound,
@@ -198,6 +201,23 @@ func (s *Shop) buildHandler() error {
 	s.stack.bus.Routes(api)
 	s.handler = r
 	return nil
+}
+
+// serviceName is the name a process running the modules spec names (of
+// mods) gives itself in its traces: "modshop" when it runs them all,
+// otherwise "modshop-" and their names in the order spec gives them
+// ("modshop-order+payment"); OTEL_SERVICE_NAME overrides it.
+func serviceName(spec string, mods []Module) string {
+	if strings.TrimSpace(spec) == "all" {
+		return telemetry.ServiceName(nil, true)
+	}
+	var names []string
+	for _, name := range strings.Split(spec, ",") {
+		if name = strings.TrimSpace(name); name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return telemetry.ServiceName(names, len(names) >= len(mods))
 }
 
 // readyz tells anyone whether the shop is ready, and nothing more: why it

@@ -221,7 +221,8 @@ func (s *stack) openModuleDatabase(ctx context.Context, m Module, sharedURL stri
 	}
 	// The module's pool serves its HTTP requests, bounded by the statement
 	// timeout; its bus handlers lift it in their own transactions.
-	pool, err := db.OpenModule(ctx, url, m.Schema, s.cfg.DBMaxConns, db.StatementTimeout(s.cfg.StatementTimeout))
+	pool, err := db.OpenModule(ctx, url, m.Schema, s.cfg.DBMaxConns,
+		db.StatementTimeout(s.cfg.StatementTimeout), db.TraceStatements(s.cfg.TraceStatements))
 	if err != nil {
 		return fmt.Errorf("module %s: %w", m.Name, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/modshop/modshop/app"
+	"github.com/modshop/modshop/platform/telemetry"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -49,12 +50,13 @@ func Start(tb testing.TB, change ...func(*app.Config)) *Shop {
 	return &Shop{Shop: shop, URL: srv.URL, DatabaseURL: cfg.DatabaseURL, API: testkit.NewAPI(tb, srv.URL, shop.OpenAPI())}
 }
 
-// Logger logs to stderr when MODSHOP_TEST_LOG is set, else nowhere.
+// Logger logs to stderr when MODSHOP_TEST_LOG is set, else nowhere; a
+// line logged inside a span carries its trace and span ids, as the shop's.
 func Logger() *slog.Logger {
 	if os.Getenv("MODSHOP_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(io.Discard, nil)))
 }
 
 var seq atomic.Int64

@@ -13,6 +13,7 @@ import (
 
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // RemoteAuthenticator checks session tokens by asking a process that runs
@@ -27,7 +28,9 @@ func RemoteAuthenticator(baseURL string, log *slog.Logger) auth.Authenticator {
 	}
 	return &remoteAuthenticator{
 		me: strings.TrimRight(baseURL, "/") + "/api/v1/users/me",
-		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		// Each check is a client span ("user authenticate GET") whose
+		// traceparent makes the user module's server span its child.
+		client: &http.Client{Timeout: 5 * time.Second, Transport: telemetry.Transport(&http.Transport{
 			Proxy:       http.ProxyFromEnvironment,
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			// Every request that carries a token asks the user module, so
@@ -38,7 +41,7 @@ func RemoteAuthenticator(baseURL string, log *slog.Logger) auth.Authenticator {
 			MaxConnsPerHost:     remoteAuthConns,
 			MaxIdleConnsPerHost: remoteAuthConns,
 			IdleConnTimeout:     90 * time.Second,
-		}},
+		}, "user authenticate")},
 		log: log.With("component", "remote-auth"),
 	}
 }
@@ -73,7 +76,7 @@ func (a *remoteAuthenticator) Authenticate(ctx context.Context, token string) (a
 		if ctx.Err() != nil {
 			return auth.Identity{}, ctx.Err()
 		}
-		a.log.Warn("the user module does not answer", "url", a.me, "err", err)
+		a.log.WarnContext(ctx, "the user module does not answer", "url", a.me, "err", err)
 		return auth.Identity{}, errUserModuleUnavailable
 	}
 	defer func() {
@@ -86,7 +89,7 @@ func (a *remoteAuthenticator) Authenticate(ctx context.Context, token string) (a
 	case http.StatusUnauthorized:
 		return auth.Identity{}, auth.ErrInvalidToken
 	default:
-		a.log.Warn("the user module refused to check a session", "url", a.me, "status", resp.StatusCode)
+		a.log.WarnContext(ctx, "the user module refused to check a session", "url", a.me, "status", resp.StatusCode)
 		return auth.Identity{}, errUserModuleUnavailable
 	}
 	var u struct {
@@ -95,7 +98,7 @@ func (a *remoteAuthenticator) Authenticate(ctx context.Context, token string) (a
 		Roles    []string `json:"roles"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&u); err != nil || u.ID == "" {
-		a.log.Warn("the user module's answer cannot be read", "url", a.me, "err", err)
+		a.log.WarnContext(ctx, "the user module's answer cannot be read", "url", a.me, "err", err)
 		return auth.Identity{}, errUserModuleUnavailable
 	}
 	if u.Roles == nil {

@@ -73,7 +73,8 @@ const LiftStatementTimeout = "SET LOCAL statement_timeout = 0"
 
 // OpenModule connects to url with a pool whose every connection runs as
 // the module's role with the module's schema first on its search path, so
-// the database itself enforces the module wall.
+// the database itself enforces the module wall. Each statement made inside
+// a span is a span of its own, with the role (TraceStatements).
 func OpenModule(ctx context.Context, url, schema string, maxConns int, opts ...Option) (*sql.DB, error) {
 	if !identifier.MatchString(schema) {
 		return nil, fmt.Errorf("invalid schema name %q", schema)
@@ -87,10 +88,11 @@ func OpenModule(ctx context.Context, url, schema string, maxConns int, opts ...O
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "modshop-" + schema
+	role := RoleFor(schema)
+	cfg.ConnConfig.Tracer = newStatementTracer(cfg.ConnConfig.Database, role)
 	for _, o := range opts {
 		o(cfg)
 	}
-	role := RoleFor(schema)
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		_, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())
 		if err != nil {

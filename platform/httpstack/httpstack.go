@@ -1,5 +1,6 @@
 // Package httpstack owns the middleware every module's routes run behind,
-// in the order they run: request ids, access log, metrics, recovery,
+// in the order they run: request ids, the request's server span, access
+// log, metrics, recovery,
 // security headers, CORS, the bound on requests in flight and their
 // bodies, problem rendering, cross-origin protection, authentication and
 // event correlation. The shop mounts its modules on it, and so does a
@@ -10,17 +11,23 @@ package httpstack
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // Config is what the stack needs.
 type Config struct {
-	Log *slog.Logger
+	// Service is the process's service name (telemetry.ServiceName), for
+	// the attributes of its server spans; "modshop" when empty.
+	Service string
+	Log     *slog.Logger
 	// Metrics counts requests; its registry is where the caller exposes it.
 	Metrics *httpx.Metrics
 	// InFlight bounds the requests served at once and reads each body
@@ -44,8 +51,15 @@ func New(c Config) (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(c.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted proxies: %w", err)
 	}
+	service := c.Service
+	if service == "" {
+		service = "modshop"
+	}
 	r.Use(
 		httpx.RequestIDs(),
+		// Before the access log, so that its line (logged with the
+		// request's context) carries the trace and span ids.
+		telemetry.Gin(service, Untraced),
 		httpx.AccessLog(c.Log),
 		c.Metrics.Middleware(),
 		httpx.Recover(c.Log),
@@ -69,3 +83,10 @@ func correlateEvents(c *gin.Context) {
 	c.Request = c.Request.WithContext(bus.WithCorrelationID(c.Request.Context(), httpx.RequestID(c)))
 	c.Next()
 }
+
+// UntracedPaths are the paths whose requests make no span: probes and
+// metrics scrapes, which would bury the shop's traces under their own.
+var UntracedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// Untraced reports whether r is a request to one of UntracedPaths.
+func Untraced(r *http.Request) bool { return slices.Contains(UntracedPaths, r.URL.Path) }

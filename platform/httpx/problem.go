@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/modshop/modshop/platform/db"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // ProblemContentType is the media type of every error body.
@@ -34,6 +35,7 @@ type Problem struct {
 	Detail     string       `json:"detail,omitempty"`
 	Instance   string       `json:"instance,omitempty"`
 	RequestID  string       `json:"request_id,omitempty"`
+	TraceID    string       `json:"trace_id,omitempty"`
 	Errors     []FieldError `json:"errors,omitempty"`
 	RetryAfter int          `json:"-"` // seconds; sent as the Retry-After header when > 0
 }
@@ -167,7 +169,8 @@ func answer(c *gin.Context, log *slog.Logger, err error) *Problem {
 	return NewProblem(http.StatusInternalServerError, "internal", "something went wrong on our side; the request id helps us find it")
 }
 
-// WriteProblem writes p as the response, filling in instance and request id.
+// WriteProblem writes p as the response, filling in instance, request id
+// and, when the request is traced, its trace id.
 func WriteProblem(c *gin.Context, p *Problem) {
 	out := *p
 	if out.Title == "" {
@@ -178,6 +181,7 @@ func WriteProblem(c *gin.Context, p *Problem) {
 	}
 	out.Instance = c.Request.URL.Path
 	out.RequestID = RequestID(c)
+	out.TraceID = telemetry.TraceID(c.Request.Context())
 	if len(out.Errors) > MaxFieldErrors { // built by hand rather than by Invalid
 		out.Errors = out.Errors[:MaxFieldErrors]
 	}
