@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -81,10 +82,18 @@ func newSagaMetrics() *sagaMetrics {
 }
 
 // RegisterMetrics registers the service's metrics
-// (modshop_order_saga_stage_seconds) on reg.
+// (modshop_order_saga_stage_seconds) on reg; where another instance of the
+// module registered them first, this one observes into those.
 func (s *Service) RegisterMetrics(reg prometheus.Registerer) {
-	if reg != nil {
-		reg.MustRegister(s.metrics.stage)
+	if reg == nil {
+		return
+	}
+	if err := reg.Register(s.metrics.stage); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			panic(fmt.Sprintf("order: register the saga metrics: %v", err))
+		}
+		s.metrics.stage = already.ExistingCollector.(*prometheus.HistogramVec)
 	}
 }
 
