@@ -49,11 +49,6 @@ type pageJSON struct {
 	NextCursor *string     `json:"next_cursor"`
 }
 
-// untraced sends a request that the test server serves outside any span.
-var untraced = testkit.Header(untracedHeader, "1")
-
-const untracedHeader = "X-Test-Untraced"
-
 // orders is the order module alone: the saga's other steps are events the
 // test publishes, as the product and payment modules would.
 type orders struct {
@@ -79,11 +74,9 @@ func startOrders(t *testing.T, cfg order.Config) *orders {
 	m.Start(t)
 	m.Run(t, mod.Run)
 	// Requests are server spans, as the shop's stack makes them: a request
-	// that sends a traceparent places its order in the sender's trace. One
-	// sent with untraced is served outside any span, as every request is
-	// when tracing is off.
+	// that sends a traceparent places its order in the sender's trace.
 	routes := func(api *gin.RouterGroup) {
-		api.Use(telemetry.Gin("modshop-order", func(r *http.Request) bool { return r.Header.Get(untracedHeader) != "" }))
+		api.Use(telemetry.Gin("modshop-order", nil))
 		mod.Routes(api)
 	}
 	srv := m.Serve(t, routes, order.Definition(cfg).OpenAPI)

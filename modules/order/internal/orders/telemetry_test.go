@@ -1,8 +1,16 @@
 package orders
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/modshop/modshop/platform/auth"
 )
 
 // TestSagaStages_WhichStepEndsWhichStage: applying the reservation ends
@@ -60,5 +68,67 @@ func TestTraceURL_EscapesTheIDIntoTheTemplate(t *testing.T) {
 	}
 	if traceURL("", "abc") != nil || traceURL("http://t/{trace_id}", "") != nil {
 		t.Error("a link without a template or a trace id")
+	}
+}
+
+// TestPlace_KeepsTheTraceContextItRunsIn: Place stores the trace context
+// of its ctx, none when ctx is in no span (tracing off); staff see the
+// trace id and link, or nulls; a customer sees neither field.
+func TestPlace_KeepsTheTraceContextItRunsIn(t *testing.T) {
+	t.Parallel()
+	s := NewService(openOrders(t), &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config{TraceURLTemplate: "https://traces.example/t/{trace_id}"})
+	customer := auth.Identity{UserID: uuid.NewString()}
+	staff := auth.Identity{UserID: uuid.NewString(), Roles: []string{auth.RoleAdmin}}
+	req := func() PlaceOrder {
+		return PlaceOrder{Items: []OrderLine{{ProductID: uuid.NewString(), Quantity: 1}}, PaymentMethod: "pm_card_visa"}
+	}
+	stored := func(id string) *string {
+		t.Helper()
+		var tp *string
+		if err := s.db.Raw(`SELECT traceparent FROM orders WHERE id = ?`, id).Scan(&tp).Error; err != nil {
+			t.Fatal(err)
+		}
+		return tp
+	}
+
+	plain, err := s.Place(context.Background(), customer, req(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := stored(plain.ID); tp != nil {
+		t.Errorf("an order placed outside any span keeps traceparent %q, want NULL", *tp)
+	}
+	seen, err := s.Get(context.Background(), staff, plain.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.StaffTrace == nil || seen.TraceID != nil || seen.TraceURL != nil {
+		t.Errorf("staff see %+v of an untraced order, want trace_id and trace_url null", seen.StaffTrace)
+	}
+
+	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(context.Background(), "POST /api/v1/orders")
+	defer span.End()
+	traced, err := s.Place(ctx, customer, req(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := span.SpanContext().TraceID().String()
+	if tp := stored(traced.ID); tp == nil || *tp != "00-"+id+"-"+span.SpanContext().SpanID().String()+"-01" {
+		t.Errorf("an order placed in span %s keeps traceparent %v", span.SpanContext().SpanID(), tp)
+	}
+	seen, err = s.Get(context.Background(), staff, traced.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.StaffTrace == nil || seen.TraceID == nil || *seen.TraceID != id || seen.TraceURL == nil || *seen.TraceURL != "https://traces.example/t/"+id {
+		t.Errorf("staff see %+v, want trace %s and its link", seen.StaffTrace, id)
+	}
+	mine, err := s.Get(context.Background(), customer, traced.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mine.StaffTrace != nil {
+		t.Errorf("the customer sees %+v, want no trace fields", mine.StaffTrace)
 	}
 }
