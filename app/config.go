@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modshop/modshop/modules/order"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/config"
 	"github.com/modshop/modshop/platform/httpx"
@@ -68,6 +69,9 @@ type Config struct {
 	// CORSOrigins lists, comma-separated, the origins whose pages may call
 	// the API from a browser, with credentials (httpx.CORS); empty: none.
 	CORSOrigins string
+	// TraceURLTemplate links the trace id staff see on an order to the
+	// operator's tracing UI: {trace_id} is replaced; empty: no links.
+	TraceURLTemplate string
 
 	// RegisterPerClient and RegisterWindow throttle registrations per
 	// client address; PasswordHashes bounds the hashes in flight (0: sized
@@ -129,6 +133,7 @@ func bindConfig(s *config.Set, c *Config) (finish func()) {
 	s.String(&c.AMQPURL, "amqp-url", "MODSHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL of the rabbitmq bus transport")
 	s.String(&c.AMQPNamespace, "amqp-namespace", "MODSHOP_AMQP_NAMESPACE", "modshop.", "prefix of the rabbitmq transport's exchange and queue names")
 	s.String(&c.CORSOrigins, "cors-origins", "MODSHOP_CORS_ORIGINS", "", "comma-separated origins (such as https://store.example.com) whose pages may call the API from a browser, with credentials; empty: none")
+	s.String(&c.TraceURLTemplate, "trace-url-template", "MODSHOP_TRACE_URL_TEMPLATE", "", "link from an order's trace id (staff order page and API) to the tracing UI, {trace_id} replaced (for example http://localhost:16686/trace/{trace_id}); empty: the trace id only")
 	s.String(&c.UserURL, "user-url", "MODSHOP_USER_URL", "", "base URL of a process running the user module (http://host:port), needed when this one does not: session tokens are checked there")
 	return func() {
 		c.ModuleDatabaseURLs = map[string]string{}
@@ -191,6 +196,9 @@ func (c Config) validateWith(mods []Module) error {
 		if err := checkHTTPURL(c.UserURL); err != nil {
 			errs = append(errs, fmt.Errorf("MODSHOP_USER_URL=%q: %w", c.UserURL, err))
 		}
+	}
+	if err := order.CheckTraceURLTemplate(c.TraceURLTemplate); err != nil {
+		errs = append(errs, fmt.Errorf("MODSHOP_TRACE_URL_TEMPLATE=%q: %w", c.TraceURLTemplate, err))
 	}
 	return errors.Join(errs...)
 }

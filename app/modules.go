@@ -43,7 +43,7 @@ func Modules(cfg Config) []Module {
 			PasswordHashes:   user.HashConfig{Slots: cfg.PasswordHashes, Wait: cfg.PasswordHashWait},
 		}),
 		product.Definition(product.Config{ReservationTTL: cfg.ReservationTTL}),
-		order.Definition(order.Config{StockTimeout: cfg.StockTimeout, PaymentTimeout: cfg.PaymentTimeout}),
+		order.Definition(order.Config{StockTimeout: cfg.StockTimeout, PaymentTimeout: cfg.PaymentTimeout, TraceURLTemplate: cfg.TraceURLTemplate}),
 		payment.Definition(payment.Config{TestDelay: cfg.PaymentTestDelay, ProviderTimeout: cfg.PaymentProviderTimeout}),
 	)
 }

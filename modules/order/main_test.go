@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
 	"github.com/modshop/modshop/migrations"
@@ -14,6 +15,7 @@ import (
 	paymentevents "github.com/modshop/modshop/modules/payment/events"
 	productevents "github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/telemetry"
 	"github.com/modshop/modshop/platform/testkit"
 	"github.com/modshop/modshop/platform/testkit/moduletest"
 )
@@ -65,13 +67,19 @@ func startOrders(t *testing.T, cfg order.Config) *orders {
 		t.Fatal(err)
 	}
 	m := moduletest.New(t, testkit.ModuleSpec{Name: order.Name, Schema: order.Schema, Migrations: files}, order.RegisterEvents)
-	mod := order.New(order.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: cfg})
+	mod := order.New(order.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Metrics: m.Metrics.Registry, Config: cfg})
 	moduletest.Record[events.OrderPlaced](m.Events)
 	moduletest.Record[events.OrderCancelled](m.Events)
 	moduletest.Record[events.PaymentRequested](m.Events)
 	m.Start(t)
 	m.Run(t, mod.Run)
-	srv := m.Serve(t, mod.Routes, order.Definition(cfg).OpenAPI)
+	// Requests are server spans, as the shop's stack makes them: a request
+	// that sends a traceparent places its order in the sender's trace.
+	routes := func(api *gin.RouterGroup) {
+		api.Use(telemetry.Gin("modshop-order", nil))
+		mod.Routes(api)
+	}
+	srv := m.Serve(t, routes, order.Definition(cfg).OpenAPI)
 	return &orders{Module: m, module: mod, api: srv.API, url: srv.URL}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/order/events"
@@ -55,20 +56,29 @@ func Definition(cfg Config) module.Definition {
 			HandlerOnPaymentSucceeded, HandlerOnPaymentFailed, HandlerOnPaymentRefunded},
 		RegisterEvents: RegisterEvents,
 		New: func(d module.Deps) (module.Instance, error) {
-			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg}), nil
+			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Metrics: d.Metrics, Config: cfg}), nil
 		},
 	}
 }
 
-// Config holds the saga's step deadlines.
+// Config holds the saga's step deadlines and the link to an order's trace
+// (TraceURLTemplate).
 type Config = orders.Config
+
+// CheckTraceURLTemplate refuses a Config.TraceURLTemplate
+// (MODSHOP_TRACE_URL_TEMPLATE) that would not make a link: it must be an
+// absolute http(s) URL holding {trace_id}; "" (no links) is fine.
+func CheckTraceURLTemplate(tmpl string) error { return orders.CheckTraceURLTemplate(tmpl) }
 
 // Deps is what the module needs from the composition root.
 type Deps struct {
-	DB     *gorm.DB
-	Bus    *bus.Bus
-	Log    *slog.Logger
-	Config Config
+	DB  *gorm.DB
+	Bus *bus.Bus
+	Log *slog.Logger
+	// Metrics is where the module's metrics are registered
+	// (modshop_order_saga_stage_seconds); nil: nowhere.
+	Metrics prometheus.Registerer
+	Config  Config
 }
 
 // Module is the order module.
@@ -83,6 +93,7 @@ func RegisterEvents(r *bus.Registry) {
 // New builds the module and subscribes the saga to the events that move it.
 func New(d Deps) *Module {
 	m := &Module{svc: orders.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config)}
+	m.svc.RegisterMetrics(d.Metrics)
 	c := bus.Consumer{Module: Name, DB: d.DB}
 	bus.Handle(d.Bus, HandlerOnStockReserved, c, func(ctx context.Context, tx *gorm.DB, ev productevents.StockReserved) error {
 		return m.svc.OnStockReserved(ctx, tx, ev)

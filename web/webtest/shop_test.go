@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +59,7 @@ func newWorld(t *testing.T, b *browser) *world {
 		c.PaymentTimeout = 5 * time.Minute  // nothing times out under a slow race detector
 		c.ReservationTTL = 10 * time.Minute // nor does a reservation
 		c.LoginPerClient = 1000             // every tab logs in from 127.0.0.1
+		c.TraceURLTemplate = traceURLTemplate
 	})
 	_, admin := shop.Admin(t)
 	w := &world{shop: shop, admin: admin, products: map[string]string{}, browser: b,
@@ -399,7 +401,30 @@ func (w *world) staffManageProducts(t *testing.T) {
 	}
 }
 
+// traceURLTemplate is the shop's MODSHOP_TRACE_URL_TEMPLATE.
+const traceURLTemplate = "http://tracing.example/trace/{trace_id}"
+
+// tracedOrder makes sure an order keeps a trace context, as one placed in
+// a trace does (the shop here exports no traces, so its requests start
+// none), and returns its trace id.
+func (w *world) tracedOrder(t *testing.T, id string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", w.shop.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var tp string
+	err = db.QueryRow(`UPDATE orders.orders SET traceparent = coalesce(traceparent, $2) WHERE id = $1 RETURNING traceparent`,
+		id, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").Scan(&tp)
+	if err != nil {
+		t.Fatalf("the trace context of order %s: %v", id, err)
+	}
+	return strings.Split(tp, "-")[1]
+}
+
 func (w *world) staffFollowOrders(t *testing.T) {
+	traceID := w.tracedOrder(t, w.confirmedOrder)
 	s := w.staff.as(t)
 	s.click(`.staff-nav a[href="/staff/orders"]`)
 	s.visible("#staff-orders")
@@ -412,6 +437,13 @@ func (w *world) staffFollowOrders(t *testing.T) {
 	card := fmt.Sprintf(`#staff-orders li[data-order-id=%q]`, w.confirmedOrder)
 	s.click(card + " details summary")
 	s.visible(card + ` li[data-step="payment_succeeded"]`)
+	// The order's trace id links to the tracing UI, in a new tab.
+	link := card + ` .order-trace a.trace-link`
+	s.visible(link)
+	if got, want := eval[[]string](s, `(() => { const a = document.querySelector(`+strconv.Quote(link)+`); return [a.href, a.rel, a.target, a.textContent]; })()`),
+		[]string{strings.ReplaceAll(traceURLTemplate, "{trace_id}", traceID), "noopener noreferrer", "_blank", "trace " + traceID}; !slices.Equal(got, want) {
+		t.Errorf("the order's trace link: href, rel, target, text %q, want %q", got, want)
+	}
 	s.shot("staff-orders")
 
 	s.choose("#order-status-filter", "cancelled")

@@ -33,6 +33,20 @@ type Order struct {
 	Timeline      []TimeEntry  `json:"timeline"`
 	CreatedAt     time.Time    `json:"created_at"`
 	UpdatedAt     time.Time    `json:"updated_at"`
+	// *StaffTrace is what staff see besides (absent for customers).
+	*StaffTrace
+
+	traceparent *string // the trace context the order was placed in
+}
+
+// StaffTrace is the trace an order was placed in, as staff see it.
+type StaffTrace struct {
+	// TraceID is the id of the trace the order was placed in; null when
+	// it was placed untraced.
+	TraceID *string `json:"trace_id"`
+	// TraceURL opens that trace in the operator's tracing UI
+	// (MODSHOP_TRACE_URL_TEMPLATE); null without a template or trace.
+	TraceURL *string `json:"trace_url"`
 }
 
 // Item is one line; name and unit price come from stock.reserved.

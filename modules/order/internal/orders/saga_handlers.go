@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/order/events"
@@ -35,7 +36,8 @@ func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from State,
 	if tr.To == from || !Forward(from, tr.To) {
 		return fmt.Errorf("order %s: no step forward from %v to %v", id, from, tr.To)
 	}
-	c := orderChange{from: from, to: tr.To, at: time.Now().UTC(), priceTotal: eff.priceTotal}
+	c := orderChange{from: from, to: tr.To, at: time.Now().UTC(), priceTotal: eff.priceTotal,
+		paymentRequested: tr.To.Payment == ChargeRequested && from.Payment != ChargeRequested}
 	if tr.To.Status != from.Status {
 		switch tr.To.Status {
 		case AwaitingPayment:
@@ -67,10 +69,17 @@ func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from State,
 	if err := addTimeline(tx, o.ID, entries...); err != nil {
 		return err
 	}
-	if len(evs) == 0 {
-		return nil
+	if len(evs) > 0 {
+		if err := s.pub.Publish(ctx, tx, evs...); err != nil {
+			return err
+		}
 	}
-	return s.pub.Publish(ctx, tx, evs...)
+	// The stages this step ends, timed once it commits: a step is applied
+	// once per order (changeOrder writes only over from), so a message
+	// delivered again observes nothing.
+	md, _ := bus.MessageMetadata(ctx)
+	s.metrics.observeAfterCommit(tx, sagaStages(from, tr.To, o.CreatedAt, o.PaymentRequestedAt, md.OccurredAt, c.at))
+	return nil
 }
 
 // act is an action's timeline entry (none when its step is "") and event,
@@ -210,44 +219,74 @@ func (s *Service) OnPaymentRefunded(ctx context.Context, tx *gorm.DB, ev payment
 }
 
 // CancelOverdue cancels orders whose current step is past its deadline,
-// each in its own transaction, and reports how many.
+// each in its own transaction, and reports how many. The work on each
+// order is a trace of its own (span "order.sweep deadline", a root), linked
+// to the trace the order was placed in: the cancellation's events, and
+// what other modules do with them, are in it.
 func (s *Service) CancelOverdue(ctx context.Context, limit int) (int, error) {
-	ids, err := overdueOrders(ctx, s.db, limit)
+	overdue, err := overdueOrders(ctx, s.db, limit)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range ids {
-		cancelled := false
-		err := s.db.WithContext(bus.WithCorrelationID(ctx, id)).Transaction(func(tx *gorm.DB) error {
-			o, ok, err := lockOrder(tx, id)
-			if err != nil || !ok {
-				return err
-			}
-			// A final order has no deadline (NULL): another sweep (a
-			// replica's) or a handler ended it after it was found.
-			if overdue, err := stillOverdue(tx, id); err != nil || !overdue {
-				return err // it moved on meanwhile
-			}
-			tr, err := Next(o.state(), DeadlinePassed)
-			if err != nil || !tr.Changed {
-				return err
-			}
-			step := "stock_timeout"
-			if o.Status == AwaitingPayment {
-				step = "payment_timeout"
-			}
-			cancelled = true
-			return s.apply(bus.WithCorrelationID(ctx, id), tx, o.ID, o.state(), tr, step, "", effect{detail: "no answer before the deadline while " + string(o.Status)})
-		})
+	for _, od := range overdue {
+		cancelled, err := s.cancelOverdue(ctx, od)
 		if err != nil {
-			return n, fmt.Errorf("cancel overdue order %s: %w", id, err)
+			return n, fmt.Errorf("cancel overdue order %s: %w", od.ID, err)
 		}
 		if cancelled {
 			n++
 		}
 	}
 	return n, nil
+}
+
+// cancelOverdue cancels one order found past its deadline, unless it moved
+// on meanwhile, in a trace of its own.
+func (s *Service) cancelOverdue(ctx context.Context, od overdueOrder) (cancelled bool, err error) {
+	id := od.ID
+	ctx, span := sweepSpan(ctx, "deadline", id, od.Traceparent)
+	defer func() {
+		outcome := "moved_on"
+		switch {
+		case err != nil:
+			outcome = "failed"
+		case cancelled:
+			outcome = "cancelled"
+		}
+		span.SetAttributes(attribute.String("modshop.sweep.outcome", outcome))
+		endSpan(span, err)
+	}()
+	ctx = bus.WithCorrelationID(ctx, id)
+	var step string
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		o, ok, err := lockOrder(tx, id)
+		if err != nil || !ok {
+			return err
+		}
+		// A final order has no deadline (NULL): another sweep (a
+		// replica's) or a handler ended it after it was found.
+		if overdue, err := stillOverdue(tx, id); err != nil || !overdue {
+			return err // it moved on meanwhile
+		}
+		tr, err := Next(o.state(), DeadlinePassed)
+		if err != nil || !tr.Changed {
+			return err
+		}
+		step = "stock_timeout"
+		if o.Status == AwaitingPayment {
+			step = "payment_timeout"
+		}
+		cancelled = true
+		return s.apply(ctx, tx, o.ID, o.state(), tr, step, "", effect{detail: "no answer before the deadline while " + string(o.Status)})
+	})
+	if err != nil {
+		return false, err // the sweep logs it; the span records it
+	}
+	if cancelled {
+		s.log.InfoContext(ctx, "order cancelled: past its deadline", "order_id", id, "reason", step)
+	}
+	return cancelled, nil
 }
 
 // RunDeadlines cancels overdue orders every DeadlineInterval until ctx ends.

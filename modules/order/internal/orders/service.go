@@ -18,6 +18,7 @@ import (
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/cursor"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -25,19 +26,24 @@ type Publisher interface {
 	Publish(ctx context.Context, tx *gorm.DB, events ...bus.Event) error
 }
 
-// Config holds the saga's step deadlines.
+// Config holds the saga's step deadlines and the link to an order's trace.
 type Config struct {
 	StockTimeout     time.Duration // pending → reserved or rejected
 	PaymentTimeout   time.Duration // awaiting_payment → paid or failed
 	DeadlineInterval time.Duration // how often passed deadlines are looked for
+	// TraceURLTemplate (MODSHOP_TRACE_URL_TEMPLATE) makes the trace_url that
+	// staff see of an order placed in a trace: the template with
+	// {trace_id} replaced (CheckTraceURLTemplate); "": no links.
+	TraceURLTemplate string
 }
 
 // Service holds the order use cases and the saga.
 type Service struct {
-	db  *gorm.DB
-	pub Publisher
-	log *slog.Logger
-	cfg Config
+	db      *gorm.DB
+	pub     Publisher
+	log     *slog.Logger
+	cfg     Config
+	metrics *sagaMetrics
 }
 
 // NewService builds the use cases on the module's database handle.
@@ -51,7 +57,7 @@ func NewService(gdb *gorm.DB, pub Publisher, log *slog.Logger, cfg Config) *Serv
 	if cfg.DeadlineInterval <= 0 {
 		cfg.DeadlineInterval = time.Second
 	}
-	return &Service{db: gdb, pub: pub, log: log, cfg: cfg}
+	return &Service{db: gdb, pub: pub, log: log, cfg: cfg, metrics: newSagaMetrics()}
 }
 
 var errNoOrder = apperr.NotFound("no such order")
@@ -78,7 +84,7 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, placedAt, ok, err := insertOrder(tx, newOrder{ID: id, UserID: caller.UserID, PaymentMethod: req.PaymentMethod,
 			IdempotencyKey: idemKey, RequestHash: hash, Lines: req.Items, Detail: detail,
-			PlacedAt: now, Deadline: now.Add(s.cfg.StockTimeout)})
+			PlacedAt: now, Deadline: now.Add(s.cfg.StockTimeout), Traceparent: telemetry.Traceparent(ctx)})
 		if err != nil {
 			return err
 		}
@@ -107,7 +113,24 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	if err != nil {
 		return Order{}, err
 	}
+	s.show(caller, &placed)
 	return placed, nil
+}
+
+// show adds to o what caller may see besides what every caller sees:
+// staff see the trace the order was placed in.
+func (s *Service) show(caller auth.Identity, o *Order) {
+	if !caller.HasRole(auth.RoleAdmin) {
+		return
+	}
+	st := &StaffTrace{}
+	if o.traceparent != nil {
+		if id := telemetry.TraceIDOf(*o.traceparent); id != "" {
+			st.TraceID = &id
+			st.TraceURL = traceURL(s.cfg.TraceURLTemplate, id)
+		}
+	}
+	o.StaffTrace = st
 }
 
 // priorOrder is the order an idempotency key was used for; a key that
@@ -156,6 +179,7 @@ func (s *Service) Get(ctx context.Context, caller auth.Identity, id string) (Ord
 	if err != nil {
 		return Order{}, err
 	}
+	s.show(caller, &out[0])
 	return out[0], nil
 }
 
@@ -200,6 +224,9 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, status, from s
 	items, err := loadOrders(ctx, s.db, rows)
 	if err != nil {
 		return Page{}, err
+	}
+	for i := range items {
+		s.show(caller, &items[i])
 	}
 	page.Items = items
 	return page, nil

@@ -23,10 +23,16 @@ type orderRow struct {
 	CancelReason  string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// Traceparent is the trace context the order was placed in; nil when
+	// it was placed untraced.
+	Traceparent *string
+	// PaymentRequestedAt is when the order asked for its payment.
+	PaymentRequestedAt *time.Time
 }
 
 // orderColumns are an order's columns as orderRow reads them.
-const orderColumns = `id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at`
+const orderColumns = `id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at,
+	traceparent, payment_requested_at`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders`
 
@@ -39,6 +45,7 @@ type newOrder struct {
 	Lines                     []OrderLine
 	Detail                    string // of the timeline's "placed" entry
 	PlacedAt, Deadline        time.Time
+	Traceparent               string // "" for none
 }
 
 // insertOrder writes o in one statement and returns its row and the time
@@ -65,15 +72,16 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 	err = tx.Raw(`
 		WITH req AS (
 			SELECT $1::uuid AS id, $2::uuid AS user_id, $3::text AS key, $4::bytea AS request_hash,
-			       $5::text AS payment_method, $6::timestamptz AS placed_at, $7::timestamptz AS deadline_at, $8::text AS detail
+			       $5::text AS payment_method, $6::timestamptz AS placed_at, $7::timestamptz AS deadline_at, $8::text AS detail,
+			       nullif($11::text, '') AS traceparent
 		), new_key AS (
 			INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
 			SELECT user_id, key, request_hash, id FROM req WHERE key <> ''
 			ON CONFLICT DO NOTHING
 			RETURNING order_id
 		), placed AS (
-			INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at)
-			SELECT id, user_id, 'pending', payment_method, nullif(key, ''), deadline_at, placed_at, placed_at FROM req
+			INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at, traceparent)
+			SELECT id, user_id, 'pending', payment_method, nullif(key, ''), deadline_at, placed_at, placed_at, traceparent FROM req
 			 WHERE key = '' OR EXISTS (SELECT FROM new_key)
 			RETURNING `+orderColumns+`
 		), lines AS (
@@ -86,7 +94,7 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 		)
 		SELECT placed.*, first_entry.at FROM placed, first_entry`,
 		o.ID, o.UserID, o.IdempotencyKey, o.RequestHash, o.PaymentMethod, o.PlacedAt, o.Deadline, o.Detail,
-		products, quantities).Scan(&rows).Error
+		products, quantities, o.Traceparent).Scan(&rows).Error
 	if err != nil {
 		return orderRow{}, time.Time{}, false, fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
@@ -156,15 +164,22 @@ func listOrders(ctx context.Context, db *gorm.DB, f orderFilter) ([]orderRow, er
 	return rows, nil
 }
 
+// overdueOrder is an order past its deadline and the trace context it was
+// placed in (nil: none).
+type overdueOrder struct {
+	ID          string
+	Traceparent *string
+}
+
 // overdueOrders lists up to limit orders whose current step is past its
 // deadline, the most overdue first.
-func overdueOrders(ctx context.Context, db *gorm.DB, limit int) ([]string, error) {
-	var ids []string
-	err := db.WithContext(ctx).Raw(`SELECT id FROM orders WHERE status IN ('pending', 'awaiting_payment') AND deadline_at < now() ORDER BY deadline_at LIMIT ?`, limit).Scan(&ids).Error
+func overdueOrders(ctx context.Context, db *gorm.DB, limit int) ([]overdueOrder, error) {
+	var out []overdueOrder
+	err := db.WithContext(ctx).Raw(`SELECT id, traceparent FROM orders WHERE status IN ('pending', 'awaiting_payment') AND deadline_at < now() ORDER BY deadline_at LIMIT ?`, limit).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("find overdue orders: %w", err)
 	}
-	return ids, nil
+	return out, nil
 }
 
 // stillOverdue reports whether an order is past its deadline now. A final
@@ -201,6 +216,8 @@ type orderChange struct {
 	reason   string
 	// priceTotal: the total becomes the sum of the lines' prices.
 	priceTotal bool
+	// paymentRequested: the order asks for its payment at c.at.
+	paymentRequested bool
 }
 
 // changeOrder writes c to the order's row in one UPDATE, only while the
@@ -219,6 +236,9 @@ func changeOrder(tx *gorm.DB, id string, c orderChange) (orderRow, bool, error) 
 	}
 	if c.priceTotal {
 		set = append(set, "total_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id)")
+	}
+	if c.paymentRequested {
+		set, args = append(set, "payment_requested_at = ?"), append(args, c.at)
 	}
 	var rows []orderRow
 	err := tx.Raw(`UPDATE orders SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ? AND payment_state = ? RETURNING `+orderColumns,
@@ -298,7 +318,7 @@ func addTimeline(tx *gorm.DB, orderID string, entries ...timelineEntry) error {
 func toOrder(r orderRow) Order {
 	return Order{ID: r.ID, UserID: r.UserID, Status: r.Status, Total: r.Total, PaymentMethod: r.PaymentMethod,
 		PaymentState: r.PaymentState, CancelReason: r.CancelReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Items: []Item{}, Timeline: []TimeEntry{}}
+		Items: []Item{}, Timeline: []TimeEntry{}, traceparent: r.Traceparent}
 }
 
 // sortItems puts lines in the order loadOrders reads them in: by product

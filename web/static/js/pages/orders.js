@@ -5,7 +5,7 @@ import { busy, h, replace } from '../dom.js';
 import { cents, clock, humanize, money, price, shortID, when } from '../format.js';
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
-import { FINAL, orderCard, statusBadge, timeline } from '../widgets/order.js';
+import { FINAL, orderCard, statusBadge, timeline, traceRef } from '../widgets/order.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {
@@ -90,7 +90,8 @@ export async function orderPage(ctx) {
       h('p', {}, 'Status: ', statusBadge(order.status, 'order-status')),
       h('p', { id: 'order-explain' }, explain(order)));
     replace(items, h('h2', { id: 'items-heading' }, 'Items'), itemsTable(order),
-      h('p', { class: 'muted' }, `Paying with ${order.payment_method}. Placed ${when(order.created_at)}.`));
+      h('p', { class: 'muted' }, `Paying with ${order.payment_method}. Placed ${when(order.created_at)}.`),
+      order.trace_id ? h('p', { class: 'order-trace', id: 'order-trace' }, 'Placed in ', traceRef(order), '.') : null);
     replace(steps, h('h2', { id: 'timeline-heading' }, 'Timeline'), timeline(order, 'order-timeline'));
     actions.hidden = FINAL.has(order.status);
     if (!paymentsShown && FINAL.has(order.status) && settledPayment.has(order.payment_state)) {

@@ -21,6 +21,19 @@ export function timeline(o, id) {
       t.detail ? h('span', { class: 'detail' }, ` — ${t.detail}`) : null)));
 }
 
+/** traceRef shows staff the trace an order was placed in: its id, as a
+ * link to the operator's tracing UI when the shop has one
+ * (MODSHOP_TRACE_URL_TEMPLATE), in a new tab. Nothing for an order placed
+ * untraced, nor for a customer (the API gives them no trace_id). */
+export function traceRef(o) {
+  if (!o.trace_id) return null;
+  const label = `trace ${o.trace_id}`;
+  const link = typeof o.trace_url === 'string' && /^https?:\/\//i.test(o.trace_url);
+  return h('span', { class: 'trace-ref muted', 'data-trace-id': o.trace_id },
+    link ? h('a', { href: o.trace_url, class: 'trace-link', target: '_blank', rel: 'noopener noreferrer', title: 'Open this trace in the tracing UI' }, label)
+      : h('code', { class: 'trace-id' }, label));
+}
+
 /** orderCard summarizes an order in a list. */
 export function orderCard(o, withTimeline) {
   const n = o.items.reduce((sum, it) => sum + it.quantity, 0);
@@ -30,6 +43,7 @@ export function orderCard(o, withTimeline) {
     h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${o.total === null ? 'total after reservation' : `total ${price(o.total)}`} · ${o.payment_method}`,
       o.cancel_reason ? ` · ${humanize(o.cancel_reason).toLowerCase()}` : '',
       withTimeline ? h('span', { class: 'muted' }, ` · customer ${shortID(o.user_id)}`) : ''),
+    withTimeline && o.trace_id ? h('p', { class: 'order-trace' }, traceRef(o)) : null,
     withTimeline ? h('details', { class: 'order-timeline' },
       h('summary', {}, `Timeline (${o.timeline.length} step${o.timeline.length === 1 ? '' : 's'})`),
       timeline(o)) : null);
