@@ -25,7 +25,19 @@ func charge(t *testing.T, shop *shop, userID, amount, method, key string) string
 
 func publishCharge(t *testing.T, shop *shop, order, userID, amount, method, key string) {
 	t.Helper()
-	ctx := bus.WithIdempotencyKey(bus.WithCorrelationID(context.Background(), order), key)
+	publishChargeWith(context.Background(), t, shop, order, userID, amount, method, key)
+}
+
+// publishChargeIn publishes a charge of 10.00 on pm_card_visa as ctx (a
+// span, say) holds it.
+func publishChargeIn(ctx context.Context, t *testing.T, shop *shop, order, userID string) {
+	t.Helper()
+	publishChargeWith(ctx, t, shop, order, userID, "10.00", "pm_card_visa", order)
+}
+
+func publishChargeWith(ctx context.Context, t *testing.T, shop *shop, order, userID, amount, method, key string) {
+	t.Helper()
+	ctx = bus.WithIdempotencyKey(bus.WithCorrelationID(ctx, order), key)
 	err := shop.Publish(ctx, orderevents.PaymentRequested{OrderID: order, UserID: userID, Amount: amount, PaymentMethod: method, RequestedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)

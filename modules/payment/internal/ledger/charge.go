@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/payment/events"
@@ -21,6 +22,7 @@ type claimedPayment struct {
 	IdempotencyKey   string
 	Attempts         int // including this one: the claim's token
 	CaptureAttempted bool
+	Traceparent      string // the recording handler's trace context; "" for none
 }
 
 // claimPayments claims up to n payments that are due, or whose claim
@@ -31,38 +33,54 @@ func (s *Service) claimPayments(ctx context.Context, n int) ([]claimedPayment, e
 
 // charge authorizes and captures a claimed payment, then settles what the
 // provider answered.
+// The job runs in a span "payment.work charge", a child of the trace
+// context recorded with the payment: the provider calls, the settle and
+// the outcome event it publishes continue the order's trace.
 func (s *Service) charge(ctx context.Context, p claimedPayment) {
+	ctx, span := s.startWork(ctx, "charge", p.Traceparent, p.Attempts,
+		attribute.String(attrPaymentID, p.ID), attribute.String(attrOrderID, p.OrderID))
+	defer span.End()
 	authorization, capture, err := s.authorizeAndCapture(ctx, p)
 	sctx, cancel := detached(ctx)
 	defer cancel()
 	var settleErr error
+	var outcome string
 	switch {
 	case err == nil:
+		outcome = workCaptured
 		settleErr = s.settleCaptured(sctx, p, authorization, capture)
 	case errors.Is(err, provider.ErrDeclined):
+		outcome = workFailed
 		settleErr = s.settleFailed(sctx, p, "declined", err)
 	case errors.Is(err, provider.ErrInvalidMethod):
+		outcome = workFailed
 		settleErr = s.settleFailed(sctx, p, "invalid_method", err)
 	case authorization == "" && !p.CaptureAttempted && errors.Is(err, provider.ErrAmountTooLarge):
 		// A provider's limit is a business outcome: the order is told at
 		// once. Nothing was authorized, so no money moved.
+		outcome = workFailed
 		settleErr = s.settleFailed(sctx, p, "amount_too_large", err)
 	case authorization == "" && !p.CaptureAttempted && errors.Is(err, provider.ErrRejected):
 		// A definite no before anything was authorized: no money moved,
 		// and asking again would be refused again.
+		outcome = workFailed
 		settleErr = s.settleFailed(sctx, p, "rejected", err)
 	case ctx.Err() != nil:
+		outcome = workHandedBack
 		settleErr = s.releasePayment(sctx, p, authorization) // stopping: the next start tries again at once
 	case authorization == "" && !p.CaptureAttempted && p.Attempts >= s.cfg.MaxAttempts:
+		outcome = workFailed
 		settleErr = s.settleFailed(sctx, p, "provider_unavailable", err)
 	default:
 		// Once a capture may have been sent, the payment is never reported
 		// failed: the money may be taken. It is retried, with the same key,
 		// until the provider says what happened.
+		outcome = workRetry
 		settleErr = s.retryPayment(sctx, p, authorization, err)
 	}
+	endWork(span, outcome, err, settleErr)
 	if settleErr != nil {
-		s.logSettleError("payment", p.ID, settleErr)
+		s.logSettleError(ctx, "payment", p.ID, settleErr)
 	}
 }
 
@@ -104,7 +122,7 @@ func (s *Service) settleCaptured(ctx context.Context, p claimedPayment, authoriz
 func (s *Service) settleFailed(ctx context.Context, p claimedPayment, reason string, cause error) error {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	if reason == "provider_unavailable" {
-		s.log.Warn("payment failed: the provider did not answer", "payment_id", p.ID, "order_id", p.OrderID, "attempts", p.Attempts, "err", cause)
+		s.log.WarnContext(ctx, "payment failed: the provider did not answer", "payment_id", p.ID, "order_id", p.OrderID, "attempts", p.Attempts, "err", cause)
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := markFailed(tx, p, reason, errText(cause), now); err != nil {
@@ -120,10 +138,10 @@ func (s *Service) retryPayment(ctx context.Context, p claimedPayment, authorizat
 	attempted := authorization != "" || p.CaptureAttempted
 	wait := s.cfg.backoff(p.Attempts)
 	if attempted && p.Attempts >= s.cfg.MaxAttempts {
-		s.log.Error("payment worker: capture still unanswered; retrying until the provider answers",
+		s.log.ErrorContext(ctx, "payment worker: capture still unanswered; retrying until the provider answers",
 			"payment_id", p.ID, "order_id", p.OrderID, "attempts", p.Attempts, "err", cause)
 	} else {
-		s.log.Warn("payment worker: provider call failed; retrying", "payment_id", p.ID, "attempt", p.Attempts, "in", wait, "err", cause)
+		s.log.WarnContext(ctx, "payment worker: provider call failed; retrying", "payment_id", p.ID, "attempt", p.Attempts, "in", wait, "err", cause)
 	}
 	var auth *string
 	if authorization != "" {

@@ -100,10 +100,11 @@ type Service struct {
 	outage *db.Outage
 }
 
-// NewService builds the ledger on the module's database handle.
+// NewService builds the ledger on the module's database handle. Every
+// call to p is a span (provider.Traced).
 func NewService(gdb *gorm.DB, pub Publisher, p provider.Provider, log *slog.Logger, cfg Config) *Service {
 	cfg.setDefaults()
-	return &Service{db: gdb, pub: pub, provider: p, log: log, cfg: cfg, wake: make(chan struct{}, 1), now: time.Now,
+	return &Service{db: gdb, pub: pub, provider: provider.Traced(p), log: log, cfg: cfg, wake: make(chan struct{}, 1), now: time.Now,
 		outage: &db.Outage{Log: log, What: "payment worker"}}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"gorm.io/gorm"
 
 	"github.com/modshop/modshop/modules/payment/events"
@@ -21,6 +22,7 @@ type claimedRefund struct {
 	IdempotencyKey string
 	Attempts       int // including this one: the claim's token
 	Capture        string
+	Traceparent    string // the recording handler's trace context; "" for none
 }
 
 // claimRefunds claims up to n refunds that are due, or whose claim
@@ -33,30 +35,40 @@ func (s *Service) claimRefunds(ctx context.Context, n int) ([]claimedRefund, err
 // id as idempotency key, and settles the answer. Money owed back is never
 // given up on: a provider that does not answer is asked again, with the
 // backoff capped at MaxBackoff, until it does. Only a definite refusal
-// fails the refund.
+// fails the refund. The job runs in a span "payment.work refund", a
+// child of the trace context recorded with the refund.
 func (s *Service) refund(ctx context.Context, r claimedRefund) {
+	ctx, span := s.startWork(ctx, "refund", r.Traceparent, r.Attempts,
+		attribute.String(attrRefundID, r.ID), attribute.String(attrPaymentID, r.PaymentID), attribute.String(attrOrderID, r.OrderID))
+	defer span.End()
 	callCtx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
 	ref, err := s.provider.Refund(callCtx, provider.RefundRequest{IdempotencyKey: r.ID, Capture: r.Capture, Amount: r.Amount})
 	cancel()
 	sctx, cancel := detached(ctx)
 	defer cancel()
 	var settleErr error
+	var outcome string
 	switch {
 	case err == nil:
+		outcome = workRefunded
 		settleErr = s.settleRefunded(sctx, r, ref)
 	case errors.Is(err, provider.ErrRejected), errors.Is(err, provider.ErrDeclined):
-		s.log.Error("refund refused by the provider; the order keeps its charge until staff act",
+		outcome = workFailed
+		s.log.ErrorContext(ctx, "refund refused by the provider; the order keeps its charge until staff act",
 			"refund_id", r.ID, "order_id", r.OrderID, "err", err)
 		settleErr = s.settleRefundFailed(sctx, r, err)
 	case ctx.Err() != nil:
+		outcome = workHandedBack
 		settleErr = s.releaseRefund(sctx, r)
 	default:
+		outcome = workRetry
 		wait := s.cfg.backoff(r.Attempts)
-		s.log.Warn("payment worker: refund call failed; retrying", "refund_id", r.ID, "attempt", r.Attempts, "in", wait, "err", err)
+		s.log.WarnContext(ctx, "payment worker: refund call failed; retrying", "refund_id", r.ID, "attempt", r.Attempts, "in", wait, "err", err)
 		settleErr = s.retryRefund(sctx, r, wait, err)
 	}
+	endWork(span, outcome, err, settleErr)
 	if settleErr != nil {
-		s.logSettleError("refund", r.ID, settleErr)
+		s.logSettleError(ctx, "refund", r.ID, settleErr)
 	}
 }
 

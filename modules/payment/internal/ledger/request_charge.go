@@ -10,6 +10,7 @@ import (
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/modules/payment/events"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // methodPattern is what a payment method id looks like (pm_card_visa).
@@ -35,11 +36,14 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 		key = md.IdempotencyKey
 	}
 	id := newID()
+	// The worker's job for the payment continues this handler's trace.
+	trace := telemetry.Traceparent(ctx)
 	if !methodPattern.MatchString(req.PaymentMethod) {
-		return s.recordInvalidMethod(ctx, tx, id, req, amount, key)
+		return s.recordInvalidMethod(ctx, tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount,
+			IdempotencyKey: key, Traceparent: trace})
 	}
 	recorded, err := insertPayment(tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount,
-		Method: req.PaymentMethod, IdempotencyKey: key})
+		Method: req.PaymentMethod, IdempotencyKey: key, Traceparent: trace})
 	if err != nil {
 		return err
 	}
@@ -49,13 +53,12 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 	return nil
 }
 
-func (s *Service) recordInvalidMethod(ctx context.Context, tx *gorm.DB, id string, req orderevents.PaymentRequested, amount, key string) error {
+func (s *Service) recordInvalidMethod(ctx context.Context, tx *gorm.DB, p newPayment) error {
 	now := s.now().UTC()
-	recorded, err := insertInvalidMethodPayment(tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount,
-		IdempotencyKey: key}, now)
+	recorded, err := insertInvalidMethodPayment(tx, p, now)
 	if err != nil || !recorded {
 		return err
 	}
-	return s.pub.Publish(outcomeContext(ctx, req.OrderID, key), tx,
-		events.PaymentFailed{OrderID: req.OrderID, PaymentID: id, Reason: "invalid_method", FailedAt: now})
+	return s.pub.Publish(outcomeContext(ctx, p.OrderID, p.IdempotencyKey), tx,
+		events.PaymentFailed{OrderID: p.OrderID, PaymentID: p.ID, Reason: "invalid_method", FailedAt: now})
 }

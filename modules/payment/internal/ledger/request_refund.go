@@ -10,6 +10,7 @@ import (
 
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // RecordRefund records, in the handler's transaction tx, a full refund of
@@ -37,7 +38,7 @@ func (s *Service) RecordRefund(ctx context.Context, tx *gorm.DB, req orderevents
 	if md, ok := bus.MessageMetadata(ctx); ok && md.IdempotencyKey != "" {
 		key = md.IdempotencyKey
 	}
-	recorded, err := insertRefund(tx, newID(), pay.ID, pay.Amount, boundReason(req.Reason), key)
+	recorded, err := insertRefund(tx, newID(), pay.ID, pay.Amount, boundReason(req.Reason), key, telemetry.Traceparent(ctx))
 	if err != nil {
 		return fmt.Errorf("record refund of order %s: %w", req.OrderID, err)
 	}

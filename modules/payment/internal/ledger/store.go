@@ -17,14 +17,17 @@ import (
 // newPayment is a payment to record for an order.
 type newPayment struct {
 	ID, OrderID, UserID, Amount, Method, IdempotencyKey string
+	// Traceparent is the recording handler's trace context ("" for none),
+	// for the worker's job to continue.
+	Traceparent string
 }
 
 // insertPayment records a 'pending' payment; it reports false, having
 // changed nothing, when the order has a payment already.
 func insertPayment(tx *gorm.DB, p newPayment) (bool, error) {
-	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key)
-		VALUES (?, ?, ?, ?::numeric, ?, 'pending', ?) ON CONFLICT (order_id) DO NOTHING`,
-		p.ID, p.OrderID, p.UserID, p.Amount, p.Method, p.IdempotencyKey)
+	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, traceparent)
+		VALUES (?, ?, ?, ?::numeric, ?, 'pending', ?, nullif(?, '')) ON CONFLICT (order_id) DO NOTHING`,
+		p.ID, p.OrderID, p.UserID, p.Amount, p.Method, p.IdempotencyKey, p.Traceparent)
 	if res.Error != nil {
 		return false, fmt.Errorf("record payment of order %s: %w", p.OrderID, res.Error)
 	}
@@ -35,10 +38,10 @@ func insertPayment(tx *gorm.DB, p newPayment) (bool, error) {
 // method that cannot be one; it reports false, having changed nothing,
 // when the order has a payment already.
 func insertInvalidMethodPayment(tx *gorm.DB, p newPayment, at time.Time) (bool, error) {
-	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, failure_reason, last_error, failed_at)
-		VALUES (?, ?, ?, ?::numeric, '(invalid)', 'failed', ?, 'invalid_method', 'the payment method is not a method id', ?)
+	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, failure_reason, last_error, failed_at, traceparent)
+		VALUES (?, ?, ?, ?::numeric, '(invalid)', 'failed', ?, 'invalid_method', 'the payment method is not a method id', ?, nullif(?, ''))
 		ON CONFLICT (order_id) DO NOTHING`,
-		p.ID, p.OrderID, p.UserID, p.Amount, p.IdempotencyKey, at)
+		p.ID, p.OrderID, p.UserID, p.Amount, p.IdempotencyKey, at, p.Traceparent)
 	if res.Error != nil {
 		return false, fmt.Errorf("record payment of order %s: %w", p.OrderID, res.Error)
 	}
@@ -98,7 +101,8 @@ func claimDuePayments(ctx context.Context, db *gorm.DB, lease time.Duration, n i
 		       ORDER BY next_attempt_at
 		       LIMIT ? FOR UPDATE SKIP LOCKED) due
 		WHERE p.id = due.id
-		RETURNING p.id, p.order_id, p.amount::text AS amount, p.method, p.idempotency_key, p.attempts, p.capture_attempted`,
+		RETURNING p.id, p.order_id, p.amount::text AS amount, p.method, p.idempotency_key, p.attempts, p.capture_attempted,
+		          coalesce(p.traceparent, '') AS traceparent`,
 		seconds(lease), n).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim payments: %w", err)

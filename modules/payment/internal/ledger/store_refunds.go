@@ -8,13 +8,14 @@ import (
 	"gorm.io/gorm"
 )
 
-// insertRefund records a 'pending' refund of a payment; it reports false,
+// insertRefund records a 'pending' refund of a payment, with the
+// recording handler's trace context ("" for none); it reports false,
 // having changed nothing, when the payment is being refunded or was.
-func insertRefund(tx *gorm.DB, id, paymentID, amount, reason, key string) (bool, error) {
-	res := tx.Exec(`INSERT INTO refunds (id, payment_id, amount, reason, status, idempotency_key)
-		VALUES (?, ?, ?::numeric, ?, 'pending', ?)
+func insertRefund(tx *gorm.DB, id, paymentID, amount, reason, key, traceparent string) (bool, error) {
+	res := tx.Exec(`INSERT INTO refunds (id, payment_id, amount, reason, status, idempotency_key, traceparent)
+		VALUES (?, ?, ?::numeric, ?, 'pending', ?, nullif(?, ''))
 		ON CONFLICT (payment_id) WHERE status <> 'failed' DO NOTHING`,
-		id, paymentID, amount, reason, key)
+		id, paymentID, amount, reason, key, traceparent)
 	if res.Error != nil {
 		return false, res.Error
 	}
@@ -42,7 +43,8 @@ func claimDueRefunds(ctx context.Context, db *gorm.DB, lease time.Duration, n in
 		       ORDER BY next_attempt_at
 		       LIMIT ? FOR UPDATE SKIP LOCKED) due, payments p
 		WHERE r.id = due.id AND p.id = r.payment_id
-		RETURNING r.id, r.payment_id, p.order_id, r.amount::text AS amount, r.idempotency_key, r.attempts, p.provider_capture AS capture`,
+		RETURNING r.id, r.payment_id, p.order_id, r.amount::text AS amount, r.idempotency_key, r.attempts, p.provider_capture AS capture,
+		          coalesce(r.traceparent, '') AS traceparent`,
 		seconds(lease), n).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim refunds: %w", err)

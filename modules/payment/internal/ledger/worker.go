@@ -245,13 +245,13 @@ var errClaimLost = errors.New("claim taken over by another worker")
 // logSettleError reports a job whose outcome could not be recorded: the
 // row stays claimed and is tried again, with the same idempotency key,
 // once its lease runs out.
-func (s *Service) logSettleError(kind, id string, err error) {
+func (s *Service) logSettleError(ctx context.Context, kind, id string, err error) {
 	if errors.Is(err, errClaimLost) {
-		s.log.Warn("payment worker: claim taken over; the other worker settles it", "kind", kind, "id", id)
+		s.log.WarnContext(ctx, "payment worker: claim taken over; the other worker settles it", "kind", kind, "id", id)
 		return
 	}
 	if s.outage.Failed(err) {
 		return // retried after the lease, like any other
 	}
-	s.log.Error("payment worker: recording the outcome failed; retried after the lease", "kind", kind, "id", id, "err", err)
+	s.log.ErrorContext(ctx, "payment worker: recording the outcome failed; retried after the lease", "kind", kind, "id", id, "err", err)
 }

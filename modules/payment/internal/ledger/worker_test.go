@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -42,13 +43,29 @@ func paymentsDB(t *testing.T) *gorm.DB {
 type recorder struct {
 	mu     sync.Mutex
 	events []bus.Event
+	spans  []trace.SpanContext // the span each event was published in, as the bus would carry it
 }
 
-func (r *recorder) Publish(_ context.Context, _ *gorm.DB, evs ...bus.Event) error {
+func (r *recorder) Publish(ctx context.Context, _ *gorm.DB, evs ...bus.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, evs...)
+	for range evs {
+		r.spans = append(r.spans, trace.SpanContextFromContext(ctx))
+	}
 	return nil
+}
+
+// publishedIn returns the span the event named name was published in.
+func (r *recorder) publishedIn(name string) (trace.SpanContext, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, ev := range r.events {
+		if ev.EventName() == name {
+			return r.spans[i], true
+		}
+	}
+	return trace.SpanContext{}, false
 }
 
 func (r *recorder) all() []bus.Event {

@@ -6,11 +6,15 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/platform/periodic"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // maxLineQuantity bounds one line; more is a mistake, not an order.
@@ -74,7 +78,8 @@ func (s *Service) Reserve(ctx context.Context, tx *gorm.DB, order orderevents.Or
 	}
 
 	expires := now.Add(s.cfg.ReservationTTL).Truncate(time.Microsecond)
-	reserved, err := insertReservation(tx, order.OrderID, expires, lines)
+	// The expiry sweep, should it release the reservation, links to this trace.
+	reserved, err := insertReservation(tx, order.OrderID, expires, lines, telemetry.Traceparent(ctx))
 	if err != nil || !reserved {
 		return err
 	}
@@ -143,7 +148,7 @@ func (s *Service) commitAfterExpiry(ctx context.Context, tx *gorm.DB, orderID st
 		return false, err
 	}
 	if len(short) > 0 {
-		s.log.Error("an order was confirmed after its reservation expired, and its stock has been sold since: it needs staff",
+		s.log.ErrorContext(ctx, "an order was confirmed after its reservation expired, and its stock has been sold since: it needs staff",
 			"order_id", orderID, "products_short", short)
 		return false, nil
 	}
@@ -153,7 +158,7 @@ func (s *Service) commitAfterExpiry(ctx context.Context, tx *gorm.DB, orderID st
 	if err := markCommittedAfterExpiry(tx, orderID); err != nil {
 		return false, err
 	}
-	s.log.Warn("an order was confirmed after its reservation expired; sold from free stock", "order_id", orderID)
+	s.log.WarnContext(ctx, "an order was confirmed after its reservation expired; sold from free stock", "order_id", orderID)
 	return true, nil
 }
 
@@ -191,20 +196,15 @@ func (s *Service) release(ctx context.Context, tx *gorm.DB, orderID, reason stri
 // ReleaseExpired releases up to limit active reservations past their
 // expiry, each in its own transaction, and reports how many it released.
 func (s *Service) ReleaseExpired(ctx context.Context, limit int) (int, error) {
-	ids, err := expiredReservations(ctx, s.db, limit)
+	expired, err := expiredReservations(ctx, s.db, limit)
 	if err != nil {
 		return 0, err
 	}
 	released := 0
-	for _, id := range ids {
-		done := false
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			ok, err := s.release(ctx, tx, id, "expired")
-			done = ok
-			return err
-		})
+	for _, r := range expired {
+		done, err := s.releaseExpired(ctx, r)
 		if err != nil {
-			return released, fmt.Errorf("release expired reservation %s: %w", id, err)
+			return released, fmt.Errorf("release expired reservation %s: %w", r.OrderID, err)
 		}
 		if done {
 			released++
@@ -212,6 +212,44 @@ func (s *Service) ReleaseExpired(ctx context.Context, limit int) (int, error) {
 	}
 	return released, nil
 }
+
+// releaseExpired releases one expired reservation in its own transaction
+// and reports whether it did (false: it was committed or released
+// meanwhile). The release is a trace of its own: a root span "product.sweep
+// expiry" linked to the trace the reservation was made in (the order's),
+// whatever ctx holds; its statements and its stock.released are children.
+// The order's trace ended long ago: the link ties the two together
+// without stretching it over the reservation's lifetime.
+func (s *Service) releaseExpired(ctx context.Context, r expiredReservation) (released bool, err error) {
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attribute.String(attrOrderID, r.OrderID))}
+	if link, ok := telemetry.LinkTo(r.Traceparent); ok {
+		opts = append(opts, trace.WithLinks(link))
+	}
+	ctx, span := tracer.Start(ctx, "product.sweep expiry", opts...)
+	defer func() {
+		span.SetAttributes(attribute.Bool(attrReleased, released))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ok, err := s.release(ctx, tx, r.OrderID, "expired")
+		released = ok
+		return err
+	})
+	return released && err == nil, err
+}
+
+var tracer = telemetry.Tracer("product")
+
+// Span attributes of the expiry sweep's spans.
+const (
+	attrOrderID  = "modshop.order.id"
+	attrReleased = "modshop.reservation.released" // false: committed or released meanwhile
+)
 
 // RunExpiry releases expired reservations every ExpiryInterval until ctx ends.
 func (s *Service) RunExpiry(ctx context.Context) {

@@ -59,14 +59,17 @@ func insertRejection(tx *gorm.DB, orderID, reason string, at time.Time) (bool, e
 // one statement. It reports false, having changed nothing, when the order
 // has a reservation already: the stock and the lines follow the
 // reservation's INSERT, which adds no row then.
-func insertReservation(tx *gorm.DB, orderID string, expires time.Time, lines []events.ReservedLine) (bool, error) {
+//
+// traceparent is the reserving handler's trace context ("" for none), for
+// the expiry sweep to link to.
+func insertReservation(tx *gorm.DB, orderID string, expires time.Time, lines []events.ReservedLine, traceparent string) (bool, error) {
 	n := len(lines)
 	ids, names, prices, quantities := make([]string, n), make([]string, n), make([]string, n), make([]int, n)
 	for i, l := range lines {
 		ids[i], names[i], prices[i], quantities[i] = l.ProductID, l.Name, l.UnitPrice, l.Quantity
 	}
 	res := tx.Exec(`WITH reservation AS (
-			INSERT INTO reservations (order_id, state, expires_at) VALUES (?, 'active', ?)
+			INSERT INTO reservations (order_id, state, expires_at, traceparent) VALUES (?, 'active', ?, nullif(?, ''))
 			ON CONFLICT (order_id) DO NOTHING
 			RETURNING order_id
 		), line AS (
@@ -79,7 +82,7 @@ func insertReservation(tx *gorm.DB, orderID string, expires time.Time, lines []e
 		INSERT INTO reservation_lines (order_id, product_id, name, unit_price, quantity)
 		SELECT reservation.order_id, line.product_id, line.name, line.unit_price, line.quantity
 		  FROM reservation, line`,
-		orderID, expires, array(ids), array(names), array(prices), array(quantities))
+		orderID, expires, traceparent, array(ids), array(names), array(prices), array(quantities))
 	if res.Error != nil {
 		return false, fmt.Errorf("insert reservation: %w", res.Error)
 	}
@@ -207,15 +210,23 @@ func finish(tx *gorm.DB, orderID, state, reason string) (ok bool, err error) {
 	return res.RowsAffected == 1, nil
 }
 
+// expiredReservation is an active reservation past its expiry, with the
+// trace context it was made in ("" for none).
+type expiredReservation struct {
+	OrderID     string
+	Traceparent string
+}
+
 // expiredReservations lists up to limit active reservations past their
 // expiry, the oldest first.
-func expiredReservations(ctx context.Context, db *gorm.DB, limit int) ([]string, error) {
-	var ids []string
-	err := db.WithContext(ctx).Raw(`SELECT order_id FROM reservations WHERE state = 'active' AND expires_at < now() ORDER BY expires_at LIMIT ?`, limit).Scan(&ids).Error
+func expiredReservations(ctx context.Context, db *gorm.DB, limit int) ([]expiredReservation, error) {
+	var rows []expiredReservation
+	err := db.WithContext(ctx).Raw(`SELECT order_id, coalesce(traceparent, '') AS traceparent FROM reservations
+		WHERE state = 'active' AND expires_at < now() ORDER BY expires_at LIMIT ?`, limit).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("find expired reservations: %w", err)
 	}
-	return ids, nil
+	return rows, nil
 }
 
 // changeOnHand adds delta to a product's on-hand stock unless that would
