@@ -13,11 +13,16 @@ import (
 	"github.com/modshop/modshop/platform/testkit"
 )
 
-// TestReadyz_RabbitMQTransportIncludesTheBroker runs a shop on the
+// TestReadyz_RabbitMQTransportIncludesTheBroker runs a process on the
 // rabbitmq transport whose broker connections go through a proxy: ready
 // with the broker listed among its checks; once the proxy refuses
 // connections (the broker away), not ready, saying it is the message
-// broker (and nothing of its address); ready again once it is back.
+// broker (and nothing of its address); ready again once it is back, and
+// its events flow again.
+//
+// The process runs the user module alone: no handler of its own reads a
+// queue through the proxy (watermill-amqp's subscriber reconnects with a
+// data race), only its outbox's forwarder publishes through it.
 func TestReadyz_RabbitMQTransportIncludesTheBroker(t *testing.T) {
 	t.Parallel()
 	amqpURL := os.Getenv("TEST_AMQP_URL")
@@ -36,6 +41,7 @@ func TestReadyz_RabbitMQTransportIncludesTheBroker(t *testing.T) {
 		c.BusTransport = "rabbitmq"
 		c.AMQPURL = u.String()
 		c.AMQPNamespace = ns
+		c.Modules = "user"
 	})
 
 	// Each answer is fresh after a second (the checks run at most about
@@ -75,4 +81,23 @@ func TestReadyz_RabbitMQTransportIncludesTheBroker(t *testing.T) {
 
 	proxy.Restore()
 	waitFor("broker back", http.StatusOK)
+	// An event published now reaches the broker: the forwarder is back.
+	shop.Customer(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		topics, err := shop.BusOverview(t.Context())
+		lag := int64(0)
+		for _, tp := range topics {
+			for _, c := range tp.Consumers {
+				lag += c.Lag
+			}
+		}
+		if err == nil && lag == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox was not forwarded once the broker was back: lag %d, %v", lag, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
