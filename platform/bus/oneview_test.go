@@ -26,6 +26,8 @@ func TestLocalOverview_OwnGroupsOnlyEachLabelledWithItsProcess(t *testing.T) {
 	first := e.bus(Config{Process: "modshop-first", MaxAttempts: 1})
 	second := e.bus(Config{Process: "modshop-second", MaxAttempts: 1})
 	Handle(first, "testmod.first", e.consumer(), record("testmod.first"))
+	// A handler that has applied nothing yet: last processed never.
+	Handle(first, "testmod.idle", e.consumer(), func(context.Context, *gorm.DB, thingFollowed) error { return nil })
 	Handle(second, "testmod.second", e.consumer(), func(context.Context, *gorm.DB, thingHappened) error {
 		return errors.New("never")
 	})
@@ -84,6 +86,13 @@ func TestLocalOverview_OwnGroupsOnlyEachLabelledWithItsProcess(t *testing.T) {
 		cs = consumers(all)
 		if cs[c.own].Process != c.process || cs[c.other].Process != "" {
 			t.Errorf("%s's database overview: %+v: want both groups, its own labelled %s, the other unlabelled", c.process, cs, c.process)
+		}
+		for _, ts := range local {
+			for _, cs := range ts.Consumers {
+				if cs.Handler == "testmod.idle" && (cs.LastProcessed != nil || cs.Process != "modshop-first") {
+					t.Errorf("the idle handler: %+v, want last processed never, from modshop-first", cs)
+				}
+			}
 		}
 		letters, err := c.b.LocalDeadLetters(ctx, false, 10)
 		if err != nil {

@@ -134,12 +134,15 @@ func lastApplied(ctx context.Context, h *handler) (*time.Time, error) {
 	if h.consumer.DB == nil {
 		return nil, nil
 	}
-	var at *time.Time
-	err := h.consumer.DB.WithContext(ctx).Raw(`SELECT max(processed_at) FROM processed_messages WHERE handler = ?`, h.name).Scan(&at).Error
+	var at sql.NullTime
+	err := h.consumer.DB.WithContext(ctx).Raw(`SELECT max(processed_at) FROM processed_messages WHERE handler = ?`, h.name).Row().Scan(&at)
 	if err != nil {
 		return nil, fmt.Errorf("bus overview of %s: last applied: %w", h.name, err)
 	}
-	return at, nil
+	if !at.Valid {
+		return nil, nil
+	}
+	return &at.Time, nil
 }
 
 // tableStats counts the messages published to topic's table: those in it
