@@ -152,6 +152,7 @@ func NewGateway(cfg GatewayConfig, log *slog.Logger) (http.Handler, error) {
 	e.GET("/readyz", g.readyz)
 	e.GET("/metrics", metrics.Handler())
 	e.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", docJSON) })
+	g.busRoutes(e) // one view of the bus, merged from every process (gateway_bus.go)
 	e.NoRoute(g.forward)
 	e.NoMethod(httpx.NoMethod)
 	return e, nil

@@ -2,8 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // probeTTL is how long a readiness result is reused: /readyz answers
@@ -67,4 +73,48 @@ func (p *recentProbe[T]) run(done chan struct{}) {
 	p.last, p.at, p.running = v, time.Now(), nil
 	p.mu.Unlock()
 	close(done)
+}
+
+// notReadyDetail is the detail of a /readyz answer that is not ready. It
+// names the part that failed (the broker) without the details, which name
+// hosts and users and go to the log (readiness.observe).
+func notReadyDetail(err error) string {
+	if errors.Is(err, bus.ErrBrokerDown) {
+		return "not ready: the message broker does not answer"
+	}
+	return "not ready"
+}
+
+// readyChecks are the checks a ready /readyz lists.
+func (s *Shop) readyChecks() gin.H {
+	checks := gin.H{"database": "ok", "migrations": "ok"}
+	if s.stack.cfg.BusTransport == bus.TransportRabbitMQ {
+		checks["broker"] = "ok"
+	}
+	return checks
+}
+
+// processName is the name this process reports itself by (bus overview
+// and dead letters, merged by the gateway): its service name, from the
+// modules it runs (telemetry.ServiceName; OTEL_SERVICE_NAME does not
+// change it, so that each process of a split shop keeps a name of its own).
+func (s *stack) processName() string {
+	names := make([]string, 0, len(s.local))
+	for _, m := range s.local {
+		names = append(names, m.Name)
+	}
+	return telemetry.ServiceName(names, len(s.local) == len(s.all))
+}
+
+// publishedEvents are the events this process's own modules publish: its
+// bus metrics count those topics alone, so that summing them over the
+// processes of a split shop counts each message once.
+func (s *stack) publishedEvents() []string {
+	own := bus.NewRegistry()
+	for _, m := range s.local {
+		if m.RegisterEvents != nil {
+			m.RegisterEvents(own)
+		}
+	}
+	return append([]string{}, own.Names()...) // never nil: nil means every event
 }

@@ -227,10 +227,10 @@ func serviceName(spec string, mods []Module) string {
 func (s *Shop) readyz(c *gin.Context) {
 	notReady, err := s.ready.result(c.Request.Context())
 	if err != nil || notReady != nil {
-		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "not ready"))
+		httpx.WriteProblem(c, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", notReadyDetail(notReady)))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok", "migrations": "ok"}})
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": s.readyChecks()})
 }
 
 // readiness remembers whether the last probe found the shop ready, so that

@@ -36,6 +36,7 @@ func TestSplit(t *testing.T) {
 	}})
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
+	t.Run("one bus view through the gateway", func(t *testing.T) { busViewThroughGateway(t, split) })
 }
 
 // TestSplitDatabases is TestSplit with a database per module: each
@@ -56,6 +57,7 @@ func TestSplitDatabases(t *testing.T) {
 	}
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
+	t.Run("one bus view through the gateway", func(t *testing.T) { busViewThroughGateway(t, split) })
 }
 
 // TestSplitReplicas is TestSplit with a second process of the product,

@@ -123,6 +123,8 @@ func openStack(ctx context.Context, cfg Config, mods []Module, log *slog.Logger)
 		}
 	}
 	s.bus, err = bus.New(ctx, bus.Config{
+		Process:       s.processName(),
+		Publishes:     s.publishedEvents(),
 		DatabaseURL:   busURL,
 		Transport:     cfg.BusTransport,
 		AMQPURL:       cfg.AMQPURL,
@@ -325,7 +327,7 @@ func (s *stack) ready(ctx context.Context) error {
 			return fmt.Errorf("module %s has migrations not applied", m.Name)
 		}
 	}
-	return nil
+	return s.bus.Ready(ctx) // the broker, under the rabbitmq transport
 }
 
 // abandon closes a stack that could not be opened or started. The caller

@@ -84,6 +84,15 @@ type Config struct {
 	// PruneBatch is how many messages one pruning statement deletes, in a
 	// transaction of its own (default 1,000).
 	PruneBatch int
+	// Process names this process (telemetry.ServiceName: "modshop",
+	// "modshop-product", ...): the local overview and dead letters carry
+	// it, so that a view merged from several processes (the gateway's)
+	// says who reported each row.
+	Process string
+	// Publishes lists the events this process's modules publish: its
+	// metrics count only those topics (another process owns the others'
+	// counts). Nil: every registered event (one binary).
+	Publishes []string
 }
 
 func (c *Config) setDefaults() {

@@ -10,6 +10,8 @@ import (
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // DeadLetter is a message a handler could not apply within its attempts.
@@ -26,6 +28,10 @@ type DeadLetter struct {
 	Replays    int               `json:"replays"`
 	ResolvedAt *time.Time        `json:"resolved_at"`
 	Resolution *string           `json:"resolution"`
+	// Process is the process that reported the letter (Config.Process):
+	// in a merged view (the gateway's), the one to ask to replay or
+	// discard it.
+	Process string `json:"process,omitempty"`
 }
 
 // Errors of the dead-letter operations, for the HTTP layer to map.
@@ -119,13 +125,14 @@ func truncateError(err error) string {
 
 const deadLetterColumns = `id, message_id, topic, handler, coalesce(payload::text, 'null'), metadata::text, error, attempts, failed_at, replays, resolved_at, resolution`
 
-func scanDeadLetter(row interface{ Scan(...any) error }) (DeadLetter, error) {
+func scanDeadLetter(row interface{ Scan(...any) error }, process string) (DeadLetter, error) {
 	var d DeadLetter
 	var payload, md string
 	if err := row.Scan(&d.ID, &d.MessageID, &d.Topic, &d.Handler, &payload, &md, &d.Error, &d.Attempts, &d.FailedAt, &d.Replays, &d.ResolvedAt, &d.Resolution); err != nil {
 		return d, err
 	}
 	d.Payload = json.RawMessage(payload)
+	d.Process = process
 	if err := json.Unmarshal([]byte(md), &d.Metadata); err != nil {
 		return d, fmt.Errorf("dead letter %d metadata: %w", d.ID, err)
 	}
@@ -134,19 +141,42 @@ func scanDeadLetter(row interface{ Scan(...any) error }) (DeadLetter, error) {
 
 // DeadLetters lists dead letters, newest first; open ones only unless all.
 func (b *Bus) DeadLetters(ctx context.Context, all bool, limit int) ([]DeadLetter, error) {
-	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters`
+	return b.deadLetters(ctx, all, limit, nil)
+}
+
+// LocalDeadLetters lists the dead letters of this process's own handlers,
+// as DeadLetters does: on a database shared by several processes, each
+// letter is listed by the process that can replay it.
+func (b *Bus) LocalDeadLetters(ctx context.Context, all bool, limit int) ([]DeadLetter, error) {
+	b.mu.Lock()
+	names := make([]string, 0, len(b.handlers))
+	for name := range b.handlers {
+		names = append(names, name)
+	}
+	b.mu.Unlock()
+	return b.deadLetters(ctx, all, limit, names)
+}
+
+// deadLetters lists dead letters, of handlers only when it is not nil.
+func (b *Bus) deadLetters(ctx context.Context, all bool, limit int, handlers []string) ([]DeadLetter, error) {
+	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters WHERE true`
+	args := []any{limit}
 	if !all {
-		q += ` WHERE resolved_at IS NULL`
+		q += ` AND resolved_at IS NULL`
+	}
+	if handlers != nil {
+		q += ` AND handler = ANY($2::text[])`
+		args = append(args, handlers)
 	}
 	q += ` ORDER BY id DESC LIMIT $1`
-	rows, err := b.db.QueryContext(ctx, q, limit)
+	rows, err := b.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	defer rows.Close()
 	out := []DeadLetter{}
 	for rows.Next() {
-		d, err := scanDeadLetter(rows)
+		d, err := scanDeadLetter(rows, b.cfg.Process)
 		if err != nil {
 			return nil, err
 		}
@@ -157,7 +187,7 @@ func (b *Bus) DeadLetters(ctx context.Context, all bool, limit int) ([]DeadLette
 
 // DeadLetter returns one dead letter.
 func (b *Bus) DeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
-	d, err := scanDeadLetter(b.db.QueryRowContext(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = $1`, id))
+	d, err := scanDeadLetter(b.db.QueryRowContext(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = $1`, id), b.cfg.Process)
 	if err != nil {
 		if errors.Is(err, errNoRows) {
 			return d, ErrDeadLetterNotFound
@@ -244,6 +274,10 @@ func (b *Bus) replayHere(ctx context.Context, id int64) (DeadLetter, error) {
 	if md.Event == "" {
 		md.Event = d.Topic
 	}
+	// The handler runs in the trace of the message's publisher, as it did
+	// when the message was first delivered (its metadata keeps the trace
+	// context).
+	ctx = telemetry.Extract(ctx, d.Metadata)
 	ev, err := b.registry.decode(md.Event, msg.Payload)
 	if err == nil {
 		err = b.apply(ctx, h, md, ev, nil)

@@ -21,13 +21,40 @@ func (b *Bus) Routes(api *gin.RouterGroup) {
 	admin.DELETE("/dead-letters/:id", b.handleDiscard)
 }
 
+// localScope reads the scope parameter: "local" asks for this process's
+// own part of the bus alone (LocalOverview, LocalDeadLetters), what the
+// gateway merges from every process; "" or "database" for everything
+// this process sees.
+func localScope(c *gin.Context) (bool, bool) {
+	switch c.Query("scope") {
+	case "", "database":
+		return false, true
+	case "local":
+		return true, true
+	}
+	httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "scope", Message: "must be local or database"}))
+	return false, false
+}
+
 func (b *Bus) handleOverview(c *gin.Context) {
-	stats, err := b.Overview(c.Request.Context())
+	local, ok := localScope(c)
+	if !ok {
+		return
+	}
+	overview := b.Overview
+	if local {
+		overview = b.LocalOverview
+	}
+	stats, err := overview(c.Request.Context())
 	if err != nil {
 		httpx.Fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"topics": stats})
+	body := gin.H{"topics": stats}
+	if b.cfg.Process != "" {
+		body["process"] = b.cfg.Process
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 func (b *Bus) handleListDeadLetters(c *gin.Context) {
@@ -45,7 +72,15 @@ func (b *Bus) handleListDeadLetters(c *gin.Context) {
 		httpx.Fail(c, httpx.Invalid(httpx.FieldError{Field: "state", Message: "must be open or all"}))
 		return
 	}
-	items, err := b.DeadLetters(c.Request.Context(), all, limit)
+	local, ok := localScope(c)
+	if !ok {
+		return
+	}
+	list := b.DeadLetters
+	if local {
+		list = b.LocalDeadLetters
+	}
+	items, err := list(c.Request.Context(), all, limit)
 	if err != nil {
 		httpx.Fail(c, err)
 		return

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +16,8 @@ const (
 
 // metrics are the bus's Prometheus collectors. Counts of published
 // messages and lag are read from the tables at scrape time, so they count
-// only what was committed.
+// only what was committed. The gauges read at scrape time are this
+// process's alone (Collect), whatever the topology.
 type metrics struct {
 	bus          *Bus
 	processed    *prometheus.CounterVec
@@ -86,16 +88,24 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	stats, err := m.bus.Overview(ctx)
+	// Each gauge has one owner, so that summing a metric over every
+	// process of a split shop counts each thing once: a process reports
+	// the lag, dead letters and activity of its own handlers' groups (and
+	// its outbox's), and the message counts of the topics its own modules
+	// publish (Config.Publishes) or of its outbox.
+	stats, err := m.bus.overview(ctx, true, false)
 	if err != nil {
 		if !m.bus.outage.Failed(err) {
 			m.bus.log.Warn("bus metrics: overview failed", "err", err)
 		}
 		return
 	}
+	tables := m.bus.transport.tables()
 	for _, t := range stats {
-		ch <- prometheus.MustNewConstMetric(m.published, prometheus.CounterValue, float64(t.Published), t.Topic)
-		ch <- prometheus.MustNewConstMetric(m.pruned, prometheus.CounterValue, float64(t.Pruned), t.Topic)
+		if m.bus.publishes(t.Topic) || slices.Contains(tables, t.Topic) {
+			ch <- prometheus.MustNewConstMetric(m.published, prometheus.CounterValue, float64(t.Published), t.Topic)
+			ch <- prometheus.MustNewConstMetric(m.pruned, prometheus.CounterValue, float64(t.Pruned), t.Topic)
+		}
 		for _, c := range t.Consumers {
 			ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, float64(c.Lag), c.Handler, t.Topic)
 			ch <- prometheus.MustNewConstMetric(m.openDead, prometheus.GaugeValue, float64(c.DeadLetters), c.Handler)

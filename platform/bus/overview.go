@@ -22,12 +22,18 @@ type TopicStats struct {
 
 // ConsumerStats is one handler's progress on a topic.
 type ConsumerStats struct {
-	Handler       string     `json:"handler"`
-	LastProcessed *time.Time `json:"last_processed"` // publish time of the last acknowledged message
-	Lag           int64      `json:"lag"`            // messages published but not yet acknowledged
-	DeadLetters   int64      `json:"dead_letters"`   // open dead letters
-	Active        bool       `json:"active"`         // seen running within the group expiry: holds pruning back
-	LastSeen      *time.Time `json:"last_seen"`      // when a subscriber of the group last ran
+	Handler string `json:"handler"`
+	// Process is the process that runs the handler and reported the row
+	// (Config.Process); empty for a group of another process that this one
+	// sees on the shared database.
+	Process string `json:"process,omitempty"`
+	// LastProcessed: publish time of the last acknowledged message; on the
+	// rabbitmq transport, when the handler last applied one.
+	LastProcessed *time.Time `json:"last_processed"`
+	Lag           int64      `json:"lag"`          // messages published but not yet acknowledged
+	DeadLetters   int64      `json:"dead_letters"` // open dead letters
+	Active        bool       `json:"active"`       // seen running within the group expiry: holds pruning back
+	LastSeen      *time.Time `json:"last_seen"`    // when a subscriber of the group last ran
 	// PositionAhead: the group's position is beyond every transaction id
 	// of this cluster (restored from another cluster): it reads nothing
 	// new, and its topic is not pruned, until the positions are reset.
@@ -47,29 +53,96 @@ type ConsumerStats struct {
 // restored from another cluster (PositionAhead). Every process on the
 // database sees the same, consumer groups of other processes included.
 func (b *Bus) Overview(ctx context.Context) ([]TopicStats, error) {
+	return b.overview(ctx, false, true)
+}
+
+// LocalOverview is this process's own part of the bus, what no other
+// process reports: the consumer groups of its own handlers (and its
+// outbox's forwarder), each labelled with Config.Process, on the topics
+// they read and the topics its modules publish. Merging the local
+// overviews of every process (the gateway does) shows each group once.
+// Published counts come as the transport sees them from here: the shared
+// tables' on the postgres transport, this process's outbox on rabbitmq
+// (the publisher's process reports the whole count).
+func (b *Bus) LocalOverview(ctx context.Context) ([]TopicStats, error) {
+	return b.overview(ctx, true, true)
+}
+
+// Process is the name this process reports itself by (Config.Process).
+func (b *Bus) Process() string { return b.cfg.Process }
+
+// overview builds Overview (local false) or LocalOverview. lastFromInbox:
+// fill in when a handler of this process last applied a message where the
+// transport does not know it (the rabbitmq transport's queues keep no
+// position), from the handler's inbox; metrics do without.
+func (b *Bus) overview(ctx context.Context, local, lastFromInbox bool) ([]TopicStats, error) {
 	b.mu.Lock()
 	byTopic := map[string][]string{}
+	own := map[string]*handler{}
 	for _, h := range b.handlers {
 		byTopic[h.topic] = append(byTopic[h.topic], h.name)
+		own[h.name] = h
 	}
 	b.mu.Unlock()
 	dead, err := b.openDeadLetters(ctx)
 	if err != nil {
 		return nil, err
 	}
+	tables := b.transport.tables()
 	out := []TopicStats{}
 	for _, topic := range b.topics() {
+		if local && len(byTopic[topic]) == 0 && !b.publishes(topic) && !slices.Contains(tables, topic) {
+			continue // neither read nor written here
+		}
 		ts, err := b.transport.stats(ctx, topic, byTopic[topic])
 		if err != nil {
 			return nil, err
 		}
+		if local {
+			ts.Consumers = slices.DeleteFunc(ts.Consumers, func(cs ConsumerStats) bool {
+				return own[cs.Handler] == nil && !slices.Contains(tables, topic)
+			})
+		}
 		slices.SortFunc(ts.Consumers, func(x, y ConsumerStats) int { return strings.Compare(x.Handler, y.Handler) })
 		for i, cs := range ts.Consumers {
 			ts.Consumers[i].DeadLetters = dead[cs.Handler]
+			h := own[cs.Handler]
+			if h == nil && !slices.Contains(tables, topic) {
+				continue // another process's group (the shared database)
+			}
+			ts.Consumers[i].Process = b.cfg.Process
+			if lastFromInbox && h != nil && cs.LastProcessed == nil {
+				if ts.Consumers[i].LastProcessed, err = lastApplied(ctx, h); err != nil {
+					return nil, err
+				}
+			}
 		}
 		out = append(out, ts)
 	}
 	return out, nil
+}
+
+// publishes tells whether this process's modules publish topic
+// (Config.Publishes; nil: every event).
+func (b *Bus) publishes(topic string) bool {
+	return b.cfg.Publishes == nil || slices.Contains(b.cfg.Publishes, topic)
+}
+
+// lastApplied is when handler h last applied a message, from its inbox:
+// nil when it has applied none (or the marks were pruned).
+func lastApplied(ctx context.Context, h *handler) (*time.Time, error) {
+	if h.consumer.DB == nil {
+		return nil, nil
+	}
+	var at sql.NullTime
+	err := h.consumer.DB.WithContext(ctx).Raw(`SELECT max(processed_at) FROM processed_messages WHERE handler = ?`, h.name).Row().Scan(&at)
+	if err != nil {
+		return nil, fmt.Errorf("bus overview of %s: last applied: %w", h.name, err)
+	}
+	if !at.Valid {
+		return nil, nil
+	}
+	return &at.Time, nil
 }
 
 // tableStats counts the messages published to topic's table: those in it

@@ -32,15 +32,32 @@ function publishedCell(t) {
   return [String(t.published), h('br'), h('span', { class: 'muted pruned' }, `${t.pruned} pruned`)];
 }
 
+// processes is how many processes reported the rows: through the gateway
+// of a split shop, every module process's; then each row names its own.
+function processes(rows) {
+  return new Set(rows.map((r) => r.process).filter(Boolean)).size;
+}
+
+function processTag(c, multi) {
+  return multi && c.process ? [h('br'), h('span', { class: 'muted process' }, `in ${c.process}`)] : null;
+}
+
+// letterPath is a dead letter's address: through the gateway, in the
+// process that listed it (?process=), which alone can replay it.
+function letterPath(d, suffix = '') {
+  return `/api/v1/admin/dead-letters/${d.id}${suffix}${d.process ? query({ process: d.process }) : ''}`;
+}
+
 function consumersTable(topics) {
   const rows = [];
+  const multi = processes(topics.flatMap((t) => t.consumers)) > 1;
   for (const t of [...topics].sort((a, b) => a.topic.localeCompare(b.topic))) {
     const consumers = t.consumers.length ? t.consumers : [null];
     for (const c of consumers) {
       const attention = c && (c.lag > 0 || c.dead_letters > 0 || !c.active || c.position_ahead || c.retrying_since);
-      rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', 'data-active': c ? String(c.active) : '', 'data-position-ahead': c && c.position_ahead ? 'true' : null, class: attention ? 'attention' : null },
+      rows.push(h('tr', { 'data-topic': t.topic, 'data-handler': c ? c.handler : '', 'data-process': c && c.process ? c.process : null, 'data-active': c ? String(c.active) : '', 'data-position-ahead': c && c.position_ahead ? 'true' : null, class: attention ? 'attention' : null },
         h('td', { 'data-label': 'Topic' }, h('code', {}, t.topic)),
-        h('th', { scope: 'row', 'data-label': 'Consumer' }, c ? h('code', {}, c.handler) : h('span', { class: 'muted' }, 'no consumer here')),
+        h('th', { scope: 'row', 'data-label': 'Consumer' }, c ? [h('code', {}, c.handler), processTag(c, multi)] : h('span', { class: 'muted' }, 'no consumer here')),
         h('td', { 'data-label': 'State', class: 'state' }, c ? groupState(c) : '—'),
         h('td', { 'data-label': 'Published', class: 'num published' }, publishedCell(t)),
         h('td', { 'data-label': 'Lag', class: 'num lag' }, c ? String(c.lag) : '—'),
@@ -80,21 +97,21 @@ function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
-function deadLetterCard(d, reload) {
-  const inspectPanel = h('div', { class: 'inspect', id: `dead-letter-${d.id}-details`, hidden: true });
+function deadLetterCard(d, reload, key, multi) {
+  const inspectPanel = h('div', { class: 'inspect', id: `dead-letter-${key}-details`, hidden: true });
   const inspect = h('button', { type: 'button', class: 'secondary small inspect-button', 'aria-expanded': 'false', 'aria-controls': inspectPanel.id }, 'Inspect');
   const replay = h('button', { type: 'button', class: 'small replay-button' }, 'Replay');
   const discard = h('button', { type: 'button', class: 'danger small discard-button' }, 'Discard');
   const keep = h('button', { type: 'button', class: 'secondary small keep-button', hidden: true }, 'Keep it');
   const open = !d.resolved_at;
-  const card = h('li', { class: 'card dead-letter', id: `dead-letter-${d.id}`, 'data-id': String(d.id), 'data-message-id': d.message_id, 'data-resolution': d.resolution || 'open' },
-    h('h3', { class: 'card-title' }, `#${d.id} `, h('code', {}, d.topic), ' → ', h('code', {}, d.handler)),
+  const card = h('li', { class: 'card dead-letter', id: `dead-letter-${key}`, 'data-id': String(d.id), 'data-process': d.process || null, 'data-message-id': d.message_id, 'data-resolution': d.resolution || 'open' },
+    h('h3', { class: 'card-title' }, `#${d.id} `, h('code', {}, d.topic), ' → ', h('code', {}, d.handler), multi && d.process ? h('span', { class: 'muted process' }, ` in ${d.process}`) : null),
     h('p', { class: 'muted' }, 'Failed ', timeTag(d.failed_at), ` after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`,
       d.replays ? `; replayed ${d.replays} time${d.replays === 1 ? '' : 's'}` : '',
       d.resolution ? ['; ', h('strong', {}, d.resolution), ' ', timeTag(d.resolved_at)] : ''),
     h('pre', { class: 'error-text' }, d.error),
     h('div', { class: 'actions' }, inspect, open ? [replay, discard, keep] : null),
-    actionError(`dead-letter-${d.id}-error`),
+    actionError(`dead-letter-${key}-error`),
     inspectPanel);
 
   inspect.addEventListener('click', async () => {
@@ -106,7 +123,7 @@ function deadLetterCard(d, reload) {
     }
     const restore = busy(inspect, 'Loading…');
     try {
-      const full = await get(`/api/v1/admin/dead-letters/${d.id}`);
+      const full = await get(letterPath(d));
       restore();
       replace(inspectPanel,
         h('h4', {}, 'Payload'), h('pre', { class: 'payload' }, full.payload === null ? '(not JSON: the bytes could not be shown)' : pretty(full.payload)),
@@ -124,7 +141,7 @@ function deadLetterCard(d, reload) {
   replay.addEventListener('click', async () => {
     const restore = busy(replay, 'Replaying…');
     try {
-      await post(`/api/v1/admin/dead-letters/${d.id}/replay`);
+      await post(letterPath(d, '/replay'));
       toast(`Dead letter #${d.id} replayed: ${d.handler} applied it.`);
       reload();
     } catch (err) {
@@ -152,7 +169,7 @@ function deadLetterCard(d, reload) {
     }
     const restore = busy(discard, 'Discarding…');
     try {
-      await del(`/api/v1/admin/dead-letters/${d.id}`);
+      await del(letterPath(d));
       toast(`Dead letter #${d.id} discarded.`);
       reload();
     } catch (err) {
@@ -191,8 +208,14 @@ export async function staffBusPage(ctx) {
     updated.textContent = `Updated at ${clock()}; refreshes every ${REFRESH_MS / 1000} s.`;
   };
   const drawLetters = (items) => {
+    // Ids are per process: through the gateway two processes may each
+    // have a #1; then the element ids name the process too.
+    const count = new Map();
+    for (const d of items) count.set(d.id, (count.get(d.id) || 0) + 1);
+    const key = (d) => (count.get(d.id) > 1 && d.process ? `${d.id}-${d.process.replace(/[^A-Za-z0-9_-]/g, '-')}` : String(d.id));
+    const multi = processes(items) > 1;
     replace(list, items.length
-      ? h('ul', { class: 'list' }, items.map((d) => deadLetterCard(d, reloadAll)))
+      ? h('ul', { class: 'list' }, items.map((d) => deadLetterCard(d, reloadAll, key(d), multi)))
       : h('p', { id: 'no-dead-letters' }, state === 'open' ? 'No open dead letters: every message was applied.' : 'No dead letters.'));
   };
   const reloadOverview = async () => {
