@@ -179,11 +179,11 @@ $(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
 	@echo "building Jaeger v2 from tools/jaeger (the first build compiles a few hundred packages: minutes)"
 	cd tools/jaeger && $(GO) build -o $(CURDIR)/$(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
 
-## jaeger: build and run Jaeger v2 (bin/jaeger) in the foreground, traces in memory: OTLP on 127.0.0.1:4317 (gRPC) and :4318 (HTTP), the UI and query API on http://127.0.0.1:16686; run the shop beside it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (docs/observability.md)
+## jaeger: build and run Jaeger v2 (bin/jaeger) in the foreground, traces in memory: OTLP on 127.0.0.1:4317 (gRPC) and :4318 (HTTP), the query API on http://127.0.0.1:16686 (this build has no UI assets); run the shop beside it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (docs/observability.md)
 jaeger: $(JAEGER)
 	./$(JAEGER) --config tools/jaeger/config.yaml
 
-## trace-demo: one order followed in Jaeger: starts Jaeger when it is not running (left running), runs the shop traced into it, places an order and finds its trace through Jaeger's query API, printing its services and span count
+## trace-demo: one order followed in Jaeger: starts Jaeger when it is not running (left running), runs the shop traced into it, places an order and finds its trace through Jaeger's query API, printing its services and span count (docs/observability.md)
 trace-demo: postgres-binaries build $(JAEGER)
 	./scripts/trace-demo
 
