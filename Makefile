@@ -28,7 +28,7 @@ GOSEC       := $(TOOLS)/gosec-$(GOSEC_VERSION)
 INDEXDB     := $(TOOLS)/indexdb-$(VULNDB_VERSION)
 VULNDB      := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 
-.PHONY: help run build test chaos fuzz openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies clean postgres-binaries chromium rabbitmq
+.PHONY: help run build test chaos fuzz openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies bench-tracing clean postgres-binaries chromium rabbitmq promtool jaeger trace-demo
 
 ## help: list the targets and what each does
 help:
@@ -45,8 +45,8 @@ run: postgres-binaries build
 build:
 	@GO="$(GO)" ./scripts/build $(BIN)
 
-## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ. Prints each package as it finishes and the failures again at the end
-test: postgres-binaries chromium rabbitmq openapi-lint $(GOTESTSUM)
+## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ; the alert rules through promtool. Prints each package as it finishes and the failures again at the end
+test: postgres-binaries chromium rabbitmq promtool openapi-lint $(GOTESTSUM)
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg --raw-command -- $(GO) test -json -race -count=1 -p 2 -timeout 20m $(PKGS)
 
 ## chaos: the chaos suite alone, verbosely, and the fault hook's own tests (app/chaos: the shop under order load through database restarts and outages, SIGKILLs, failing handlers and a slow consumer; about 5 minutes; make test runs it too), with its per-fault figures
@@ -126,7 +126,7 @@ $(VULNDB)/index/db.json: $(INDEXDB)
 		rm -rf $(VULNDB).tmp && $(INDEXDB) -vulns "$$src/data/osv" -out $(VULNDB).tmp && rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
 ## bench: every benchmark; each prints its figures beside pgbench measured in the same run
-bench: bench-users bench-products bench-bus bench-chain bench-orders bench-topologies
+bench: bench-users bench-products bench-bus bench-chain bench-orders bench-topologies bench-tracing
 
 ## bench-users: log-in and /users/me requests/s against pgbench select-only tps
 bench-users: postgres-binaries
@@ -143,6 +143,10 @@ bench-orders: postgres-binaries
 ## bench-topologies: the saga in each topology (one binary; four processes on one database; four on four databases with RabbitMQ), one run: capacity, confirmed orders/s and placed→confirmed latency at one rate, against pgbench TPC-B; invariants
 bench-topologies: postgres-binaries rabbitmq
 	$(GO) test -run '^$$' -bench BenchmarkTopologies -benchtime 1x -timeout 15m ./app/bench/
+
+## bench-tracing: the saga's capacity with tracing off, sampled at 10% with statement spans to a local OTLP receiver, and always on without statement spans, in one run
+bench-tracing: postgres-binaries
+	$(GO) test -run '^$$' -bench '^BenchmarkTracing$$' -benchtime 1x -timeout 15m ./app/bench/
 
 ## bench-bus: publish-and-consume throughput against pgbench TPC-B tps, hop latency, stock settings
 bench-bus: postgres-binaries
@@ -162,6 +166,26 @@ rabbitmq:
 ## chromium: Debian's chromium for the browser tests (installed when missing; MODSHOP_SKIP_BROWSER=1 skips them)
 chromium:
 	@./scripts/ensure-chromium
+
+## promtool: Debian's prometheus package for promtool, which checks docs/observability/alerts.yml in make test (installed when missing; MODSHOP_SKIP_PROMTOOL=1 skips that check)
+promtool:
+	@./scripts/ensure-promtool
+
+# Jaeger v2 (its cmd/jaeger), built from tools/jaeger's own go.mod: a tool
+# beside the shop, never part of it, and not needed by make test.
+JAEGER := bin/jaeger
+
+$(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
+	@echo "building Jaeger v2 from tools/jaeger (the first build compiles a few hundred packages: minutes)"
+	cd tools/jaeger && $(GO) build -o $(CURDIR)/$(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
+
+## jaeger: build and run Jaeger v2 (bin/jaeger) in the foreground, traces in memory: OTLP on 127.0.0.1:4317 (gRPC) and :4318 (HTTP), the query API on http://127.0.0.1:16686 (this build has no UI assets); run the shop beside it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (docs/observability.md)
+jaeger: $(JAEGER)
+	./$(JAEGER) --config tools/jaeger/config.yaml
+
+## trace-demo: one order followed in Jaeger: starts Jaeger when it is not running (left running), runs the shop traced into it, places an order and finds its trace through Jaeger's query API, printing its services and span count (docs/observability.md)
+trace-demo: postgres-binaries build $(JAEGER)
+	./scripts/trace-demo
 
 ## clean: remove bin/ (the binary and the installed tools)
 clean:
