@@ -95,7 +95,7 @@ func oneTracePerOrder(t *testing.T, split *apptest.Split, recv *telemetrytest.Re
 		got := recv.Services(id)
 		for _, s := range services {
 			if !got[s] {
-				t.Errorf("trace %s has no span of service %s; it has %v:\n%s", id, s, slices.Sorted(maps.Keys(got)), describe(spans))
+				t.Errorf("trace %s has no span of service %s; it has %v:\n%s", id, s, slices.Sorted(maps.Keys(got)), listSpans(spans))
 			}
 		}
 		if len(got) != len(services) {
@@ -128,9 +128,9 @@ func checkAcrossProcesses(t *testing.T, id string, spans []telemetrytest.Receive
 	}
 	switch {
 	case proxy == nil || server == nil:
-		t.Errorf("trace %s: want the gateway's span gateway proxy POST and the order process's POST /api/v1/orders:\n%s", id, describe(spans))
+		t.Errorf("trace %s: want the gateway's span gateway proxy POST and the order process's POST /api/v1/orders:\n%s", id, listSpans(spans))
 	case !descends(byID, *server, proxy.SpanID):
-		t.Errorf("trace %s: the order process's POST /api/v1/orders is not under the gateway's proxy call:\n%s", id, describe(spans))
+		t.Errorf("trace %s: the order process's POST /api/v1/orders is not under the gateway's proxy call:\n%s", id, listSpans(spans))
 	}
 	auth := false
 	for _, s := range spans {
@@ -139,12 +139,12 @@ func checkAcrossProcesses(t *testing.T, id string, spans []telemetrytest.Receive
 		}
 	}
 	if !auth {
-		t.Errorf("trace %s: no client span user authenticate:\n%s", id, describe(spans))
+		t.Errorf("trace %s: no client span user authenticate:\n%s", id, listSpans(spans))
 	}
 	for _, h := range confirmedSaga {
 		hs := handled(spans, "handle "+h.handler)
 		if len(hs) == 0 {
-			t.Errorf("trace %s: no span handle %s:\n%s", id, h.handler, describe(spans))
+			t.Errorf("trace %s: no span handle %s:\n%s", id, h.handler, listSpans(spans))
 			continue
 		}
 		for _, s := range hs {
@@ -181,8 +181,8 @@ func descends(byID map[string]telemetrytest.ReceivedSpan, s telemetrytest.Receiv
 	return false
 }
 
-// describe lists spans for a failure message: service, name, ids.
-func describe(spans []telemetrytest.ReceivedSpan) string {
+// listSpans lists spans for a failure message: service, name, ids.
+func listSpans(spans []telemetrytest.ReceivedSpan) string {
 	var b strings.Builder
 	for _, s := range spans {
 		fmt.Fprintf(&b, "  %-24s %-40s %s <- %s\n", s.Service, s.Name, s.SpanID, s.ParentID)

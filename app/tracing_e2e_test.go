@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +201,10 @@ func TestTracing_ARetriedHandlerShowsItsAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.WaitStatus(t, o.ID, "confirmed")
+	// The bus counted the failure as transient (whatever the spans say).
+	if n := retriedTransiently(t, w.shop.URL, product.HandlerReserveStock); n < 1 {
+		t.Fatalf("%s was retried transiently %v times, want at least once: the cancelled statement made no failure", product.HandlerReserveStock, n)
+	}
 
 	id := client.SpanContext().TraceID()
 	name := "handle " + product.HandlerReserveStock
@@ -240,6 +246,32 @@ func TestTracing_ARetriedHandlerShowsItsAttempts(t *testing.T) {
 	if applied[0].Status().Code == codes.Error {
 		t.Errorf("the applied attempt's status: %v", applied[0].Status())
 	}
+}
+
+// retriedTransiently reads from the shop's /metrics how often handler
+// failed transiently and was retried.
+func retriedTransiently(t *testing.T, base, handler string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := `modshop_bus_messages_retried_total{handler="` + handler + `",kind="transient"} `
+	for line := range strings.Lines(string(body)) {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // sessions describes the sessions of conn's database, for a failure
