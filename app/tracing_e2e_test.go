@@ -481,6 +481,13 @@ func (tr traceView) checkStatements(t *testing.T, s sdktrace.ReadOnlySpan, role 
 		}
 	}
 	if n == 0 {
-		t.Errorf("no statement span of role %s under %s", role, fmt.Sprint(s.Name()))
+		seen := map[string]int{}
+		for _, d := range tr.prefixed("db ") {
+			if tr.under(d, s) {
+				r, _ := telemetrytest.Attr(d, "modshop.db.role")
+				seen[r]++
+			}
+		}
+		t.Errorf("no statement span of role %s under %s; the statements under it have the roles (role: count) %v", role, s.Name(), seen)
 	}
 }
