@@ -33,7 +33,7 @@ type tracingConfig struct {
 	*topology
 	env        map[string]string // the OTEL_* and MODSHOP_TRACE_* settings
 	capacities []float64         // one per round
-	placed     int               // orders its ramps placed
+	placed     int               // orders its turns placed (warm-ups and ramps)
 	spans      int               // spans the receiver got meanwhile
 	unsettled  int               // ramps that never fell behind twice running
 }
@@ -148,12 +148,20 @@ func BenchmarkTracing(b *testing.B) {
 	}
 	for round := range rounds {
 		for _, c := range configs {
+			// Every order of the turn is in one of its batches; every span
+			// the receiver gets meanwhile is the turn's (the others' processes
+			// are stopped, their last spans flushed).
 			prefix := fmt.Sprintf("r%d-", round)
-			roundBatch := func(name string) *batch { return newBatch(prefix + name) }
-			c.restartProcesses(b)
-			warmUp(b, c.topology, prefix+"warmup", topologyRampStart, newBatch)
+			var turn []*batch
+			turnBatch := func(name string) *batch {
+				bt := newBatch(prefix + name)
+				turn = append(turn, bt)
+				return bt
+			}
 			before := len(recv.Spans())
-			ramp, capacity, saturated, err := rampToCapacity(ctx, c.orders, topologyRampStart, c.place, roundBatch)
+			c.restartProcesses(b)
+			warmUp(b, c.topology, "warmup", topologyRampStart, turnBatch)
+			ramp, capacity, saturated, err := rampToCapacity(ctx, c.orders, topologyRampStart, c.place, turnBatch)
 			if err != nil {
 				b.Fatalf("%s, round %d: %v", c.name, round+1, err)
 			}
@@ -164,8 +172,8 @@ func BenchmarkTracing(b *testing.B) {
 				c.shop.CheckInvariants(b)
 			}
 			c.stopProcesses(b) // flushes the spans it holds
-			for _, r := range ramp {
-				c.placed += r.res.OK + r.res.Failed
+			for _, bt := range turn {
+				c.placed += len(bt.ids)
 			}
 			c.spans += len(recv.Spans()) - before
 			c.capacities = append(c.capacities, capacity)
@@ -223,7 +231,7 @@ func printTracing(w io.Writer, server string, tpcb benchkit.PgbenchResult, load 
 
 	off := cs[0].mean()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "configuration\tcapacity/s by round\tmean\t÷ off\t÷ TPC-B\tspans received\tper order placed\t")
+	fmt.Fprintln(tw, "configuration\tcapacity/s by round\tmean\t÷ off\t÷ TPC-B\tspans received\tper order\t")
 	for _, c := range cs {
 		by := make([]string, len(c.capacities))
 		for i, v := range c.capacities {
@@ -244,6 +252,7 @@ after it. sampled: OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAM
 spans on; always on: OTEL_TRACES_SAMPLER=always_on, MODSHOP_TRACE_STATEMENTS=false; both export over
 OTLP/HTTP (protobuf, the SDK's batch processor) to a receiver in the load generator's process, which
 decodes every span: its CPU is the load generator's. The load sends no traceparent: each order is a root.
+spans received: what the receiver got during a configuration's turns, per order they placed (warm-ups too).
 `, rampStep, rampFactor, topologyRampStart, rampBacklog, rampHTTPLimit, topologyWarmup)
 	loss := 1 - cs[1].mean()/off
 	verdict := "within"
