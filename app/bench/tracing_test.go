@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"maps"
@@ -58,20 +59,21 @@ func (c *tracingConfig) mean() float64 {
 //     (MODSHOP_TRACE_STATEMENTS=false), exporting to the same receiver.
 //
 // First pgbench TPC-B (scale 8, -c 8 -j 2, 15 s) on a scratch database of
-// the same server. Each configuration is started once (its own database,
-// 10 products, 50 customers, one checked order) and stopped. Then rounds
-// of A B C: each configuration in turn is started again, warmed up (3 s
-// at 30 orders/s) and its capacity found with BenchmarkOrders' ramp (3 s
-// open-loop steps, each 1.3 times faster, from 30 orders/s, until the
-// saga falls behind twice running: what it confirmed per second in the
-// second such step), then stopped, so that the configurations share the
-// machine's drift alike. Each configuration's capacity is the mean of its
-// rounds; the table relates it to off and to TPC-B, and counts the spans
-// the receiver got per order placed (0 for off, about a tenth of always
-// on's plus the statements for sampled). Then the invariants of each
-// configuration's shop are checked. MODSHOP_BENCH_ROUNDS sets the rounds
-// (3 by default), MODSHOP_BENCH_PHASE shortens pgbench (for a quick
-// check). About 8 minutes:
+// the same server, whose tables are then vacuumed. Each configuration is
+// started once (its own database, 10 products, 50 customers, one checked
+// order) and stopped. Then rounds of turns, each round in another order
+// (A B C, B C A, C A B, ...): in its turn a configuration is started
+// again after a CHECKPOINT, warmed up (3 s at 30 orders/s) and its
+// capacity found with BenchmarkOrders' ramp (3 s open-loop steps, each 1.3
+// times faster, from 30 orders/s, until the saga falls behind twice
+// running: what it confirmed per second in the second such step), then
+// stopped; so the configurations share the machine's drift alike, and
+// none always goes first. Its capacity is the mean of its rounds; the
+// table relates it to off and to TPC-B, and counts the spans the receiver
+// got per order placed (0 for off). After its last turn each
+// configuration's invariants are checked. MODSHOP_BENCH_ROUNDS sets the
+// rounds (3 by default), MODSHOP_BENCH_PHASE shortens pgbench (for a
+// quick check). About 8 minutes:
 //
 //	go test -run '^$' -bench '^BenchmarkTracing$' -benchtime 1x -timeout 30m ./app/bench/
 func BenchmarkTracing(b *testing.B) {
@@ -104,6 +106,11 @@ func BenchmarkTracing(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("pgbench TPC-B: %.0f tps (%v so far)", tpcb.TPS, elapsed())
+	// What pgbench left behind (autovacuum's work on its tables, dirty
+	// pages) is done now, not during the first configuration's turn.
+	if err := execOn(ctx, pg.DatabaseURL, `VACUUM ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
 
 	recv := telemetrytest.NewReceiver()
 	b.Cleanup(recv.Close) // after the shops' processes stop: they flush their spans as they do
@@ -147,7 +154,14 @@ func BenchmarkTracing(b *testing.B) {
 		c.stopProcesses(b)
 	}
 	for round := range rounds {
-		for _, c := range configs {
+		// Each round in another order (A B C, B C A, C A B, ...), each turn
+		// after a checkpoint: no configuration always goes first or pays
+		// for the writes of the same one before it.
+		for i := range configs {
+			c := configs[(round+i)%len(configs)]
+			if err := execOn(ctx, server, `CHECKPOINT`); err != nil {
+				b.Fatal(err)
+			}
 			// Every order of the turn is in one of its batches; every span
 			// the receiver gets meanwhile is the turn's (the others' processes
 			// are stopped, their last spans flushed).
@@ -181,7 +195,7 @@ func BenchmarkTracing(b *testing.B) {
 			if !saturated {
 				c.unsettled++
 			}
-			b.Logf("%s, round %d: capacity %.0f orders/s (%v so far)", c.name, round+1, capacity, elapsed())
+			b.Logf("%s, round %d: capacity %.0f orders/s; ramp (offered→confirmed/s) %s (%v so far)", c.name, round+1, capacity, rampText(ramp), elapsed())
 		}
 	}
 
@@ -205,6 +219,33 @@ func BenchmarkTracing(b *testing.B) {
 	} else {
 		fmt.Println("\ninvariants: all hold in each configuration after its last round (apptest.Split.CheckInvariants)")
 	}
+}
+
+// execOn runs one statement on the database at url.
+func execOn(ctx context.Context, url, statement string) error {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, statement); err != nil {
+		return fmt.Errorf("%s: %w", statement, err)
+	}
+	return nil
+}
+
+// rampText is a ramp's steps, offered→confirmed orders/s, "over" marking
+// the steps over capacity.
+func rampText(ramp []rampResult) string {
+	steps := make([]string, len(ramp))
+	for i, r := range ramp {
+		mark := ""
+		if !r.ok {
+			mark = " over"
+		}
+		steps[i] = fmt.Sprintf("%.0f→%.0f%s", r.rate, r.confirmedRate, mark)
+	}
+	return strings.Join(steps, ", ")
 }
 
 // tracingRounds is MODSHOP_BENCH_ROUNDS, 3 by default.
@@ -247,8 +288,8 @@ func printTracing(w io.Writer, server string, tpcb benchkit.PgbenchResult, load 
 	fmt.Fprintf(w, `
 capacity: what the saga confirmed per second in the ramp's second step over capacity in a row (open loop,
 %v steps x%.1f from %.0f/s; over: backlog > %v of orders or HTTP p99 > %v), after a %v warm-up;
-the configurations take turns (off, sampled, always on, off, ...), each restarted for its turn and stopped
-after it. sampled: OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1, statement
+the configurations take turns (round 1: off, sampled, always on; round 2: sampled, always on, off; ...),
+each restarted for its turn after a CHECKPOINT and stopped after it. sampled: OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1, statement
 spans on; always on: OTEL_TRACES_SAMPLER=always_on, MODSHOP_TRACE_STATEMENTS=false; both export over
 OTLP/HTTP (protobuf, the SDK's batch processor) to a receiver in the load generator's process, which
 decodes every span: its CPU is the load generator's. The load sends no traceparent: each order is a root.
