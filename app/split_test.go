@@ -30,11 +30,13 @@ import (
 // Not parallel: five processes hold some 35 connections, and the test
 // server's 100 are shared with every other test running meanwhile.
 func TestSplit(t *testing.T) {
-	split := apptest.StartSplit(t, apptest.SplitOptions{Env: map[string]string{
+	recv := startReceiver(t)
+	split := apptest.StartSplit(t, apptest.SplitOptions{Env: tracingEnv(map[string]string{
 		"MODSHOP_STOCK_TIMEOUT":   "10m",
 		"MODSHOP_PAYMENT_TIMEOUT": "10m",
-	}})
+	}, recv)})
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
+	t.Run("one trace per order", func(t *testing.T) { oneTracePerOrder(t, split, recv) })
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
 	t.Run("one bus view through the gateway", func(t *testing.T) { busViewThroughGateway(t, split) })
 }
@@ -44,10 +46,11 @@ func TestSplit(t *testing.T) {
 // rabbitmq transport: each process's outbox forwarded to the broker, each
 // handler on its own durable queue). The same saga suite, the same kills.
 func TestSplitDatabases(t *testing.T) {
-	split := apptest.StartSplit(t, apptest.SplitOptions{DatabasePerModule: true, Env: map[string]string{
+	recv := startReceiver(t)
+	split := apptest.StartSplit(t, apptest.SplitOptions{DatabasePerModule: true, Env: tracingEnv(map[string]string{
 		"MODSHOP_STOCK_TIMEOUT":   "10m",
 		"MODSHOP_PAYMENT_TIMEOUT": "10m",
-	}})
+	}, recv)})
 	for m, url := range split.ModuleDatabases {
 		for n, other := range split.ModuleDatabases {
 			if m != n && url == other {
@@ -56,6 +59,7 @@ func TestSplitDatabases(t *testing.T) {
 		}
 	}
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
+	t.Run("one trace per order", func(t *testing.T) { oneTracePerOrder(t, split, recv) })
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
 	t.Run("one bus view through the gateway", func(t *testing.T) { busViewThroughGateway(t, split) })
 }

@@ -95,7 +95,10 @@ type Split struct {
 
 // SplitOptions adjusts a split shop.
 type SplitOptions struct {
-	// Env adds MODSHOP_* settings to every module process.
+	// Env adds MODSHOP_* settings to every module process, and OTEL_*
+	// ones (OpenTelemetry: the exporter's endpoint, the sampler) to every
+	// module process and the gateway alike, so that the gateway's spans go
+	// where the modules' go.
 	Env map[string]string
 	// DatabasePerModule gives each module a database of its own; events
 	// then travel through RabbitMQ (the rabbitmq transport, at TEST_AMQP_URL
@@ -224,8 +227,14 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 		return s
 	}
 
+	gwEnv := map[string]string{"MODSHOP_LOG_LEVEL": level}
+	for k, v := range opts.Env { // the gateway traces as the module processes do
+		if strings.HasPrefix(k, "OTEL_") {
+			gwEnv[k] = v
+		}
+	}
 	gw := &process{name: "gateway", addr: freeLoopbackAddr(tb), log: filepath.Join(logs, "gateway.log"),
-		env: processEnv(map[string]string{"MODSHOP_LOG_LEVEL": level})}
+		env: processEnv(gwEnv)}
 	gw.args = []string{"gateway", "--listen", gw.addr}
 	for _, r := range SplitRoutes {
 		gw.args = append(gw.args, "--route", r.Prefix+"=http://"+addrs[r.Module])
