@@ -135,6 +135,8 @@ func openStack(ctx context.Context, cfg Config, mods []Module, log *slog.Logger)
 		GroupExpiry:   cfg.BusGroupExpiry,
 		Log:           log,
 		Metrics:       s.metrics.Registry,
+		// Handlers applied in the bus's batches run on its pool.
+		NoStatementSpans: !cfg.TraceStatements,
 	}, registry)
 	if err != nil {
 		return nil, err

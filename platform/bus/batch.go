@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
+
+	"github.com/modshop/modshop/platform/db"
 )
 
 // Planning and applying a batch: whether a consumer's handlers can run in
@@ -33,6 +35,9 @@ type inBatch struct {
 	leave string
 	// undo rolls the savepoint back and acts as the bus again.
 	undo string
+	// role is the module's role the handler's statements act as: their
+	// statement spans name it, not the bus's pool's (db.ActingAs).
+	role string
 }
 
 // sessionIdentity names the database a pool is connected to, the role it
@@ -68,6 +73,7 @@ func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
 		enter: "SAVEPOINT bus_apply; " + switchTo(mod),
 		leave: "RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
 		undo:  "ROLLBACK TO SAVEPOINT bus_apply; RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
+		role:  mod.role,
 	}
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -113,6 +119,7 @@ func (b *Bus) applyInBatch(ctx context.Context, h *handler, md Metadata, ev Even
 		}
 		t.limited = true
 	}
+	ctx = db.ActingAs(ctx, h.inBatch.role)
 	err := b.applyInBatchOnce(ctx, h, md, ev, t)
 	if err != nil && t.applied > 0 && !t.done && !t.parked && waitedOnLock(err) {
 		// It waited on a row lock while the batch holds the locks of the

@@ -93,6 +93,11 @@ type Config struct {
 	// metrics count only those topics (another process owns the others'
 	// counts). Nil: every registered event (one binary).
 	Publishes []string
+	// NoStatementSpans leaves the bus's pool without statement spans
+	// (db.TraceStatements): the switch MODSHOP_TRACE_STATEMENTS is the
+	// process's, and the handlers applied in the bus's batch transactions
+	// run their statements on this pool.
+	NoStatementSpans bool
 }
 
 func (c *Config) setDefaults() {
@@ -233,7 +238,7 @@ func New(ctx context.Context, cfg Config, registry *Registry) (*Bus, error) {
 	}
 	// The pool's hard limit is generous; Start narrows it with
 	// SetMaxOpenConns once it knows how many subscribers there are.
-	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, max(cfg.MaxConns, 64))
+	busDB, err := db.OpenModule(ctx, cfg.DatabaseURL, Schema, max(cfg.MaxConns, 64), db.TraceStatements(!cfg.NoStatementSpans))
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}

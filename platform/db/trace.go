@@ -62,6 +62,16 @@ func newStatementTracer(database, role string) *statementTracer {
 	}
 }
 
+type actingRoleKey struct{}
+
+// ActingAs tells the statement tracer that the statements run with ctx act
+// as role (SET LOCAL ROLE inside a transaction of another role's pool: the
+// bus applies a module's handler in its batch transaction as the module),
+// so that their spans name the role that ran them.
+func ActingAs(ctx context.Context, role string) context.Context {
+	return context.WithValue(ctx, actingRoleKey{}, role)
+}
+
 // statementSpanKey marks a context in which the tracer started a span, so
 // that the end of the statement ends that span and no other.
 type statementSpanKey struct{}
@@ -77,6 +87,9 @@ func (t *statementTracer) start(ctx context.Context, verb, sql string) context.C
 		trace.WithAttributes(t.attrs...),
 		trace.WithAttributes(attribute.String(AttrDBQueryText, truncate(sql, MaxQueryText))),
 	)
+	if role, ok := ctx.Value(actingRoleKey{}).(string); ok && role != "" {
+		span.SetAttributes(attribute.String(AttrDBRole, role)) // the later value wins
+	}
 	return context.WithValue(ctx, statementSpanKey{}, span)
 }
 

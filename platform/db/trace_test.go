@@ -144,3 +144,38 @@ func TestVerb_FirstKeywordUpperCase(t *testing.T) {
 		}
 	}
 }
+
+// A statement run with ActingAs names the role it acts as (the bus applies
+// a module's handler in its own batch transaction, SET LOCAL ROLE to the
+// module), not the role of the pool it runs on.
+func TestStatementSpans_ActingAsNamesTheRoleThatRanIt(t *testing.T) {
+	t.Parallel()
+	rec := telemetrytest.Install()
+	pool, _ := tracedPool(t, "actingbus")
+
+	ctx, parent := telemetry.Tracer("test").Start(context.Background(), "handle")
+	var one int
+	if err := pool.QueryRowContext(ctx, "SELECT 1 /* as the pool */").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRowContext(db.ActingAs(ctx, "modshop_products"), "SELECT 1 /* acting */").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	want := map[string]string{"SELECT 1 /* as the pool */": "modshop_actingbus", "SELECT 1 /* acting */": "modshop_products"}
+	spans := rec.Trace(parent.SpanContext().TraceID())
+	seen := 0
+	for _, s := range telemetrytest.Named(spans, "db SELECT") {
+		text, _ := telemetrytest.Attr(s, db.AttrDBQueryText)
+		role, _ := telemetrytest.Attr(s, db.AttrDBRole)
+		if w, ok := want[text]; ok {
+			seen++
+			if role != w {
+				t.Errorf("%q: role %q, want %q", text, role, w)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("want the 2 statements' spans, got:\n%s", telemetrytest.Tree(spans))
+	}
+}
