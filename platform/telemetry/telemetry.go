@@ -4,7 +4,7 @@
 // trace and span ids on log lines.
 //
 // Instrumented code asks for its tracer with Tracer and never holds a
-// provider: the global provider is the process's (ADR 0027). With no
+// provider: the global provider is the process's (ADR 0029). With no
 // exporter configured the global provider stays OpenTelemetry's no-op one:
 // spans are not recorded, and a trace context that arrives (an HTTP
 // header, a message's metadata) is still passed on, so a process that does
