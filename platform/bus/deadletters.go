@@ -10,8 +10,6 @@ import (
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/modshop/modshop/platform/telemetry"
 )
 
 // DeadLetter is a message a handler could not apply within its attempts.
@@ -276,8 +274,8 @@ func (b *Bus) replayHere(ctx context.Context, id int64) (DeadLetter, error) {
 	}
 	// The handler runs in the trace of the message's publisher, as it did
 	// when the message was first delivered (its metadata keeps the trace
-	// context).
-	ctx = telemetry.Extract(ctx, d.Metadata)
+	// context): apply's replay span (startReplay) takes it from md, and
+	// links the span of the request that asked for the replay, in ctx.
 	ev, err := b.registry.decode(md.Event, msg.Payload)
 	if err == nil {
 		err = b.apply(ctx, h, md, ev, nil)
