@@ -28,6 +28,7 @@ type stack struct {
 	embedded *pgembed.Server
 	admin    *sql.DB            // on the bus's database
 	pools    map[string]*sql.DB // by schema, this process's modules only
+	where    map[string]string  // by schema: the pool's database, for log lines (db.Where)
 	metrics  *httpx.Metrics
 	bus      *bus.Bus
 	// all lists the shop's modules; local those this process runs, in
@@ -52,7 +53,7 @@ func openStack(ctx context.Context, cfg Config, mods []Module, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	s := &stack{cfg: cfg, log: log, pools: map[string]*sql.DB{}, all: mods, local: local, built: map[string]module.Instance{}}
+	s := &stack{cfg: cfg, log: log, pools: map[string]*sql.DB{}, where: map[string]string{}, all: mods, local: local, built: map[string]module.Instance{}}
 	defer func() {
 		if err != nil {
 			s.abandon(ctx)
@@ -231,6 +232,7 @@ func (s *stack) openModuleDatabase(ctx context.Context, m Module, sharedURL stri
 		return fmt.Errorf("module %s: %w", m.Name, err)
 	}
 	s.pools[m.Schema] = pool
+	s.where[m.Schema] = db.Where(url)
 	return nil
 }
 
@@ -319,7 +321,9 @@ func (s *stack) ready(ctx context.Context) error {
 	for _, m := range s.local {
 		pool := s.pools[m.Schema]
 		if err := pool.PingContext(ctx); err != nil {
-			return fmt.Errorf("database of module %s: %w", m.Name, err)
+			// The address goes to the log only (/readyz says ready or not):
+			// a broken pooled connection's error names nothing of it.
+			return fmt.Errorf("database of module %s (%s): %w", m.Name, s.where[m.Schema], err)
 		}
 		pending, err := db.Pending(ctx, pool, m.Schema, m.Migrations)
 		if err != nil {

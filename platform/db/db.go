@@ -120,6 +120,16 @@ func openPool(ctx context.Context, cfg *pgxpool.Config) (*sql.DB, error) {
 	return sqlDB, nil
 }
 
+// Where names the database url connects to, as "user@host:port/database",
+// for log lines (never an answer): no password. "" when url does not parse.
+func Where(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
 // Gorm wraps a database/sql pool in gorm, with gorm's own logging off (we
 // log at the edges) and transactions only where the code asks for them.
 // Its transactions are *Tx, which can run functions after they commit

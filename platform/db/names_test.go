@@ -98,3 +98,13 @@ func TestOpenAndOpenModule_RefusePoolSizesOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+func TestWhere_NamesTheDatabaseWithoutThePassword(t *testing.T) {
+	got := Where("postgres://shop:s3cret@db.example:6543/modshop?sslmode=disable")
+	if got != "shop@db.example:6543/modshop" {
+		t.Errorf("Where = %q", got)
+	}
+	if got := Where("::not a url"); got != "" {
+		t.Errorf("Where of garbage = %q", got)
+	}
+}
