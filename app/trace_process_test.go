@@ -49,25 +49,8 @@ func TestTracedProcess_Child(t *testing.T) {
 type tracedProcess struct {
 	URL    string
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncBuffer // embedded_test.go
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startTraced runs modshop with args (listening on addr) and env in a
@@ -76,7 +59,7 @@ func startTraced(t *testing.T, addr string, args string, env ...string) *tracedP
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTracedProcess_Child$") // #nosec G204 -- this test binary
 	cmd.Env = append(os.Environ(), append(env, childEnv+"="+args)...)
-	p := &tracedProcess{URL: "http://" + addr, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &tracedProcess{URL: "http://" + addr, cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
