@@ -80,8 +80,21 @@ func oneTracePerOrder(t *testing.T, split *apptest.Split, recv *telemetrytest.Re
 				return false
 			}
 		}
-		// The stock's commit is the saga's last hop.
-		return len(handled(recv.Trace(id), "handle product.commit_stock")) > 0
+		// Each process exports in batches of its own, so a later hop's
+		// span may arrive before an earlier one's: wait for every hop's
+		// handle span and the publish span above it.
+		spans := recv.Trace(id)
+		names := map[string]bool{}
+		for _, s := range spans {
+			names[s.Name] = true
+		}
+		for _, h := range confirmedSaga {
+			if len(handled(spans, "handle "+h.handler)) == 0 ||
+				!(names["publish "+h.event] || names["publish "+strings.TrimSuffix(h.event, ".v1")]) {
+				return false
+			}
+		}
+		return true
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for _, id := range traces {
