@@ -85,7 +85,7 @@ type Deps struct {
 }
 
 // RegisterEvents adds the module's events to the bus registry.
-func RegisterEvents(r *bus.Registry) { r.Register(events.UserRegistered{}) }
+func RegisterEvents(r *bus.Registry) { r.Register(events.UserRegistered{}, events.UserUpdated{}) }
 
 // Module is the user module.
 type Module struct{ svc *accounts.Service }

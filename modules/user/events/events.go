@@ -17,11 +17,34 @@ const UserRegisteredV1 = "user.registered.v1"
 // transaction. It carries no e-mail address: consumers that need contact
 // details must not copy them around.
 type UserRegistered struct {
-	UserID       string    `json:"user_id"`
-	Username     string    `json:"username"`
+	UserID   string `json:"user_id"`
+	Username string `json:"username"`
+	// DisplayName is the name the account holder gave to be addressed by
+	// ("" when none was given); staff pages show it.
+	DisplayName  string    `json:"display_name"`
 	Roles        []string  `json:"roles"`
 	RegisteredAt time.Time `json:"registered_at"`
 }
 
 // EventName is the event's stable, versioned name on the bus.
 func (UserRegistered) EventName() string { return UserRegisteredV1 }
+
+// UserUpdatedV1 names the event announcing a changed account.
+const UserUpdatedV1 = "user.updated.v1"
+
+// UserUpdated is published, in the same transaction, when an account's
+// display name, roles or standing (suspended or not) change. It carries the
+// account's whole public state, so a copy kept from events needs only the
+// latest one (UpdatedAt orders them); like UserRegistered, it carries no
+// e-mail address.
+type UserUpdated struct {
+	UserID      string    `json:"user_id"`
+	Username    string    `json:"username"`
+	DisplayName string    `json:"display_name"`
+	Roles       []string  `json:"roles"`
+	Suspended   bool      `json:"suspended"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// EventName is the event's stable, versioned name on the bus.
+func (UserUpdated) EventName() string { return UserUpdatedV1 }
