@@ -22,10 +22,13 @@ const (
 
 // ProductCreated announces a new product.
 type ProductCreated struct {
-	ProductID string    `json:"product_id"`
-	SKU       string    `json:"sku"`
-	Name      string    `json:"name"`
-	Price     string    `json:"price"` // decimal, e.g. "12.50"
+	ProductID string `json:"product_id"`
+	SKU       string `json:"sku"`
+	Name      string `json:"name"`
+	Price     string `json:"price"` // decimal, e.g. "12.50"
+	// Currency is the price's (ISO 4217, "EUR"); empty in events
+	// published before it was added, which were in the shop's currency.
+	Currency  string    `json:"currency"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -37,6 +40,7 @@ type ProductUpdated struct {
 	ProductID string    `json:"product_id"`
 	Name      string    `json:"name"`
 	Price     string    `json:"price"`
+	Currency  string    `json:"currency"` // as in ProductCreated
 	Active    bool      `json:"active"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -42,7 +42,7 @@ function productRow(p) {
     replace(row,
       h('td', { 'data-label': 'SKU' }, h('code', {}, q.sku)),
       h('th', { scope: 'row', 'data-label': 'Name' }, h('a', { href: `/staff/products/${q.id}` }, q.name)),
-      h('td', { 'data-label': 'Price', class: 'num' }, price(q.price)),
+      h('td', { 'data-label': 'Price', class: 'num' }, price(q.price, q.currency)),
       h('td', { 'data-label': 'Available', class: 'num available' }, String(q.available)),
       h('td', { 'data-label': 'On hand', class: 'num on-hand' }, String(q.inventory ? q.inventory.on_hand : '—')),
       h('td', { 'data-label': 'Reserved', class: 'num reserved' }, String(q.inventory ? q.inventory.reserved : '—')),
