@@ -25,8 +25,8 @@ type Order struct {
 	ID            string       `json:"id"`
 	UserID        string       `json:"user_id"`
 	Status        Status       `json:"status"`
-	Total         *string      `json:"total"`    // decimal; null until stock is reserved
-	Currency      string       `json:"currency"` // of the total and the unit prices, ISO 4217
+	Total         *string      `json:"total"` // decimal; null until stock is reserved
+	Currency      string       `json:"currency"`
 	PaymentMethod string       `json:"payment_method"`
 	PaymentState  PaymentState `json:"payment_state"`
 	CancelReason  string       `json:"cancel_reason,omitempty"`
