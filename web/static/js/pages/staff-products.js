@@ -166,7 +166,7 @@ export async function staffProductPage(ctx) {
       : h('p', {}, 'SKU ', h('code', { id: 'product-sku' }, p.sku)),
     field({ id: 'product-name', name: 'name', label: 'Name', value: p?.name, attrs: { required: true, maxlength: 120 } }),
     field({ id: 'product-description', name: 'description', label: 'Description', kind: 'textarea', value: p?.description, attrs: { rows: 5, maxlength: 4000 } }),
-    field({ id: 'product-price', name: 'price', label: 'Price', value: p?.price, hint: 'A decimal amount such as 12.50.', attrs: { required: true, inputmode: 'decimal', autocomplete: 'off' } }),
+    field({ id: 'product-price', name: 'price', label: 'Price', value: p?.price, hint: p?.currency ? `A decimal amount in ${p.currency}, such as 12.50.` : 'A decimal amount such as 12.50.', attrs: { required: true, inputmode: 'decimal', autocomplete: 'off' } }),
     creating ? field({ id: 'product-stock', name: 'stock', label: 'Initial stock', type: 'number', value: 0, attrs: { min: 0, max: 1000000, step: 1, inputmode: 'numeric' } }) : null,
     categoryField(cats, p ? p.categories.map((c) => c.slug) : []),
     checkbox({ id: 'product-active', name: 'active', label: 'Active (shown in the shop)', checked: p ? p.active : true }),
