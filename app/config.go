@@ -12,6 +12,7 @@ import (
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/config"
 	"github.com/modshop/modshop/platform/httpx"
+	"github.com/modshop/modshop/platform/money"
 )
 
 // Config is everything an operator can set, by flag or MODSHOP_* variable.
@@ -81,6 +82,10 @@ type Config struct {
 	PasswordHashes    int
 	PasswordHashWait  time.Duration
 
+	// Currency is the shop's currency (ISO 4217, two minor units): every
+	// price, total, payment and refund is in it.
+	Currency string
+
 	// TraceStatements makes a span of each database statement run inside
 	// a traced request or handler (db.TraceStatements).
 	TraceStatements bool
@@ -120,6 +125,7 @@ func bindConfig(s *config.Set, c *Config) (finish func()) {
 	s.Duration(&c.PaymentTimeout, "payment-timeout", "MODSHOP_PAYMENT_TIMEOUT", 60*time.Second, "an order not paid (or declined) by then is cancelled")
 	s.Duration(&c.PaymentTestDelay, "payment-test-delay", "MODSHOP_PAYMENT_TEST_DELAY", 2*time.Second, "how long the test payment provider takes to approve pm_card_delayed")
 	s.Duration(&c.PaymentProviderTimeout, "payment-provider-timeout", "MODSHOP_PAYMENT_PROVIDER_TIMEOUT", 10*time.Second, "longest a payment provider call may take; a payment claimed by a process that died is taken up by another after twice this plus 10s")
+	s.String(&c.Currency, "currency", "MODSHOP_CURRENCY", money.DefaultCurrency, "the shop's currency, an ISO 4217 code with two decimals (EUR, USD, GBP, CHF, ...; lower case is read upper case); it cannot change while the catalog has products (docs/operations.md, \"Changing the shop's currency\")")
 	s.Bool(&c.SeedDemo, "seed-demo", "MODSHOP_SEED_DEMO", false, "load the demo catalog at start when the catalog is empty")
 	names := shopModuleNames()
 	s.String(&c.Modules, "modules", "MODSHOP_MODULES", "all", "modules this process runs: all, or a comma-separated list of "+strings.Join(names, ", "))
@@ -196,6 +202,9 @@ func (c Config) validateWith(mods []Module) error {
 		if err := checkHTTPURL(c.UserURL); err != nil {
 			errs = append(errs, fmt.Errorf("MODSHOP_USER_URL=%q: %w", c.UserURL, err))
 		}
+	}
+	if _, err := money.ParseCurrency(c.Currency); err != nil {
+		errs = append(errs, fmt.Errorf("MODSHOP_CURRENCY: %w", err))
 	}
 	if err := order.CheckTraceURLTemplate(c.TraceURLTemplate); err != nil {
 		errs = append(errs, fmt.Errorf("MODSHOP_TRACE_URL_TEMPLATE=%q: %w", c.TraceURLTemplate, err))
@@ -302,6 +311,13 @@ func checkHTTPURL(raw string) error {
 		return errors.New("want a base URL without query or fragment")
 	}
 	return nil
+}
+
+// currency is MODSHOP_CURRENCY read ("" when it is not valid, which
+// validate refuses; a module then keeps money.DefaultCurrency).
+func (c Config) currency() string {
+	code, _ := money.ParseCurrency(c.Currency)
+	return code
 }
 
 // corsOrigins is MODSHOP_CORS_ORIGINS read; the configuration is validated.

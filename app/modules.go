@@ -42,9 +42,9 @@ func Modules(cfg Config) []Module {
 			RegisterThrottle: user.RegisterThrottleConfig{PerClientBurst: cfg.RegisterPerClient, Window: cfg.RegisterWindow},
 			PasswordHashes:   user.HashConfig{Slots: cfg.PasswordHashes, Wait: cfg.PasswordHashWait},
 		}),
-		product.Definition(product.Config{ReservationTTL: cfg.ReservationTTL}),
-		order.Definition(order.Config{StockTimeout: cfg.StockTimeout, PaymentTimeout: cfg.PaymentTimeout, TraceURLTemplate: cfg.TraceURLTemplate}),
-		payment.Definition(payment.Config{TestDelay: cfg.PaymentTestDelay, ProviderTimeout: cfg.PaymentProviderTimeout}),
+		product.Definition(product.Config{ReservationTTL: cfg.ReservationTTL, Currency: cfg.currency()}),
+		order.Definition(order.Config{StockTimeout: cfg.StockTimeout, PaymentTimeout: cfg.PaymentTimeout, TraceURLTemplate: cfg.TraceURLTemplate, Currency: cfg.currency()}),
+		payment.Definition(payment.Config{TestDelay: cfg.PaymentTestDelay, ProviderTimeout: cfg.PaymentProviderTimeout, Currency: cfg.currency()}),
 	)
 }
 

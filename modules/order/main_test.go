@@ -28,6 +28,7 @@ type orderJSON struct {
 	UserID       string  `json:"user_id"`
 	Status       string  `json:"status"`
 	Total        *string `json:"total"`
+	Currency     string  `json:"currency"`
 	PaymentState string  `json:"payment_state"`
 	CancelReason string  `json:"cancel_reason"`
 	Timeline     []struct {

@@ -30,13 +30,18 @@ type shop struct {
 // a database of its own, and serves it; its worker runs.
 func startPayment(t testing.TB) *shop {
 	t.Helper()
+	return startPaymentWith(t, payment.Config{TestDelay: 2 * time.Second, ProviderTimeout: 10 * time.Second})
+}
+
+// startPaymentWith is startPayment with the module configured by cfg.
+func startPaymentWith(t testing.TB, cfg payment.Config) *shop {
+	t.Helper()
 	files, err := migrations.For(payment.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := moduletest.New(t, testkit.ModuleSpec{Name: payment.Name, Schema: payment.Schema, Migrations: files}, payment.RegisterEvents)
-	mod := payment.New(payment.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: payment.Config{
-		TestDelay: 2 * time.Second, ProviderTimeout: 10 * time.Second}})
+	mod := payment.New(payment.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: cfg})
 	m.Start(t)
 	m.Run(t, mod.Run)
 	srv := m.Serve(t, mod.Routes, payment.Definition(payment.Config{}).OpenAPI)
@@ -55,6 +60,7 @@ type paymentJSON struct {
 	OrderID        string  `json:"order_id"`
 	UserID         string  `json:"user_id"`
 	Amount         string  `json:"amount"`
+	Currency       string  `json:"currency"`
 	Method         string  `json:"method"`
 	Status         string  `json:"status"`
 	FailureReason  *string `json:"failure_reason"`

@@ -81,6 +81,9 @@ type Config struct {
 	PollInterval time.Duration
 	// Concurrency bounds the provider calls in flight (default 16).
 	Concurrency int
+	// Currency is the shop's (ISO 4217, default EUR): the currency of the
+	// payments recorded before payments kept theirs.
+	Currency string
 }
 
 // Deps is what the module needs from the composition root.
@@ -117,6 +120,7 @@ func New(d Deps) *Module {
 		RetryBackoff:    d.Config.RetryBackoff,
 		PollInterval:    d.Config.PollInterval,
 		Concurrency:     d.Config.Concurrency,
+		Currency:        d.Config.Currency,
 	})
 	consumer := bus.Consumer{Module: Name, DB: d.DB}
 	bus.Handle(d.Bus, HandlerCharge, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.PaymentRequested) error {

@@ -34,12 +34,18 @@ type shop struct {
 // runs before the bus starts (to Record events).
 func startProduct(t testing.TB, before ...func(*moduletest.Module)) *shop {
 	t.Helper()
+	return startProductWith(t, product.Config{ReservationTTL: 15 * time.Minute}, before...)
+}
+
+// startProductWith is startProduct with the module configured by cfg.
+func startProductWith(t testing.TB, cfg product.Config, before ...func(*moduletest.Module)) *shop {
+	t.Helper()
 	files, err := migrations.For(product.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := moduletest.New(t, testkit.ModuleSpec{Name: product.Name, Schema: product.Schema, Migrations: files}, product.RegisterEvents)
-	mod := product.New(product.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: product.Config{ReservationTTL: 15 * time.Minute}})
+	mod := product.New(product.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: cfg})
 	for _, b := range before {
 		b(m)
 	}
@@ -62,6 +68,7 @@ type productJSON struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	Price       string `json:"price"`
+	Currency    string `json:"currency"`
 	Active      bool   `json:"active"`
 	Available   int    `json:"available"`
 	Categories  []struct {

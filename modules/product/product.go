@@ -7,6 +7,7 @@ import (
 	"context"
 	_ "embed"
 	"log/slog"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
@@ -51,12 +52,22 @@ func Definition(cfg Config) module.Definition {
 		Handlers:       []string{HandlerReserveStock, HandlerCommitStock, HandlerReleaseOnCancel, HandlerReleaseOnReject},
 		RegisterEvents: RegisterEvents,
 		New: func(d module.Deps) (module.Instance, error) {
-			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg}), nil
+			m := New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg})
+			ctx, cancel := context.WithTimeout(context.Background(), holdCurrencyTimeout)
+			defer cancel()
+			if err := m.svc.HoldCurrency(ctx); err != nil {
+				return nil, err
+			}
+			return m, nil
 		},
 	}
 }
 
-// Config tunes reservations.
+// holdCurrencyTimeout bounds the check of the catalog's currency at start
+// (a short transaction; longer only while replicas start together).
+const holdCurrencyTimeout = 30 * time.Second
+
+// Config tunes reservations and holds the shop's currency.
 type Config = catalog.Config
 
 // SeedResult counts what a demo seeding added.

@@ -178,8 +178,8 @@ func (w *world) shopperOrdersAndSeesConfirmed(t *testing.T) {
 	if n := len(s.texts("#cart-lines tbody tr")); n != 2 {
 		t.Errorf("cart shows %d lines, want 2", n)
 	}
-	if got := s.text("#cart-subtotal"); got != "43.00" {
-		t.Errorf("cart subtotal = %q, want 43.00 (24.00 + 2 × 9.50)", got)
+	if got := s.text("#cart-subtotal"); !showsMoney(got, "43.00", euro) {
+		t.Errorf("cart subtotal = %q, want €43.00 (24.00 + 2 × 9.50)", got)
 	}
 
 	// Checkout: the test cards are offered, each explained.
@@ -225,8 +225,8 @@ func (w *world) shopperOrdersAndSeesConfirmed(t *testing.T) {
 			t.Errorf("timeline %q lacks %s", steps, want)
 		}
 	}
-	if got := s.text("#order-total"); got != "43.00" {
-		t.Errorf("order total = %q, want 43.00", got)
+	if got := s.text("#order-total"); !showsMoney(got, "43.00", euro) {
+		t.Errorf("order total = %q, want €43.00", got)
 	}
 	s.waitFor("the page to stop following the final order", `document.getElementById("order-live").textContent.startsWith("Final")`)
 	if got := s.text("#cart-count"); got != "0" {
@@ -396,8 +396,8 @@ func (w *world) staffManageProducts(t *testing.T) {
 	c.open("/?q=glowworm")
 	card := fmt.Sprintf(`#products li[data-product-id=%q]`, teaLight)
 	c.visible(card)
-	if got := c.text(card + " .price"); got != "4.75" {
-		t.Errorf("storefront shows the new product at %q, want 4.75", got)
+	if got := c.text(card + " .price"); !showsMoney(got, "4.75", euro) {
+		t.Errorf("storefront shows the new product at %q, want €4.75", got)
 	}
 }
 

@@ -68,10 +68,13 @@ func (OrderRejected) EventName() string { return OrderRejectedV1 }
 // PaymentRequested asks for the order's total to be charged with the
 // customer's payment method. The idempotency key of the order request
 // travels in the message metadata and on to the payment provider.
+// Currency is the total's (ISO 4217, "EUR"): "" in requests published
+// before it was added, which were in the shop's currency.
 type PaymentRequested struct {
 	OrderID       string    `json:"order_id"`
 	UserID        string    `json:"user_id"`
 	Amount        string    `json:"amount"` // decimal, e.g. "42.50"
+	Currency      string    `json:"currency"`
 	PaymentMethod string    `json:"payment_method"`
 	RequestedAt   time.Time `json:"requested_at"`
 }

@@ -31,7 +31,7 @@ func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
 		events.OrderConfirmed{OrderID: orderID},
 		events.OrderCancelled{OrderID: orderID, Reason: "payment_failed"},
 		events.OrderRejected{OrderID: orderID, Reason: "insufficient_stock"},
-		events.PaymentRequested{OrderID: orderID, UserID: userID, Amount: "42.50", PaymentMethod: "pm_card_visa", RequestedAt: at},
+		events.PaymentRequested{OrderID: orderID, UserID: userID, Amount: "42.50", Currency: "EUR", PaymentMethod: "pm_card_visa", RequestedAt: at},
 		events.RefundRequested{OrderID: orderID, Reason: "payment_after_cancel"},
 	)
 }

@@ -18,10 +18,13 @@ const (
 )
 
 // PaymentSucceeded: the order's amount was authorized and captured.
+// Currency is the amount's (ISO 4217): "" in events published before it
+// was added, which were in the shop's currency. So in PaymentRefunded.
 type PaymentSucceeded struct {
 	OrderID    string    `json:"order_id"`
 	PaymentID  string    `json:"payment_id"`
 	Amount     string    `json:"amount"`
+	Currency   string    `json:"currency"`
 	CapturedAt time.Time `json:"captured_at"`
 }
 
@@ -45,6 +48,7 @@ type PaymentRefunded struct {
 	PaymentID  string    `json:"payment_id"`
 	RefundID   string    `json:"refund_id"`
 	Amount     string    `json:"amount"`
+	Currency   string    `json:"currency"`
 	RefundedAt time.Time `json:"refunded_at"`
 }
 

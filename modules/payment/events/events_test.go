@@ -20,8 +20,8 @@ func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
 	)
 	at := time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 	eventcontract.Check(t, *update,
-		events.PaymentSucceeded{OrderID: orderID, PaymentID: paymentID, Amount: "42.50", CapturedAt: at},
+		events.PaymentSucceeded{OrderID: orderID, PaymentID: paymentID, Amount: "42.50", Currency: "EUR", CapturedAt: at},
 		events.PaymentFailed{OrderID: orderID, PaymentID: paymentID, Reason: "declined", FailedAt: at},
-		events.PaymentRefunded{OrderID: orderID, PaymentID: paymentID, RefundID: "0195a1c4-9999-7888-8777-666655554444", Amount: "42.50", RefundedAt: at},
+		events.PaymentRefunded{OrderID: orderID, PaymentID: paymentID, RefundID: "0195a1c4-9999-7888-8777-666655554444", Amount: "42.50", Currency: "EUR", RefundedAt: at},
 	)
 }

@@ -20,12 +20,15 @@ const (
 	StockCommittedV1 = "stock.committed.v1"
 )
 
-// ProductCreated announces a new product.
+// ProductCreated announces a new product. Currency is the price's (ISO
+// 4217, "EUR"): "" in events published before it was added, which were in
+// the shop's currency. So in ProductUpdated.
 type ProductCreated struct {
 	ProductID string    `json:"product_id"`
 	SKU       string    `json:"sku"`
 	Name      string    `json:"name"`
 	Price     string    `json:"price"` // decimal, e.g. "12.50"
+	Currency  string    `json:"currency"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -37,6 +40,7 @@ type ProductUpdated struct {
 	ProductID string    `json:"product_id"`
 	Name      string    `json:"name"`
 	Price     string    `json:"price"`
+	Currency  string    `json:"currency"`
 	Active    bool      `json:"active"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -20,8 +20,8 @@ func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
 	)
 	at := time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 	eventcontract.Check(t, *update,
-		events.ProductCreated{ProductID: productID, SKU: "PEN-BLUE-01", Name: "Blue pen", Price: "2.50", CreatedAt: at},
-		events.ProductUpdated{ProductID: productID, Name: "Blue pen, fine", Price: "2.75", Active: true, UpdatedAt: at},
+		events.ProductCreated{ProductID: productID, SKU: "PEN-BLUE-01", Name: "Blue pen", Price: "2.50", Currency: "EUR", CreatedAt: at},
+		events.ProductUpdated{ProductID: productID, Name: "Blue pen, fine", Price: "2.75", Currency: "EUR", Active: true, UpdatedAt: at},
 		events.StockReserved{OrderID: orderID, ExpiresAt: at.Add(15 * time.Minute),
 			Lines: []events.ReservedLine{{ProductID: productID, Name: "Blue pen", UnitPrice: "2.50", Quantity: 2}}},
 		events.StockRejected{OrderID: orderID,

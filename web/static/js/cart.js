@@ -1,6 +1,6 @@
 // The cart lives in the browser (localStorage), so it needs no account and
-// survives a reload. It keeps the name and price seen when the product was
-// added, for display only: the order takes the authoritative names and prices
+// survives a reload. It keeps the name, price and currency seen when the
+// product was added, for display only: the order takes the authoritative names and prices
 // when it reserves the stock. It also keeps the idempotency key of the next
 // checkout, so that a retried or double-clicked "Place order" places one order.
 import { newKey } from './api.js';
@@ -27,7 +27,7 @@ function save(cart, keepKey = false) {
   for (const fn of listeners) fn(cart);
 }
 
-/** lines returns the cart's lines: {product_id, name, price, quantity}. */
+/** lines returns the cart's lines: {product_id, name, price, currency, quantity}. */
 export function lines() {
   return load().lines;
 }
@@ -43,9 +43,16 @@ export function quantityOf(productID) {
   return line ? line.quantity : 0;
 }
 
-/** subtotal is the sum of the lines at the prices seen, in cents. */
+/** subtotal is the sum of the lines at the prices seen, in cents of currency(). */
 export function subtotal() {
   return lines().reduce((sum, l) => sum + cents(l.price) * l.quantity, 0);
+}
+
+/** currency is the currency of the cart's prices: the shop has one, so the
+ * first line's (undefined for an empty cart, or one kept from before prices
+ * carried a currency). */
+export function currency() {
+  return lines().find((l) => l.currency)?.currency;
 }
 
 /** add puts quantity of product into the cart and returns the new quantity.
@@ -55,11 +62,12 @@ export function add(product, quantity = 1) {
   let line = cart.lines.find((l) => l.product_id === product.id);
   if (!line) {
     if (cart.lines.length >= MAX_LINES) throw new Error(`A cart holds at most ${MAX_LINES} different products.`);
-    line = { product_id: product.id, name: product.name, price: product.price, quantity: 0 };
+    line = { product_id: product.id, name: product.name, price: product.price, currency: product.currency, quantity: 0 };
     cart.lines.push(line);
   }
   line.name = product.name;
   line.price = product.price;
+  line.currency = product.currency;
   line.quantity = Math.min(MAX_QUANTITY, line.quantity + quantity);
   save(cart);
   return line.quantity;

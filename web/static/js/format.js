@@ -8,17 +8,37 @@ export function cents(amount) {
   return Number(whole) * 100 + Number((frac + '00').slice(0, 2));
 }
 
-/** money formats whole cents as a decimal string with two places. */
-export function money(c) {
-  const sign = c < 0 ? '-' : '';
-  const abs = Math.abs(c);
-  const whole = Math.floor(abs / 100).toLocaleString('en-US');
-  return `${sign}${whole}.${String(abs % 100).padStart(2, '0')}`;
+const moneyFormats = new Map();
+
+/** moneyFormat is the browser's format of amounts in currency (an ISO 4217
+ * code): "€12.50" or "12,50 €" by the reader's locale. Without a currency it
+ * writes the number alone, with two places (a cart kept from before prices
+ * carried one). */
+function moneyFormat(currency) {
+  const key = currency || '';
+  if (!moneyFormats.has(key)) {
+    let f;
+    try {
+      f = key ? new Intl.NumberFormat(undefined, { style: 'currency', currency: key }) : null;
+    } catch {
+      f = null; // a code this browser does not know
+    }
+    moneyFormats.set(key, f || new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+  }
+  return moneyFormats.get(key);
 }
 
-/** price formats a decimal string from the API for people. */
-export function price(amount) {
-  return amount === null || amount === undefined ? '—' : money(cents(amount));
+/** money formats whole cents of currency for people. The cents go to Intl as
+ * a decimal string, so no float ever holds the amount. */
+export function money(c, currency) {
+  const sign = c < 0 ? '-' : '';
+  const abs = Math.abs(c);
+  return moneyFormat(currency).format(`${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`);
+}
+
+/** price formats a decimal string from the API, in currency, for people. */
+export function price(amount, currency) {
+  return amount === null || amount === undefined ? '—' : money(cents(amount), currency);
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });

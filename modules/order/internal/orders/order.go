@@ -26,6 +26,7 @@ type Order struct {
 	UserID        string       `json:"user_id"`
 	Status        Status       `json:"status"`
 	Total         *string      `json:"total"` // decimal; null until stock is reserved
+	Currency      string       `json:"currency"`
 	PaymentMethod string       `json:"payment_method"`
 	PaymentState  PaymentState `json:"payment_state"`
 	CancelReason  string       `json:"cancel_reason,omitempty"`

@@ -54,6 +54,9 @@ func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from State,
 	if !ok {
 		return fmt.Errorf("order %s is not %v: %w", id, from, errMovedOn)
 	}
+	if o.Currency == nil { // placed before orders kept their currency
+		o.Currency = &s.cfg.Currency
+	}
 	entries := []timelineEntry{{step: step, messageID: messageID, detail: eff.detail}}
 	var evs []bus.Event
 	for _, a := range tr.Actions {
@@ -91,8 +94,8 @@ func act(o orderRow, from Status, a Action, reason string) (timelineEntry, bus.E
 			return timelineEntry{}, nil, fmt.Errorf("order %s has no total to charge", o.ID)
 		}
 		total := *o.Total
-		return timelineEntry{step: "payment_requested", detail: "charging " + total + " with " + o.PaymentMethod},
-			events.PaymentRequested{OrderID: o.ID, UserID: o.UserID, Amount: total, PaymentMethod: o.PaymentMethod, RequestedAt: time.Now().UTC()}, nil
+		return timelineEntry{step: "payment_requested", detail: "charging " + total + " " + *o.Currency + " with " + o.PaymentMethod},
+			events.PaymentRequested{OrderID: o.ID, UserID: o.UserID, Amount: total, Currency: *o.Currency, PaymentMethod: o.PaymentMethod, RequestedAt: time.Now().UTC()}, nil
 	case PublishConfirmed:
 		return timelineEntry{}, events.OrderConfirmed{OrderID: o.ID}, nil
 	case PublishRejected:

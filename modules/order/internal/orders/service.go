@@ -18,6 +18,7 @@ import (
 	"github.com/modshop/modshop/platform/auth"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/cursor"
+	"github.com/modshop/modshop/platform/money"
 	"github.com/modshop/modshop/platform/telemetry"
 )
 
@@ -35,6 +36,9 @@ type Config struct {
 	// staff see of an order placed in a trace: the template with
 	// {trace_id} replaced (CheckTraceURLTemplate); "": no links.
 	TraceURLTemplate string
+	// Currency is the shop's (ISO 4217; "": money.DefaultCurrency): an
+	// order is placed in it and keeps it.
+	Currency string
 }
 
 // Service holds the order use cases and the saga.
@@ -57,6 +61,7 @@ func NewService(gdb *gorm.DB, pub Publisher, log *slog.Logger, cfg Config) *Serv
 	if cfg.DeadlineInterval <= 0 {
 		cfg.DeadlineInterval = time.Second
 	}
+	cfg.Currency = money.Currency(cfg.Currency)
 	return &Service{db: gdb, pub: pub, log: log, cfg: cfg, metrics: newSagaMetrics()}
 }
 
@@ -83,7 +88,7 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	var placed Order
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, placedAt, ok, err := insertOrder(tx, newOrder{ID: id, UserID: caller.UserID, PaymentMethod: req.PaymentMethod,
-			IdempotencyKey: idemKey, RequestHash: hash, Lines: req.Items, Detail: detail,
+			IdempotencyKey: idemKey, RequestHash: hash, Lines: req.Items, Detail: detail, Currency: s.cfg.Currency,
 			PlacedAt: now, Deadline: now.Add(s.cfg.StockTimeout), Traceparent: telemetry.Traceparent(ctx)})
 		if err != nil {
 			return err
@@ -117,9 +122,12 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	return placed, nil
 }
 
-// show adds to o what caller may see besides what every caller sees:
-// staff see the trace the order was placed in.
+// show completes o for caller: an order placed before orders kept their
+// currency is in the shop's; staff see the trace the order was placed in.
 func (s *Service) show(caller auth.Identity, o *Order) {
+	if o.Currency == "" {
+		o.Currency = s.cfg.Currency
+	}
 	if !caller.HasRole(auth.RoleAdmin) {
 		return
 	}

@@ -28,11 +28,13 @@ type orderRow struct {
 	Traceparent *string
 	// PaymentRequestedAt is when the order asked for its payment.
 	PaymentRequestedAt *time.Time
+	// Currency is the order's; nil for orders placed before it was kept.
+	Currency *string
 }
 
 // orderColumns are an order's columns as orderRow reads them.
 const orderColumns = `id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at,
-	traceparent, payment_requested_at`
+	traceparent, payment_requested_at, currency`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders`
 
@@ -46,6 +48,7 @@ type newOrder struct {
 	Detail                    string // of the timeline's "placed" entry
 	PlacedAt, Deadline        time.Time
 	Traceparent               string // "" for none
+	Currency                  string
 }
 
 // insertOrder writes o in one statement and returns its row and the time
@@ -73,15 +76,15 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 		WITH req AS (
 			SELECT $1::uuid AS id, $2::uuid AS user_id, $3::text AS key, $4::bytea AS request_hash,
 			       $5::text AS payment_method, $6::timestamptz AS placed_at, $7::timestamptz AS deadline_at, $8::text AS detail,
-			       nullif($11::text, '') AS traceparent
+			       nullif($11::text, '') AS traceparent, $12::text AS currency
 		), new_key AS (
 			INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
 			SELECT user_id, key, request_hash, id FROM req WHERE key <> ''
 			ON CONFLICT DO NOTHING
 			RETURNING order_id
 		), placed AS (
-			INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at, traceparent)
-			SELECT id, user_id, 'pending', payment_method, nullif(key, ''), deadline_at, placed_at, placed_at, traceparent FROM req
+			INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at, traceparent, currency)
+			SELECT id, user_id, 'pending', payment_method, nullif(key, ''), deadline_at, placed_at, placed_at, traceparent, currency FROM req
 			 WHERE key = '' OR EXISTS (SELECT FROM new_key)
 			RETURNING `+orderColumns+`
 		), lines AS (
@@ -94,7 +97,7 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 		)
 		SELECT placed.*, first_entry.at FROM placed, first_entry`,
 		o.ID, o.UserID, o.IdempotencyKey, o.RequestHash, o.PaymentMethod, o.PlacedAt, o.Deadline, o.Detail,
-		products, quantities, o.Traceparent).Scan(&rows).Error
+		products, quantities, o.Traceparent, o.Currency).Scan(&rows).Error
 	if err != nil {
 		return orderRow{}, time.Time{}, false, fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
@@ -318,7 +321,16 @@ func addTimeline(tx *gorm.DB, orderID string, entries ...timelineEntry) error {
 func toOrder(r orderRow) Order {
 	return Order{ID: r.ID, UserID: r.UserID, Status: r.Status, Total: r.Total, PaymentMethod: r.PaymentMethod,
 		PaymentState: r.PaymentState, CancelReason: r.CancelReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Items: []Item{}, Timeline: []TimeEntry{}, traceparent: r.Traceparent}
+		Items: []Item{}, Timeline: []TimeEntry{}, traceparent: r.Traceparent, Currency: r.currency()}
+}
+
+// currency is the order's currency, "" for an order placed before orders
+// kept theirs (Service.show fills in the shop's).
+func (r orderRow) currency() string {
+	if r.Currency == nil {
+		return ""
+	}
+	return *r.Currency
 }
 
 // sortItems puts lines in the order loadOrders reads them in: by product

@@ -18,6 +18,7 @@ type claimedPayment struct {
 	ID               string
 	OrderID          string
 	Amount           string
+	Currency         string // "" for the shop's
 	Method           string
 	IdempotencyKey   string
 	Attempts         int // including this one: the claim's token
@@ -114,7 +115,7 @@ func (s *Service) settleCaptured(ctx context.Context, p claimedPayment, authoriz
 			return err
 		}
 		return s.pub.Publish(outcomeContext(ctx, p.OrderID, p.IdempotencyKey), tx,
-			events.PaymentSucceeded{OrderID: p.OrderID, PaymentID: p.ID, Amount: p.Amount, CapturedAt: now})
+			events.PaymentSucceeded{OrderID: p.OrderID, PaymentID: p.ID, Amount: p.Amount, Currency: s.currency(p.Currency), CapturedAt: now})
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/modshop/modshop/modules/payment/internal/provider"
 	"github.com/modshop/modshop/platform/bus"
 	"github.com/modshop/modshop/platform/db"
+	"github.com/modshop/modshop/platform/money"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -47,6 +48,9 @@ type Config struct {
 	PollInterval time.Duration
 	// Concurrency is how many provider calls run at once (default 16).
 	Concurrency int
+	// Currency is the shop's (default money.DefaultCurrency): a payment
+	// recorded without one is in it.
+	Currency string
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +72,7 @@ func (c *Config) setDefaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
+	c.Currency = money.Currency(c.Currency)
 }
 
 // lease is how long a claim lasts: a row still 'processing' after it was
@@ -131,6 +136,15 @@ func normaliseAmount(s string) (string, bool) {
 		return "", false
 	}
 	return whole + "." + frac, true
+}
+
+// currency is a payment's currency: code, or the shop's for a payment
+// recorded without one (before payments kept theirs).
+func (s *Service) currency(code string) string {
+	if code == "" {
+		return s.cfg.Currency
+	}
+	return code
 }
 
 func isUUID(s string) bool {

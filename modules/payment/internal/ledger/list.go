@@ -16,6 +16,7 @@ type Payment struct {
 	OrderID        string     `json:"order_id"`
 	UserID         string     `json:"user_id"`
 	Amount         string     `json:"amount"`
+	Currency       string     `json:"currency"` // of every amount of the payment and its refunds
 	Method         string     `json:"method"`
 	Status         string     `json:"status"`
 	FailureReason  *string    `json:"failure_reason"`
@@ -34,6 +35,7 @@ type Refund struct {
 	ID            string     `json:"id"`
 	PaymentID     string     `json:"-"`
 	Amount        string     `json:"amount"`
+	Currency      string     `json:"currency"` // its payment's
 	Reason        string     `json:"reason"`
 	Status        string     `json:"status"`
 	FailureReason *string    `json:"failure_reason"`
@@ -63,6 +65,7 @@ func (s *Service) OrderPayments(ctx context.Context, who auth.Identity, orderID 
 	byID := map[string]*Payment{}
 	for i := range payments {
 		payments[i].Refunds = []Refund{}
+		payments[i].Currency = s.currency(payments[i].Currency)
 		ids[i] = payments[i].ID
 		byID[payments[i].ID] = &payments[i]
 	}
@@ -75,6 +78,7 @@ func (s *Service) OrderPayments(ctx context.Context, who auth.Identity, orderID 
 	}
 	for _, r := range refunds {
 		p := byID[r.PaymentID]
+		r.Currency = p.Currency
 		p.Refunds = append(p.Refunds, r)
 	}
 	return payments, nil

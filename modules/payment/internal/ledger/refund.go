@@ -19,6 +19,7 @@ type claimedRefund struct {
 	PaymentID      string
 	OrderID        string
 	Amount         string
+	Currency       string // its payment's; "" for the shop's
 	IdempotencyKey string
 	Attempts       int // including this one: the claim's token
 	Capture        string
@@ -80,7 +81,7 @@ func (s *Service) settleRefunded(ctx context.Context, r claimedRefund, ref strin
 			return err
 		}
 		return s.pub.Publish(outcomeContext(ctx, r.OrderID, r.IdempotencyKey), tx,
-			events.PaymentRefunded{OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: r.ID, Amount: r.Amount, RefundedAt: now})
+			events.PaymentRefunded{OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: r.ID, Amount: r.Amount, Currency: s.currency(r.Currency), RefundedAt: now})
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	orderevents "github.com/modshop/modshop/modules/order/events"
 	"github.com/modshop/modshop/modules/payment/events"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/money"
 	"github.com/modshop/modshop/platform/telemetry"
 )
 
@@ -31,6 +32,13 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 	if !ok {
 		return fmt.Errorf("payment.requested for order %s with invalid amount %q", req.OrderID, req.Amount)
 	}
+	// A request without a currency was published before requests carried
+	// one: it is in the shop's, which the payment keeps as NULL.
+	if req.Currency != "" {
+		if code, err := money.ParseCurrency(req.Currency); err != nil || code != req.Currency {
+			return fmt.Errorf("payment.requested for order %s with invalid currency %q", req.OrderID, req.Currency)
+		}
+	}
 	key := req.OrderID
 	if md, ok := bus.MessageMetadata(ctx); ok && md.IdempotencyKey != "" {
 		key = md.IdempotencyKey
@@ -39,10 +47,10 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 	// The worker's job for the payment continues this handler's trace.
 	trace := telemetry.Traceparent(ctx)
 	if !methodPattern.MatchString(req.PaymentMethod) {
-		return s.recordInvalidMethod(ctx, tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount,
+		return s.recordInvalidMethod(ctx, tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount, Currency: req.Currency,
 			IdempotencyKey: key, Traceparent: trace})
 	}
-	recorded, err := insertPayment(tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount,
+	recorded, err := insertPayment(tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount, Currency: req.Currency,
 		Method: req.PaymentMethod, IdempotencyKey: key, Traceparent: trace})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 // newPayment is a payment to record for an order.
 type newPayment struct {
 	ID, OrderID, UserID, Amount, Method, IdempotencyKey string
+	Currency                                            string // "" for the shop's
 	// Traceparent is the recording handler's trace context ("" for none),
 	// for the worker's job to continue.
 	Traceparent string
@@ -25,9 +26,9 @@ type newPayment struct {
 // insertPayment records a 'pending' payment; it reports false, having
 // changed nothing, when the order has a payment already.
 func insertPayment(tx *gorm.DB, p newPayment) (bool, error) {
-	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, traceparent)
-		VALUES (?, ?, ?, ?::numeric, ?, 'pending', ?, nullif(?, '')) ON CONFLICT (order_id) DO NOTHING`,
-		p.ID, p.OrderID, p.UserID, p.Amount, p.Method, p.IdempotencyKey, p.Traceparent)
+	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, traceparent, currency)
+		VALUES (?, ?, ?, ?::numeric, ?, 'pending', ?, nullif(?, ''), nullif(?, '')) ON CONFLICT (order_id) DO NOTHING`,
+		p.ID, p.OrderID, p.UserID, p.Amount, p.Method, p.IdempotencyKey, p.Traceparent, p.Currency)
 	if res.Error != nil {
 		return false, fmt.Errorf("record payment of order %s: %w", p.OrderID, res.Error)
 	}
@@ -38,10 +39,10 @@ func insertPayment(tx *gorm.DB, p newPayment) (bool, error) {
 // method that cannot be one; it reports false, having changed nothing,
 // when the order has a payment already.
 func insertInvalidMethodPayment(tx *gorm.DB, p newPayment, at time.Time) (bool, error) {
-	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, failure_reason, last_error, failed_at, traceparent)
-		VALUES (?, ?, ?, ?::numeric, '(invalid)', 'failed', ?, 'invalid_method', 'the payment method is not a method id', ?, nullif(?, ''))
+	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, idempotency_key, failure_reason, last_error, failed_at, traceparent, currency)
+		VALUES (?, ?, ?, ?::numeric, '(invalid)', 'failed', ?, 'invalid_method', 'the payment method is not a method id', ?, nullif(?, ''), nullif(?, ''))
 		ON CONFLICT (order_id) DO NOTHING`,
-		p.ID, p.OrderID, p.UserID, p.Amount, p.IdempotencyKey, at, p.Traceparent)
+		p.ID, p.OrderID, p.UserID, p.Amount, p.IdempotencyKey, at, p.Traceparent, p.Currency)
 	if res.Error != nil {
 		return false, fmt.Errorf("record payment of order %s: %w", p.OrderID, res.Error)
 	}
@@ -72,7 +73,7 @@ func paymentOfOrder(tx *gorm.DB, orderID string) (orderPayment, bool, error) {
 // Refunds are not filled in.
 func paymentsOfOrder(ctx context.Context, db *gorm.DB, orderID, userID string, staff bool) ([]Payment, error) {
 	var payments []Payment
-	err := db.WithContext(ctx).Raw(`SELECT p.id, p.order_id, p.user_id, p.amount::text AS amount, p.method, p.status,
+	err := db.WithContext(ctx).Raw(`SELECT p.id, p.order_id, p.user_id, p.amount::text AS amount, coalesce(p.currency, '') AS currency, p.method, p.status,
 			p.failure_reason, p.attempts, p.created_at, p.updated_at, p.captured_at, p.failed_at,
 			r.refunded::numeric(10,2)::text AS refunded_amount,
 			(CASE WHEN p.status = 'captured' THEN p.amount ELSE 0 END - r.refunded)::numeric(10,2)::text AS net_amount
@@ -101,7 +102,7 @@ func claimDuePayments(ctx context.Context, db *gorm.DB, lease time.Duration, n i
 		       ORDER BY next_attempt_at
 		       LIMIT ? FOR UPDATE SKIP LOCKED) due
 		WHERE p.id = due.id
-		RETURNING p.id, p.order_id, p.amount::text AS amount, p.method, p.idempotency_key, p.attempts, p.capture_attempted,
+		RETURNING p.id, p.order_id, p.amount::text AS amount, coalesce(p.currency, '') AS currency, p.method, p.idempotency_key, p.attempts, p.capture_attempted,
 		          coalesce(p.traceparent, '') AS traceparent`,
 		seconds(lease), n).Scan(&rows).Error
 	if err != nil {

@@ -43,7 +43,7 @@ func claimDueRefunds(ctx context.Context, db *gorm.DB, lease time.Duration, n in
 		       ORDER BY next_attempt_at
 		       LIMIT ? FOR UPDATE SKIP LOCKED) due, payments p
 		WHERE r.id = due.id AND p.id = r.payment_id
-		RETURNING r.id, r.payment_id, p.order_id, r.amount::text AS amount, r.idempotency_key, r.attempts, p.provider_capture AS capture,
+		RETURNING r.id, r.payment_id, p.order_id, r.amount::text AS amount, coalesce(p.currency, '') AS currency, r.idempotency_key, r.attempts, p.provider_capture AS capture,
 		          coalesce(r.traceparent, '') AS traceparent`,
 		seconds(lease), n).Scan(&rows).Error
 	if err != nil {

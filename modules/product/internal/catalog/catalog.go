@@ -33,6 +33,7 @@ type Product struct {
 	Name        string     `json:"name"`
 	Description string     `json:"description"`
 	Price       string     `json:"price"`
+	Currency    string     `json:"currency"` // the shop's, ISO 4217
 	Active      bool       `json:"active"`
 	Categories  []Category `json:"categories"`
 	Available   int        `json:"available"`

@@ -14,6 +14,7 @@ import (
 	"github.com/modshop/modshop/modules/product/events"
 	"github.com/modshop/modshop/platform/apperr"
 	"github.com/modshop/modshop/platform/bus"
+	"github.com/modshop/modshop/platform/money"
 )
 
 // Publisher writes events in the caller's transaction.
@@ -28,6 +29,9 @@ type Config struct {
 	ReservationTTL time.Duration
 	// ExpiryInterval is how often expired reservations are looked for.
 	ExpiryInterval time.Duration
+	// Currency is the shop's (ISO 4217; "": money.DefaultCurrency): every
+	// price is in it, and HoldCurrency keeps it from changing under them.
+	Currency string
 }
 
 // Service holds the catalog and inventory use cases.
@@ -47,6 +51,7 @@ func NewService(gdb *gorm.DB, pub Publisher, log *slog.Logger, cfg Config) *Serv
 	if cfg.ExpiryInterval <= 0 {
 		cfg.ExpiryInterval = 30 * time.Second
 	}
+	cfg.Currency = money.Currency(cfg.Currency)
 	return &Service{db: gdb, pub: pub, log: log, cfg: cfg, now: time.Now}
 }
 
@@ -64,7 +69,9 @@ func (s *Service) Product(ctx context.Context, id string, staff bool) (Product, 
 	if !ok || (!row.Active && !staff) {
 		return Product{}, errNoProduct
 	}
-	return row.product(staff)
+	p, err := row.product(staff)
+	p.Currency = s.cfg.Currency
+	return p, err
 }
 
 // Page is one page of products.
@@ -114,6 +121,7 @@ func (s *Service) List(ctx context.Context, q, category, cursor string, limit in
 		if err != nil {
 			return Page{}, err
 		}
+		p.Currency = s.cfg.Currency
 		page.Items = append(page.Items, p)
 	}
 	return page, nil
@@ -196,7 +204,7 @@ func (s *Service) CreateProduct(ctx context.Context, np NewProduct) (Product, er
 		if err != nil {
 			return err
 		}
-		return s.pub.Publish(ctx, tx, events.ProductCreated{ProductID: id, SKU: np.SKU, Name: np.Name, Price: np.Price, CreatedAt: now})
+		return s.pub.Publish(ctx, tx, events.ProductCreated{ProductID: id, SKU: np.SKU, Name: np.Name, Price: np.Price, Currency: s.cfg.Currency, CreatedAt: now})
 	})
 	if err != nil {
 		return Product{}, err
@@ -247,7 +255,7 @@ func (s *Service) UpdateProduct(ctx context.Context, id string, ch ProductChange
 				return err
 			}
 		}
-		return s.pub.Publish(ctx, tx, events.ProductUpdated{ProductID: id, Name: name, Price: price, Active: active, UpdatedAt: now})
+		return s.pub.Publish(ctx, tx, events.ProductUpdated{ProductID: id, Name: name, Price: price, Currency: s.cfg.Currency, Active: active, UpdatedAt: now})
 	})
 	if err != nil {
 		return Product{}, err

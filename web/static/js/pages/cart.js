@@ -43,10 +43,10 @@ function cartLine(line, redraw) {
   });
   return h('tr', { 'data-product-id': line.product_id },
     h('th', { scope: 'row', 'data-label': 'Product' }, h('a', { href: `/products/${line.product_id}` }, line.name)),
-    h('td', { 'data-label': 'Price', class: 'num' }, price(line.price)),
+    h('td', { 'data-label': 'Price', class: 'num' }, price(line.price, line.currency)),
     h('td', { 'data-label': 'Quantity' },
       h('label', { for: qtyID, class: 'visually-hidden' }, `Quantity of ${line.name}`), qty),
-    h('td', { 'data-label': 'Total', class: 'num' }, money(cents(line.price) * line.quantity)),
+    h('td', { 'data-label': 'Total', class: 'num' }, money(cents(line.price) * line.quantity, line.currency)),
     h('td', {}, h('button', {
       type: 'button', class: 'link danger', 'aria-label': `Remove ${line.name}`,
       onclick: () => { cart.remove(line.product_id); redraw(); },
@@ -60,16 +60,16 @@ function linesTable(lines, redraw) {
     h('tbody', {}, lines.map((l) => (redraw ? cartLine(l, redraw) : summaryLine(l)))),
     h('tfoot', {}, h('tr', {},
       h('th', { scope: 'row', colspan: 3 }, 'Subtotal'),
-      h('td', { class: 'num', id: 'cart-subtotal' }, money(cart.subtotal())),
+      h('td', { class: 'num', id: 'cart-subtotal' }, money(cart.subtotal(), cart.currency())),
       h('td', {}))));
 }
 
 function summaryLine(line) {
   return h('tr', { 'data-product-id': line.product_id },
     h('th', { scope: 'row', 'data-label': 'Product' }, line.name),
-    h('td', { 'data-label': 'Price', class: 'num' }, price(line.price)),
+    h('td', { 'data-label': 'Price', class: 'num' }, price(line.price, line.currency)),
     h('td', { 'data-label': 'Quantity', class: 'num' }, String(line.quantity)),
-    h('td', { 'data-label': 'Total', class: 'num' }, money(cents(line.price) * line.quantity)),
+    h('td', { 'data-label': 'Total', class: 'num' }, money(cents(line.price) * line.quantity, line.currency)),
     h('td', {}));
 }
 

@@ -50,20 +50,20 @@ function itemsTable(o) {
       h('th', { scope: 'row', 'data-label': 'Product' },
         h('a', { href: `/products/${it.product_id}` }, it.name ?? `Product ${shortID(it.product_id)}`),
         it.name === null ? h('span', { class: 'muted' }, ' (reserving…)') : null),
-      h('td', { 'data-label': 'Price', class: 'num' }, price(it.unit_price)),
+      h('td', { 'data-label': 'Price', class: 'num' }, price(it.unit_price, o.currency)),
       h('td', { 'data-label': 'Quantity', class: 'num' }, String(it.quantity)),
-      h('td', { 'data-label': 'Total', class: 'num' }, it.unit_price ? money(cents(it.unit_price) * it.quantity) : '—')))),
+      h('td', { 'data-label': 'Total', class: 'num' }, it.unit_price ? money(cents(it.unit_price) * it.quantity, o.currency) : '—')))),
     h('tfoot', {}, h('tr', {},
       h('th', { scope: 'row', colspan: 3 }, 'Total'),
-      h('td', { class: 'num', id: 'order-total' }, o.total === null ? 'after reservation' : price(o.total)))));
+      h('td', { class: 'num', id: 'order-total' }, o.total === null ? 'after reservation' : price(o.total, o.currency)))));
 }
 
 function paymentList(items) {
   if (!items.length) return h('p', {}, 'No payment was recorded.');
   return h('ul', { class: 'payments', id: 'order-payments' }, items.map((p) => h('li', {},
-    h('strong', {}, humanize(p.status)), ` — ${price(p.amount)} with ${p.method}`,
+    h('strong', {}, humanize(p.status)), ` — ${price(p.amount, p.currency)} with ${p.method}`,
     p.failure_reason ? ` (${humanize(p.failure_reason).toLowerCase()})` : '',
-    p.refunds.length ? h('ul', {}, p.refunds.map((r) => h('li', {}, `Refund ${humanize(r.status).toLowerCase()}: ${price(r.amount)} — ${r.reason}`))) : null)));
+    p.refunds.length ? h('ul', {}, p.refunds.map((r) => h('li', {}, `Refund ${humanize(r.status).toLowerCase()}: ${price(r.amount, r.currency)} — ${r.reason}`))) : null)));
 }
 
 const settledPayment = new Set(['captured', 'failed', 'refunded']);

@@ -73,7 +73,7 @@ function addButton(p) {
 function productCard(p) {
   return h('li', { class: 'card product-card', 'data-product-id': p.id },
     h('h2', { class: 'card-title' }, h('a', { href: `/products/${p.id}` }, p.name)),
-    h('p', { class: 'price' }, price(p.price)),
+    h('p', { class: 'price' }, price(p.price, p.currency)),
     stock(p.available),
     addButton(p));
 }
@@ -169,7 +169,7 @@ export async function productPage(ctx) {
     h('p', { class: 'crumbs' }, h('a', { href: '/' }, '← Shop')),
     h('article', { class: 'product', 'data-product-id': p.id },
       h('h1', { id: 'product-name' }, p.name),
-      h('p', { class: 'price big', id: 'product-price' }, price(p.price)),
+      h('p', { class: 'price big', id: 'product-price' }, price(p.price, p.currency)),
       stock(p.available, 'product-available'),
       p.categories.length ? h('ul', { class: 'tags', 'aria-label': 'Categories' },
         p.categories.map((c) => h('li', {}, h('a', { href: `/?category=${encodeURIComponent(c.slug)}` }, c.name)))) : null,

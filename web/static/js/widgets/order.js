@@ -40,7 +40,7 @@ export function orderCard(o, withTimeline) {
   return h('li', { class: 'card order-card', 'data-order-id': o.id, 'data-status': o.status },
     h('h2', { class: 'card-title' }, h('a', { href: `/orders/${o.id}` }, `Order ${shortID(o.id)}`)),
     h('p', {}, statusBadge(o.status), ' ', h('span', { class: 'muted' }, timeTag(o.created_at))),
-    h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${o.total === null ? 'total after reservation' : `total ${price(o.total)}`} · ${o.payment_method}`,
+    h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${o.total === null ? 'total after reservation' : `total ${price(o.total, o.currency)}`} · ${o.payment_method}`,
       o.cancel_reason ? ` · ${humanize(o.cancel_reason).toLowerCase()}` : '',
       withTimeline ? h('span', { class: 'muted' }, ` · customer ${shortID(o.user_id)}`) : ''),
     withTimeline && o.trace_id ? h('p', { class: 'order-trace' }, traceRef(o)) : null,
