@@ -129,9 +129,8 @@ func TestUpdateMe_EmailNeedsThePasswordIsValidatedAndUnique(t *testing.T) {
 	shop := startUser(t)
 	id, token := shop.Customer(t)
 	other, _ := shop.Customer(t)
-	var taken accountJSON
-	shop.API.Do("GET", "/api/v1/users/"+other, nil, testkit.Bearer(token)) // 404: not theirs
 	_, admin := shop.Admin(t)
+	var taken accountJSON
 	shop.API.Do("GET", "/api/v1/users/"+other, nil, testkit.Bearer(admin)).Decode(t, &taken)
 
 	patch := func(body map[string]string) *testkit.Response {

@@ -103,7 +103,10 @@ func (s *Service) ChangePassword(ctx context.Context, caller auth.Identity, p Pa
 	if err != nil {
 		return err
 	}
-	keep, _ := hashToken(caller.Token)
+	keep, ok := hashToken(caller.Token)
+	if !ok {
+		keep = []byte{} // matches no session: every one ends (NULL would match none and end none)
+	}
 	return s.store.setPassword(ctx, u.ID, hash, keep)
 }
 
