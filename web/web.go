@@ -34,6 +34,7 @@ var pages = []string{
 	"/checkout",
 	"/login",
 	"/register",
+	"/account",
 	"/orders",
 	"/orders/:id",
 	"/staff",
@@ -42,6 +43,7 @@ var pages = []string{
 	"/staff/products/:id",
 	"/staff/orders",
 	"/staff/bus",
+	"/staff/users",
 }
 
 // Pages lists the front end's page patterns.

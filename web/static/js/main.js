@@ -7,12 +7,13 @@ import { navigate, onRendered, render, route, start } from './router.js';
 import { currentUser, isStaff, logOut, onSessionChange, refresh } from './session.js';
 import { catalogPage, productPage } from './pages/shop.js';
 import { cartPage, checkoutPage } from './pages/cart.js';
-import { loginPage, registerPage } from './pages/account.js';
+import { accountPage, loginPage, registerPage } from './pages/account.js';
 import { orderPage, ordersPage } from './pages/orders.js';
 import { staffHome } from './pages/staff.js';
 import { staffProductPage, staffProductsPage } from './pages/staff-products.js';
 import { staffOrdersPage } from './pages/staff-orders.js';
 import { staffBusPage } from './pages/staff-bus.js';
+import { staffUsersPage } from './pages/staff-users.js';
 
 route('/', catalogPage);
 route('/products/:id', productPage);
@@ -20,6 +21,7 @@ route('/cart', cartPage);
 route('/checkout', checkoutPage);
 route('/login', loginPage);
 route('/register', registerPage);
+route('/account', accountPage);
 route('/orders', ordersPage);
 route('/orders/:id', orderPage);
 route('/staff', staffHome);
@@ -28,6 +30,7 @@ route('/staff/products/new', staffProductPage);
 route('/staff/products/:id', staffProductPage);
 route('/staff/orders', staffOrdersPage);
 route('/staff/bus', staffBusPage);
+route('/staff/users', staffUsersPage);
 
 function navLink(href, label, attrs = {}) {
   return h('a', { href, ...attrs }, label);
@@ -46,7 +49,7 @@ function drawNav() {
   if (isStaff()) items.push(navLink('/staff', 'Staff'));
   if (user) {
     items.push(
-      h('span', { class: 'who', id: 'signed-in-as' }, user.username),
+      navLink('/account', user.username, { class: 'who', id: 'signed-in-as', title: 'Your account' }),
       h('button', { type: 'button', class: 'link', id: 'logout', onclick: onLogOut }, 'Log out'));
   } else {
     items.push(navLink('/login', 'Log in'), navLink('/register', 'Register'));

@@ -26,7 +26,7 @@ function changed() {
 }
 
 function store(u) {
-  user = u ? { id: u.id, username: u.username, email: u.email, roles: u.roles } : null;
+  user = u ? { id: u.id, username: u.username, display_name: u.display_name || '', email: u.email, roles: u.roles } : null;
   if (user) localStorage.setItem(KEY, JSON.stringify(user));
   else localStorage.removeItem(KEY);
   changed();
@@ -55,10 +55,15 @@ export async function logIn(login, password) {
   return s.user;
 }
 
-/** register creates a customer account and logs it in. */
-export async function register(username, email, password) {
-  await post('/api/v1/users', { username, email, password }, { auth: false });
+/** register creates a customer account and logs it in; displayName may be "". */
+export async function register(username, email, password, displayName = '') {
+  await post('/api/v1/users', { username, email, password, display_name: displayName }, { auth: false });
   return logIn(username, password);
+}
+
+/** remember stores the account an account page changed. */
+export function remember(u) {
+  store(u);
 }
 
 /** logOut ends the session here and on the server. */

@@ -18,7 +18,7 @@ type httpHandler struct{ svc *Service }
 func (s *Service) Routes(api *gin.RouterGroup) {
 	h := httpHandler{svc: s}
 	user := auth.RequireUser()
-	api.POST("/orders", user, httpx.LimitBody(maxPlaceOrderBytes), h.place)
+	api.POST("/orders", auth.RequireRole("customer"), httpx.LimitBody(maxPlaceOrderBytes), h.place)
 	api.GET("/orders", user, h.list)
 	api.GET("/orders/:id", user, h.get)
 	api.POST("/orders/:id/cancel", user, h.cancel)

@@ -26,9 +26,13 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.POST("/sessions", h.login)
 	api.DELETE("/sessions/current", auth.RequireUser(), h.logout)
 	api.GET("/users/me", auth.RequireUser(), h.me)
+	api.PATCH("/users/me", auth.RequireUser(), h.updateProfile)
+	api.PUT("/users/me/password", auth.RequireUser(), h.changePassword)
 	api.GET("/users", auth.RequireRole(auth.RoleAdmin), h.listUsers)
 	api.GET("/users/:id", auth.RequireUser(), h.getUser)
 	api.PUT("/users/:id/roles", auth.RequireRole(auth.RoleAdmin), h.setRoles)
+	api.POST("/users/:id/suspension", auth.RequireRole(auth.RoleAdmin), h.suspend)
+	api.DELETE("/users/:id/suspension", auth.RequireRole(auth.RoleAdmin), h.reinstate)
 }
 
 func (h httpHandler) register(c *gin.Context) {
@@ -99,7 +103,7 @@ func (h httpHandler) listUsers(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	page, err := h.svc.ListUsers(c.Request.Context(), c.Query("cursor"), limit)
+	page, err := h.svc.ListUsers(c.Request.Context(), c.Query("q"), c.Query("cursor"), limit)
 	if err != nil {
 		httpx.Fail(c, err)
 		return

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -141,15 +142,15 @@ func (s *Service) createAccount(ctx context.Context, r Registration, roles []str
 	if err != nil {
 		return User{}, err
 	}
-	row := userRow{ID: uuid.NewString(), Username: r.Username, Email: r.Email, PasswordHash: hash, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	row := userRow{ID: uuid.NewString(), Username: r.Username, DisplayName: r.DisplayName, Email: r.Email, PasswordHash: hash, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
 	roles = dedupe(roles)
 	announce := func(tx *gorm.DB) error {
-		return s.publisher.Publish(ctx, tx, events.UserRegistered{UserID: row.ID, Username: row.Username, Roles: roles, RegisteredAt: row.CreatedAt})
+		return s.publisher.Publish(ctx, tx, events.UserRegistered{UserID: row.ID, Username: row.Username, DisplayName: row.DisplayName, Roles: roles, RegisteredAt: row.CreatedAt})
 	}
 	if err := s.store.createUser(ctx, row, roles, announce); err != nil {
 		return User{}, takenError(err)
 	}
-	return User{ID: row.ID, Username: row.Username, Email: row.Email, Roles: roles, CreatedAt: row.CreatedAt}, nil
+	return User{ID: row.ID, Username: row.Username, DisplayName: row.DisplayName, Email: row.Email, Roles: roles, CreatedAt: row.CreatedAt}, nil
 }
 
 // takenError reports a taken username or e-mail as a conflict naming the
@@ -244,6 +245,11 @@ func (s *Service) Login(ctx context.Context, c Credentials, clientAddr, userAgen
 	if err := s.loginPerAccount.forget(ctx, accountKey); err != nil {
 		return Session{}, err
 	}
+	// Told only to whoever knows the password: a guesser learns nothing.
+	if row.SuspendedAt != nil {
+		s.log.InfoContext(ctx, "log-in of a suspended account refused", "user", row.ID)
+		return Session{}, errSuspended
+	}
 
 	now := s.now()
 
@@ -334,7 +340,7 @@ func (s *Service) SetRoles(ctx context.Context, caller auth.Identity, userID str
 	if userID == caller.UserID && !slices.Contains(roles, auth.RoleAdmin) {
 		return User{}, apperr.Conflict("you cannot remove your own admin role; ask another admin")
 	}
-	switch err := s.store.setRoles(ctx, userID, roles); {
+	switch err := s.store.setRoles(ctx, userID, roles, s.announce(ctx)); {
 	case errors.Is(err, errNoUser):
 		return User{}, errNoSuchUser
 	case errors.Is(err, errUnknownRole):
@@ -352,8 +358,16 @@ type UserPage struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// ListUsers pages through every account for staff.
-func (s *Service) ListUsers(ctx context.Context, from string, limit int) (UserPage, error) {
+// maxSearchLen bounds the staff list's search term.
+const maxSearchLen = 100
+
+// ListUsers pages through every account for staff, or through those whose
+// username, e-mail or display name contain search.
+func (s *Service) ListUsers(ctx context.Context, search, from string, limit int) (UserPage, error) {
+	search = strings.TrimSpace(search)
+	if utf8.RuneCountInString(search) > maxSearchLen || !utf8.ValidString(search) || strings.ContainsRune(search, 0) {
+		return UserPage{}, apperr.InvalidField("q", "must be at most 100 characters of text")
+	}
 	var after *cursor.Keyset
 	if from != "" {
 		c, err := cursor.Decode(from)
@@ -362,7 +376,7 @@ func (s *Service) ListUsers(ctx context.Context, from string, limit int) (UserPa
 		}
 		after = &c
 	}
-	users, err := s.store.listUsers(ctx, after, limit+1)
+	users, err := s.store.listUsers(ctx, search, after, limit+1)
 	if err != nil {
 		return UserPage{}, err
 	}

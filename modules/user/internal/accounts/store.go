@@ -15,18 +15,25 @@ import (
 
 // User is an account as the module shows it: never with its hash.
 type User struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	Roles     []string  `json:"roles"`
-	CreatedAt time.Time `json:"created_at"`
+	ID          string   `json:"id"`
+	Username    string   `json:"username"`
+	DisplayName string   `json:"display_name"`
+	Email       string   `json:"email"`
+	Roles       []string `json:"roles"`
+	// SuspendedAt and SuspendedBy (the admin) are null while the account
+	// is in good standing.
+	SuspendedAt *time.Time `json:"suspended_at"`
+	SuspendedBy *string    `json:"suspended_by"`
+	CreatedAt   time.Time  `json:"created_at"`
 }
 
 type userRow struct {
 	ID           string
 	Username     string
+	DisplayName  string
 	Email        string
 	PasswordHash string
+	SuspendedAt  *time.Time
 	CreatedAt    time.Time
 }
 
@@ -45,8 +52,8 @@ type store struct{ db *gorm.DB }
 // same transaction so the event commits or rolls back with the account.
 func (s store) createUser(ctx context.Context, u userRow, roles []string, announce func(tx *gorm.DB) error) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := tx.Exec(`INSERT INTO users (id, username, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-			u.ID, u.Username, u.Email, u.PasswordHash, u.CreatedAt).Error
+		err := tx.Exec(`INSERT INTO users (id, username, display_name, email, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Username, u.DisplayName, u.Email, u.PasswordHash, u.CreatedAt, u.CreatedAt).Error
 		if constraint, ok := db.IsUniqueViolation(err); ok {
 			if constraint == "users_email_key" {
 				return errEmailTaken
@@ -90,7 +97,7 @@ func (s store) namesFree(ctx context.Context, username, email string) error {
 func (s store) userByLogin(ctx context.Context, login string) (userRow, error) {
 	var rows []userRow
 	err := s.db.WithContext(ctx).Raw(
-		`SELECT id, username, email, password_hash, created_at FROM users
+		`SELECT id, username, display_name, email, password_hash, suspended_at, created_at FROM users
 		  WHERE lower(username) = lower(?) OR email = lower(?) LIMIT 1`, login, login).Scan(&rows).Error
 	if err != nil {
 		return userRow{}, fmt.Errorf("find user by login: %w", err)
@@ -102,22 +109,26 @@ func (s store) userByLogin(ctx context.Context, login string) (userRow, error) {
 }
 
 type userWithRoles struct {
-	ID        string
-	Username  string
-	Email     string
-	CreatedAt time.Time
-	Roles     string // comma-separated, sorted
+	ID          string
+	Username    string
+	DisplayName string
+	Email       string
+	SuspendedAt *time.Time
+	SuspendedBy *string
+	CreatedAt   time.Time
+	Roles       string // comma-separated, sorted
 }
 
 func (r userWithRoles) user() User {
-	u := User{ID: r.ID, Username: r.Username, Email: r.Email, CreatedAt: r.CreatedAt, Roles: []string{}}
+	u := User{ID: r.ID, Username: r.Username, DisplayName: r.DisplayName, Email: r.Email, SuspendedAt: r.SuspendedAt,
+		SuspendedBy: r.SuspendedBy, CreatedAt: r.CreatedAt, Roles: []string{}}
 	if r.Roles != "" {
 		u.Roles = splitRoles(r.Roles)
 	}
 	return u
 }
 
-const selectUsers = `SELECT u.id, u.username, u.email, u.created_at,
+const selectUsers = `SELECT u.id, u.username, u.display_name, u.email, u.suspended_at, u.suspended_by, u.created_at,
        coalesce((SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_id = u.id), '') AS roles
   FROM users u`
 
@@ -133,17 +144,23 @@ func (s store) userByID(ctx context.Context, id string) (User, error) {
 }
 
 // listUsers pages through accounts in sign-up order, keyset-paginated on
-// (created_at, id) so pages stay stable while people register.
-func (s store) listUsers(ctx context.Context, after *cursor.Keyset, limit int) ([]User, error) {
-	q := s.db.WithContext(ctx)
-	var rows []userWithRoles
-	var err error
-	if after == nil {
-		err = q.Raw(selectUsers+` ORDER BY u.created_at, u.id LIMIT ?`, limit).Scan(&rows).Error
-	} else {
-		err = q.Raw(selectUsers+` WHERE (u.created_at, u.id) > (?, ?) ORDER BY u.created_at, u.id LIMIT ?`,
-			after.CreatedAt, after.ID, limit).Scan(&rows).Error
+// (created_at, id) so pages stay stable while people register; a non-empty
+// search keeps those whose username, e-mail or display name contain it
+// (any case).
+func (s store) listUsers(ctx context.Context, search string, after *cursor.Keyset, limit int) ([]User, error) {
+	where, args := []string{"true"}, []any{}
+	if search != "" {
+		like := "%" + likeEscaper.Replace(search) + "%"
+		where = append(where, `(u.username ILIKE ? OR u.email ILIKE ? OR u.display_name ILIKE ?)`)
+		args = append(args, like, like, like)
 	}
+	if after != nil {
+		where = append(where, `(u.created_at, u.id) > (?, ?)`)
+		args = append(args, after.CreatedAt, after.ID)
+	}
+	var rows []userWithRoles
+	err := s.db.WithContext(ctx).Raw(selectUsers+` WHERE `+strings.Join(where, " AND ")+` ORDER BY u.created_at, u.id LIMIT ?`,
+		append(args, limit)...).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -154,33 +171,34 @@ func (s store) listUsers(ctx context.Context, after *cursor.Keyset, limit int) (
 	return out, nil
 }
 
-// setRoles replaces a user's roles in one transaction.
-func (s store) setRoles(ctx context.Context, userID string, roles []string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var ids []string
-		if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&ids).Error; err != nil {
-			return fmt.Errorf("lock user: %w", err)
-		}
-		if len(ids) == 0 {
-			return errNoUser
+// likeEscaper makes a search term match itself in ILIKE (backslash is
+// PostgreSQL's default escape).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
+// setRoles replaces a user's roles in one transaction, announcing the new
+// state when they changed.
+func (s store) setRoles(ctx context.Context, userID string, roles []string, announce announcer) error {
+	return s.changeAccount(ctx, userID, func(tx *gorm.DB, before userWithRoles) (bool, error) {
+		if strings.Join(roles, ",") == before.Roles {
+			return false, nil
 		}
 		var known int64
 		if err := tx.Raw(`SELECT count(*) FROM roles WHERE name IN ?`, append(roles, "")).Scan(&known).Error; err != nil {
-			return fmt.Errorf("check roles: %w", err)
+			return false, fmt.Errorf("check roles: %w", err)
 		}
 		if int(known) != len(roles) {
-			return errUnknownRole
+			return false, errUnknownRole
 		}
 		if err := tx.Exec(`DELETE FROM user_roles WHERE user_id = ?`, userID).Error; err != nil {
-			return fmt.Errorf("clear roles: %w", err)
+			return false, fmt.Errorf("clear roles: %w", err)
 		}
 		for _, r := range roles {
 			if err := tx.Exec(`INSERT INTO user_roles (user_id, role) VALUES (?, ?)`, userID, r).Error; err != nil {
-				return fmt.Errorf("grant role %s: %w", r, err)
+				return false, fmt.Errorf("grant role %s: %w", r, err)
 			}
 		}
-		return nil
-	})
+		return true, nil
+	}, announce)
 }
 
 func (s store) roleNames(ctx context.Context) ([]string, error) {
@@ -245,7 +263,7 @@ func (s store) sessionUser(ctx context.Context, tokenHash []byte) (sessionUser, 
 		SELECT u.id AS user_id, u.username,
 		       coalesce((SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_id = u.id), '') AS roles
 		  FROM sessions s JOIN users u ON u.id = s.user_id
-		 WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > now()`, tokenHash).Scan(&rows).Error
+		 WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > now() AND u.suspended_at IS NULL`, tokenHash).Scan(&rows).Error
 	if err != nil {
 		return sessionUser{}, fmt.Errorf("find session: %w", err)
 	}

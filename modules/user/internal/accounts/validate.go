@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/modshop/modshop/platform/apperr"
@@ -16,6 +17,8 @@ const (
 	MaxPasswordLen = 128
 	maxEmailLen    = 100
 	maxLoginLen    = 100
+	// MaxDisplayNameLen bounds a display name, in characters.
+	MaxDisplayNameLen = 100
 )
 
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,50}$`)
@@ -23,14 +26,17 @@ var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,50}$`)
 // Registration is what a new customer sends.
 type Registration struct {
 	Username string `json:"username"`
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	// DisplayName is optional: "" leaves the account without one.
+	DisplayName string `json:"display_name"`
+	Email       string `json:"email"`
+	Password    string `json:"password"`
 }
 
 // normalise trims what users add by accident and lower-cases the e-mail,
 // which is compared case-insensitively.
 func (r Registration) normalise() Registration {
 	r.Username = strings.TrimSpace(r.Username)
+	r.DisplayName = strings.TrimSpace(r.DisplayName)
 	r.Email = strings.ToLower(strings.TrimSpace(r.Email))
 	return r
 }
@@ -47,20 +53,41 @@ func (r Registration) validate() []apperr.FieldError {
 		add("username", "must be 3 to 50 characters: letters, digits, '_', '.' or '-'")
 	}
 
-	switch {
-	case r.Email == "":
-		add("email", "is required")
-	case len(r.Email) > maxEmailLen:
-		add("email", "must be at most 100 characters")
-	default:
-		addr, err := mail.ParseAddress(r.Email)
-		if err != nil || addr.Address != r.Email || !strings.Contains(r.Email[strings.LastIndexByte(r.Email, '@')+1:], ".") {
-			add("email", "must be an e-mail address such as name@example.com")
-		}
+	if msg := displayNameProblem(r.DisplayName); msg != "" {
+		add("display_name", msg)
 	}
-
+	if msg := emailProblem(r.Email); msg != "" {
+		add("email", msg)
+	}
 	errs = append(errs, validatePassword(r.Password, r.Username, r.Email)...)
 	return errs
+}
+
+// emailProblem says what is wrong with a normalised e-mail address, or "".
+func emailProblem(email string) string {
+	switch {
+	case email == "":
+		return "is required"
+	case len(email) > maxEmailLen:
+		return "must be at most 100 characters"
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
+		return "must be an e-mail address such as name@example.com"
+	}
+	return ""
+}
+
+// displayNameProblem says what is wrong with a trimmed display name, or
+// "": it is shown to staff and on pages, so no control characters.
+func displayNameProblem(name string) string {
+	switch {
+	case utf8.RuneCountInString(name) > MaxDisplayNameLen:
+		return "must be at most 100 characters"
+	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "must be plain text on one line"
+	}
+	return ""
 }
 
 func validatePassword(password, username, email string) []apperr.FieldError {

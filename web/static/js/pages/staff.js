@@ -15,5 +15,7 @@ export function staffHome(ctx) {
       h('li', { class: 'card' }, h('h2', { class: 'card-title' }, h('a', { href: '/staff/products' }, 'Products')),
         h('p', {}, 'Create and edit products; restock or correct stock.')),
       h('li', { class: 'card' }, h('h2', { class: 'card-title' }, h('a', { href: '/staff/bus' }, 'Event bus')),
-        h('p', {}, 'How far each consumer lags; dead letters to inspect, replay or discard.'))));
+        h('p', {}, 'How far each consumer lags; dead letters to inspect, replay or discard.')),
+      h('li', { class: 'card' }, h('h2', { class: 'card-title' }, h('a', { href: '/staff/users' }, 'Users')),
+        h('p', {}, 'Find accounts, change their roles, suspend or reinstate them.'))));
 }

@@ -39,7 +39,7 @@ export function staffForbidden(ctx, err) {
 
 /** staffNav links the staff pages, marking the current one. */
 export function staffNav(current) {
-  const links = [['/staff/orders', 'Orders'], ['/staff/products', 'Products'], ['/staff/bus', 'Event bus']];
+  const links = [['/staff/orders', 'Orders'], ['/staff/products', 'Products'], ['/staff/bus', 'Event bus'], ['/staff/users', 'Users']];
   return h('nav', { class: 'staff-nav', 'aria-label': 'Staff' },
     h('ul', {}, links.map(([href, label]) => h('li', {},
       h('a', { href, 'aria-current': href === current ? 'page' : null }, label)))));
