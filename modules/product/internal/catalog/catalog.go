@@ -35,6 +35,7 @@ type Product struct {
 	Price       string     `json:"price"`
 	Active      bool       `json:"active"`
 	Categories  []Category `json:"categories"`
+	Images      []Image    `json:"images"`
 	Available   int        `json:"available"`
 	Inventory   *Inventory `json:"inventory,omitempty"` // staff only
 	CreatedAt   time.Time  `json:"created_at"`
