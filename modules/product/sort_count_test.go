@@ -65,8 +65,10 @@ func TestList_SortsAndPagesInEveryOrderTiesIncluded(t *testing.T) {
 
 	byID := func(a, b productJSON) int { return cmp.Compare(a.ID, b.ID) }
 	orders := map[string]func(a, b productJSON) int{
-		"name":  func(a, b productJSON) int { return cmp.Or(cmp.Compare(a.Name, b.Name), byID(a, b)) },
-		"price": func(a, b productJSON) int { return cmp.Or(cmp.Compare(centsOf(t, a.Price), centsOf(t, b.Price)), byID(a, b)) },
+		"name": func(a, b productJSON) int { return cmp.Or(cmp.Compare(a.Name, b.Name), byID(a, b)) },
+		"price": func(a, b productJSON) int {
+			return cmp.Or(cmp.Compare(centsOf(t, a.Price), centsOf(t, b.Price)), byID(a, b))
+		},
 		"-price": func(a, b productJSON) int {
 			return cmp.Or(cmp.Compare(centsOf(t, b.Price), centsOf(t, a.Price)), byID(a, b))
 		},
