@@ -7,6 +7,7 @@ import { actionError, checkbox, clearErrors, field, showError } from '../forms.j
 import { navigate } from '../router.js';
 import { categories, categoryOptions } from '../widgets/categories.js';
 import { staffForbidden, staffNav, staffOnly } from '../widgets/staff.js';
+import { imagesSection } from './staff-product-images.js';
 
 function restockForm(p, onChanged) {
   const id = `restock-${p.sku}`;
@@ -42,7 +43,7 @@ function productRow(p) {
     replace(row,
       h('td', { 'data-label': 'SKU' }, h('code', {}, q.sku)),
       h('th', { scope: 'row', 'data-label': 'Name' }, h('a', { href: `/staff/products/${q.id}` }, q.name)),
-      h('td', { 'data-label': 'Price', class: 'num' }, price(q.price)),
+      h('td', { 'data-label': 'Price', class: 'num' }, price(q.price, q.currency)),
       h('td', { 'data-label': 'Available', class: 'num available' }, String(q.available)),
       h('td', { 'data-label': 'On hand', class: 'num on-hand' }, String(q.inventory ? q.inventory.on_hand : '—')),
       h('td', { 'data-label': 'Reserved', class: 'num reserved' }, String(q.inventory ? q.inventory.reserved : '—')),
@@ -213,5 +214,6 @@ export async function staffProductPage(ctx) {
     creating ? null : h('p', {}, h('a', { href: `/products/${p.id}` }, 'View in the shop')),
     h('div', { class: 'two-columns' },
       h('section', { class: 'panel', 'aria-label': 'Details' }, form),
-      creating ? null : stockSection(p, (q) => { p = q; })));
+      creating ? null : stockSection(p, (q) => { p = q; })),
+    creating ? null : imagesSection(p));
 }
