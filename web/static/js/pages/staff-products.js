@@ -7,7 +7,7 @@ import { actionError, checkbox, clearErrors, field, showError } from '../forms.j
 import { navigate } from '../router.js';
 import { categories, categoryOptions } from '../widgets/categories.js';
 import { staffForbidden, staffNav, staffOnly } from '../widgets/staff.js';
-import { imagesSection } from './staff-product-images.js';
+import { imagesSection } from '../widgets/product-images.js';
 
 function restockForm(p, onChanged) {
   const id = `restock-${p.sku}`;

@@ -1,4 +1,4 @@
-// Staff: a product's pictures on its edit page: upload, alt text, which
+// Staff: a product's pictures, on its edit page: upload, alt text, which
 // one is primary (the one cards show), remove. The server reads what an
 // upload is from its bytes; the file picker's accept list only helps.
 import { del, patch, request } from '../api.js';
@@ -9,7 +9,7 @@ const MAX_BYTES = 1 << 20;
 
 function imageItem(p, im, i, show) {
   const altID = `image-alt-${im.id}`;
-  const altForm = h('form', { class: 'inline-form image-alt', novalidate: true },
+  const altForm = h('form', { class: 'image-alt', novalidate: true },
     field({ id: altID, name: 'alt', label: 'Alt text', value: im.alt, hint: 'What the picture shows, for people who cannot see it. Empty: the product’s name.', attrs: { maxlength: 200 } }),
     h('button', { type: 'submit', class: 'small' }, 'Save alt text'),
     actionError(`${altID}-action-error`));
