@@ -119,11 +119,12 @@ export async function catalogPage(ctx) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const newQ = form.elements.q.value.trim();
-    // The default order of what comes next stays out of the URL; a
-    // search's relevance means nothing when browsing.
+    // An order the shopper chose stays; this page's default order gives way
+    // to the next listing's (a new search is by relevance), and relevance
+    // means nothing when browsing.
     const wanted = form.elements.sort.value;
-    const def = newQ ? 'relevance' : 'name';
-    navigate(catalogURL(newQ, form.elements.category.value, '', wanted === def || (!newQ && wanted === 'relevance') ? '' : wanted));
+    const keep = wanted !== (q ? 'relevance' : 'name') && (newQ || wanted !== 'relevance');
+    navigate(catalogURL(newQ, form.elements.category.value, '', keep ? wanted : ''));
   });
   form.elements.category.addEventListener('change', () => form.requestSubmit());
   form.elements.sort.addEventListener('change', () => form.requestSubmit());
