@@ -23,7 +23,7 @@ func webp(kind string, payload []byte) []byte {
 func TestSniffImage_ReadsEachWebPHeader(t *testing.T) {
 	t.Parallel()
 	vp8x := make([]byte, 10)
-	vp8x[4], vp8x[5], vp8x[7], vp8x[8] = 0x1f, 0x03, 0x57, 0x02 // 800-1, 600-1
+	vp8x[4], vp8x[5], vp8x[7], vp8x[8] = 0x1f, 0x03, 0x57, 0x02               // 800-1, 600-1
 	vp8 := []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00} // 320 x 240
 	bits := uint32(640-1) | uint32(480-1)<<14
 	vp8l := []byte{0x2f, byte(bits), byte(bits >> 8), byte(bits >> 16), byte(bits >> 24), 0, 0, 0, 0, 0}
