@@ -107,7 +107,10 @@ func TestList_SortsAndPagesInEveryOrderTiesIncluded(t *testing.T) {
 		r := shop.API.Do("GET", "/api/v1/products?"+url.Values{"sort": {other}, "cursor": {*first.NextCursor}}.Encode(), nil)
 		expectProblem(t, "a price cursor with sort="+other, r, http.StatusBadRequest, "")
 	}
-	for _, bad := range []url.Values{{"sort": {"cheapest"}}, {"sort": {"relevance"}}, {"sort": {"PRICE"}}, {"sort": {"price,name"}}} {
+	if got := listAll(t, shop, url.Values{"sort": {"relevance"}, "limit": {"2"}}); !slices.Equal(names(got), []string{"Apron", "Bowl", "Kettle", "Mug", "Mug", "Teapot", "Teapot"}) {
+		t.Errorf("relevance without a search = %v, want by name", names(got))
+	}
+	for _, bad := range []url.Values{{"sort": {"cheapest"}}, {"sort": {"PRICE"}}, {"sort": {"price,name"}}} {
 		expectProblem(t, "sort="+bad.Get("sort"), shop.API.Do("GET", "/api/v1/products?"+bad.Encode(), nil), http.StatusUnprocessableEntity, "sort")
 	}
 }

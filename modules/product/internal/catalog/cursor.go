@@ -37,15 +37,14 @@ const (
 )
 
 // sortFor resolves the sort a listing asked for; ok is false for an
-// unknown one, and for relevance without a search text.
+// unknown one. Relevance without a search text ranks nothing: it is the
+// browsing order, by name.
 func sortFor(sort, q string) (string, bool) {
 	switch {
-	case sort == "" && q != "":
+	case (sort == "" || sort == SortRelevance) && q != "":
 		return SortRelevance, true
-	case sort == "":
+	case sort == "" || sort == SortRelevance:
 		return SortName, true
-	case sort == SortRelevance:
-		return sort, q != ""
 	}
 	_, ok := sortKeys[sort]
 	return sort, ok

@@ -99,7 +99,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (Page, error) {
 	}
 	sort, ok := sortFor(r.Sort, q)
 	if !ok {
-		errs = append(errs, apperr.FieldError{Field: "sort", Message: "must be one of name, price, -price, newest, or relevance with a search text q"})
+		errs = append(errs, apperr.FieldError{Field: "sort", Message: "must be one of relevance, name, price, -price, newest"})
 	}
 	if len(errs) > 0 {
 		return Page{}, apperr.Invalid(errs...)
