@@ -76,6 +76,7 @@ type productJSON struct {
 		Slug string `json:"slug"`
 		Name string `json:"name"`
 	} `json:"categories"`
+	Images    []imageJSON `json:"images"`
 	Inventory *struct {
 		OnHand   int `json:"on_hand"`
 		Reserved int `json:"reserved"`
@@ -93,8 +94,10 @@ func (p productJSON) slugs() []string {
 }
 
 type pageJSON struct {
-	Items      []productJSON `json:"items"`
-	NextCursor *string       `json:"next_cursor"`
+	Items       []productJSON `json:"items"`
+	NextCursor  *string       `json:"next_cursor"`
+	Count       int           `json:"count"`
+	CountCapped bool          `json:"count_capped"`
 }
 
 // createProduct creates a product as staff and fails the test unless it

@@ -28,7 +28,7 @@ export class ApiError extends Error {
 }
 
 /** request sends one API request and returns the decoded body (null for 204).
- * opts: body (sent as JSON), headers, signal, and auth: false for requests
+ * opts: body (sent as JSON) or file (a Blob sent as it is), headers, signal, and auth: false for requests
  * whose 401 does not mean "the session ended" (logging in). */
 export async function request(method, path, opts = {}) {
   const headers = { Accept: 'application/json', ...(opts.headers || {}) };
@@ -36,6 +36,9 @@ export async function request(method, path, opts = {}) {
   if (opts.body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(opts.body);
+  } else if (opts.file !== undefined) {
+    headers['Content-Type'] = opts.file.type || 'application/octet-stream';
+    init.body = opts.file;
   }
   let res;
   try {

@@ -36,6 +36,7 @@ type Product struct {
 	Currency    string     `json:"currency"` // the shop's, ISO 4217
 	Active      bool       `json:"active"`
 	Categories  []Category `json:"categories"`
+	Images      []Image    `json:"images"`
 	Available   int        `json:"available"`
 	Inventory   *Inventory `json:"inventory,omitempty"` // staff only
 	CreatedAt   time.Time  `json:"created_at"`

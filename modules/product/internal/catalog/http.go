@@ -25,6 +25,10 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.POST("/products", admin, h.create)
 	api.PATCH("/products/:id", admin, h.update)
 	api.POST("/products/:id/stock", admin, h.changeStock)
+	api.POST("/products/:id/images", admin, httpx.LimitBody(MaxImageBytes), h.addImage)
+	api.GET("/products/:id/images/:image_id", h.image)
+	api.PATCH("/products/:id/images/:image_id", admin, h.changeImage)
+	api.DELETE("/products/:id/images/:image_id", admin, h.deleteImage)
 }
 
 func isStaff(c *gin.Context) bool {
@@ -61,7 +65,8 @@ func (h httpHandler) list(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	page, err := h.svc.List(c.Request.Context(), c.Query("q"), c.Query("category"), c.Query("cursor"), limit, isStaff(c), c.Query("include_inactive") == "true")
+	page, err := h.svc.List(c.Request.Context(), ListRequest{Q: c.Query("q"), Category: c.Query("category"), Sort: c.Query("sort"),
+		Cursor: c.Query("cursor"), Limit: limit, Staff: isStaff(c), WithHidden: c.Query("include_inactive") == "true"})
 	if err != nil {
 		httpx.Fail(c, err)
 		return

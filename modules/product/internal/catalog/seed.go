@@ -44,8 +44,16 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedResult, error) {
 			continue
 		}
 		stock := p.Stock
-		if _, err := s.CreateProduct(ctx, NewProduct{SKU: p.SKU, Name: p.Name, Description: p.Description, Price: p.Price, Stock: &stock, Categories: p.Categories}); err != nil {
+		created, err := s.CreateProduct(ctx, NewProduct{SKU: p.SKU, Name: p.Name, Description: p.Description, Price: p.Price, Stock: &stock, Categories: p.Categories})
+		if err != nil {
 			return out, fmt.Errorf("demo product %s: %w", p.SKU, err)
+		}
+		img, err := demo.Image(p.SKU)
+		if err != nil {
+			return out, fmt.Errorf("demo product %s: %w", p.SKU, err)
+		}
+		if _, err := s.AddImage(ctx, created.ID, img); err != nil {
+			return out, fmt.Errorf("image of demo product %s: %w", p.SKU, err)
 		}
 		out.Products++
 	}

@@ -74,50 +74,83 @@ func (s *Service) Product(ctx context.Context, id string, staff bool) (Product, 
 	return p, err
 }
 
-// Page is one page of products.
+// Page is one page of products, with how many products the listing
+// matches: Count exactly, or, when CountCapped, more than Count.
 type Page struct {
-	Items      []Product `json:"items"`
-	NextCursor *string   `json:"next_cursor"`
+	Items       []Product `json:"items"`
+	NextCursor  *string   `json:"next_cursor"`
+	Count       int       `json:"count"`
+	CountCapped bool      `json:"count_capped"`
 }
 
-// List browses or searches the catalog.
-func (s *Service) List(ctx context.Context, q, category, cursor string, limit int, staff, withHidden bool) (Page, error) {
-	q = strings.TrimSpace(q)
+// CountCap is the most products a listing counts: a page says "more than
+// 1,000" past it, so counting a broad search stays cheap.
+const CountCap = 1000
+
+// ListRequest is one page request of the catalog as a caller makes it.
+type ListRequest struct {
+	Q, Category, Sort, Cursor string
+	Limit                     int
+	Staff, WithHidden         bool
+}
+
+// List browses or searches the catalog in the order asked for.
+func (s *Service) List(ctx context.Context, r ListRequest) (Page, error) {
+	q := strings.TrimSpace(r.Q)
 	var errs []apperr.FieldError
 	if msg := checkQuery(q); msg != "" {
 		errs = append(errs, apperr.FieldError{Field: "q", Message: msg})
 	}
-	if category != "" && (!slugPattern.MatchString(category) || len(category) > 60) {
+	if r.Category != "" && (!slugPattern.MatchString(r.Category) || len(r.Category) > 60) {
 		errs = append(errs, apperr.FieldError{Field: "category", Message: "must be a category slug"})
+	}
+	sort, ok := sortFor(r.Sort, q)
+	if !ok {
+		errs = append(errs, apperr.FieldError{Field: "sort", Message: "must be one of relevance, name, price, -price, newest"})
 	}
 	if len(errs) > 0 {
 		return Page{}, apperr.Invalid(errs...)
 	}
-	lq := listQuery{Q: q, Category: category, Limit: limit, WithHidden: staff && withHidden}
-	scope := scopeOf(q, category)
-	if cursor != "" {
-		c, err := decodeCursor(cursor, scope)
+	lq := listQuery{Q: q, Category: r.Category, Sort: sort, Limit: r.Limit, WithHidden: r.Staff && r.WithHidden}
+	scope := scopeOf(q, r.Category, sort)
+	if r.Cursor != "" {
+		c, err := decodeCursor(r.Cursor, scope)
 		if err != nil {
 			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
 		}
 		lq.After = &c
 	}
 	rows, err := listProducts(ctx, s.db, lq)
+	var n int
+	if err == nil {
+		n, err = countProducts(ctx, s.db, lq, CountCap)
+	}
 	if err != nil && q != "" {
 		return Page{}, searchFailure(ctx, s.db, q, err)
 	}
 	if err != nil {
 		return Page{}, err
 	}
-	page := Page{Items: make([]Product, 0, min(len(rows), limit))}
-	for i, r := range rows {
-		if i == limit {
-			last := rows[limit-1]
-			next := encodeCursor(pageCursor{Name: last.Name, Rank: last.Rank, ID: last.ID, Scope: scope})
+	page := Page{Items: make([]Product, 0, min(len(rows), r.Limit)), Count: min(n, CountCap), CountCapped: n > CountCap}
+	for i, row := range rows {
+		if i == r.Limit {
+			last := rows[r.Limit-1]
+			c := pageCursor{ID: last.ID, Scope: scope}
+			switch sort {
+			case SortRelevance:
+				c.Rank = last.Rank
+			case SortName:
+				c.Name = last.Name
+			case SortPrice, SortPriceDesc:
+				c.Price = last.Price
+			case SortNewest:
+				c.At = last.CreatedAt.UTC().Format(time.RFC3339Nano)
+			}
+			next := encodeCursor(c)
 			page.NextCursor = &next
 			break
 		}
-		p, err := r.product(staff)
+		p, err := row.product(r.Staff)
 		if err != nil {
 			return Page{}, err
 		}

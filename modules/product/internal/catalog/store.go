@@ -34,6 +34,7 @@ type productRow struct {
 	OnHand      int
 	Reserved    int
 	Categories  string // JSON array
+	Images      string // JSON array, without URLs
 	Rank        float64
 }
 
@@ -44,6 +45,12 @@ func (r productRow) product(staff bool) (Product, error) {
 	}
 	if err := json.Unmarshal([]byte(r.Categories), &p.Categories); err != nil {
 		return Product{}, fmt.Errorf("categories of product %s: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.Images), &p.Images); err != nil {
+		return Product{}, fmt.Errorf("images of product %s: %w", r.ID, err)
+	}
+	for i := range p.Images {
+		p.Images[i].URL = imageURL(r.ID, p.Images[i].ID)
 	}
 	if staff {
 		p.Inventory = &Inventory{OnHand: r.OnHand, Reserved: r.Reserved}
@@ -56,7 +63,7 @@ SELECT p.id, p.sku, p.name, p.description, p.price::text AS price, p.active, p.c
        i.on_hand, i.reserved,
        coalesce((SELECT json_agg(json_build_object('id', c.id, 'slug', c.slug, 'name', c.name) ORDER BY c.slug)
                    FROM product_categories pc JOIN categories c ON c.id = pc.category_id
-                  WHERE pc.product_id = p.id), '[]')::text AS categories`
+                  WHERE pc.product_id = p.id), '[]')::text AS categories,` + imagesJSON
 
 func productByID(ctx context.Context, db *gorm.DB, id string) (productRow, bool, error) {
 	var rows []productRow
@@ -75,15 +82,15 @@ func productByID(ctx context.Context, db *gorm.DB, id string) (productRow, bool,
 type listQuery struct {
 	Q          string
 	Category   string
+	Sort       string // one of the sort tokens, resolved (sortFor)
 	Limit      int
 	After      *pageCursor
 	WithHidden bool // staff may list inactive products too
 }
 
-// listProducts returns up to Limit+1 products: by name when browsing, by
-// relevance when searching; keyset-paginated so that pages stay stable
-// while products are added.
-func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, error) {
+// filter is the WHERE clause of the products a listing matches, whatever
+// page it is at.
+func (q listQuery) filter() (string, []any) {
 	where := "TRUE"
 	args := []any{}
 	if !q.WithHidden {
@@ -98,20 +105,49 @@ func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, 
 			SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id AND pc.category_id IN (SELECT id FROM tree))`
 		args = append(args, q.Category)
 	}
+	if q.Q != "" {
+		where += " AND p.search @@ websearch_to_tsquery('english', ?)"
+		args = append(args, q.Q)
+	}
+	return where, args
+}
+
+// sortKeys is, for each order but relevance, its ORDER BY and the keyset
+// condition of the rows after a cursor (with the cursor's values as
+// after's arguments). Each ends in the id, so ties have an order too; the
+// migrations give each an index.
+var sortKeys = map[string]struct {
+	order, after string
+	args         func(c *pageCursor) []any
+}{
+	SortName: {"p.name, p.id", "(p.name, p.id) > (?, ?::uuid)",
+		func(c *pageCursor) []any { return []any{c.Name, c.ID} }},
+	SortPrice: {"p.price, p.id", "(p.price, p.id) > (?::numeric, ?::uuid)",
+		func(c *pageCursor) []any { return []any{c.Price, c.ID} }},
+	SortPriceDesc: {"p.price DESC, p.id", "(p.price < ?::numeric OR (p.price = ?::numeric AND p.id > ?::uuid))",
+		func(c *pageCursor) []any { return []any{c.Price, c.Price, c.ID} }},
+	SortNewest: {"p.created_at DESC, p.id DESC", "(p.created_at, p.id) < (?::timestamptz, ?::uuid)",
+		func(c *pageCursor) []any { return []any{c.At, c.ID} }},
+}
+
+// listProducts returns up to Limit+1 products in the listing's order
+// (relevance: most relevant first); keyset-paginated so that pages stay
+// stable while products are added.
+func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, error) {
+	where, args := q.filter()
 	var sql string
-	if q.Q == "" {
+	if q.Sort != SortRelevance {
+		keys := sortKeys[q.Sort]
 		if q.After != nil {
-			where += " AND (p.name, p.id) > (?, ?::uuid)"
-			args = append(args, q.After.Name, q.After.ID)
+			where += " AND " + keys.after
+			args = append(args, keys.args(q.After)...)
 		}
 		sql = selectProducts + `, 0::float8 AS rank
 			FROM products p JOIN inventory i ON i.product_id = p.id
-			WHERE ` + where + ` ORDER BY p.name, p.id LIMIT ?`
+			WHERE ` + where + ` ORDER BY ` + keys.order + ` LIMIT ?`
 	} else {
 		rank := "ts_rank(p.search, websearch_to_tsquery('english', ?))::float8"
 		rankArgs := []any{q.Q}
-		where += " AND p.search @@ websearch_to_tsquery('english', ?)"
-		args = append(args, q.Q)
 		if q.After != nil {
 			where += " AND (" + rank + " < ? OR (" + rank + " = ? AND p.id > ?::uuid))"
 			args = append(args, q.Q, q.After.Rank, q.Q, q.After.Rank, q.After.ID)
@@ -127,6 +163,20 @@ func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, 
 		return nil, fmt.Errorf("list products: %w", err)
 	}
 	return rows, nil
+}
+
+// countProducts counts the products a listing matches, up to atMost+1:
+// counting stops there, so a broad search costs at most that many index
+// entries however large the catalog.
+func countProducts(ctx context.Context, db *gorm.DB, q listQuery, atMost int) (int, error) {
+	where, args := q.filter()
+	var n int
+	err := db.WithContext(ctx).Raw(`SELECT count(*) FROM (SELECT 1 FROM products p WHERE `+where+` LIMIT ?) matched`,
+		append(args, atMost+1)...).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count products: %w", err)
+	}
+	return n, nil
 }
 
 type categoryRow struct {

@@ -3,12 +3,21 @@
 package demo
 
 import (
-	_ "embed"
+	"embed"
 	"encoding/json"
+	"io/fs"
 )
+
+//go:generate go run images_gen.go
 
 //go:embed catalog.json
 var raw []byte
+
+// images holds a small picture of each demo product, images/<SKU>.png,
+// drawn by images_gen.go: the demo shop shows pictures without a network.
+//
+//go:embed images/*.png
+var images embed.FS
 
 // Category is a demo category; Parent is a slug or nil.
 type Category struct {
@@ -38,4 +47,9 @@ func Load() (Catalog, error) {
 	var c Catalog
 	err := json.Unmarshal(raw, &c)
 	return c, err
+}
+
+// Image returns the picture of the demo product with the SKU.
+func Image(sku string) ([]byte, error) {
+	return fs.ReadFile(images, "images/"+sku+".png")
 }

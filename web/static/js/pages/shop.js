@@ -8,8 +8,29 @@ import { field } from '../forms.js';
 import { navigate } from '../router.js';
 import { isStaff } from '../session.js';
 import { categories, categoryOptions } from '../widgets/categories.js';
+import { productGallery, productImage } from '../widgets/images.js';
 
 const PAGE_SIZE = 12;
+
+// EAGER_CARDS is how many cards' pictures load at once: those of the first
+// rows, in view as the page opens; the rest wait until scrolled near.
+const EAGER_CARDS = 4;
+
+// The orders the catalog offers, as the API names them; relevance only
+// for a search.
+const SORTS = [
+  { value: 'relevance', label: 'Best match', search: true },
+  { value: 'name', label: 'Name' },
+  { value: 'price', label: 'Price, low to high' },
+  { value: '-price', label: 'Price, high to low' },
+  { value: 'newest', label: 'Newest' },
+];
+
+/** countText says how many products a listing matches, in words. */
+export function countText(count, capped) {
+  if (capped) return `More than ${count.toLocaleString('en-US')} products`;
+  return `${count.toLocaleString('en-US')} product${count === 1 ? '' : 's'}`;
+}
 
 /** stockText says how many are left, in words. */
 export function stockText(n) {
@@ -40,8 +61,8 @@ function remember(next, prev, number) {
   sessionStorage.setItem(TRAIL, JSON.stringify(t));
 }
 
-function catalogURL(q, category, cursor) {
-  return `/${query({ q, category, cursor })}`;
+function catalogURL(q, category, cursor, sort) {
+  return `/${query({ q, category, sort, cursor })}`;
 }
 
 function addButton(p) {
@@ -70,31 +91,43 @@ function addButton(p) {
   return button;
 }
 
-function productCard(p) {
+function productCard(p, i) {
   return h('li', { class: 'card product-card', 'data-product-id': p.id },
+    productImage(p, { lazy: i >= EAGER_CARDS, priority: i === 0 }),
     h('h2', { class: 'card-title' }, h('a', { href: `/products/${p.id}` }, p.name)),
     h('p', { class: 'price' }, price(p.price, p.currency)),
     stock(p.available),
     addButton(p));
 }
 
-/** catalogPage is the storefront: /?q=&category=&cursor= */
+/** catalogPage is the storefront: /?q=&category=&sort=&cursor= */
 export async function catalogPage(ctx) {
   const q = (ctx.query.get('q') || '').trim();
   const category = ctx.query.get('category') || '';
   const cursor = ctx.query.get('cursor') || '';
+  const sorts = SORTS.filter((o) => q || !o.search);
+  const asked = ctx.query.get('sort') || '';
+  const sort = sorts.some((o) => o.value === asked) ? asked : '';
   ctx.title(q ? `“${q}”` : 'Shop');
 
   const cats = await categories(ctx.signal);
   const form = h('form', { class: 'search', role: 'search', id: 'search-form' },
     field({ id: 'search-q', name: 'q', label: 'Search', type: 'search', value: q, attrs: { placeholder: 'coffee, “french press”, -decaf', maxlength: 200, autocomplete: 'off' } }),
     field({ id: 'search-category', name: 'category', label: 'Category', kind: 'select', value: category, options: [{ value: '', label: 'All categories' }, ...categoryOptions(cats)] }),
+    field({ id: 'search-sort', name: 'sort', label: 'Sort by', kind: 'select', value: sort || sorts[0].value, options: sorts }),
     h('button', { type: 'submit', id: 'search-submit' }, 'Search'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    navigate(catalogURL(form.elements.q.value.trim(), form.elements.category.value, ''));
+    const newQ = form.elements.q.value.trim();
+    // An order the shopper chose stays; this page's default order gives way
+    // to the next listing's (a new search is by relevance), and relevance
+    // means nothing when browsing.
+    const wanted = form.elements.sort.value;
+    const keep = wanted !== (q ? 'relevance' : 'name') && (newQ || wanted !== 'relevance');
+    navigate(catalogURL(newQ, form.elements.category.value, '', keep ? wanted : ''));
   });
   form.elements.category.addEventListener('change', () => form.requestSubmit());
+  form.elements.sort.addEventListener('change', () => form.requestSubmit());
 
   const status = h('p', { id: 'results-status', class: 'results-status', role: 'status' });
   const results = h('div', { id: 'results', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading products…'));
@@ -103,12 +136,12 @@ export async function catalogPage(ctx) {
 
   let page;
   try {
-    page = await get(`/api/v1/products${query({ q, category, cursor, limit: PAGE_SIZE })}`, { signal: ctx.signal });
+    page = await get(`/api/v1/products${query({ q, category, sort, cursor, limit: PAGE_SIZE })}`, { signal: ctx.signal });
   } catch (err) {
     if (err.name === 'AbortError') throw err;
     results.removeAttribute('aria-busy');
     replace(results, h('div', { class: 'problem', role: 'alert' }, h('p', {}, err.summary),
-      h('p', {}, h('a', { href: catalogURL(q, category, '') }, 'Start from the first page'))));
+      h('p', {}, h('a', { href: catalogURL(q, category, '', sort) }, 'Start from the first page'))));
     return;
   }
   const here = cursor ? trail()[cursor] : { prev: null, number: 1 };
@@ -118,14 +151,14 @@ export async function catalogPage(ctx) {
   const n = page.items.length;
   status.textContent = n === 0
     ? (q ? `No products match “${q}”.` : 'No products here yet.')
-    : `${n} product${n === 1 ? '' : 's'}${number ? ` on page ${number}` : ''}${page.next_cursor ? ', more on the next page' : ''}.`;
+    : `${countText(page.count, page.count_capped)}${number ? `, page ${number}` : ''}${page.next_cursor ? ', more on the next page' : ''}.`;
 
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
-    cursor && here ? h('a', { href: catalogURL(q, category, here.prev), id: 'prev-page', rel: 'prev' }, '← Previous page')
-      : cursor ? h('a', { href: catalogURL(q, category, ''), id: 'first-page' }, '← First page') : null,
-    page.next_cursor ? h('a', { href: catalogURL(q, category, page.next_cursor), id: 'next-page', rel: 'next' }, 'Next page →') : null);
+    cursor && here ? h('a', { href: catalogURL(q, category, here.prev, sort), id: 'prev-page', rel: 'prev' }, '← Previous page')
+      : cursor ? h('a', { href: catalogURL(q, category, '', sort), id: 'first-page' }, '← First page') : null,
+    page.next_cursor ? h('a', { href: catalogURL(q, category, page.next_cursor, sort), id: 'next-page', rel: 'next' }, 'Next page →') : null);
   results.removeAttribute('aria-busy');
-  replace(results, n ? h('ul', { class: 'grid', id: 'products' }, page.items.map(productCard)) : null, pager);
+  replace(results, n ? h('ul', { class: 'grid', id: 'products' }, page.items.map((p, i) => productCard(p, i))) : null, pager);
 }
 
 /** productPage shows one product: /products/:id */
@@ -168,6 +201,7 @@ export async function productPage(ctx) {
   replace(ctx.main,
     h('p', { class: 'crumbs' }, h('a', { href: '/' }, '← Shop')),
     h('article', { class: 'product', 'data-product-id': p.id },
+      productGallery(p),
       h('h1', { id: 'product-name' }, p.name),
       h('p', { class: 'price big', id: 'product-price' }, price(p.price, p.currency)),
       stock(p.available, 'product-available'),

@@ -7,6 +7,7 @@ import { actionError, checkbox, clearErrors, field, showError } from '../forms.j
 import { navigate } from '../router.js';
 import { categories, categoryOptions } from '../widgets/categories.js';
 import { staffForbidden, staffNav, staffOnly } from '../widgets/staff.js';
+import { imagesSection } from '../widgets/product-images.js';
 
 function restockForm(p, onChanged) {
   const id = `restock-${p.sku}`;
@@ -213,5 +214,6 @@ export async function staffProductPage(ctx) {
     creating ? null : h('p', {}, h('a', { href: `/products/${p.id}` }, 'View in the shop')),
     h('div', { class: 'two-columns' },
       h('section', { class: 'panel', 'aria-label': 'Details' }, form),
-      creating ? null : stockSection(p, (q) => { p = q; })));
+      creating ? null : stockSection(p, (q) => { p = q; })),
+    creating ? null : imagesSection(p));
 }
