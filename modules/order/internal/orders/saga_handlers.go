@@ -95,7 +95,7 @@ func act(o orderRow, from Status, a Action, reason string) (timelineEntry, bus.E
 			events.PaymentRequested{OrderID: o.ID, UserID: o.UserID, Amount: total, PaymentMethod: o.PaymentMethod, RequestedAt: time.Now().UTC()}, nil
 	case PublishConfirmed:
 		// Its own step, so a timeline reads to its end: paid, then confirmed.
-		return timelineEntry{step: "confirmed", detail: "the order is confirmed"}, events.OrderConfirmed{OrderID: o.ID}, nil
+		return timelineEntry{step: "confirmed"}, events.OrderConfirmed{OrderID: o.ID}, nil
 	case PublishRejected:
 		return timelineEntry{}, events.OrderRejected{OrderID: o.ID, Reason: reason}, nil
 	case PublishCancelled:
