@@ -70,10 +70,15 @@ try {
   let failed = false;
   for (const [preset, config] of Object.entries(presets)) {
     for (const [name, p] of Object.entries(pages)) {
-      const result = await lighthouse(new URL(p, base).href, {
-        output: 'json', logLevel: 'error', onlyCategories: categories,
-        disableStorageReset: true, // keep the session and the cart
-      }, config, page);
+      // A run that Lighthouse itself could not measure (a runtime error
+      // such as NO_NAVSTART on a loaded machine) is tried again, twice.
+      let result;
+      for (let attempt = 0; attempt < 3 && !(result && !result.lhr.runtimeError); attempt++) {
+        result = await lighthouse(new URL(p, base).href, {
+          output: 'json', logLevel: 'error', onlyCategories: categories,
+          disableStorageReset: true, // keep the session and the cart
+        }, config, page);
+      }
       await fs.writeFile(path.join(outDir, `${name}-${preset}.json`), result.report);
       const lhr = result.lhr;
       const scores = categories.map((c) => Math.round((lhr.categories[c]?.score ?? 0) * 100));
