@@ -22,10 +22,13 @@ export function timeline(o, id) {
       const d = new Date(t.at).toDateString();
       const format = d === day ? clock : when;
       day = d;
+      const name = stepName(t.step);
+      let detail = readable(t.detail, o);
+      if (detail.toLowerCase().startsWith(`${name.toLowerCase()}: `)) detail = detail.slice(name.length + 2); // said once
       return h('li', { 'data-step': t.step },
         timeTag(t.at, format), ' ',
-        h('strong', {}, stepName(t.step)),
-        t.detail ? h('span', { class: 'detail' }, ` — ${readable(t.detail, o)}`) : null);
+        h('strong', {}, name),
+        detail ? h('span', { class: 'detail' }, ` — ${detail}`) : null);
     }));
 }
 
