@@ -28,7 +28,7 @@ GOSEC       := $(TOOLS)/gosec-$(GOSEC_VERSION)
 INDEXDB     := $(TOOLS)/indexdb-$(VULNDB_VERSION)
 VULNDB      := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 
-.PHONY: help run build test chaos fuzz openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies bench-tracing clean postgres-binaries chromium rabbitmq promtool jaeger trace-demo
+.PHONY: help run build test chaos fuzz openapi-lint lint fmt vet vulncheck gosec bench bench-users bench-products bench-bus bench-chain bench-orders bench-topologies bench-tracing clean postgres-binaries chromium rabbitmq promtool jaeger trace-demo lighthouse
 
 ## help: list the targets and what each does
 help:
@@ -186,6 +186,15 @@ jaeger: $(JAEGER)
 ## trace-demo: one order followed in Jaeger: starts Jaeger when it is not running (left running), runs the shop traced into it, places an order and finds its trace through Jaeger's query API, printing its services and span count (docs/observability.md)
 trace-demo: postgres-binaries build $(JAEGER)
 	./scripts/trace-demo
+
+## lighthouse: Lighthouse (pinned in tools/lighthouse, installed there by npm ci) on the storefront's pages (home, search, product, cart, checkout, order) with a scripted session and cart, mobile and desktop presets, in Debian's chromium: prints each page's scores and layout shift, JSON reports in tmp/lighthouse; fails below 95 or at a shift of 0.1 (outside make test)
+lighthouse: postgres-binaries chromium build tools/lighthouse/node_modules/.installed
+	./scripts/lighthouse
+
+tools/lighthouse/node_modules/.installed: tools/lighthouse/package-lock.json
+	@command -v npm >/dev/null || { echo "make lighthouse needs Node.js (20.19 or later) and npm: apt-get install nodejs npm"; exit 1; }
+	cd tools/lighthouse && npm ci --no-audit --no-fund
+	@touch $@
 
 ## clean: remove bin/ (the binary and the installed tools)
 clean:

@@ -27,11 +27,15 @@ func serveWebUI(c *gin.Context) {
 	// browsers to fetch them again rather than guess a freshness.
 	c.Header("Cache-Control", "no-cache")
 	if web.IsPage(p) {
-		c.FileFromFS("/", http.FS(web.Static()))
+		if !serveGzipped(c, "index.html") {
+			c.FileFromFS("/", http.FS(web.Static()))
+		}
 		return
 	}
 	if st, err := fs.Stat(web.Static(), strings.TrimPrefix(p, "/")); err == nil && !st.IsDir() {
-		c.FileFromFS(p, http.FS(web.Static()))
+		if !serveGzipped(c, strings.TrimPrefix(p, "/")) {
+			c.FileFromFS(p, http.FS(web.Static()))
+		}
 		return
 	}
 	if strings.Contains(path.Base(p), ".") {

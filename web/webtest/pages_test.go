@@ -1,6 +1,8 @@
 package webtest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"strings"
@@ -101,5 +103,59 @@ func TestPages_ServedByTheBinaryUnderTheCSP(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK ||
 		(ct != "image/x-icon" && ct != "image/vnd.microsoft.icon") || !strings.HasPrefix(body, "\x00\x00\x01\x00") {
 		t.Errorf("GET /favicon.ico: %d %q, want the icon", resp.StatusCode, ct)
+	}
+}
+
+// TestPages_TextFilesAreServedGzipped: a browser that accepts gzip gets
+// the pages, the stylesheet and the modules gzipped (Lighthouse's "enable
+// text compression"), each the same bytes once unzipped; one that does not
+// gets them as they are.
+func TestPages_TextFilesAreServedGzipped(t *testing.T) {
+	shop := apptest.Start(t)
+	for _, p := range []string{"/", "/cart", "/app.css", "/js/main.js", "/js/pages/shop.js", "/favicon.svg"} {
+		fetch := func(encoding string) (*http.Response, []byte) {
+			t.Helper()
+			req, err := http.NewRequest("GET", shop.URL+p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept-Encoding", encoding) // set by hand: the client leaves the body as it came
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp, b
+		}
+		plainResp, plain := fetch("identity")
+		zResp, z := fetch("gzip, deflate, br")
+		if plainResp.StatusCode != http.StatusOK || zResp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d plain, %d gzip", p, plainResp.StatusCode, zResp.StatusCode)
+		}
+		if got := zResp.Header.Get("Content-Encoding"); got != "gzip" {
+			t.Errorf("GET %s accepting gzip: Content-Encoding %q, want gzip", p, got)
+			continue
+		}
+		if plainResp.Header.Get("Content-Encoding") != "" {
+			t.Errorf("GET %s accepting identity only: Content-Encoding %q", p, plainResp.Header.Get("Content-Encoding"))
+		}
+		if a, b := plainResp.Header.Get("Content-Type"), zResp.Header.Get("Content-Type"); a != b {
+			t.Errorf("GET %s: Content-Type %q plain, %q gzipped", p, a, b)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(z))
+		if err != nil {
+			t.Fatalf("GET %s: %v", p, err)
+		}
+		unzipped, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(unzipped, plain) {
+			t.Errorf("GET %s: the gzipped body unzips to %d bytes (%v), want the %d plain ones", p, len(unzipped), err, len(plain))
+		}
+		if len(z) >= len(plain) {
+			t.Errorf("GET %s: %d bytes gzipped, %d plain", p, len(z), len(plain))
+		}
 	}
 }

@@ -64,3 +64,69 @@ export function humanize(word) {
 export function shortID(id) {
   return String(id).split('-')[0];
 }
+
+/** PAYMENT_METHOD_LABELS name the test provider's methods as a shopper reads them. */
+export const PAYMENT_METHOD_LABELS = {
+  pm_card_visa: 'Test Visa',
+  pm_card_chargeDeclined: 'Test card that declines',
+  pm_card_delayed: 'Test Visa, approved after a delay',
+};
+
+/** paymentMethod names a payment method id for people: the label of a test
+ * method, else the id's words ("pm_card_mastercard" reads "Card: mastercard"). */
+export function paymentMethod(id) {
+  if (!id) return '—';
+  if (PAYMENT_METHOD_LABELS[id]) return PAYMENT_METHOD_LABELS[id];
+  const words = String(id).replace(/^pm_/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase().split('_').filter(Boolean);
+  if (words[0] === 'card' && words.length > 1) return `Card: ${words.slice(1).join(' ')}`;
+  return humanize(words.join(' ')) || String(id);
+}
+
+const STEP_LABELS = {
+  placed: 'Order placed',
+  stock_reserved: 'Stock reserved',
+  stock_rejected: 'Not enough stock',
+  total_too_large: 'Total too large',
+  payment_requested: 'Payment requested',
+  payment_succeeded: 'Payment received',
+  payment_failed: 'Payment failed',
+  payment_refunded: 'Refunded',
+  refund_requested: 'Refund requested',
+  confirmed: 'Confirmed',
+  cancelled_by_customer: 'Cancelled by the customer',
+  stock_timeout: 'No stock answer in time',
+  payment_timeout: 'No payment in time',
+  deadline_passed: 'Past its deadline',
+};
+
+/** stepName names a timeline step for people; a step without a label of
+ * its own reads as its words. */
+export function stepName(step) {
+  return STEP_LABELS[step] ?? humanize(step);
+}
+
+// One pass over a detail, so that nothing is rewritten twice: ids, times,
+// payment methods, amounts, and counted nouns ("2 line(s)").
+const detailPattern = new RegExp([
+  /(?<id>\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)/.source,
+  /(?<iso>\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)/.source,
+  /(?<method>\bpm_[A-Za-z0-9_]+\b)/.source,
+  /(?<amount>\b\d+\.\d{2}\b)/.source,
+  /(?<count>\b\d+) (?<noun>[a-z]+)\(s\)/.source,
+].join('|'), 'gi');
+
+/** readable rewrites a detail the server wrote for an order in the words
+ * people read: product ids become the names the order has, times local
+ * ones, payment method ids their labels, amounts money in the order's
+ * currency. */
+export function readable(text, order) {
+  const names = new Map((order?.items ?? []).map((it) => [it.product_id.toLowerCase(), it.name]));
+  return String(text ?? '').replace(detailPattern, (m, ...args) => {
+    const g = args.at(-1);
+    if (g.id) return names.get(g.id.toLowerCase()) ?? `product ${shortID(g.id)}`;
+    if (g.iso) return Number.isNaN(Date.parse(g.iso)) ? m : when(g.iso);
+    if (g.method) return paymentMethod(g.method);
+    if (g.amount) return price(g.amount, order?.currency);
+    return `${g.count} ${g.noun}${g.count === '1' ? '' : 's'}`;
+  });
+}

@@ -97,7 +97,8 @@ func act(o orderRow, from Status, a Action, reason string) (timelineEntry, bus.E
 		return timelineEntry{step: "payment_requested", detail: "charging " + total + " " + *o.Currency + " with " + o.PaymentMethod},
 			events.PaymentRequested{OrderID: o.ID, UserID: o.UserID, Amount: total, Currency: *o.Currency, PaymentMethod: o.PaymentMethod, RequestedAt: time.Now().UTC()}, nil
 	case PublishConfirmed:
-		return timelineEntry{}, events.OrderConfirmed{OrderID: o.ID}, nil
+		// Its own step, so a timeline reads to its end: paid, then confirmed.
+		return timelineEntry{step: "confirmed"}, events.OrderConfirmed{OrderID: o.ID}, nil
 	case PublishRejected:
 		return timelineEntry{}, events.OrderRejected{OrderID: o.ID, Reason: reason}, nil
 	case PublishCancelled:

@@ -2,26 +2,27 @@
 import { post } from '../api.js';
 import * as cart from '../cart.js';
 import { busy, h, replace } from '../dom.js';
-import { cents, money, price } from '../format.js';
+import { cents, money, paymentMethod, price } from '../format.js';
 import { actionError, field, showError } from '../forms.js';
 import { navigate } from '../router.js';
 import { currentUser } from '../session.js';
 
-/** PAYMENT_METHODS are the test provider's cards and what each does. */
+/** PAYMENT_METHODS are the test provider's cards and what each does; each
+ * reads as the order pages name it (format.js). */
 export const PAYMENT_METHODS = [
   {
     value: 'pm_card_visa',
-    label: 'Test Visa — approved',
+    label: paymentMethod('pm_card_visa'),
     help: 'The charge is approved at once: the order is confirmed and the items are yours.',
   },
   {
     value: 'pm_card_chargeDeclined',
-    label: 'Test card — declined',
+    label: paymentMethod('pm_card_chargeDeclined'),
     help: 'The bank declines the charge: nothing is charged, the order is cancelled and the items go back on the shelf.',
   },
   {
     value: 'pm_card_delayed',
-    label: 'Test Visa — approved after a short delay',
+    label: paymentMethod('pm_card_delayed'),
     help: 'The charge is approved after a few seconds, so you can watch the order wait for its payment.',
   },
 ];

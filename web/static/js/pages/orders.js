@@ -2,10 +2,10 @@
 // live (by polling) until the order is final.
 import { get, post, query } from '../api.js';
 import { busy, h, replace } from '../dom.js';
-import { cents, clock, humanize, money, price, shortID, when } from '../format.js';
+import { cents, clock, humanize, money, paymentMethod, price, shortID, when } from '../format.js';
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
-import { FINAL, orderCard, statusBadge, timeline, traceRef } from '../widgets/order.js';
+import { FINAL, NOT_CHARGED, orderCard, statusBadge, timeline, totalText, traceRef } from '../widgets/order.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {
@@ -42,28 +42,49 @@ function explain(o) {
   }
 }
 
+/** settlement is the foot of a final order's lines: its total, and for a
+ * cancelled one what was charged and refunded. Rows of [label, text, id]. */
+function settlement(o) {
+  const total = totalText(o);
+  const rows = [['Total', total === NOT_CHARGED ? 'Not charged' : total, 'order-total']];
+  if (o.status !== 'cancelled') return rows;
+  const charged = ['captured', 'refund_requested', 'refunded'].includes(o.payment_state);
+  rows.push(['Charged', charged && o.total !== null ? price(o.total, o.currency) : 'Nothing', 'order-charged']);
+  if (charged) {
+    rows.push(['Refunded', o.payment_state === 'refunded' ? price(o.refunded ?? o.total, o.currency) : 'Refund under way', 'order-refunded']);
+  }
+  return rows;
+}
+
 function itemsTable(o) {
+  const final = FINAL.has(o.status);
   return h('table', { class: 'lines', id: 'order-items' },
     h('caption', { class: 'visually-hidden' }, 'Items in this order'),
     h('thead', {}, h('tr', {}, ['Product', 'Price', 'Quantity', 'Total'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, o.items.map((it) => h('tr', {},
       h('th', { scope: 'row', 'data-label': 'Product' },
         h('a', { href: `/products/${it.product_id}` }, it.name ?? `Product ${shortID(it.product_id)}`),
-        it.name === null ? h('span', { class: 'muted' }, ' (reserving…)') : null),
+        it.name === null && !final ? h('span', { class: 'muted' }, ' (reserving…)') : null),
       h('td', { 'data-label': 'Price', class: 'num' }, price(it.unit_price, o.currency)),
       h('td', { 'data-label': 'Quantity', class: 'num' }, String(it.quantity)),
       h('td', { 'data-label': 'Total', class: 'num' }, it.unit_price ? money(cents(it.unit_price) * it.quantity, o.currency) : '—')))),
-    h('tfoot', {}, h('tr', {},
-      h('th', { scope: 'row', colspan: 3 }, 'Total'),
-      h('td', { class: 'num', id: 'order-total' }, o.total === null ? 'after reservation' : price(o.total, o.currency)))));
+    h('tfoot', {}, settlement(o).map(([label, text, id]) => h('tr', {},
+      h('th', { scope: 'row', colspan: 3 }, label),
+      h('td', { class: 'num', id }, text)))));
 }
 
 function paymentList(items) {
   if (!items.length) return h('p', {}, 'No payment was recorded.');
   return h('ul', { class: 'payments', id: 'order-payments' }, items.map((p) => h('li', {},
-    h('strong', {}, humanize(p.status)), ` — ${price(p.amount, p.currency)} with ${p.method}`,
+    h('strong', {}, humanize(p.status)), ` — ${price(p.amount, p.currency)} with ${paymentMethod(p.method)}`,
     p.failure_reason ? ` (${humanize(p.failure_reason).toLowerCase()})` : '',
-    p.refunds.length ? h('ul', {}, p.refunds.map((r) => h('li', {}, `Refund ${humanize(r.status).toLowerCase()}: ${price(r.amount, r.currency)} — ${r.reason}`))) : null)));
+    p.refunds.length ? h('ul', {}, p.refunds.map((r) => h('li', {}, `Refund ${humanize(r.status).toLowerCase()}: ${price(r.amount, r.currency ?? p.currency)} — ${r.reason}`))) : null)));
+}
+
+/** paid introduces the order's payment method as far as the order went. */
+function paid(o) {
+  if (o.status === 'confirmed') return 'Paid with';
+  return FINAL.has(o.status) ? 'Payment method:' : 'Paying with';
 }
 
 const settledPayment = new Set(['captured', 'failed', 'refunded']);
@@ -90,7 +111,7 @@ export async function orderPage(ctx) {
       h('p', {}, 'Status: ', statusBadge(order.status, 'order-status')),
       h('p', { id: 'order-explain' }, explain(order)));
     replace(items, h('h2', { id: 'items-heading' }, 'Items'), itemsTable(order),
-      h('p', { class: 'muted' }, `Paying with ${order.payment_method}. Placed ${when(order.created_at)}.`),
+      h('p', { class: 'muted' }, `${paid(order)} ${paymentMethod(order.payment_method)}. Placed ${when(order.created_at)}.`),
       order.trace_id ? h('p', { class: 'order-trace', id: 'order-trace' }, 'Placed in ', traceRef(order), '.') : null);
     replace(steps, h('h2', { id: 'timeline-heading' }, 'Timeline'), timeline(order, 'order-timeline'));
     actions.hidden = FINAL.has(order.status);

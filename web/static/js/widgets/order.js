@@ -1,7 +1,7 @@
 // What the customer's and the staff's order pages share: the statuses, the
 // status badge, the saga's timeline and the order card of a list.
 import { h } from '../dom.js';
-import { clock, humanize, price, shortID } from '../format.js';
+import { clock, humanize, paymentMethod, price, readable, shortID, stepName, when } from '../format.js';
 import { timeTag } from './time.js';
 
 export const FINAL = new Set(['confirmed', 'rejected', 'cancelled']);
@@ -12,13 +12,36 @@ export function statusBadge(status, id) {
   return h('span', { class: `badge status-${status}`, id, 'data-status': status }, humanize(status));
 }
 
-/** timeline lists the saga's steps, oldest first. */
+/** timeline lists the saga's steps, oldest first, in words: each step's
+ * name, its detail with the order's product names, and its local time (the
+ * date too where a step falls on another day than the one before it). */
 export function timeline(o, id) {
+  let day = '';
   return h('ol', { class: 'timeline', id },
-    o.timeline.map((t) => h('li', { 'data-step': t.step },
-      timeTag(t.at, clock), ' ',
-      h('strong', {}, humanize(t.step)),
-      t.detail ? h('span', { class: 'detail' }, ` — ${t.detail}`) : null)));
+    o.timeline.map((t) => {
+      const d = new Date(t.at).toDateString();
+      const format = d === day ? clock : when;
+      day = d;
+      const name = stepName(t.step);
+      let detail = readable(t.detail, o);
+      if (detail.toLowerCase().startsWith(`${name.toLowerCase()}: `)) detail = detail.slice(name.length + 2); // said once
+      return h('li', { 'data-step': t.step },
+        timeTag(t.at, format), ' ',
+        h('strong', {}, name),
+        detail ? h('span', { class: 'detail' }, ` — ${detail}`) : null);
+    }));
+}
+
+/** NOT_CHARGED is the total of an order that charged nothing. */
+export const NOT_CHARGED = 'not charged';
+
+/** totalText is an order's total as its state allows: final totals for a
+ * final order, never "after reservation" (a rejected order, or one ended
+ * before it was priced, was not charged). */
+export function totalText(o) {
+  if (o.status === 'rejected') return NOT_CHARGED;
+  if (o.total === null) return FINAL.has(o.status) ? NOT_CHARGED : 'after reservation';
+  return price(o.total, o.currency);
 }
 
 /** traceRef shows staff the trace an order was placed in: its id, as a
@@ -37,10 +60,11 @@ export function traceRef(o) {
 /** orderCard summarizes an order in a list. */
 export function orderCard(o, withTimeline) {
   const n = o.items.reduce((sum, it) => sum + it.quantity, 0);
+  const total = totalText(o);
   return h('li', { class: 'card order-card', 'data-order-id': o.id, 'data-status': o.status },
     h('h2', { class: 'card-title' }, h('a', { href: `/orders/${o.id}` }, `Order ${shortID(o.id)}`)),
     h('p', {}, statusBadge(o.status), ' ', h('span', { class: 'muted' }, timeTag(o.created_at))),
-    h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${o.total === null ? 'total after reservation' : `total ${price(o.total, o.currency)}`} · ${o.payment_method}`,
+    h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${total === NOT_CHARGED ? total : `total ${total}`} · ${paymentMethod(o.payment_method)}`,
       o.cancel_reason ? ` · ${humanize(o.cancel_reason).toLowerCase()}` : '',
       withTimeline ? h('span', { class: 'muted' }, ` · customer ${shortID(o.user_id)}`) : ''),
     withTimeline && o.trace_id ? h('p', { class: 'order-trace' }, traceRef(o)) : null,
