@@ -5,7 +5,7 @@ import { busy, h, replace } from '../dom.js';
 import { cents, clock, humanize, money, price, shortID, when } from '../format.js';
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
-import { FINAL, orderCard, statusBadge, timeline, traceRef } from '../widgets/order.js';
+import { FINAL, customerRef, orderCard, statusBadge, timeline, traceRef } from '../widgets/order.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {
@@ -48,8 +48,7 @@ function itemsTable(o) {
     h('thead', {}, h('tr', {}, ['Product', 'Price', 'Quantity', 'Total'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, o.items.map((it) => h('tr', {},
       h('th', { scope: 'row', 'data-label': 'Product' },
-        h('a', { href: `/products/${it.product_id}` }, it.name ?? `Product ${shortID(it.product_id)}`),
-        it.name === null ? h('span', { class: 'muted' }, ' (reserving…)') : null),
+        h('a', { href: `/products/${it.product_id}` }, it.name ?? 'A product not in the catalog')),
       h('td', { 'data-label': 'Price', class: 'num' }, price(it.unit_price)),
       h('td', { 'data-label': 'Quantity', class: 'num' }, String(it.quantity)),
       h('td', { 'data-label': 'Total', class: 'num' }, it.unit_price ? money(cents(it.unit_price) * it.quantity) : '—')))),
@@ -156,6 +155,7 @@ export async function orderPage(ctx) {
   replace(ctx.main,
     h('p', { class: 'crumbs' }, h('a', { href: isStaff() && order.user_id !== currentUser().id ? '/staff/orders' : '/orders' }, '← Orders')),
     h('h1', {}, `Order ${shortID(order.id)}`),
+    isStaff() && order.user_id !== currentUser().id ? h('p', { id: 'order-customer' }, customerRef(order)) : null,
     statusLine, live, actions, items, steps, payments);
   draw();
   follow();
