@@ -105,14 +105,14 @@ func (s *Service) RunBackfills(ctx context.Context) {
 // and returns how many it asked for.
 func (s *Service) askBackfills(ctx context.Context) (int, error) {
 	n := 0
-	for _, copy := range []string{copyProducts, copyCustomers} {
+	for _, name := range []string{copyProducts, copyCustomers} {
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			id, ok, err := claimBackfill(tx, copy, backfillStall)
+			id, ok, err := claimBackfill(tx, name, backfillStall)
 			if err != nil || !ok {
 				return err
 			}
 			n++
-			return s.pub.Publish(ctx, tx, bus.BackfillRequested{RequestID: id, Source: copySources[copy], Requester: "order"})
+			return s.pub.Publish(ctx, tx, bus.BackfillRequested{RequestID: id, Source: copySources[name], Requester: "order"})
 		})
 		if err != nil {
 			return n, err
@@ -150,13 +150,13 @@ func (s *Service) Copies(ctx context.Context) ([]CopyStatus, error) {
 // Backfill asks the owner of a copy for its whole current state again (an
 // operator rebuilding it): the pages overwrite only what is older, so live
 // updates that come meanwhile are kept.
-func (s *Service) Backfill(ctx context.Context, copy string) (CopyStatus, error) {
-	source, ok := copySources[copy]
+func (s *Service) Backfill(ctx context.Context, name string) (CopyStatus, error) {
+	source, ok := copySources[name]
 	if !ok {
 		return CopyStatus{}, apperr.NotFound("no such copy: products or customers")
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		id, err := restartBackfill(tx, copy)
+		id, err := restartBackfill(tx, name)
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (s *Service) Backfill(ctx context.Context, copy string) (CopyStatus, error)
 		return CopyStatus{}, err
 	}
 	for _, c := range all {
-		if c.Copy == copy {
+		if c.Copy == name {
 			return c, nil
 		}
 	}

@@ -114,13 +114,13 @@ func customersByID(ctx context.Context, db *gorm.DB, ids []string) ([]customerCo
 // no page of its request came within stall (or it never asked): it gives
 // the copy a new request id and returns it; ok is false when there is
 // nothing to ask. Of replicas checking at once, one claims.
-func claimBackfill(tx *gorm.DB, copy string, stall time.Duration) (requestID string, ok bool, err error) {
+func claimBackfill(tx *gorm.DB, name string, stall time.Duration) (requestID string, ok bool, err error) {
 	var ids []string
 	err = tx.Raw(`UPDATE copy_backfills SET request_id = gen_random_uuid(), requested_at = now()
 		WHERE copy = ? AND filled_at IS NULL AND (requested_at IS NULL OR requested_at < now() - make_interval(secs => ?))
-		RETURNING request_id`, copy, stall.Seconds()).Scan(&ids).Error
+		RETURNING request_id`, name, stall.Seconds()).Scan(&ids).Error
 	if err != nil {
-		return "", false, fmt.Errorf("claim the backfill of %s: %w", copy, err)
+		return "", false, fmt.Errorf("claim the backfill of %s: %w", name, err)
 	}
 	if len(ids) == 0 {
 		return "", false, nil
@@ -130,15 +130,15 @@ func claimBackfill(tx *gorm.DB, copy string, stall time.Duration) (requestID str
 
 // restartBackfill forgets that a copy was filled and gives it a new
 // request id, which it returns.
-func restartBackfill(tx *gorm.DB, copy string) (string, error) {
+func restartBackfill(tx *gorm.DB, name string) (string, error) {
 	var ids []string
 	err := tx.Raw(`UPDATE copy_backfills SET request_id = gen_random_uuid(), requested_at = now(), filled_at = NULL
-		WHERE copy = ? RETURNING request_id`, copy).Scan(&ids).Error
+		WHERE copy = ? RETURNING request_id`, name).Scan(&ids).Error
 	if err != nil {
-		return "", fmt.Errorf("restart the backfill of %s: %w", copy, err)
+		return "", fmt.Errorf("restart the backfill of %s: %w", name, err)
 	}
 	if len(ids) == 0 {
-		return "", fmt.Errorf("no backfill row for %s", copy)
+		return "", fmt.Errorf("no backfill row for %s", name)
 	}
 	return ids[0], nil
 }
@@ -146,11 +146,11 @@ func restartBackfill(tx *gorm.DB, copy string) (string, error) {
 // backfillProgress records a page of a copy's current request: the request
 // is alive (requested_at moves on), and with the last page the copy is
 // filled. A page of another request changes nothing here.
-func backfillProgress(tx *gorm.DB, copy, requestID string, last bool) error {
+func backfillProgress(tx *gorm.DB, name, requestID string, last bool) error {
 	err := tx.Exec(`UPDATE copy_backfills SET requested_at = now(), filled_at = CASE WHEN ? THEN now() END
-		WHERE copy = ? AND request_id = ? AND filled_at IS NULL`, last, copy, requestID).Error
+		WHERE copy = ? AND request_id = ? AND filled_at IS NULL`, last, name, requestID).Error
 	if err != nil {
-		return fmt.Errorf("backfill progress of %s: %w", copy, err)
+		return fmt.Errorf("backfill progress of %s: %w", name, err)
 	}
 	return nil
 }
