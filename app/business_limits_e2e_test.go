@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"database/sql"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,12 +17,16 @@ import (
 // when its stock is reserved, with the reason, and the stock comes back;
 // nothing becomes a dead letter and nothing is charged. That holds for one
 // line too large (100 × 1,000,000.00) and for lines that each fit but not
-// together; an order just inside the bound is confirmed.
+// together; an order just inside the bound is confirmed. The order module's
+// product copy would refuse such orders at placement (422): here it is
+// stale, with prices far below the product module's, as when a price was
+// raised a moment before; the prices charged are the product module's.
 func TestSaga_TotalTooLargeIsRejectedAtReservation(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
 	w.addProduct(t, "GOLD", "1000000.00", 300) // enough for the three orders at once
 	w.addProduct(t, "SILVER", "600000.00", 200)
+	staleCopy(t, w, "GOLD", "SILVER")
 
 	oneLine := w.placeAccepted(t, map[string]int{"GOLD": 100})
 	twoLines := w.placeAccepted(t, map[string]int{"GOLD": 50, "SILVER": 90}) // 50,000,000 + 54,000,000
@@ -50,6 +55,75 @@ func TestSaga_TotalTooLargeIsRejectedAtReservation(t *testing.T) {
 		t.Errorf("SILVER available %d, want 200", got)
 	}
 	w.noDeadLetters(t)
+}
+
+// TestPlace_TotalTooLargeAtTheCopysPricesIs422: with the order module's
+// product copy up to date, an order whose total would pass the bound is
+// refused at placement, naming items, and nothing is written.
+func TestPlace_TotalTooLargeAtTheCopysPricesIs422(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	w.addProduct(t, "GOLD", "1000000.00", 300)
+	w.addProduct(t, "SILVER", "600000.00", 200)
+	w.copyKnows(t, "GOLD", "SILVER")
+	for _, lines := range []map[string]int{{"GOLD": 100}, {"GOLD": 50, "SILVER": 90}} {
+		r, _ := w.Place(t, w.Customer, "pm_card_visa", lines)
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("place %v: %d %s, want 422", lines, r.Status, r.Body)
+		}
+		p := r.Problem(t)
+		if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "items" {
+			t.Errorf("place %v: problem %v, want one error naming items", lines, p)
+		}
+	}
+	var page struct{ Items []any }
+	w.API.Do("GET", "/api/v1/orders", nil, testkit.Bearer(w.Customer)).Decode(t, &page)
+	if len(page.Items) != 0 {
+		t.Errorf("the customer has %d orders after the refusals, want none", len(page.Items))
+	}
+	justInside := w.placeAccepted(t, map[string]int{"GOLD": 99})
+	if o := w.waitFinal(t, justInside); o.Status != "confirmed" {
+		t.Errorf("order just inside the bound: %s, want confirmed", o.Status)
+	}
+}
+
+// copyKnows waits until the order module's product copy holds the products.
+func (w *world) copyKnows(t *testing.T, names ...string) {
+	t.Helper()
+	db, err := sql.Open("pgx", w.shop.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids := make([]string, len(names))
+	for i, n := range names {
+		ids[i] = w.Products[n]
+	}
+	testkit.Eventually(t, "the product copy to know "+strings.Join(names, ", "), func() bool {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM orders.product_copies WHERE id = ANY($1::uuid[])`, ids).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == len(ids)
+	})
+}
+
+// staleCopy makes the order module's copy of the products stale: once it
+// holds them, their copied prices drop to 1.00 (the version stays, so no
+// older event undoes it).
+func staleCopy(t *testing.T, w *world, names ...string) {
+	t.Helper()
+	w.copyKnows(t, names...)
+	db, err := sql.Open("pgx", w.shop.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, n := range names {
+		if _, err := db.Exec(`UPDATE orders.product_copies SET price = 1.00 WHERE id = $1`, w.Products[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // addProduct creates a product at price with stock units, under name.

@@ -20,17 +20,25 @@ import (
 // busHandlers are the bus handlers of the split shop, by the process that
 // runs them (telemetry.ServiceName of its module).
 var busHandlers = map[string]string{
-	"product.reserve_stock":      "modshop-product",
-	"product.commit_stock":       "modshop-product",
-	"product.release_on_cancel":  "modshop-product",
-	"product.release_on_reject":  "modshop-product",
-	"order.on_stock_reserved":    "modshop-order",
-	"order.on_stock_rejected":    "modshop-order",
-	"order.on_payment_succeeded": "modshop-order",
-	"order.on_payment_failed":    "modshop-order",
-	"order.on_payment_refunded":  "modshop-order",
-	"payment.charge":             "modshop-payment",
-	"payment.refund":             "modshop-payment",
+	"product.reserve_stock":         "modshop-product",
+	"product.commit_stock":          "modshop-product",
+	"product.release_on_cancel":     "modshop-product",
+	"product.release_on_reject":     "modshop-product",
+	"order.on_stock_reserved":       "modshop-order",
+	"order.on_stock_rejected":       "modshop-order",
+	"order.on_payment_succeeded":    "modshop-order",
+	"order.on_payment_failed":       "modshop-order",
+	"order.on_payment_refunded":     "modshop-order",
+	"payment.charge":                "modshop-payment",
+	"payment.refund":                "modshop-payment",
+	"product.on_backfill_requested": "modshop-product",
+	"user.on_backfill_requested":    "modshop-user",
+	"order.on_product_created":      "modshop-order",
+	"order.on_product_updated":      "modshop-order",
+	"order.on_product_backfilled":   "modshop-order",
+	"order.on_user_registered":      "modshop-order",
+	"order.on_user_updated":         "modshop-order",
+	"order.on_user_backfilled":      "modshop-order",
 }
 
 // busViewThroughGateway checks the one view of the bus (issue 15, item 7)

@@ -39,6 +39,7 @@ func TestSplit(t *testing.T) {
 	t.Run("one trace per order", func(t *testing.T) { oneTracePerOrder(t, split, recv) })
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
 	t.Run("one bus view through the gateway", func(t *testing.T) { busViewThroughGateway(t, split) })
+	t.Run("copies and backfill", func(t *testing.T) { copiesAndBackfill(t, split, "order") })
 }
 
 // TestSplitDatabases is TestSplit with a database per module: each
@@ -62,6 +63,7 @@ func TestSplitDatabases(t *testing.T) {
 	t.Run("one trace per order", func(t *testing.T) { oneTracePerOrder(t, split, recv) })
 	t.Run("kill -9 mid-load", func(t *testing.T) { killMidLoad(t, split) })
 	t.Run("one bus view through the gateway", func(t *testing.T) { busViewThroughGateway(t, split) })
+	t.Run("copies and backfill", func(t *testing.T) { copiesAndBackfill(t, split, "order") })
 }
 
 // TestSplitReplicas is TestSplit with a second process of the product,

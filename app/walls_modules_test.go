@@ -16,6 +16,7 @@ import (
 	"github.com/modshop/modshop/modules/order"
 	"github.com/modshop/modshop/modules/payment"
 	"github.com/modshop/modshop/modules/product"
+	"github.com/modshop/modshop/modules/user"
 )
 
 // repoImport is the import path every package of this repository starts with.
@@ -218,6 +219,14 @@ func TestModules_HandlerNamesArePinned(t *testing.T) {
 		{"product.HandlerCommitStock", product.HandlerCommitStock, "product.commit_stock"},
 		{"product.HandlerReleaseOnCancel", product.HandlerReleaseOnCancel, "product.release_on_cancel"},
 		{"product.HandlerReleaseOnReject", product.HandlerReleaseOnReject, "product.release_on_reject"},
+		{"order.HandlerOnProductCreated", order.HandlerOnProductCreated, "order.on_product_created"},
+		{"order.HandlerOnProductUpdated", order.HandlerOnProductUpdated, "order.on_product_updated"},
+		{"order.HandlerOnProductBackfilled", order.HandlerOnProductBackfilled, "order.on_product_backfilled"},
+		{"order.HandlerOnUserRegistered", order.HandlerOnUserRegistered, "order.on_user_registered"},
+		{"order.HandlerOnUserUpdated", order.HandlerOnUserUpdated, "order.on_user_updated"},
+		{"order.HandlerOnUserBackfilled", order.HandlerOnUserBackfilled, "order.on_user_backfilled"},
+		{"product.HandlerOnBackfillRequested", product.HandlerOnBackfillRequested, "product.on_backfill_requested"},
+		{"user.HandlerOnBackfillRequested", user.HandlerOnBackfillRequested, "user.on_backfill_requested"},
 	}
 	var want []string
 	for _, p := range pinned {

@@ -60,8 +60,9 @@ type orders struct {
 }
 
 // startOrders builds the order module with cfg (zero: its defaults) on a
-// database of its own and serves it; its deadline runner runs.
-func startOrders(t *testing.T, cfg order.Config) *orders {
+// database of its own and serves it; its deadline runner runs. Each of
+// before runs before the bus starts (to record more events).
+func startOrders(t *testing.T, cfg order.Config, before ...func(*moduletest.Module)) *orders {
 	t.Helper()
 	files, err := migrations.For(order.Name)
 	if err != nil {
@@ -72,6 +73,9 @@ func startOrders(t *testing.T, cfg order.Config) *orders {
 	moduletest.Record[events.OrderPlaced](m.Events)
 	moduletest.Record[events.OrderCancelled](m.Events)
 	moduletest.Record[events.PaymentRequested](m.Events)
+	for _, f := range before {
+		f(m)
+	}
 	m.Start(t)
 	m.Run(t, mod.Run)
 	// Requests are server spans, as the shop's stack makes them: a request

@@ -42,6 +42,14 @@ const (
 	HandlerOnPaymentSucceeded = "order.on_payment_succeeded"
 	HandlerOnPaymentFailed    = "order.on_payment_failed"
 	HandlerOnPaymentRefunded  = "order.on_payment_refunded"
+
+	// The copies of products and customers (docs/adr/0031-copies-are-backfilled-on-request.md).
+	HandlerOnProductCreated    = "order.on_product_created"
+	HandlerOnProductUpdated    = "order.on_product_updated"
+	HandlerOnProductBackfilled = "order.on_product_backfilled"
+	HandlerOnUserRegistered    = "order.on_user_registered"
+	HandlerOnUserUpdated       = "order.on_user_updated"
+	HandlerOnUserBackfilled    = "order.on_user_backfilled"
 )
 
 // Definition is the order module as the composition root sees it,
@@ -53,7 +61,9 @@ func Definition(cfg Config) module.Definition {
 		OpenAPI: openAPI,
 		Paths:   []string{"/api/v1/orders"},
 		Handlers: []string{HandlerOnStockReserved, HandlerOnStockRejected,
-			HandlerOnPaymentSucceeded, HandlerOnPaymentFailed, HandlerOnPaymentRefunded},
+			HandlerOnPaymentSucceeded, HandlerOnPaymentFailed, HandlerOnPaymentRefunded,
+			HandlerOnProductCreated, HandlerOnProductUpdated, HandlerOnProductBackfilled,
+			HandlerOnUserRegistered, HandlerOnUserUpdated, HandlerOnUserBackfilled},
 		RegisterEvents: RegisterEvents,
 		New: func(d module.Deps) (module.Instance, error) {
 			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Metrics: d.Metrics, Config: cfg}), nil
@@ -87,7 +97,7 @@ type Module struct{ svc *orders.Service }
 // RegisterEvents adds the module's events to the bus registry.
 func RegisterEvents(r *bus.Registry) {
 	r.Register(events.OrderPlaced{}, events.OrderConfirmed{}, events.OrderCancelled{}, events.OrderRejected{},
-		events.PaymentRequested{}, events.RefundRequested{})
+		events.PaymentRequested{}, events.RefundRequested{}, bus.BackfillRequested{})
 }
 
 // New builds the module and subscribes the saga to the events that move it.
@@ -110,6 +120,12 @@ func New(d Deps) *Module {
 	bus.Handle(d.Bus, HandlerOnPaymentRefunded, c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentRefunded) error {
 		return m.svc.OnPaymentRefunded(ctx, tx, ev)
 	})
+	bus.Handle(d.Bus, HandlerOnProductCreated, c, m.svc.OnProductCreated)
+	bus.Handle(d.Bus, HandlerOnProductUpdated, c, m.svc.OnProductUpdated)
+	bus.Handle(d.Bus, HandlerOnProductBackfilled, c, m.svc.OnProductsBackfilled)
+	bus.Handle(d.Bus, HandlerOnUserRegistered, c, m.svc.OnUserRegistered)
+	bus.Handle(d.Bus, HandlerOnUserUpdated, c, m.svc.OnUserUpdated)
+	bus.Handle(d.Bus, HandlerOnUserBackfilled, c, m.svc.OnUsersBackfilled)
 	return m
 }
 
@@ -122,5 +138,14 @@ func (m *Module) Schema() string { return Schema }
 // Routes mounts the module's endpoints under /api/v1.
 func (m *Module) Routes(api *gin.RouterGroup) { m.svc.Routes(api) }
 
-// Run cancels orders whose step is past its deadline until ctx ends.
-func (m *Module) Run(ctx context.Context) { m.svc.RunDeadlines(ctx) }
+// Run cancels orders whose step is past its deadline, and asks for the
+// backfill of a copy never filled, until ctx ends.
+func (m *Module) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.svc.RunBackfills(ctx)
+	}()
+	m.svc.RunDeadlines(ctx)
+	<-done
+}

@@ -39,17 +39,21 @@ const (
 	HandlerCommitStock     = "product.commit_stock"
 	HandlerReleaseOnCancel = "product.release_on_cancel"
 	HandlerReleaseOnReject = "product.release_on_reject"
+	// HandlerOnBackfillRequested publishes the catalog, a page at a time,
+	// for a copy of it that is new or rebuilt (bus.AnswerBackfills).
+	HandlerOnBackfillRequested = "product.on_backfill_requested"
 )
 
 // Definition is the product module as the composition root sees it,
 // configured by cfg.
 func Definition(cfg Config) module.Definition {
 	return module.Definition{
-		Name:           Name,
-		Schema:         Schema,
-		OpenAPI:        openAPI,
-		Paths:          []string{"/api/v1/products", "/api/v1/categories"},
-		Handlers:       []string{HandlerReserveStock, HandlerCommitStock, HandlerReleaseOnCancel, HandlerReleaseOnReject},
+		Name:    Name,
+		Schema:  Schema,
+		OpenAPI: openAPI,
+		Paths:   []string{"/api/v1/products", "/api/v1/categories"},
+		Handlers: []string{HandlerReserveStock, HandlerCommitStock, HandlerReleaseOnCancel, HandlerReleaseOnReject,
+			HandlerOnBackfillRequested},
 		RegisterEvents: RegisterEvents,
 		New: func(d module.Deps) (module.Instance, error) {
 			m := New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg})
@@ -91,7 +95,8 @@ type Module struct {
 // RegisterEvents adds the module's events to the bus registry.
 func RegisterEvents(r *bus.Registry) {
 	r.Register(events.ProductCreated{}, events.ProductUpdated{}, events.StockReserved{},
-		events.StockRejected{}, events.StockReleased{}, events.StockCommitted{})
+		events.StockRejected{}, events.StockReleased{}, events.StockCommitted{}, events.ProductsBackfilled{},
+		bus.BackfillRequested{})
 }
 
 // New builds the module and subscribes its handlers to the order saga's
@@ -117,6 +122,7 @@ func New(d Deps) *Module {
 	bus.Handle(d.Bus, HandlerReleaseOnReject, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderRejected) error {
 		return m.svc.Release(ctx, tx, ev.OrderID, "rejected")
 	})
+	bus.AnswerBackfills(d.Bus, HandlerOnBackfillRequested, Name, consumer, m.svc.BackfillPage)
 	return m
 }
 

@@ -27,8 +27,14 @@ const (
 //go:embed openapi.yaml
 var openAPI []byte
 
+// HandlerOnBackfillRequested publishes the accounts, a page at a time, for
+// a copy of them that is new or rebuilt (bus.AnswerBackfills). A handler's
+// name is its consumer group's durable id: see docs/adding-a-module.md.
+const HandlerOnBackfillRequested = "user.on_backfill_requested"
+
 // Definition is the user module as the composition root sees it,
-// configured by cfg. It has no bus handlers. It owns sessions: a process
+// configured by cfg. Its one bus handler answers backfill requests for
+// the accounts. It owns sessions: a process
 // that runs it checks tokens with it (Module.Authenticator), one that
 // does not asks a process that does (RemoteAuthenticator). Its password
 // hashing metrics go to the shop's registry unless cfg names one.
@@ -38,6 +44,7 @@ func Definition(cfg Config) module.Definition {
 		Schema:              Schema,
 		OpenAPI:             openAPI,
 		Paths:               []string{"/api/v1/users", "/api/v1/sessions"},
+		Handlers:            []string{HandlerOnBackfillRequested},
 		RegisterEvents:      RegisterEvents,
 		RemoteAuthenticator: RemoteAuthenticator,
 		New: func(d module.Deps) (module.Instance, error) {
@@ -85,14 +92,18 @@ type Deps struct {
 }
 
 // RegisterEvents adds the module's events to the bus registry.
-func RegisterEvents(r *bus.Registry) { r.Register(events.UserRegistered{}, events.UserUpdated{}) }
+func RegisterEvents(r *bus.Registry) {
+	r.Register(events.UserRegistered{}, events.UserUpdated{}, events.UsersBackfilled{}, bus.BackfillRequested{})
+}
 
 // Module is the user module.
 type Module struct{ svc *accounts.Service }
 
 // New builds the module.
 func New(d Deps) *Module {
-	return &Module{svc: accounts.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config)}
+	m := &Module{svc: accounts.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config)}
+	bus.AnswerBackfills(d.Bus, HandlerOnBackfillRequested, Name, bus.Consumer{Module: Name, DB: d.DB}, m.svc.BackfillPage)
+	return m
 }
 
 // Name returns the module's name.

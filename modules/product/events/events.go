@@ -12,12 +12,13 @@ import "time"
 
 // Event names.
 const (
-	ProductCreatedV1 = "product.created.v1"
-	ProductUpdatedV1 = "product.updated.v1"
-	StockReservedV1  = "stock.reserved.v1"
-	StockRejectedV1  = "stock.rejected.v1"
-	StockReleasedV1  = "stock.released.v1"
-	StockCommittedV1 = "stock.committed.v1"
+	ProductCreatedV1     = "product.created.v1"
+	ProductUpdatedV1     = "product.updated.v1"
+	StockReservedV1      = "stock.reserved.v1"
+	StockRejectedV1      = "stock.rejected.v1"
+	StockReleasedV1      = "stock.released.v1"
+	StockCommittedV1     = "stock.committed.v1"
+	ProductsBackfilledV1 = "product.backfilled.v1"
 )
 
 // ProductCreated announces a new product. Currency is the price's (ISO
@@ -100,3 +101,26 @@ type StockCommitted struct {
 
 // EventName is the event's name on the bus.
 func (StockCommitted) EventName() string { return StockCommittedV1 }
+
+// ProductState is one product as a backfill page carries it: what
+// product.created and product.updated say of it, and UpdatedAt, the version
+// a live event of it carries (a copy keeps the newest).
+type ProductState struct {
+	ProductID string    `json:"product_id"`
+	Name      string    `json:"name"`
+	Price     string    `json:"price"`
+	Active    bool      `json:"active"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ProductsBackfilled is one page of the catalog as it is now, published in
+// answer to a backfill request (bus.BackfillRequested) for "product". Last
+// says the request's final page has come.
+type ProductsBackfilled struct {
+	RequestID string         `json:"request_id"`
+	Products  []ProductState `json:"products"`
+	Last      bool           `json:"last"`
+}
+
+// EventName is the event's name on the bus.
+func (ProductsBackfilled) EventName() string { return ProductsBackfilledV1 }

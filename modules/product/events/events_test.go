@@ -28,5 +28,7 @@ func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
 			Short: []events.ShortLine{{ProductID: productID, Requested: 5, Available: 3, Reason: "insufficient_stock"}}},
 		events.StockReleased{OrderID: orderID, Reason: "cancelled"},
 		events.StockCommitted{OrderID: orderID},
+		events.ProductsBackfilled{RequestID: orderID, Last: true, Products: []events.ProductState{
+			{ProductID: productID, Name: "Blue pen", Price: "2.50", Active: true, UpdatedAt: at}}},
 	)
 }

@@ -48,3 +48,28 @@ type UserUpdated struct {
 
 // EventName is the event's stable, versioned name on the bus.
 func (UserUpdated) EventName() string { return UserUpdatedV1 }
+
+// UsersBackfilledV1 names a page of accounts published for a copy.
+const UsersBackfilledV1 = "user.backfilled.v1"
+
+// UserState is one account as a backfill page carries it: what a copy
+// keeps of it, and UpdatedAt, the version user.updated carries (a copy
+// keeps the newest). Like the other user events, no e-mail address.
+type UserState struct {
+	UserID      string    `json:"user_id"`
+	Username    string    `json:"username"`
+	DisplayName string    `json:"display_name"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// UsersBackfilled is one page of the accounts as they are now, published
+// in answer to a backfill request (bus.BackfillRequested) for "user". Last
+// says the request's final page has come.
+type UsersBackfilled struct {
+	RequestID string      `json:"request_id"`
+	Users     []UserState `json:"users"`
+	Last      bool        `json:"last"`
+}
+
+// EventName is the event's stable, versioned name on the bus.
+func (UsersBackfilled) EventName() string { return UsersBackfilledV1 }

@@ -22,6 +22,7 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.GET("/orders", user, h.list)
 	api.GET("/orders/:id", user, h.get)
 	api.POST("/orders/:id/cancel", user, h.cancel)
+	h.copyRoutes(api)
 }
 
 func validKey(k string) bool {

@@ -24,6 +24,7 @@ const (
 type Order struct {
 	ID            string       `json:"id"`
 	UserID        string       `json:"user_id"`
+	Customer      Customer     `json:"customer"`
 	Status        Status       `json:"status"`
 	Total         *string      `json:"total"` // decimal; null until stock is reserved
 	Currency      string       `json:"currency"`
@@ -50,7 +51,9 @@ type StaffTrace struct {
 	TraceURL *string `json:"trace_url"`
 }
 
-// Item is one line; name and unit price come from stock.reserved.
+// Item is one line. Its name comes from the order module's product copy
+// at placement (or once the copy knows the product); name and unit price
+// then come from stock.reserved, the prices charged.
 type Item struct {
 	ProductID string  `json:"product_id"`
 	Quantity  int     `json:"quantity"`

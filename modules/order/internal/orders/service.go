@@ -74,6 +74,9 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	if errs := req.validate(); len(errs) > 0 {
 		return Order{}, apperr.Invalid(errs...)
 	}
+	if err := s.checkCopyTotal(ctx, req.Items); err != nil {
+		return Order{}, err
+	}
 	hash, err := requestHash(req)
 	if err != nil {
 		return Order{}, err
@@ -101,11 +104,15 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 			id = prior
 			return errReplayed
 		}
+		names, err := nameLines(tx, id)
+		if err != nil {
+			return err
+		}
 		// The answer is what was just written, as GET reads it back.
 		placed = toOrder(row)
 		lines := make([]events.OrderLine, len(req.Items))
 		for i, l := range req.Items {
-			placed.Items = append(placed.Items, Item{ProductID: l.ProductID, Quantity: l.Quantity})
+			placed.Items = append(placed.Items, Item{ProductID: l.ProductID, Quantity: l.Quantity, Name: nameOf(names, l.ProductID)})
 			lines[i] = events.OrderLine{ProductID: l.ProductID, Quantity: l.Quantity}
 		}
 		sortItems(placed.Items)
@@ -118,6 +125,11 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	if err != nil {
 		return Order{}, err
 	}
+	one := []Order{placed}
+	if err := addCustomers(ctx, s.db, one); err != nil {
+		return Order{}, err
+	}
+	placed = one[0]
 	s.show(caller, &placed)
 	return placed, nil
 }

@@ -356,8 +356,11 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 		OrderID string
 		Item
 	}
-	if err := db.WithContext(ctx).Raw(`SELECT order_id, product_id, quantity, name, unit_price::text AS unit_price
-		FROM order_items WHERE order_id IN ? ORDER BY order_id, product_id`, ids).Scan(&items).Error; err != nil {
+	// A line still without a name (placed while the copy did not know its
+	// product, racing the event that told it) reads the copy's.
+	if err := db.WithContext(ctx).Raw(`SELECT i.order_id, i.product_id, i.quantity, coalesce(i.name, c.name) AS name, i.unit_price::text AS unit_price
+		FROM order_items i LEFT JOIN product_copies c ON c.id = i.product_id
+		WHERE i.order_id IN ? ORDER BY i.order_id, i.product_id`, ids).Scan(&items).Error; err != nil {
 		return nil, fmt.Errorf("order items: %w", err)
 	}
 	for _, it := range items {
@@ -375,6 +378,9 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 	for _, s := range steps {
 		o := &out[index[s.OrderID]]
 		o.Timeline = append(o.Timeline, s.TimeEntry)
+	}
+	if err := addCustomers(ctx, db, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -5,7 +5,7 @@ import { busy, h, replace } from '../dom.js';
 import { cents, clock, humanize, money, paymentMethod, price, shortID, when } from '../format.js';
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
-import { FINAL, NOT_CHARGED, orderCard, statusBadge, timeline, totalText, traceRef } from '../widgets/order.js';
+import { FINAL, NOT_CHARGED, customerRef, orderCard, statusBadge, timeline, totalText, traceRef } from '../widgets/order.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {
@@ -57,14 +57,12 @@ function settlement(o) {
 }
 
 function itemsTable(o) {
-  const final = FINAL.has(o.status);
   return h('table', { class: 'lines', id: 'order-items' },
     h('caption', { class: 'visually-hidden' }, 'Items in this order'),
     h('thead', {}, h('tr', {}, ['Product', 'Price', 'Quantity', 'Total'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, o.items.map((it) => h('tr', {},
       h('th', { scope: 'row', 'data-label': 'Product' },
-        h('a', { href: `/products/${it.product_id}` }, it.name ?? `Product ${shortID(it.product_id)}`),
-        it.name === null && !final ? h('span', { class: 'muted' }, ' (reserving…)') : null),
+        h('a', { href: `/products/${it.product_id}` }, it.name ?? 'A product not in the catalog')),
       h('td', { 'data-label': 'Price', class: 'num' }, price(it.unit_price, o.currency)),
       h('td', { 'data-label': 'Quantity', class: 'num' }, String(it.quantity)),
       h('td', { 'data-label': 'Total', class: 'num' }, it.unit_price ? money(cents(it.unit_price) * it.quantity, o.currency) : '—')))),
@@ -177,6 +175,7 @@ export async function orderPage(ctx) {
   replace(ctx.main,
     h('p', { class: 'crumbs' }, h('a', { href: isStaff() && order.user_id !== currentUser().id ? '/staff/orders' : '/orders' }, '← Orders')),
     h('h1', {}, `Order ${shortID(order.id)}`),
+    isStaff() && order.user_id !== currentUser().id ? h('p', { id: 'order-customer' }, customerRef(order)) : null,
     statusLine, live, actions, items, steps, payments);
   draw();
   follow();

@@ -57,6 +57,18 @@ export function traceRef(o) {
       : h('code', { class: 'trace-id' }, label));
 }
 
+/** customerRef shows staff who placed an order: the display name and
+ * username from the order module's copy of the accounts, linked to the
+ * account on the staff users page (contact details live there, not in
+ * orders); the id's start while the copy does not know the account yet. */
+export function customerRef(o) {
+  const c = o.customer || { id: o.user_id, username: null, display_name: null };
+  if (!c.username) return h('span', { class: 'customer-ref', 'data-customer-id': c.id }, `customer ${shortID(c.id)}`);
+  const label = c.display_name ? `${c.display_name} (${c.username})` : c.username;
+  return h('span', { class: 'customer-ref', 'data-customer-id': c.id }, 'customer ',
+    h('a', { href: `/staff/users?q=${encodeURIComponent(c.username)}`, class: 'customer-link' }, label));
+}
+
 /** orderCard summarizes an order in a list. */
 export function orderCard(o, withTimeline) {
   const n = o.items.reduce((sum, it) => sum + it.quantity, 0);
@@ -66,7 +78,7 @@ export function orderCard(o, withTimeline) {
     h('p', {}, statusBadge(o.status), ' ', h('span', { class: 'muted' }, timeTag(o.created_at))),
     h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${total === NOT_CHARGED ? total : `total ${total}`} · ${paymentMethod(o.payment_method)}`,
       o.cancel_reason ? ` · ${humanize(o.cancel_reason).toLowerCase()}` : '',
-      withTimeline ? h('span', { class: 'muted' }, ` · customer ${shortID(o.user_id)}`) : ''),
+      withTimeline ? h('span', { class: 'muted' }, ' · ', customerRef(o)) : ''),
     withTimeline && o.trace_id ? h('p', { class: 'order-trace' }, traceRef(o)) : null,
     withTimeline ? h('details', { class: 'order-timeline' },
       h('summary', {}, `Timeline (${o.timeline.length} step${o.timeline.length === 1 ? '' : 's'})`),
