@@ -22,6 +22,10 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.GET("/orders", user, h.list)
 	api.GET("/orders/:id", user, h.get)
 	api.POST("/orders/:id/cancel", user, h.cancel)
+	staff := auth.RequireRole(auth.RoleAdmin)
+	api.POST("/orders/:id/shipment", staff, httpx.LimitBody(maxShipmentBytes), h.ship)
+	api.POST("/orders/:id/delivery", staff, h.deliver)
+	api.GET("/shipping-methods", h.shippingMethods)
 }
 
 func validKey(k string) bool {
@@ -62,7 +66,7 @@ func (h httpHandler) list(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	page, err := h.svc.List(c.Request.Context(), auth.MustIdentity(c), c.Query("status"), c.Query("cursor"), limit)
+	page, err := h.svc.List(c.Request.Context(), auth.MustIdentity(c), c.Query("status"), c.Query("fulfilment"), c.Query("cursor"), limit)
 	if err != nil {
 		httpx.Fail(c, err)
 		return
@@ -86,4 +90,33 @@ func (h httpHandler) cancel(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, o)
+}
+
+func (h httpHandler) ship(c *gin.Context) {
+	var req Shipment
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	o, err := h.svc.Ship(c.Request.Context(), auth.MustIdentity(c), c.Param("id"), req)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+func (h httpHandler) deliver(c *gin.Context) {
+	o, err := h.svc.Deliver(c.Request.Context(), auth.MustIdentity(c), c.Param("id"))
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+// shippingMethods lists the methods a customer may choose, pickup first;
+// with them, the country codes a shipping address may name.
+func (h httpHandler) shippingMethods(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"items": h.svc.methods, "countries": countryCodes})
 }
