@@ -70,7 +70,9 @@ type ShippingMethod = orders.ShippingMethod
 
 // ParseShippingMethods reads MODSHOP_SHIPPING_METHODS (code=label:price,
 // comma-separated; pickup is built in) and refuses what is not one.
-func ParseShippingMethods(spec string) ([]ShippingMethod, error) { return orders.ParseShippingMethods(spec) }
+func ParseShippingMethods(spec string) ([]ShippingMethod, error) {
+	return orders.ParseShippingMethods(spec)
+}
 
 // CheckTraceURLTemplate refuses a Config.TraceURLTemplate
 // (MODSHOP_TRACE_URL_TEMPLATE) that would not make a link: it must be an
