@@ -5,6 +5,7 @@ import { busy, h, replace } from '../dom.js';
 import { cents, clock, humanize, money, price, shortID, when } from '../format.js';
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
+import { drawShipping } from '../widgets/fulfilment.js';
 import { FINAL, orderCard, statusBadge, timeline, traceRef } from '../widgets/order.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
@@ -54,6 +55,8 @@ function itemsTable(o) {
       h('td', { 'data-label': 'Quantity', class: 'num' }, String(it.quantity)),
       h('td', { 'data-label': 'Total', class: 'num' }, it.unit_price ? money(cents(it.unit_price) * it.quantity) : '—')))),
     h('tfoot', {}, h('tr', {},
+      h('th', { scope: 'row', colspan: 3 }, `Shipping: ${o.shipping_method.label}`),
+      h('td', { class: 'num', id: 'order-shipping-price' }, price(o.shipping_method.price, o.currency))), h('tr', {},
       h('th', { scope: 'row', colspan: 3 }, 'Total'),
       h('td', { class: 'num', id: 'order-total' }, o.total === null ? 'after reservation' : price(o.total)))));
 }
@@ -80,6 +83,7 @@ export async function orderPage(ctx) {
   const live = h('p', { class: 'live', id: 'order-live' });
   const items = h('section', { 'aria-labelledby': 'items-heading' });
   const steps = h('section', { 'aria-labelledby': 'timeline-heading' });
+  const shipping = h('div', { class: 'order-shipping' });
   const payments = h('section', { 'aria-labelledby': 'payments-heading', hidden: true });
   const cancelButton = h('button', { type: 'button', id: 'cancel-order', class: 'secondary' }, 'Cancel order');
   const actions = h('div', { class: 'order-actions', hidden: true }, cancelButton, actionError('cancel-error'));
@@ -93,6 +97,7 @@ export async function orderPage(ctx) {
       h('p', { class: 'muted' }, `Paying with ${order.payment_method}. Placed ${when(order.created_at)}.`),
       order.trace_id ? h('p', { class: 'order-trace', id: 'order-trace' }, 'Placed in ', traceRef(order), '.') : null);
     replace(steps, h('h2', { id: 'timeline-heading' }, 'Timeline'), timeline(order, 'order-timeline'));
+    drawShipping(shipping, order, isStaff(), (o) => { order = o; draw(); });
     actions.hidden = FINAL.has(order.status);
     if (!paymentsShown && FINAL.has(order.status) && settledPayment.has(order.payment_state)) {
       paymentsShown = true;
@@ -156,7 +161,7 @@ export async function orderPage(ctx) {
   replace(ctx.main,
     h('p', { class: 'crumbs' }, h('a', { href: isStaff() && order.user_id !== currentUser().id ? '/staff/orders' : '/orders' }, '← Orders')),
     h('h1', {}, `Order ${shortID(order.id)}`),
-    statusLine, live, actions, items, steps, payments);
+    statusLine, live, actions, items, shipping, steps, payments);
   draw();
   follow();
 }
