@@ -134,6 +134,11 @@ func TestShippingInTheBrowser(t *testing.T) {
 		s.choose("#order-fulfilment-filter", "to_ship")
 		s.waitFor("the orders to ship", `location.search === "?fulfilment=to_ship" && !document.getElementById("main").hasAttribute("aria-busy")`)
 		card := fmt.Sprintf(`#staff-orders li[data-order-id=%q]`, orderID)
+		s.visible(card)
+		if got := s.text(card + " .order-fulfilment"); !strings.Contains(got, "Express delivery · unfulfilled · to Berlin, DE") {
+			t.Errorf("the order to ship reads %q", got)
+		}
+		s.shot("staff-to-ship")
 		s.click(card + " .card-title a")
 		s.visible("#ship-form")
 		s.typeInto("#ship-carrier", "DHL")
@@ -141,6 +146,7 @@ func TestShippingInTheBrowser(t *testing.T) {
 		s.click("#ship-order")
 		s.waitFor("the order to show shipped", `document.querySelector("#order-fulfilment[data-state=shipped]") !== null`)
 		s.visible("#deliver-order")
+		s.shot("staff-order-shipped")
 		s.open("/staff/orders?fulfilment=to_ship")
 		s.gone(card)
 	})
