@@ -31,6 +31,7 @@ function explain(o) {
     case 'shipped': return `Shipped ${when(f.shipped_at)} with ${f.carrier}.`;
     case 'delivered': return pickup ? `Collected ${when(f.delivered_at)}.` : `Delivered ${when(f.delivered_at)}.`;
     default:
+      if (o.status === 'rejected' || o.status === 'cancelled') return `Nothing will be sent: the order was ${o.status}.`;
       if (o.status !== 'confirmed') return pickup ? 'To be collected in store once the order is confirmed.' : 'Ships once the order is confirmed.';
       return pickup ? 'Ready to collect in store.' : 'Being prepared for shipping.';
   }
