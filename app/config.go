@@ -73,6 +73,10 @@ type Config struct {
 	// TraceURLTemplate links the trace id staff see on an order to the
 	// operator's tracing UI: {trace_id} is replaced; empty: no links.
 	TraceURLTemplate string
+	// ShippingMethods are the methods that deliver to an address,
+	// code=label:price comma-separated (order.ParseShippingMethods);
+	// pickup (collect in store, free) is built in.
+	ShippingMethods string
 
 	// RegisterPerClient and RegisterWindow throttle registrations per
 	// client address; PasswordHashes bounds the hashes in flight (0: sized
@@ -140,6 +144,7 @@ func bindConfig(s *config.Set, c *Config) (finish func()) {
 	s.String(&c.AMQPNamespace, "amqp-namespace", "MODSHOP_AMQP_NAMESPACE", "modshop.", "prefix of the rabbitmq transport's exchange and queue names")
 	s.String(&c.CORSOrigins, "cors-origins", "MODSHOP_CORS_ORIGINS", "", "comma-separated origins (such as https://store.example.com) whose pages may call the API from a browser, with credentials; empty: none")
 	s.String(&c.TraceURLTemplate, "trace-url-template", "MODSHOP_TRACE_URL_TEMPLATE", "", "link from an order's trace id (staff order page and API) to the tracing UI, {trace_id} replaced (for example http://localhost:16686/trace/{trace_id}); empty: the trace id only")
+	s.String(&c.ShippingMethods, "shipping-methods", "MODSHOP_SHIPPING_METHODS", defaultShippingMethods, "shipping methods that deliver to an address, code=label:price comma-separated; pickup (collect in store, 0.00, no address) is built in; empty: pickup only")
 	s.String(&c.UserURL, "user-url", "MODSHOP_USER_URL", "", "base URL of a process running the user module (http://host:port), needed when this one does not: session tokens are checked there")
 	return func() {
 		c.ModuleDatabaseURLs = map[string]string{}
@@ -150,6 +155,9 @@ func bindConfig(s *config.Set, c *Config) (finish func()) {
 		}
 	}
 }
+
+// defaultShippingMethods are a small shop's delivery options.
+const defaultShippingMethods = "standard=Standard delivery:4.90,express=Express delivery:9.90"
 
 // validate refuses settings that would make the shop misbehave quietly
 // (a negative body limit refusing every request, a pool of no connections).
@@ -208,6 +216,9 @@ func (c Config) validateWith(mods []Module) error {
 	}
 	if err := order.CheckTraceURLTemplate(c.TraceURLTemplate); err != nil {
 		errs = append(errs, fmt.Errorf("MODSHOP_TRACE_URL_TEMPLATE=%q: %w", c.TraceURLTemplate, err))
+	}
+	if _, err := order.ParseShippingMethods(c.ShippingMethods); err != nil {
+		errs = append(errs, fmt.Errorf("MODSHOP_SHIPPING_METHODS: %w", err))
 	}
 	return errors.Join(errs...)
 }

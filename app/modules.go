@@ -43,7 +43,8 @@ func Modules(cfg Config) []Module {
 			PasswordHashes:   user.HashConfig{Slots: cfg.PasswordHashes, Wait: cfg.PasswordHashWait},
 		}),
 		product.Definition(product.Config{ReservationTTL: cfg.ReservationTTL, Currency: cfg.currency()}),
-		order.Definition(order.Config{StockTimeout: cfg.StockTimeout, PaymentTimeout: cfg.PaymentTimeout, TraceURLTemplate: cfg.TraceURLTemplate, Currency: cfg.currency()}),
+		order.Definition(order.Config{StockTimeout: cfg.StockTimeout, PaymentTimeout: cfg.PaymentTimeout, TraceURLTemplate: cfg.TraceURLTemplate, Currency: cfg.currency(),
+			ShippingMethods: shippingMethods(cfg.ShippingMethods)}),
 		payment.Definition(payment.Config{TestDelay: cfg.PaymentTestDelay, ProviderTimeout: cfg.PaymentProviderTimeout, Currency: cfg.currency()}),
 	)
 }
@@ -80,4 +81,14 @@ func moduleDatabaseFlag(name string) string { return name + "-database-url" }
 
 func moduleDatabaseEnv(name string) string {
 	return "MODSHOP_" + strings.ToUpper(name) + "_DATABASE_URL"
+}
+
+// shippingMethods reads MODSHOP_SHIPPING_METHODS, which validate checks at
+// start; a configuration that was not validated gets pickup alone.
+func shippingMethods(spec string) []order.ShippingMethod {
+	methods, err := order.ParseShippingMethods(spec)
+	if err != nil {
+		return nil
+	}
+	return methods
 }

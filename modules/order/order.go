@@ -59,7 +59,7 @@ func Definition(cfg Config) module.Definition {
 		Name:    Name,
 		Schema:  Schema,
 		OpenAPI: openAPI,
-		Paths:   []string{"/api/v1/orders"},
+		Paths:   []string{"/api/v1/orders", "/api/v1/shipping-methods"},
 		Handlers: []string{HandlerOnStockReserved, HandlerOnStockRejected,
 			HandlerOnPaymentSucceeded, HandlerOnPaymentFailed, HandlerOnPaymentRefunded,
 			HandlerOnProductCreated, HandlerOnProductUpdated, HandlerOnProductBackfilled,
@@ -74,6 +74,15 @@ func Definition(cfg Config) module.Definition {
 // Config holds the saga's step deadlines and the link to an order's trace
 // (TraceURLTemplate).
 type Config = orders.Config
+
+// ShippingMethod is one way an order reaches its customer, at a price.
+type ShippingMethod = orders.ShippingMethod
+
+// ParseShippingMethods reads MODSHOP_SHIPPING_METHODS (code=label:price,
+// comma-separated; pickup is built in) and refuses what is not one.
+func ParseShippingMethods(spec string) ([]ShippingMethod, error) {
+	return orders.ParseShippingMethods(spec)
+}
 
 // CheckTraceURLTemplate refuses a Config.TraceURLTemplate
 // (MODSHOP_TRACE_URL_TEMPLATE) that would not make a link: it must be an
@@ -97,7 +106,7 @@ type Module struct{ svc *orders.Service }
 // RegisterEvents adds the module's events to the bus registry.
 func RegisterEvents(r *bus.Registry) {
 	r.Register(events.OrderPlaced{}, events.OrderConfirmed{}, events.OrderCancelled{}, events.OrderRejected{},
-		events.PaymentRequested{}, events.RefundRequested{}, bus.BackfillRequested{})
+		events.PaymentRequested{}, events.RefundRequested{}, bus.BackfillRequested{}, events.OrderShipped{}, events.OrderDelivered{})
 }
 
 // New builds the module and subscribes the saga to the events that move it.

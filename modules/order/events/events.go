@@ -20,6 +20,9 @@ const (
 	// what is asked of payment, the events belong to the order saga.
 	PaymentRequestedV1 = "payment.requested.v1"
 	RefundRequestedV1  = "payment.refund_requested.v1"
+	// Fulfilment of a confirmed order (ADR 0032).
+	OrderShippedV1   = "order.shipped.v1"
+	OrderDeliveredV1 = "order.delivered.v1"
 )
 
 // OrderLine is one product and quantity of an order.
@@ -91,3 +94,26 @@ type RefundRequested struct {
 
 // EventName is the event's name on the bus.
 func (RefundRequested) EventName() string { return RefundRequestedV1 }
+
+// OrderShipped: staff handed a confirmed order to a carrier.
+type OrderShipped struct {
+	OrderID        string    `json:"order_id"`
+	UserID         string    `json:"user_id"`
+	Carrier        string    `json:"carrier"`
+	TrackingNumber string    `json:"tracking_number"`
+	ShippedAt      time.Time `json:"shipped_at"`
+}
+
+// EventName is the event's name on the bus.
+func (OrderShipped) EventName() string { return OrderShippedV1 }
+
+// OrderDelivered: a confirmed order reached its customer (shipped and
+// delivered, or collected in store).
+type OrderDelivered struct {
+	OrderID     string    `json:"order_id"`
+	UserID      string    `json:"user_id"`
+	DeliveredAt time.Time `json:"delivered_at"`
+}
+
+// EventName is the event's name on the bus.
+func (OrderDelivered) EventName() string { return OrderDeliveredV1 }

@@ -33,6 +33,8 @@ func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
 		events.OrderRejected{OrderID: orderID, Reason: "insufficient_stock"},
 		events.PaymentRequested{OrderID: orderID, UserID: userID, Amount: "42.50", Currency: "EUR", PaymentMethod: "pm_card_visa", RequestedAt: at},
 		events.RefundRequested{OrderID: orderID, Reason: "payment_after_cancel"},
+		events.OrderShipped{OrderID: orderID, UserID: userID, Carrier: "DHL", TrackingNumber: "00340434161234567890", ShippedAt: at},
+		events.OrderDelivered{OrderID: orderID, UserID: userID, DeliveredAt: at},
 	)
 }
 

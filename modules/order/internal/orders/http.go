@@ -23,6 +23,10 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.GET("/orders/:id", user, h.get)
 	api.POST("/orders/:id/cancel", user, h.cancel)
 	h.copyRoutes(api)
+	staff := auth.RequireRole(auth.RoleAdmin)
+	api.POST("/orders/:id/shipment", staff, httpx.LimitBody(maxShipmentBytes), h.ship)
+	api.POST("/orders/:id/delivery", staff, h.deliver)
+	api.GET("/shipping-methods", h.shippingMethods)
 }
 
 func validKey(k string) bool {
@@ -63,7 +67,7 @@ func (h httpHandler) list(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	page, err := h.svc.List(c.Request.Context(), auth.MustIdentity(c), c.Query("status"), c.Query("cursor"), limit)
+	page, err := h.svc.List(c.Request.Context(), auth.MustIdentity(c), c.Query("status"), c.Query("fulfilment"), c.Query("cursor"), limit)
 	if err != nil {
 		httpx.Fail(c, err)
 		return

@@ -35,6 +35,13 @@ type Order struct {
 	Timeline      []TimeEntry  `json:"timeline"`
 	CreatedAt     time.Time    `json:"created_at"`
 	UpdatedAt     time.Time    `json:"updated_at"`
+
+	// Subtotal is the lines' sum; Total adds the shipping price to it.
+	Subtotal        *string        `json:"subtotal"`
+	ShippingMethod  ShippingChoice `json:"shipping_method"`
+	ShippingAddress *Address       `json:"shipping_address"` // null for pickup
+	Fulfilment      Fulfilment     `json:"fulfilment"`
+
 	// *StaffTrace is what staff see besides (absent for customers).
 	*StaffTrace
 
@@ -73,6 +80,12 @@ type TimeEntry struct {
 type PlaceOrder struct {
 	Items         []OrderLine `json:"items"`
 	PaymentMethod string      `json:"payment_method"`
+
+	// ShippingMethod is a method's code; "" (absent) is pickup. Both are
+	// left out of the JSON when empty, so the idempotency hash of a
+	// request without them is the one it had before shipping existed.
+	ShippingMethod  string   `json:"shipping_method,omitempty"`
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
 }
 
 // OrderLine is a product and a quantity.

@@ -177,7 +177,7 @@ func (s *Service) stepFrom(ctx context.Context, tx *gorm.DB, orderID string, in 
 // total_too_large and its reservation released (order.rejected).
 func (s *Service) OnStockReserved(ctx context.Context, tx *gorm.DB, ev productevents.StockReserved) error {
 	return s.step(ctx, tx, ev.OrderID, StockReserved, func(o orderRow) (Input, effect, error) {
-		total, tooLarge, err := priceLines(tx, o.ID, ev.Lines)
+		total, tooLarge, err := priceLines(tx, o.ID, ev.Lines, o.ShippingPrice)
 		if err != nil {
 			return "", effect{}, err
 		}

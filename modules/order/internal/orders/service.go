@@ -39,6 +39,9 @@ type Config struct {
 	// Currency is the shop's (ISO 4217; "": money.DefaultCurrency): an
 	// order is placed in it and keeps it.
 	Currency string
+	// ShippingMethods are the methods that deliver to an address
+	// (MODSHOP_SHIPPING_METHODS, ParseShippingMethods); pickup is added.
+	ShippingMethods []ShippingMethod
 }
 
 // Service holds the order use cases and the saga.
@@ -48,6 +51,7 @@ type Service struct {
 	log     *slog.Logger
 	cfg     Config
 	metrics *sagaMetrics
+	methods []ShippingMethod // pickup first, then cfg.ShippingMethods
 }
 
 // NewService builds the use cases on the module's database handle.
@@ -62,7 +66,8 @@ func NewService(gdb *gorm.DB, pub Publisher, log *slog.Logger, cfg Config) *Serv
 		cfg.DeadlineInterval = time.Second
 	}
 	cfg.Currency = money.Currency(cfg.Currency)
-	return &Service{db: gdb, pub: pub, log: log, cfg: cfg, metrics: newSagaMetrics()}
+	methods := append([]ShippingMethod{pickup}, cfg.ShippingMethods...)
+	return &Service{db: gdb, pub: pub, log: log, cfg: cfg, metrics: newSagaMetrics(), methods: methods}
 }
 
 var errNoOrder = apperr.NotFound("no such order")
@@ -71,12 +76,13 @@ var errNoOrder = apperr.NotFound("no such order")
 // transaction. With an idempotency key, the same key and body return the
 // same order (also when two requests race); another body is refused.
 func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrder, idemKey string) (Order, error) {
-	if errs := req.validate(); len(errs) > 0 {
+	if errs := append(req.validate(), req.validateShipping(s.methods)...); len(errs) > 0 {
 		return Order{}, apperr.Invalid(errs...)
 	}
 	if err := s.checkCopyTotal(ctx, req.Items); err != nil {
 		return Order{}, err
 	}
+	method, _ := methodOf(s.methods, req.ShippingMethod)
 	hash, err := requestHash(req)
 	if err != nil {
 		return Order{}, err
@@ -88,11 +94,15 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	}
 	ctx = bus.WithCorrelationID(ctx, id)
 	detail := fmt.Sprintf("%d item(s), paying with %s", len(req.Items), req.PaymentMethod)
+	if a := req.ShippingAddress; a != nil {
+		detail += fmt.Sprintf(", %s to %s, %s", method.Label, a.City, a.Country)
+	}
 	var placed Order
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, placedAt, ok, err := insertOrder(tx, newOrder{ID: id, UserID: caller.UserID, PaymentMethod: req.PaymentMethod,
 			IdempotencyKey: idemKey, RequestHash: hash, Lines: req.Items, Detail: detail, Currency: s.cfg.Currency,
-			PlacedAt: now, Deadline: now.Add(s.cfg.StockTimeout), Traceparent: telemetry.Traceparent(ctx)})
+			PlacedAt: now, Deadline: now.Add(s.cfg.StockTimeout), Traceparent: telemetry.Traceparent(ctx),
+			Shipping: method, Address: req.ShippingAddress})
 		if err != nil {
 			return err
 		}
@@ -210,9 +220,13 @@ type Page struct {
 }
 
 // List returns the caller's orders; staff see everyone's and may filter
-// by status.
-func (s *Service) List(ctx context.Context, caller auth.Identity, status, from string, limit int) (Page, error) {
-	f := orderFilter{Status: Status(status), Limit: limit}
+// by status, and by fulfilment: to_ship is what is confirmed and not
+// fulfilled yet, oldest first.
+func (s *Service) List(ctx context.Context, caller auth.Identity, status, fulfilment, from string, limit int) (Page, error) {
+	f := orderFilter{Status: Status(status), Limit: limit, ToShip: fulfilment == "to_ship"}
+	if fulfilment != "" && !f.ToShip {
+		return Page{}, apperr.InvalidField("fulfilment", "must be to_ship")
+	}
 	if !caller.HasRole(auth.RoleAdmin) {
 		f.UserID = caller.UserID
 	}

@@ -30,11 +30,28 @@ type orderRow struct {
 	PaymentRequestedAt *time.Time
 	// Currency is the order's; nil for orders placed before it was kept.
 	Currency *string
+	ShippingColumns
+}
+
+// ShippingColumns (exported: gorm scans only exported embedded structs)
+// are an order's shipping method, address (all nil for
+// pickup), subtotal and fulfilment.
+type ShippingColumns struct {
+	Subtotal                                       *string
+	ShippingMethod, ShippingLabel, ShippingPrice   string
+	ShipName, ShipLine1, ShipLine2, ShipPostalCode *string
+	ShipCity, ShipCountry                          *string
+	FulfilmentState                                FulfilmentState
+	Carrier, TrackingNumber                        *string
+	ShippedAt, DeliveredAt                         *time.Time
 }
 
 // orderColumns are an order's columns as orderRow reads them.
 const orderColumns = `id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at,
-	traceparent, payment_requested_at, currency`
+	traceparent, payment_requested_at, currency,
+	subtotal_amount::text AS subtotal, shipping_method, shipping_label, shipping_price::text AS shipping_price,
+	ship_name, ship_line1, ship_line2, ship_postal_code, ship_city, ship_country,
+	fulfilment_state, carrier, tracking_number, shipped_at, delivered_at`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders`
 
@@ -49,6 +66,8 @@ type newOrder struct {
 	PlacedAt, Deadline        time.Time
 	Traceparent               string // "" for none
 	Currency                  string
+	Shipping                  ShippingMethod
+	Address                   *Address // nil for pickup
 }
 
 // insertOrder writes o in one statement and returns its row and the time
@@ -68,6 +87,10 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 	for i, l := range o.Lines {
 		products[i], quantities[i] = l.ProductID, l.Quantity
 	}
+	a := o.Address
+	if a == nil {
+		a = &Address{}
+	}
 	var rows []struct {
 		Order orderRow `gorm:"embedded"`
 		At    time.Time
@@ -76,15 +99,25 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 		WITH req AS (
 			SELECT $1::uuid AS id, $2::uuid AS user_id, $3::text AS key, $4::bytea AS request_hash,
 			       $5::text AS payment_method, $6::timestamptz AS placed_at, $7::timestamptz AS deadline_at, $8::text AS detail,
-			       nullif($11::text, '') AS traceparent, $12::text AS currency
+			       nullif($11::text, '') AS traceparent, $12::text AS currency,
+			       $13::text AS shipping_method, $14::text AS shipping_label, $15::numeric AS shipping_price,
+			       nullif($16::text, '') AS ship_name, nullif($16::text, '') IS NOT NULL AS has_address,
+			       $17::text AS ship_line1, $18::text AS ship_line2, $19::text AS ship_postal_code, $20::text AS ship_city, $21::text AS ship_country
 		), new_key AS (
 			INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
 			SELECT user_id, key, request_hash, id FROM req WHERE key <> ''
 			ON CONFLICT DO NOTHING
 			RETURNING order_id
 		), placed AS (
-			INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at, traceparent, currency)
-			SELECT id, user_id, 'pending', payment_method, nullif(key, ''), deadline_at, placed_at, placed_at, traceparent, currency FROM req
+			INSERT INTO orders (id, user_id, status, payment_method, idempotency_key, deadline_at, created_at, updated_at, traceparent, currency,
+			                    shipping_method, shipping_label, shipping_price,
+			                    ship_name, ship_line1, ship_line2, ship_postal_code, ship_city, ship_country)
+			SELECT id, user_id, 'pending', payment_method, nullif(key, ''), deadline_at, placed_at, placed_at, traceparent, currency,
+			       shipping_method, shipping_label, shipping_price, ship_name,
+			       CASE WHEN has_address THEN ship_line1 END, CASE WHEN has_address THEN ship_line2 END,
+			       CASE WHEN has_address THEN ship_postal_code END, CASE WHEN has_address THEN ship_city END,
+			       CASE WHEN has_address THEN ship_country END
+			  FROM req
 			 WHERE key = '' OR EXISTS (SELECT FROM new_key)
 			RETURNING `+orderColumns+`
 		), lines AS (
@@ -97,7 +130,8 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 		)
 		SELECT placed.*, first_entry.at FROM placed, first_entry`,
 		o.ID, o.UserID, o.IdempotencyKey, o.RequestHash, o.PaymentMethod, o.PlacedAt, o.Deadline, o.Detail,
-		products, quantities, o.Traceparent, o.Currency).Scan(&rows).Error
+		products, quantities, o.Traceparent, o.Currency, o.Shipping.Code, o.Shipping.Label, o.Shipping.Price,
+		a.Name, a.Line1, a.Line2, a.PostalCode, a.City, a.Country).Scan(&rows).Error
 	if err != nil {
 		return orderRow{}, time.Time{}, false, fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
@@ -142,12 +176,14 @@ func orderByID(ctx context.Context, db *gorm.DB, id string) (orderRow, bool, err
 type orderFilter struct {
 	UserID string // "" for every user's
 	Status Status // "" for any
+	// ToShip: confirmed and unfulfilled orders only, oldest first.
+	ToShip bool
 	After  *cursor.Keyset
 	Limit  int
 }
 
-// listOrders returns up to f.Limit+1 orders, newest first, keyset-paginated
-// on (created_at, id).
+// listOrders returns up to f.Limit+1 orders, newest first (to ship: oldest
+// first), keyset-paginated on (created_at, id).
 func listOrders(ctx context.Context, db *gorm.DB, f orderFilter) ([]orderRow, error) {
 	where, args := []string{"TRUE"}, []any{}
 	if f.UserID != "" {
@@ -156,11 +192,15 @@ func listOrders(ctx context.Context, db *gorm.DB, f orderFilter) ([]orderRow, er
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, f.Status)
 	}
+	after, order := "<", "DESC"
+	if f.ToShip {
+		where, after, order = append(where, "status = 'confirmed' AND fulfilment_state = 'unfulfilled'"), ">", "ASC"
+	}
 	if f.After != nil {
-		where, args = append(where, "(created_at, id) < (?, ?::uuid)"), append(args, f.After.CreatedAt, f.After.ID)
+		where, args = append(where, "(created_at, id) "+after+" (?, ?::uuid)"), append(args, f.After.CreatedAt, f.After.ID)
 	}
 	var rows []orderRow
-	q := selectOrder + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	q := selectOrder + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at ` + order + `, id ` + order + ` LIMIT ?`
 	if err := db.WithContext(ctx).Raw(q, append(args, f.Limit+1)...).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}
@@ -217,7 +257,8 @@ type orderChange struct {
 	// When the status moves, the deadline and the cancel reason go with it.
 	deadline *time.Time
 	reason   string
-	// priceTotal: the total becomes the sum of the lines' prices.
+	// priceTotal: the subtotal becomes the sum of the lines' prices, the
+	// total that plus the shipping price.
 	priceTotal bool
 	// paymentRequested: the order asks for its payment at c.at.
 	paymentRequested bool
@@ -238,7 +279,8 @@ func changeOrder(tx *gorm.DB, id string, c orderChange) (orderRow, bool, error) 
 		args = append(args, c.deadline, c.reason)
 	}
 	if c.priceTotal {
-		set = append(set, "total_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id)")
+		set = append(set, "subtotal_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id)",
+			"total_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id) + shipping_price")
 	}
 	if c.paymentRequested {
 		set, args = append(set, "payment_requested_at = ?"), append(args, c.at)
@@ -259,12 +301,12 @@ func changeOrder(tx *gorm.DB, id string, c orderChange) (orderRow, bool, error) 
 const maxTotal = "99999999.99"
 
 // priceLines copies the names and prices of the reserved lines onto the
-// order's lines in one UPDATE, and returns their total, computed in
-// NUMERIC (which does not overflow), and whether it is more than an order
-// can hold. Summing the lines it priced is summing all priced lines: the
+// order's lines in one UPDATE, and returns the order's total (their sum
+// plus shipping), computed in NUMERIC (which does not overflow), and
+// whether it is more than an order can hold. Summing the lines it priced is summing all priced lines: the
 // order is pending, and lines are priced only on the way out of pending.
 // Its parameters are numbered as in insertOrder.
-func priceLines(tx *gorm.DB, orderID string, lines []productevents.ReservedLine) (total string, tooLarge bool, err error) {
+func priceLines(tx *gorm.DB, orderID string, lines []productevents.ReservedLine, shipping string) (total string, tooLarge bool, err error) {
 	products := make([]string, len(lines))
 	names := make([]string, len(lines))
 	prices := make([]string, len(lines))
@@ -282,8 +324,8 @@ func priceLines(tx *gorm.DB, orderID string, lines []productevents.ReservedLine)
 			 WHERE i.order_id = $1 AND i.product_id = l.product_id
 			RETURNING i.unit_price * i.quantity AS amount
 		)
-		SELECT coalesce(sum(amount), 0)::text AS total, coalesce(sum(amount), 0) > $5::numeric AS too_large FROM priced`,
-		orderID, products, names, prices, maxTotal).Scan(&out).Error
+		SELECT (coalesce(sum(amount), 0) + $6::numeric)::text AS total, coalesce(sum(amount), 0) + $6::numeric > $5::numeric AS too_large FROM priced`,
+		orderID, products, names, prices, maxTotal, shipping).Scan(&out).Error
 	if err != nil {
 		return "", false, fmt.Errorf("price the lines of order %s: %w", orderID, err)
 	}
@@ -321,7 +363,12 @@ func addTimeline(tx *gorm.DB, orderID string, entries ...timelineEntry) error {
 func toOrder(r orderRow) Order {
 	return Order{ID: r.ID, UserID: r.UserID, Status: r.Status, Total: r.Total, PaymentMethod: r.PaymentMethod,
 		PaymentState: r.PaymentState, CancelReason: r.CancelReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Items: []Item{}, Timeline: []TimeEntry{}, traceparent: r.Traceparent, Currency: r.currency()}
+		Items: []Item{}, Timeline: []TimeEntry{}, traceparent: r.Traceparent, Currency: r.currency(),
+		Subtotal:        r.Subtotal,
+		ShippingAddress: r.address(),
+		ShippingMethod:  ShippingChoice{Code: r.ShippingMethod, Label: r.ShippingLabel, Price: r.ShippingPrice},
+		Fulfilment: Fulfilment{State: r.FulfilmentState, Carrier: r.Carrier, TrackingNumber: r.TrackingNumber,
+			ShippedAt: r.ShippedAt, DeliveredAt: r.DeliveredAt}}
 }
 
 // currency is the order's currency, "" for an order placed before orders
@@ -331,6 +378,15 @@ func (r orderRow) currency() string {
 		return ""
 	}
 	return *r.Currency
+}
+
+// address is the order's shipping address; nil for pickup.
+func (c ShippingColumns) address() *Address {
+	if c.ShipCountry == nil {
+		return nil
+	}
+	return &Address{Name: deref(c.ShipName), Line1: deref(c.ShipLine1), Line2: deref(c.ShipLine2),
+		PostalCode: deref(c.ShipPostalCode), City: deref(c.ShipCity), Country: deref(c.ShipCountry)}
 }
 
 // sortItems puts lines in the order loadOrders reads them in: by product

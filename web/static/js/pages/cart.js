@@ -1,11 +1,12 @@
 // The cart and the checkout.
-import { post } from '../api.js';
+import { get, post } from '../api.js';
 import * as cart from '../cart.js';
 import { busy, h, replace } from '../dom.js';
 import { cents, money, paymentMethod, price } from '../format.js';
 import { actionError, field, showError } from '../forms.js';
 import { navigate } from '../router.js';
 import { currentUser } from '../session.js';
+import { addressFieldset, chosenShipping, shippingFieldset } from '../widgets/shipping-form.js';
 
 /** PAYMENT_METHODS are the test provider's cards and what each does; each
  * reads as the order pages name it (format.js). */
@@ -90,7 +91,7 @@ export function cartPage(ctx) {
 }
 
 /** checkoutPage places the order: /checkout */
-export function checkoutPage(ctx) {
+export async function checkoutPage(ctx) {
   ctx.title('Checkout');
   const lines = cart.lines();
   if (!lines.length) return emptyCart(ctx);
@@ -117,8 +118,14 @@ export function checkoutPage(ctx) {
   control.addEventListener('change', explain);
   explain();
 
+  const shipping = await get('/api/v1/shipping-methods', { signal: ctx.signal });
+  const currency = lines[0].currency;
+  const address = addressFieldset(shipping.countries);
+  const delivery = shippingFieldset(shipping.items, cart.subtotal(), currency, address);
+
   const submit = h('button', { type: 'submit', id: 'place-order' }, 'Place order');
   const form = h('form', { id: 'checkout-form', class: 'checkout', novalidate: true },
+    delivery, address,
     h('fieldset', {},
       h('legend', {}, 'Payment'),
       h('p', { class: 'note' }, 'This shop runs in test mode: pick a test card to see what happens to an order.'),
@@ -136,6 +143,7 @@ export function checkoutPage(ctx) {
       const order = await post('/api/v1/orders', {
         items: cart.lines().map((l) => ({ product_id: l.product_id, quantity: l.quantity })),
         payment_method: control.value,
+        ...chosenShipping(form, shipping.items),
       }, { headers: { 'Idempotency-Key': cart.checkoutKey() } });
       cart.clear();
       navigate(`/orders/${order.id}`);

@@ -5,6 +5,7 @@ import { busy, h, replace } from '../dom.js';
 import { cents, clock, humanize, money, paymentMethod, price, shortID, when } from '../format.js';
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
+import { drawShipping } from '../widgets/fulfilment.js';
 import { FINAL, NOT_CHARGED, customerRef, orderCard, statusBadge, timeline, totalText, traceRef } from '../widgets/order.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
@@ -46,7 +47,9 @@ function explain(o) {
  * cancelled one what was charged and refunded. Rows of [label, text, id]. */
 function settlement(o) {
   const total = totalText(o);
-  const rows = [['Total', total === NOT_CHARGED ? 'Not charged' : total, 'order-total']];
+  const rows = [];
+  if (o.shipping_method) rows.push([`Shipping: ${o.shipping_method.label}`, price(o.shipping_method.price, o.currency), 'order-shipping-price']);
+  rows.push(['Total', total === NOT_CHARGED ? 'Not charged' : total, 'order-total']);
   if (o.status !== 'cancelled') return rows;
   const charged = ['captured', 'refund_requested', 'refunded'].includes(o.payment_state);
   rows.push(['Charged', charged && o.total !== null ? price(o.total, o.currency) : 'Nothing', 'order-charged']);
@@ -99,6 +102,7 @@ export async function orderPage(ctx) {
   const live = h('p', { class: 'live', id: 'order-live' });
   const items = h('section', { 'aria-labelledby': 'items-heading' });
   const steps = h('section', { 'aria-labelledby': 'timeline-heading' });
+  const shipping = h('div', { class: 'order-shipping' });
   const payments = h('section', { 'aria-labelledby': 'payments-heading', hidden: true });
   const cancelButton = h('button', { type: 'button', id: 'cancel-order', class: 'secondary' }, 'Cancel order');
   const actions = h('div', { class: 'order-actions', hidden: true }, cancelButton, actionError('cancel-error'));
@@ -112,6 +116,7 @@ export async function orderPage(ctx) {
       h('p', { class: 'muted' }, `${paid(order)} ${paymentMethod(order.payment_method)}. Placed ${when(order.created_at)}.`),
       order.trace_id ? h('p', { class: 'order-trace', id: 'order-trace' }, 'Placed in ', traceRef(order), '.') : null);
     replace(steps, h('h2', { id: 'timeline-heading' }, 'Timeline'), timeline(order, 'order-timeline'));
+    drawShipping(shipping, order, isStaff(), (o) => { order = o; draw(); });
     actions.hidden = FINAL.has(order.status);
     if (!paymentsShown && FINAL.has(order.status) && settledPayment.has(order.payment_state)) {
       paymentsShown = true;
@@ -176,7 +181,7 @@ export async function orderPage(ctx) {
     h('p', { class: 'crumbs' }, h('a', { href: isStaff() && order.user_id !== currentUser().id ? '/staff/orders' : '/orders' }, '← Orders')),
     h('h1', {}, `Order ${shortID(order.id)}`),
     isStaff() && order.user_id !== currentUser().id ? h('p', { id: 'order-customer' }, customerRef(order)) : null,
-    statusLine, live, actions, items, steps, payments);
+    statusLine, live, actions, items, shipping, steps, payments);
   draw();
   follow();
 }

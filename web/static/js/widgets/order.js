@@ -79,6 +79,8 @@ export function orderCard(o, withTimeline) {
     h('p', {}, `${n} item${n === 1 ? '' : 's'} · ${total === NOT_CHARGED ? total : `total ${total}`} · ${paymentMethod(o.payment_method)}`,
       o.cancel_reason ? ` · ${humanize(o.cancel_reason).toLowerCase()}` : '',
       withTimeline ? h('span', { class: 'muted' }, ' · ', customerRef(o)) : ''),
+    withTimeline && o.shipping_method ? h('p', { class: 'order-fulfilment' }, `${o.shipping_method.label} · ${humanize(o.fulfilment.state).toLowerCase()}`,
+      o.shipping_address ? ` · to ${o.shipping_address.city}, ${o.shipping_address.country}` : '') : null,
     withTimeline && o.trace_id ? h('p', { class: 'order-trace' }, traceRef(o)) : null,
     withTimeline ? h('details', { class: 'order-timeline' },
       h('summary', {}, `Timeline (${o.timeline.length} step${o.timeline.length === 1 ? '' : 's'})`),
