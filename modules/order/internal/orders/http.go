@@ -22,6 +22,9 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.GET("/orders", user, h.list)
 	api.GET("/orders/:id", user, h.get)
 	api.POST("/orders/:id/cancel", user, h.cancel)
+	staff := auth.RequireRole(auth.RoleAdmin)
+	api.POST("/orders/:id/refunds", staff, httpx.LimitBody(maxPlaceOrderBytes), h.refund)
+	api.POST("/orders/:id/returns", staff, httpx.LimitBody(maxPlaceOrderBytes), h.returned)
 }
 
 func validKey(k string) bool {

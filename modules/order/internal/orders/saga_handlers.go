@@ -211,8 +211,24 @@ func (s *Service) OnPaymentFailed(ctx context.Context, tx *gorm.DB, ev paymentev
 		effect{detail: "payment failed: " + strings.ReplaceAll(ev.Reason, "_", " ")})
 }
 
-// OnPaymentRefunded records the refund.
+// OnPaymentRefunded records the refund: one the order asked for (staff
+// refunding a confirmed order) is settled and counted; any other is the
+// refund of a charge that came after the order ended, a saga step.
 func (s *Service) OnPaymentRefunded(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentRefunded) error {
+	if _, ok, err := lockOrder(tx, ev.OrderID); err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("%s for unknown order %s", PaymentRefunded, ev.OrderID)
+		}
+		return err
+	}
+	md, _ := bus.MessageMetadata(ctx)
+	at := ev.RefundedAt.UTC()
+	if known, err := s.settleRefund(tx, ev.OrderID, ev.RefundID, md.MessageID, at); err != nil || known {
+		return err
+	}
+	if err := recordLateRefund(tx, ev.OrderID, ev.RefundID, ev.Amount, at); err != nil {
+		return err
+	}
 	return s.step(ctx, tx, ev.OrderID, PaymentRefunded, func(orderRow) (Input, effect, error) {
 		return PaymentRefunded, effect{detail: "refunded " + ev.Amount}, nil
 	})

@@ -28,11 +28,14 @@ type orderRow struct {
 	Traceparent *string
 	// PaymentRequestedAt is when the order asked for its payment.
 	PaymentRequestedAt *time.Time
+	RefundedAmount     string
+	RefundState        RefundState
 }
 
 // orderColumns are an order's columns as orderRow reads them.
 const orderColumns = `id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at,
-	traceparent, payment_requested_at`
+	traceparent, payment_requested_at, refunded_amount::text AS refunded_amount,
+	CASE WHEN refunded_amount = 0 THEN 'none' WHEN refunded_amount < total_amount THEN 'partly_refunded' ELSE 'refunded' END AS refund_state`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders`
 
@@ -318,6 +321,7 @@ func addTimeline(tx *gorm.DB, orderID string, entries ...timelineEntry) error {
 func toOrder(r orderRow) Order {
 	return Order{ID: r.ID, UserID: r.UserID, Status: r.Status, Total: r.Total, PaymentMethod: r.PaymentMethod,
 		PaymentState: r.PaymentState, CancelReason: r.CancelReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Refunded: r.RefundedAmount, RefundState: r.RefundState, Refunds: []Refund{},
 		Items: []Item{}, Timeline: []TimeEntry{}, traceparent: r.Traceparent}
 }
 
@@ -344,7 +348,8 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 		OrderID string
 		Item
 	}
-	if err := db.WithContext(ctx).Raw(`SELECT order_id, product_id, quantity, name, unit_price::text AS unit_price
+	if err := db.WithContext(ctx).Raw(`SELECT order_id, product_id, quantity, name, unit_price::text AS unit_price,
+			refunded_quantity, returned_quantity
 		FROM order_items WHERE order_id IN ? ORDER BY order_id, product_id`, ids).Scan(&items).Error; err != nil {
 		return nil, fmt.Errorf("order items: %w", err)
 	}
@@ -363,6 +368,13 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 	for _, s := range steps {
 		o := &out[index[s.OrderID]]
 		o.Timeline = append(o.Timeline, s.TimeEntry)
+	}
+	refunds, err := refundsOf(ctx, db, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, rs := range refunds {
+		out[index[id]].Refunds = rs
 	}
 	return out, nil
 }
