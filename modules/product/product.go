@@ -38,6 +38,7 @@ const (
 	HandlerCommitStock     = "product.commit_stock"
 	HandlerReleaseOnCancel = "product.release_on_cancel"
 	HandlerReleaseOnReject = "product.release_on_reject"
+	HandlerOnOrderReturned = "product.on_order_returned"
 )
 
 // Definition is the product module as the composition root sees it,
@@ -48,7 +49,7 @@ func Definition(cfg Config) module.Definition {
 		Schema:         Schema,
 		OpenAPI:        openAPI,
 		Paths:          []string{"/api/v1/products", "/api/v1/categories"},
-		Handlers:       []string{HandlerReserveStock, HandlerCommitStock, HandlerReleaseOnCancel, HandlerReleaseOnReject},
+		Handlers:       []string{HandlerReserveStock, HandlerCommitStock, HandlerReleaseOnCancel, HandlerReleaseOnReject, HandlerOnOrderReturned},
 		RegisterEvents: RegisterEvents,
 		New: func(d module.Deps) (module.Instance, error) {
 			return New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg}), nil
@@ -85,7 +86,8 @@ func RegisterEvents(r *bus.Registry) {
 
 // New builds the module and subscribes its handlers to the order saga's
 // events: reserve on order.placed, sell on order.confirmed, release on
-// order.cancelled and order.rejected. Each is idempotent per order.
+// order.cancelled and order.rejected, restock on order.returned. Each is
+// idempotent per order (per return for order.returned).
 func New(d Deps) *Module {
 	m := &Module{svc: catalog.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config), db: d.DB, bus: d.Bus}
 	// Stock handlers lock product rows that every order shares, each
@@ -105,6 +107,9 @@ func New(d Deps) *Module {
 	})
 	bus.Handle(d.Bus, HandlerReleaseOnReject, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderRejected) error {
 		return m.svc.Release(ctx, tx, ev.OrderID, "rejected")
+	})
+	bus.Handle(d.Bus, HandlerOnOrderReturned, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderReturned) error {
+		return m.svc.Restock(ctx, tx, ev)
 	})
 	return m
 }

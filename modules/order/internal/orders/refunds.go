@@ -38,7 +38,7 @@ type Refund struct {
 	Amount     string      `json:"amount"`
 	Status     string      `json:"status"` // requested, succeeded
 	Reason     string      `json:"reason"`
-	Lines      []OrderLine `json:"lines"` // empty for a refund of an amount
+	Lines      []OrderLine `json:"lines" gorm:"-"` // empty for a refund of an amount
 	CreatedAt  time.Time   `json:"created_at"`
 	RefundedAt *time.Time  `json:"refunded_at"`
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"gorm.io/gorm"
 
@@ -221,13 +222,17 @@ func (s *Service) OnPaymentRefunded(ctx context.Context, tx *gorm.DB, ev payment
 		}
 		return err
 	}
-	md, _ := bus.MessageMetadata(ctx)
-	at := ev.RefundedAt.UTC()
-	if known, err := s.settleRefund(tx, ev.OrderID, ev.RefundID, md.MessageID, at); err != nil || known {
-		return err
-	}
-	if err := recordLateRefund(tx, ev.OrderID, ev.RefundID, ev.Amount, at); err != nil {
-		return err
+	// A refund without a valid id (none is published so) is counted by
+	// the saga alone.
+	if u, err := uuid.Parse(ev.RefundID); err == nil && u.String() == ev.RefundID {
+		md, _ := bus.MessageMetadata(ctx)
+		at := ev.RefundedAt.UTC()
+		if known, err := s.settleRefund(tx, ev.OrderID, ev.RefundID, md.MessageID, at); err != nil || known {
+			return err
+		}
+		if err := recordLateRefund(tx, ev.OrderID, ev.RefundID, ev.Amount, at); err != nil {
+			return err
+		}
 	}
 	return s.step(ctx, tx, ev.OrderID, PaymentRefunded, func(orderRow) (Input, effect, error) {
 		return PaymentRefunded, effect{detail: "refunded " + ev.Amount}, nil
