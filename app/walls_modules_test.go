@@ -218,6 +218,7 @@ func TestModules_HandlerNamesArePinned(t *testing.T) {
 		{"product.HandlerCommitStock", product.HandlerCommitStock, "product.commit_stock"},
 		{"product.HandlerReleaseOnCancel", product.HandlerReleaseOnCancel, "product.release_on_cancel"},
 		{"product.HandlerReleaseOnReject", product.HandlerReleaseOnReject, "product.release_on_reject"},
+		{"product.HandlerOnOrderReturned", product.HandlerOnOrderReturned, "product.on_order_returned"},
 	}
 	var want []string
 	for _, p := range pinned {

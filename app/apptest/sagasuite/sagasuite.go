@@ -31,6 +31,7 @@ var Cases = []Case{
 	{"NotEnoughStockIsRejected", NotEnoughStockIsRejected},
 	{"CustomerCancelsWhileAwaitingPaymentAndStockComesBack", CustomerCancelsWhileAwaitingPaymentAndStockComesBack},
 	{"IdempotencyKeyTwiceMakesOneOrderAndOneCharge", IdempotencyKeyTwiceMakesOneOrderAndOneCharge},
+	{"StaffRefundAndReturnAfterConfirmation", StaffRefundAndReturnAfterConfirmation},
 }
 
 // Run runs every case against shop, as parallel subtests of t.
