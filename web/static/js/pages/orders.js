@@ -6,6 +6,7 @@ import { cents, clock, humanize, money, price, shortID, when } from '../format.j
 import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
 import { FINAL, orderCard, statusBadge, timeline, traceRef } from '../widgets/order.js';
+import { refundSummary, staffRefundActions } from './staff-refunds.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {
@@ -83,7 +84,10 @@ export async function orderPage(ctx) {
   const payments = h('section', { 'aria-labelledby': 'payments-heading', hidden: true });
   const cancelButton = h('button', { type: 'button', id: 'cancel-order', class: 'secondary' }, 'Cancel order');
   const actions = h('div', { class: 'order-actions', hidden: true }, cancelButton, actionError('cancel-error'));
+  const refunds = h('div', { id: 'refunds-box' });
+  const staffRefunds = h('div', { id: 'staff-refunds-box' });
   let paymentsShown = false;
+  let refundsDrawn = '';
 
   const draw = () => {
     replace(statusLine,
@@ -93,6 +97,18 @@ export async function orderPage(ctx) {
       h('p', { class: 'muted' }, `Paying with ${order.payment_method}. Placed ${when(order.created_at)}.`),
       order.trace_id ? h('p', { class: 'order-trace', id: 'order-trace' }, 'Placed in ', traceRef(order), '.') : null);
     replace(steps, h('h2', { id: 'timeline-heading' }, 'Timeline'), timeline(order, 'order-timeline'));
+    replace(refunds, refundSummary(order));
+    // When refunds or returns changed, the payment is read again; the
+    // staff's forms are drawn again only then, so that polling keeps what
+    // staff are typing.
+    const drawn = JSON.stringify([order.status, order.refunds, order.items]);
+    if (drawn !== refundsDrawn) {
+      refundsDrawn = drawn;
+      paymentsShown = false;
+      if (isStaff()) {
+        replace(staffRefunds, order.status === 'confirmed' ? staffRefundActions(order, url, (o) => { order = o; draw(); follow(); }, ctx.signal) : null);
+      }
+    }
     actions.hidden = FINAL.has(order.status);
     if (!paymentsShown && FINAL.has(order.status) && settledPayment.has(order.payment_state)) {
       paymentsShown = true;
@@ -125,7 +141,8 @@ export async function orderPage(ctx) {
   let timer = 0;
   let polls = 0;
   const delays = [300, 500, 700, 1000, 1500];
-  const settled = () => FINAL.has(order.status) && !['requested', 'refund_requested'].includes(order.payment_state);
+  const settled = () => FINAL.has(order.status) && !['requested', 'refund_requested'].includes(order.payment_state)
+    && !(order.refunds || []).some((r) => r.status === 'requested');
   const follow = () => {
     clearTimeout(timer);
     if (settled()) {
@@ -156,7 +173,7 @@ export async function orderPage(ctx) {
   replace(ctx.main,
     h('p', { class: 'crumbs' }, h('a', { href: isStaff() && order.user_id !== currentUser().id ? '/staff/orders' : '/orders' }, '← Orders')),
     h('h1', {}, `Order ${shortID(order.id)}`),
-    statusLine, live, actions, items, steps, payments);
+    statusLine, live, actions, items, refunds, staffRefunds, steps, payments);
   draw();
   follow();
 }
