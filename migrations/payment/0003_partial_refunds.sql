@@ -30,8 +30,15 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
-CREATE TRIGGER refunds_within_capture AFTER INSERT OR UPDATE OF amount, status, payment_id ON refunds
+-- A row is checked when it starts to count: inserted, or changed in
+-- amount, payment or out of 'failed'. The worker's moves of a refund
+-- (pending, processing, succeeded) change none of these, so they take no
+-- lock on the payment.
+CREATE TRIGGER refunds_within_capture AFTER INSERT ON refunds
     FOR EACH ROW WHEN (NEW.status <> 'failed') EXECUTE FUNCTION refunds_within_capture();
+CREATE TRIGGER refunds_within_capture_on_change AFTER UPDATE ON refunds
+    FOR EACH ROW WHEN (NEW.status <> 'failed' AND (OLD.status = 'failed' OR NEW.amount <> OLD.amount OR NEW.payment_id <> OLD.payment_id))
+    EXECUTE FUNCTION refunds_within_capture();
 
 -- The test provider refunds a capture in parts too; TestMode checks that
 -- its refunds stay within the capture.
@@ -41,6 +48,7 @@ CREATE INDEX test_provider_refunds_idx ON test_provider_operations (target) WHER
 -- +goose Down
 DROP INDEX test_provider_refunds_idx;
 CREATE UNIQUE INDEX test_provider_one_refund ON test_provider_operations (target) WHERE kind = 'refund';
+DROP TRIGGER refunds_within_capture_on_change ON refunds;
 DROP TRIGGER refunds_within_capture ON refunds;
 DROP FUNCTION refunds_within_capture();
 DROP INDEX refunds_payment_idx;

@@ -317,3 +317,37 @@ func names(t *testing.T, r *testkit.Response, field string) bool {
 	}
 	return false
 }
+
+// TestRefund_ALateChargeRefundedShowsAsARefund: the saga's own refund of a
+// charge that came after the order was cancelled is a refund of the order
+// too (refunded, refund_state, refunds), counted once.
+func TestRefund_ALateChargeRefundedShowsAsARefund(t *testing.T) {
+	t.Parallel()
+	o := startOrders(t, order.Config{})
+	_, customer := o.Auth.Customer()
+	placed := o.placed(t, customer)
+	o.reserve(t, placed.ID)
+	o.waitStatus(t, customer, placed.ID, "awaiting_payment")
+	if r := o.api.Do("POST", "/api/v1/orders/"+placed.ID+"/cancel", nil, testkit.Bearer(customer)); r.Status != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	o.pay(t, placed.ID)
+	testkit.Eventually(t, "the late charge to be refunded", func() bool {
+		return len(o.busPayloads(t, "payment.refund_requested.v1", placed.ID)) == 1
+	})
+	refund := paymentevents.PaymentRefunded{OrderID: placed.ID, PaymentID: uuid.NewString(), RefundID: uuid.NewString(),
+		Amount: "10.00", RefundedAt: time.Now().UTC()}
+	o.publish(t, refund, refund)
+	var got refundedOrderJSON
+	testkit.Eventually(t, "the refund to show", func() bool {
+		got = o.refunded(t, customer, placed.ID)
+		return got.RefundState == "refunded"
+	})
+	if got.Status != "cancelled" || got.Refunded != "10.00" || len(got.Refunds) != 1 || got.Refunds[0].ID != refund.RefundID ||
+		got.Refunds[0].Status != "succeeded" {
+		t.Fatalf("cancelled order refunded: %+v, want one succeeded refund of 10.00", got)
+	}
+	if ps := o.get(t, customer, placed.ID).PaymentState; ps != "refunded" {
+		t.Errorf("payment state %s, want refunded", ps)
+	}
+}
