@@ -190,8 +190,6 @@ func StartSplit(tb testing.TB, opts SplitOptions) *Split {
 			"MODSHOP_LOG_LEVEL":        level,
 			"MODSHOP_DB_MAX_CONNS":     "2",
 			"MODSHOP_SHUTDOWN_TIMEOUT": "5s",
-			// Every case of the suites registers its customers from 127.0.0.1.
-			"MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT": "1000",
 		}
 		if moduleOf(m) != allModules { // sessions are checked with the user module's process
 			env["MODSHOP_DATABASE_URL"] = s.ModuleDatabases[moduleOf(m)]
