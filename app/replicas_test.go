@@ -57,7 +57,7 @@ func TestReplicas(t *testing.T) {
 			"MODSHOP_DB_MAX_CONNS": "4",
 		},
 	})
-	// The test's own registrations from 127.0.0.1 (the saga suite's seven,
+	// The test's own registrations from 127.0.0.1 (the saga suite's eight,
 	// two worlds here) stay within MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT
 	// (10); the other subtests play clients of their own.
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })

@@ -32,8 +32,8 @@ func TestSaga_PaymentPastDeadlineCancelsAndTheLateChargeIsRefunded(t *testing.T)
 	}
 	shop.CheckInvariants(t)
 	_, pays := w.Payments(t, customer, o.ID)
-	if len(pays.Items) != 1 || pays.Items[0].Status != "captured" || len(pays.Items[0].Refunds) != 1 || pays.Items[0].Refunds[0].Amount != pays.Items[0].Amount {
-		t.Fatalf("payments after a late charge: %+v, want one capture refunded in full", pays)
+	if len(pays.Items) != 1 || pays.Items[0].Status != "refunded" || len(pays.Items[0].Refunds) != 1 || pays.Items[0].Refunds[0].Amount != pays.Items[0].Amount {
+		t.Fatalf("payments after a late charge: %+v, want one capture refunded in full (status refunded)", pays)
 	}
 	if got := w.Available(t, "SLOW"); got != 3 {
 		t.Fatalf("available %d, want 3", got)

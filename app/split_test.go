@@ -34,6 +34,8 @@ func TestSplit(t *testing.T) {
 	split := apptest.StartSplit(t, apptest.SplitOptions{Env: tracingEnv(map[string]string{
 		"MODSHOP_STOCK_TIMEOUT":   "10m",
 		"MODSHOP_PAYMENT_TIMEOUT": "10m",
+		// The saga suite and the subtests register their customers from 127.0.0.1.
+		"MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT": "100",
 	}, recv)})
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
 	t.Run("one trace per order", func(t *testing.T) { oneTracePerOrder(t, split, recv) })
@@ -51,6 +53,8 @@ func TestSplitDatabases(t *testing.T) {
 	split := apptest.StartSplit(t, apptest.SplitOptions{DatabasePerModule: true, Env: tracingEnv(map[string]string{
 		"MODSHOP_STOCK_TIMEOUT":   "10m",
 		"MODSHOP_PAYMENT_TIMEOUT": "10m",
+		// The saga suite and the subtests register their customers from 127.0.0.1.
+		"MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT": "100",
 	}, recv)})
 	for m, url := range split.ModuleDatabases {
 		for n, other := range split.ModuleDatabases {
@@ -79,6 +83,8 @@ func TestSplitReplicas(t *testing.T) {
 		Env: map[string]string{
 			"MODSHOP_STOCK_TIMEOUT":   "10m",
 			"MODSHOP_PAYMENT_TIMEOUT": "10m",
+			// The saga suite and the subtests register their customers from 127.0.0.1.
+			"MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT": "100",
 		},
 	})
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })

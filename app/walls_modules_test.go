@@ -227,6 +227,7 @@ func TestModules_HandlerNamesArePinned(t *testing.T) {
 		{"order.HandlerOnUserBackfilled", order.HandlerOnUserBackfilled, "order.on_user_backfilled"},
 		{"product.HandlerOnBackfillRequested", product.HandlerOnBackfillRequested, "product.on_backfill_requested"},
 		{"user.HandlerOnBackfillRequested", user.HandlerOnBackfillRequested, "user.on_backfill_requested"},
+		{"product.HandlerOnOrderReturned", product.HandlerOnOrderReturned, "product.on_order_returned"},
 	}
 	var want []string
 	for _, p := range pinned {

@@ -18,17 +18,27 @@ import (
 // invariants of docs/design.md (The order saga) across every module's schema, failing loudly on
 // each violation:
 //   - stock never negative; reserved equals the sum of active reservations;
-//     on hand equals initial + restocks - sold (the movement ledger);
+//     on hand equals initial + restocks - sold + returned (the movement
+//     ledger); goods come back only as far as they were sold, and every
+//     return an order recorded reached the stock, once;
 //   - every order reaches a final status;
-//   - a confirmed order has exactly one captured payment, no refund, and one
-//     committed reservation;
+//   - a confirmed order has exactly one captured payment (which staff may
+//     have refunded in part or in full) and one committed reservation;
 //   - a cancelled or rejected order has no net charge and no active reservation;
 //   - an order's payment state agrees with its payment and refunds: none, no
 //     payment; requested, no outcome (no payment: its request was never
-//     applied); captured or failed, a payment of that status and no refund;
-//     refund requested, a captured payment not refunded; refunded, a
-//     captured payment and its one succeeded refund;
+//     applied); captured or failed, a payment of that status and, unless
+//     the order is confirmed, no refund; refund requested, a captured
+//     payment not refunded; refunded, a captured payment and its one
+//     succeeded refund;
+//   - the refunds of a payment that have not failed never add up to more
+//     than its capture, and only a captured payment has refunds;
+//   - an order's refunded amount (hence its refund_state) is the sum of its
+//     payment's succeeded refunds, refund by refund, and every refund the
+//     order asked for was carried out;
 //   - each message's effect is applied once.
+//
+// docs/adr/0033 gives the rules of refunds and returns.
 //
 // It reads as the database superuser: it is a test of the whole, so it may
 // look across the module walls that the code itself may not. Tests that
@@ -113,7 +123,7 @@ func invariantViolations(t testing.TB, db *sql.DB) []string {
 		               FROM products.reservation_lines l JOIN products.reservations r USING (order_id)
 		              WHERE r.state = 'active' GROUP BY l.product_id) a USING (product_id)
 		 WHERE i.reserved <> coalesce(a.active, 0)`)
-	check("on hand differs from initial + restocks - sold", `
+	check("on hand differs from initial + restocks - sold + returned", `
 		SELECT i.product_id, i.on_hand, coalesce(m.total, 0) AS ledger
 		  FROM products.inventory i
 		  LEFT JOIN (SELECT product_id, sum(delta) AS total FROM products.stock_movements GROUP BY product_id) m USING (product_id)
@@ -129,19 +139,52 @@ func invariantViolations(t testing.TB, db *sql.DB) []string {
 	check("a sale was recorded twice", `
 		SELECT order_id, product_id, count(*) FROM products.stock_movements WHERE kind = 'sale'
 		 GROUP BY order_id, product_id HAVING count(*) > 1`)
+	check("goods came back that were not sold", `
+		SELECT order_id::text AS order_id, product_id::text AS product_id,
+		       sum(-delta) FILTER (WHERE kind = 'sale') AS sold, sum(delta) FILTER (WHERE kind = 'return') AS returned
+		  FROM products.stock_movements WHERE kind IN ('sale', 'return') AND order_id IS NOT NULL
+		 GROUP BY order_id, product_id
+		HAVING coalesce(sum(delta) FILTER (WHERE kind = 'return'), 0) > coalesce(sum(-delta) FILTER (WHERE kind = 'sale'), 0)`)
+	check("a return the order recorded did not reach the stock once", `
+		SELECT coalesce(o.return_id, m.return_id)::text AS return_id, coalesce(o.product_id, m.product_id)::text AS product_id,
+		       o.quantity AS order_says, m.quantity AS stock_says
+		  FROM (SELECT l.return_id, l.product_id, l.quantity FROM orders.order_return_lines l
+		          JOIN products.products p ON p.id = l.product_id) o
+		  FULL JOIN (SELECT return_id, product_id, sum(delta) AS quantity FROM products.stock_movements
+		              WHERE kind = 'return' GROUP BY return_id, product_id) m
+		    ON m.return_id = o.return_id AND m.product_id = o.product_id
+		 WHERE o.quantity IS DISTINCT FROM m.quantity`)
 	check("a message moved an order twice", `
 		SELECT order_id, message_id, step, count(*) FROM orders.order_timeline WHERE message_id IS NOT NULL
 		 GROUP BY order_id, message_id, step HAVING count(*) > 1`)
 	if hasSchema(db, "payments") {
-		check("a confirmed order does not have exactly one captured, unrefunded payment", `
-			SELECT o.id, count(p.id) FILTER (WHERE p.status = 'captured') AS captured,
-			       count(r.id) FILTER (WHERE r.status = 'succeeded') AS refunds
+		check("a confirmed order does not have exactly one captured payment", `
+			SELECT o.id, count(p.id) FILTER (WHERE p.status = 'captured') AS captured
 			  FROM orders.orders o
 			  LEFT JOIN payments.payments p ON p.order_id = o.id
-			  LEFT JOIN payments.refunds r ON r.payment_id = p.id
 			 WHERE o.status = 'confirmed'
 			 GROUP BY o.id
-			HAVING count(p.id) FILTER (WHERE p.status = 'captured') <> 1 OR count(r.id) FILTER (WHERE r.status = 'succeeded') <> 0`)
+			HAVING count(p.id) FILTER (WHERE p.status = 'captured') <> 1`)
+		check("refunds exceed a payment's capture", `
+			SELECT p.id::text AS payment_id, p.order_id::text AS order_id, p.status, p.amount, sum(r.amount) AS refunds
+			  FROM payments.payments p JOIN payments.refunds r ON r.payment_id = p.id AND r.status <> 'failed'
+			 GROUP BY p.id, p.order_id, p.status, p.amount
+			HAVING p.status <> 'captured' OR sum(r.amount) > p.amount`)
+		check("an order's refunded amount disagrees with its payment's succeeded refunds", `
+			SELECT o.id::text AS order_id, o.refunded_amount, coalesce(pr.amount, 0) AS payment_refunded,
+			       coalesce(orf.amount, 0) AS order_refunds_succeeded
+			  FROM orders.orders o
+			  LEFT JOIN (SELECT p.order_id, sum(r.amount) AS amount FROM payments.refunds r JOIN payments.payments p ON p.id = r.payment_id
+			              WHERE r.status = 'succeeded' GROUP BY p.order_id) pr ON pr.order_id = o.id
+			  LEFT JOIN (SELECT order_id, sum(amount) AS amount FROM orders.order_refunds WHERE status = 'succeeded' GROUP BY order_id) orf
+			    ON orf.order_id = o.id
+			 WHERE o.refunded_amount <> coalesce(pr.amount, 0) OR o.refunded_amount <> coalesce(orf.amount, 0)`)
+		check("a refund the order asked for or heard of is not the payment's succeeded refund", `
+			SELECT o.id::text AS refund_id, o.order_id::text AS order_id, o.status, o.amount, r.status AS payment_says, r.amount AS payment_amount
+			  FROM orders.order_refunds o
+			  LEFT JOIN payments.refunds r ON r.id = o.id
+			  LEFT JOIN payments.payments p ON p.id = r.payment_id
+			 WHERE o.status <> 'succeeded' OR r.id IS NULL OR r.status <> 'succeeded' OR p.order_id <> o.order_id OR r.amount <> o.amount`)
 		check("a cancelled or rejected order has a net charge", `
 			SELECT o.id, o.status,
 			       coalesce(sum(p.amount) FILTER (WHERE p.status = 'captured'), 0) AS captured,
@@ -168,7 +211,7 @@ func invariantViolations(t testing.TB, db *sql.DB) []string {
 			HAVING NOT coalesce(CASE o.payment_state
 			         WHEN 'none' THEN p.status IS NULL
 			         WHEN 'requested' THEN p.status IS NULL OR p.status IN ('pending', 'processing')
-			         WHEN 'captured' THEN p.status = 'captured' AND count(r.id) = 0
+			         WHEN 'captured' THEN p.status = 'captured' AND (o.status = 'confirmed' OR count(r.id) = 0)
 			         WHEN 'failed' THEN p.status = 'failed' AND count(r.id) = 0
 			         WHEN 'refund_requested' THEN p.status = 'captured' AND count(r.id) FILTER (WHERE r.status = 'succeeded') = 0
 			         WHEN 'refunded' THEN p.status = 'captured' AND count(r.id) FILTER (WHERE r.status = 'succeeded') = 1

@@ -106,7 +106,8 @@ type Module struct{ svc *orders.Service }
 // RegisterEvents adds the module's events to the bus registry.
 func RegisterEvents(r *bus.Registry) {
 	r.Register(events.OrderPlaced{}, events.OrderConfirmed{}, events.OrderCancelled{}, events.OrderRejected{},
-		events.PaymentRequested{}, events.RefundRequested{}, bus.BackfillRequested{}, events.OrderShipped{}, events.OrderDelivered{})
+		events.PaymentRequested{}, events.RefundRequested{}, bus.BackfillRequested{}, events.OrderShipped{}, events.OrderDelivered{},
+		events.OrderReturned{})
 }
 
 // New builds the module and subscribes the saga to the events that move it.

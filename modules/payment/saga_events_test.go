@@ -197,9 +197,9 @@ func TestRefund_AfterCaptureRefundsOnceAndTheLedgerNetsZero(t *testing.T) {
 		t.Fatalf("payments = %+v, want one", pays)
 	}
 	p := pays[0]
-	if p.Status != "captured" || p.Amount != "31.40" || p.RefundedAmount != "31.40" || p.NetAmount != "0.00" ||
+	if p.Status != "refunded" || p.Amount != "31.40" || p.RefundedAmount != "31.40" || p.NetAmount != "0.00" ||
 		len(p.Refunds) != 1 || p.Refunds[0].Status != "succeeded" || p.Refunds[0].Amount != "31.40" || p.Refunds[0].Reason != "payment_after_cancel" {
-		t.Errorf("payment = %+v, want captured 31.40 refunded in full, netting 0.00", p)
+		t.Errorf("payment = %+v, want 31.40 refunded in full (status refunded), netting 0.00", p)
 	}
 	captured := testkit.QueryInt(t, db, `SELECT coalesce(sum(amount) * 100, 0)::bigint FROM payments.payments WHERE order_id = $1 AND status = 'captured'`, order)
 	back := testkit.QueryInt(t, db, `SELECT coalesce(sum(r.amount) * 100, 0)::bigint FROM payments.refunds r

@@ -42,6 +42,7 @@ const (
 	// HandlerOnBackfillRequested publishes the catalog, a page at a time,
 	// for a copy of it that is new or rebuilt (bus.AnswerBackfills).
 	HandlerOnBackfillRequested = "product.on_backfill_requested"
+	HandlerOnOrderReturned     = "product.on_order_returned"
 )
 
 // Definition is the product module as the composition root sees it,
@@ -53,7 +54,7 @@ func Definition(cfg Config) module.Definition {
 		OpenAPI: openAPI,
 		Paths:   []string{"/api/v1/products", "/api/v1/categories"},
 		Handlers: []string{HandlerReserveStock, HandlerCommitStock, HandlerReleaseOnCancel, HandlerReleaseOnReject,
-			HandlerOnBackfillRequested},
+			HandlerOnBackfillRequested, HandlerOnOrderReturned},
 		RegisterEvents: RegisterEvents,
 		New: func(d module.Deps) (module.Instance, error) {
 			m := New(Deps{DB: d.DB, Bus: d.Bus, Log: d.Log, Config: cfg})
@@ -101,7 +102,8 @@ func RegisterEvents(r *bus.Registry) {
 
 // New builds the module and subscribes its handlers to the order saga's
 // events: reserve on order.placed, sell on order.confirmed, release on
-// order.cancelled and order.rejected. Each is idempotent per order.
+// order.cancelled and order.rejected, restock on order.returned. Each is
+// idempotent per order (per return for order.returned).
 func New(d Deps) *Module {
 	m := &Module{svc: catalog.NewService(d.DB, d.Bus, d.Log.With("module", Name), d.Config), db: d.DB, bus: d.Bus}
 	// Stock handlers lock product rows that every order shares, each
@@ -123,6 +125,9 @@ func New(d Deps) *Module {
 		return m.svc.Release(ctx, tx, ev.OrderID, "rejected")
 	})
 	bus.AnswerBackfills(d.Bus, HandlerOnBackfillRequested, Name, consumer, m.svc.BackfillPage)
+	bus.Handle(d.Bus, HandlerOnOrderReturned, consumer, func(ctx context.Context, tx *gorm.DB, ev orderevents.OrderReturned) error {
+		return m.svc.Restock(ctx, tx, ev)
+	})
 	return m
 }
 

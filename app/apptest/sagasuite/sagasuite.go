@@ -32,6 +32,7 @@ var Cases = []Case{
 	{"CustomerCancelsWhileAwaitingPaymentAndStockComesBack", CustomerCancelsWhileAwaitingPaymentAndStockComesBack},
 	{"IdempotencyKeyTwiceMakesOneOrderAndOneCharge", IdempotencyKeyTwiceMakesOneOrderAndOneCharge},
 	{"ShippedOrderIsChargedWithShippingAndShips", ShippedOrderIsChargedWithShippingAndShips},
+	{"StaffRefundAndReturnAfterConfirmation", StaffRefundAndReturnAfterConfirmation},
 }
 
 // Run runs every case against shop, as parallel subtests of t.

@@ -16,6 +16,7 @@ const (
 	OrderConfirmedV1 = "order.confirmed.v1"
 	OrderCancelledV1 = "order.cancelled.v1"
 	OrderRejectedV1  = "order.rejected.v1"
+	OrderReturnedV1  = "order.returned.v1"
 	// The order asks the payment module to charge or refund; the names say
 	// what is asked of payment, the events belong to the order saga.
 	PaymentRequestedV1 = "payment.requested.v1"
@@ -85,11 +86,15 @@ type PaymentRequested struct {
 // EventName is the event's name on the bus.
 func (PaymentRequested) EventName() string { return PaymentRequestedV1 }
 
-// RefundRequested asks for the order's captured payment to be refunded in
-// full: a charge that arrived after the order was cancelled.
+// RefundRequested asks for the order's captured payment to be refunded:
+// in full when RefundID and Amount are empty (a charge that arrived after
+// the order ended), else Amount of it, as the refund RefundID (staff
+// refunding a confirmed order; payment.refunded names it back).
 type RefundRequested struct {
-	OrderID string `json:"order_id"`
-	Reason  string `json:"reason"`
+	OrderID  string `json:"order_id"`
+	Reason   string `json:"reason"`
+	RefundID string `json:"refund_id"` // a UUID; "" for the full refund
+	Amount   string `json:"amount"`    // decimal, e.g. "12.50"; "" for the full refund
 }
 
 // EventName is the event's name on the bus.
@@ -117,3 +122,15 @@ type OrderDelivered struct {
 
 // EventName is the event's name on the bus.
 func (OrderDelivered) EventName() string { return OrderDeliveredV1 }
+
+// OrderReturned: staff say the goods of these lines came back; they go
+// back in stock. It refunds nothing by itself.
+type OrderReturned struct {
+	OrderID    string      `json:"order_id"`
+	ReturnID   string      `json:"return_id"`
+	Lines      []OrderLine `json:"lines"`
+	ReturnedAt time.Time   `json:"returned_at"`
+}
+
+// EventName is the event's name on the bus.
+func (OrderReturned) EventName() string { return OrderReturnedV1 }

@@ -32,9 +32,12 @@ func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
 		events.OrderCancelled{OrderID: orderID, Reason: "payment_failed"},
 		events.OrderRejected{OrderID: orderID, Reason: "insufficient_stock"},
 		events.PaymentRequested{OrderID: orderID, UserID: userID, Amount: "42.50", Currency: "EUR", PaymentMethod: "pm_card_visa", RequestedAt: at},
-		events.RefundRequested{OrderID: orderID, Reason: "payment_after_cancel"},
+		events.RefundRequested{OrderID: orderID, Reason: "damaged in transit",
+			RefundID: "0195a1c3-0000-7111-8222-333344445555", Amount: "12.50"},
 		events.OrderShipped{OrderID: orderID, UserID: userID, Carrier: "DHL", TrackingNumber: "00340434161234567890", ShippedAt: at},
 		events.OrderDelivered{OrderID: orderID, UserID: userID, DeliveredAt: at},
+		events.OrderReturned{OrderID: orderID, ReturnID: "0195a1c4-0000-7111-8222-333344445555", ReturnedAt: at,
+			Lines: []events.OrderLine{{ProductID: productID, Quantity: 1}}},
 	)
 }
 

@@ -27,6 +27,8 @@ func (s *Service) Routes(api *gin.RouterGroup) {
 	api.POST("/orders/:id/shipment", staff, httpx.LimitBody(maxShipmentBytes), h.ship)
 	api.POST("/orders/:id/delivery", staff, h.deliver)
 	api.GET("/shipping-methods", h.shippingMethods)
+	api.POST("/orders/:id/refunds", staff, httpx.LimitBody(maxPlaceOrderBytes), h.refund)
+	api.POST("/orders/:id/returns", staff, httpx.LimitBody(maxPlaceOrderBytes), h.returned)
 }
 
 func validKey(k string) bool {

@@ -31,10 +31,15 @@ type Order struct {
 	PaymentMethod string       `json:"payment_method"`
 	PaymentState  PaymentState `json:"payment_state"`
 	CancelReason  string       `json:"cancel_reason,omitempty"`
-	Items         []Item       `json:"items"`
-	Timeline      []TimeEntry  `json:"timeline"`
-	CreatedAt     time.Time    `json:"created_at"`
-	UpdatedAt     time.Time    `json:"updated_at"`
+	// Refunded is what succeeded refunds gave back ("0.00" for none),
+	// RefundState how much of the charge that is; Refunds lists them.
+	Refunded    string      `json:"refunded"`
+	RefundState RefundState `json:"refund_state"`
+	Refunds     []Refund    `json:"refunds"`
+	Items       []Item      `json:"items"`
+	Timeline    []TimeEntry `json:"timeline"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
 
 	// Subtotal is the lines' sum; Total adds the shipping price to it.
 	Subtotal        *string        `json:"subtotal"`
@@ -66,6 +71,9 @@ type Item struct {
 	Quantity  int     `json:"quantity"`
 	Name      *string `json:"name"`
 	UnitPrice *string `json:"unit_price"`
+	// RefundedQuantity was refunded by line, ReturnedQuantity came back.
+	RefundedQuantity int `json:"refunded_quantity"`
+	ReturnedQuantity int `json:"returned_quantity"`
 }
 
 // TimeEntry is one step of an order's saga.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"gorm.io/gorm"
 
@@ -215,9 +216,37 @@ func (s *Service) OnPaymentFailed(ctx context.Context, tx *gorm.DB, ev paymentev
 		effect{detail: "payment failed: " + strings.ReplaceAll(ev.Reason, "_", " ")})
 }
 
-// OnPaymentRefunded records the refund.
+// OnPaymentRefunded records the refund: one the order asked for (staff
+// refunding a confirmed order) is settled and counted; any other is the
+// refund of a charge that came after the order ended, a saga step, which
+// records it as the order's refund when the step applies (so a repeat, or
+// a refund the saga is past, counts nothing).
 func (s *Service) OnPaymentRefunded(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentRefunded) error {
+	// A refund without a valid id (none is published so) is a saga step
+	// alone.
+	valid := false
+	if u, err := uuid.Parse(ev.RefundID); err == nil && u.String() == ev.RefundID {
+		valid = true
+	}
+	at := ev.RefundedAt.UTC()
+	if valid {
+		if _, ok, err := lockOrder(tx, ev.OrderID); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("%s for unknown order %s", PaymentRefunded, ev.OrderID)
+			}
+			return err
+		}
+		md, _ := bus.MessageMetadata(ctx)
+		if known, err := s.settleRefund(tx, ev.OrderID, ev.RefundID, md.MessageID, at); err != nil || known {
+			return err
+		}
+	}
 	return s.step(ctx, tx, ev.OrderID, PaymentRefunded, func(orderRow) (Input, effect, error) {
+		if valid {
+			if err := recordLateRefund(tx, ev.OrderID, ev.RefundID, ev.Amount, at); err != nil {
+				return "", effect{}, err
+			}
+		}
 		return PaymentRefunded, effect{detail: "refunded " + ev.Amount}, nil
 	})
 }

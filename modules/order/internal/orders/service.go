@@ -183,7 +183,7 @@ var errReplayed = errors.New("idempotent replay")
 
 // requestHash fingerprints a validated request, so a key reused with
 // another body is recognised.
-func requestHash(req PlaceOrder) ([]byte, error) {
+func requestHash(req any) ([]byte, error) {
 	raw, err := json.Marshal(req)
 	if err != nil {
 		return nil, err

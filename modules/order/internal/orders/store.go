@@ -28,6 +28,8 @@ type orderRow struct {
 	Traceparent *string
 	// PaymentRequestedAt is when the order asked for its payment.
 	PaymentRequestedAt *time.Time
+	RefundedAmount     string
+	RefundState        RefundState
 	// Currency is the order's; nil for orders placed before it was kept.
 	Currency *string
 	ShippingColumns
@@ -48,7 +50,8 @@ type ShippingColumns struct {
 
 // orderColumns are an order's columns as orderRow reads them.
 const orderColumns = `id, user_id, status, total_amount::text AS total, payment_method, payment_state, cancel_reason, created_at, updated_at,
-	traceparent, payment_requested_at, currency,
+	traceparent, payment_requested_at, currency, refunded_amount::text AS refunded_amount,
+	CASE WHEN refunded_amount = 0 THEN 'none' WHEN refunded_amount < total_amount THEN 'partly_refunded' ELSE 'refunded' END AS refund_state,
 	subtotal_amount::text AS subtotal, shipping_method, shipping_label, shipping_price::text AS shipping_price,
 	ship_name, ship_line1, ship_line2, ship_postal_code, ship_city, ship_country,
 	fulfilment_state, carrier, tracking_number, shipped_at, delivered_at`
@@ -363,6 +366,7 @@ func addTimeline(tx *gorm.DB, orderID string, entries ...timelineEntry) error {
 func toOrder(r orderRow) Order {
 	return Order{ID: r.ID, UserID: r.UserID, Status: r.Status, Total: r.Total, PaymentMethod: r.PaymentMethod,
 		PaymentState: r.PaymentState, CancelReason: r.CancelReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Refunded: r.RefundedAmount, RefundState: r.RefundState, Refunds: []Refund{},
 		Items: []Item{}, Timeline: []TimeEntry{}, traceparent: r.Traceparent, Currency: r.currency(),
 		Subtotal:        r.Subtotal,
 		ShippingAddress: r.address(),
@@ -414,7 +418,8 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 	}
 	// A line still without a name (placed while the copy did not know its
 	// product, racing the event that told it) reads the copy's.
-	if err := db.WithContext(ctx).Raw(`SELECT i.order_id, i.product_id, i.quantity, coalesce(i.name, c.name) AS name, i.unit_price::text AS unit_price
+	if err := db.WithContext(ctx).Raw(`SELECT i.order_id, i.product_id, i.quantity, coalesce(i.name, c.name) AS name, i.unit_price::text AS unit_price,
+			i.refunded_quantity, i.returned_quantity
 		FROM order_items i LEFT JOIN product_copies c ON c.id = i.product_id
 		WHERE i.order_id IN ? ORDER BY i.order_id, i.product_id`, ids).Scan(&items).Error; err != nil {
 		return nil, fmt.Errorf("order items: %w", err)
@@ -437,6 +442,13 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 	}
 	if err := addCustomers(ctx, db, out); err != nil {
 		return nil, err
+	}
+	refunds, err := refundsOf(ctx, db, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, rs := range refunds {
+		out[index[id]].Refunds = rs
 	}
 	return out, nil
 }

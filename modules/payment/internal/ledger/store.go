@@ -70,10 +70,13 @@ func paymentOfOrder(tx *gorm.DB, orderID string) (orderPayment, bool, error) {
 
 // paymentsOfOrder lists an order's payments, oldest first, with what each
 // nets: every one to staff, only the user's own to anyone else. Their
-// Refunds are not filled in.
+// Refunds are not filled in. A captured payment's status says how much of
+// it succeeded refunds gave back: captured, partly_refunded, refunded.
 func paymentsOfOrder(ctx context.Context, db *gorm.DB, orderID, userID string, staff bool) ([]Payment, error) {
 	var payments []Payment
-	err := db.WithContext(ctx).Raw(`SELECT p.id, p.order_id, p.user_id, p.amount::text AS amount, coalesce(p.currency, '') AS currency, p.method, p.status,
+	err := db.WithContext(ctx).Raw(`SELECT p.id, p.order_id, p.user_id, p.amount::text AS amount, coalesce(p.currency, '') AS currency, p.method,
+			CASE WHEN p.status <> 'captured' OR r.refunded = 0 THEN p.status
+			     WHEN r.refunded < p.amount THEN 'partly_refunded' ELSE 'refunded' END AS status,
 			p.failure_reason, p.attempts, p.created_at, p.updated_at, p.captured_at, p.failed_at,
 			r.refunded::numeric(10,2)::text AS refunded_amount,
 			(CASE WHEN p.status = 'captured' THEN p.amount ELSE 0 END - r.refunded)::numeric(10,2)::text AS net_amount

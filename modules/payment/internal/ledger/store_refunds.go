@@ -8,14 +8,33 @@ import (
 	"gorm.io/gorm"
 )
 
-// insertRefund records a 'pending' refund of a payment, with the
-// recording handler's trace context ("" for none); it reports false,
-// having changed nothing, when the payment is being refunded or was.
-func insertRefund(tx *gorm.DB, id, paymentID, amount, reason, key, traceparent string) (bool, error) {
+// newRefund is a refund to record.
+type newRefund struct {
+	ID, PaymentID, Amount, Reason, IdempotencyKey string
+	// Traceparent is the recording handler's trace context ("" for none).
+	Traceparent string
+	// Whole: the refund of the whole capture, recorded only while the
+	// payment has no refund that has not failed.
+	Whole bool
+}
+
+// insertRefund records a 'pending' refund of a payment; it reports false,
+// having changed nothing, when a refund with its id exists, when it would
+// take the refunds of the payment that have not failed past its capture,
+// or, for a whole refund, when the payment is being refunded or was. The
+// payment's row is locked first, as the trigger refunds_within_capture
+// does, so that refunds of one payment are summed one after the other.
+func insertRefund(tx *gorm.DB, r newRefund) (bool, error) {
+	if err := tx.Exec(`SELECT 1 FROM payments WHERE id = ? FOR UPDATE`, r.PaymentID).Error; err != nil {
+		return false, err
+	}
 	res := tx.Exec(`INSERT INTO refunds (id, payment_id, amount, reason, status, idempotency_key, traceparent)
-		VALUES (?, ?, ?::numeric, ?, 'pending', ?, nullif(?, ''))
-		ON CONFLICT (payment_id) WHERE status <> 'failed' DO NOTHING`,
-		id, paymentID, amount, reason, key, traceparent)
+		SELECT ?, p.id, ?::numeric, ?, 'pending', ?, nullif(?, '')
+		  FROM payments p,
+		       LATERAL (SELECT coalesce(sum(amount), 0) AS taken, count(*) AS n FROM refunds WHERE payment_id = p.id AND status <> 'failed') r
+		 WHERE p.id = ? AND r.taken + ?::numeric <= p.amount AND NOT (? AND r.n > 0)
+		ON CONFLICT (id) DO NOTHING`,
+		r.ID, r.Amount, r.Reason, r.IdempotencyKey, r.Traceparent, r.PaymentID, r.Amount, r.Whole)
 	if res.Error != nil {
 		return false, res.Error
 	}

@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -24,8 +26,7 @@ type Record struct {
 	Target  string // the authorization captured, the capture refunded
 }
 
-// ErrTargetTaken means another capture (refund) already took the
-// authorization (capture).
+// ErrTargetTaken means another capture already took the authorization.
 var ErrTargetTaken = errors.New("target already taken")
 
 // Records are the test provider's books.
@@ -35,15 +36,19 @@ type Records interface {
 	// ByRef returns the operation that gave out ref.
 	ByRef(ctx context.Context, ref string) (Record, bool, error)
 	// Add stores r unless an operation of its kind and key exists, and
-	// returns the stored one. A capture or refund whose target another
-	// operation of its kind took fails with ErrTargetTaken.
+	// returns the stored one. A capture whose target another capture took
+	// fails with ErrTargetTaken.
 	Add(ctx context.Context, r Record) (Record, error)
-	// AddToTarget stores r, a capture or refund, only if its target is an
+	// AddToTarget stores r, a capture, only if its target is an
 	// operation of kind targetKind with outcome targetOutcome and r's
 	// amount, and no operation of r's kind has r's key or r's target yet;
 	// it reports whether it stored r. When it did not, nothing changed:
 	// the caller looks into why with ByRef and Add.
 	AddToTarget(ctx context.Context, r Record, targetKind, targetOutcome string) (bool, error)
+	// AddRefund stores r, a refund, only if its target is a capture done,
+	// no refund has r's key, and the refunds of the capture with r add up
+	// to no more than it; it reports whether it stored r.
+	AddRefund(ctx context.Context, r Record) (bool, error)
 	// Count counts the operations of kind.
 	Count(ctx context.Context, kind string) (int, error)
 }
@@ -85,7 +90,7 @@ func (m *MemoryRecords) Add(_ context.Context, r Record) (Record, error) {
 	if old, ok := m.byKey[[2]string{r.Kind, r.Key}]; ok {
 		return old, nil
 	}
-	if r.Kind != KindAuthorize && m.target[[2]string{r.Kind, r.Target}] {
+	if r.Kind == KindCapture && m.target[[2]string{r.Kind, r.Target}] {
 		return Record{}, ErrTargetTaken
 	}
 	m.store(r)
@@ -107,9 +112,39 @@ func (m *MemoryRecords) AddToTarget(_ context.Context, r Record, targetKind, tar
 	return true, nil
 }
 
+// AddRefund implements Records.
+func (m *MemoryRecords) AddRefund(_ context.Context, r Record) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.byRef[r.Target]
+	if !ok || t.Kind != KindCapture || t.Outcome != outcomeDone {
+		return false, nil
+	}
+	if _, ok := m.byKey[[2]string{r.Kind, r.Key}]; ok {
+		return false, nil
+	}
+	left := cents(t.Amount) - cents(r.Amount)
+	for k, op := range m.byKey {
+		if k[0] == KindRefund && op.Target == r.Target {
+			left -= cents(op.Amount)
+		}
+	}
+	if left < 0 {
+		return false, nil
+	}
+	m.store(r)
+	return true, nil
+}
+
+// cents reads an amount as TestMode writes it ("12.50").
+func cents(amount string) int64 {
+	n, _ := strconv.ParseInt(strings.Replace(amount, ".", "", 1), 10, 64)
+	return n
+}
+
 // store keeps r; m.mu is held.
 func (m *MemoryRecords) store(r Record) {
-	if r.Kind != KindAuthorize {
+	if r.Kind == KindCapture {
 		m.target[[2]string{r.Kind, r.Target}] = true
 	}
 	m.byKey[[2]string{r.Kind, r.Key}] = r

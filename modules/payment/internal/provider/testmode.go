@@ -31,8 +31,8 @@ const (
 // can outlive an order's deadline), any other method is invalid. It keeps
 // its own records keyed by operation and idempotency key, so a repeated
 // call returns the first answer and captures or refunds nothing twice;
-// an authorization is captured at most once and a capture refunded at
-// most once, whatever the key.
+// an authorization is captured at most once, whatever the key, and the
+// refunds of a capture add up to no more than it.
 type TestMode struct {
 	records Records
 	delay   time.Duration
@@ -154,23 +154,30 @@ func (p *TestMode) Capture(ctx context.Context, r CaptureRequest) (string, error
 	return answer(rec, r.IdempotencyKey, r.Authorization, r.Amount)
 }
 
-// Refund refunds a capture in full, once.
+// Refund refunds all or part of a capture, once per key; the refunds of
+// a capture never add up to more than it.
 func (p *TestMode) Refund(ctx context.Context, r RefundRequest) (string, error) {
 	if err := checkRequest(r.IdempotencyKey, r.Amount); err != nil {
 		return "", err
 	}
 	refund := Record{Kind: KindRefund, Key: r.IdempotencyKey, Ref: newRef("re"),
 		Outcome: outcomeDone, Amount: r.Amount, Target: r.Capture}
-	// The usual call, the first with its key on a capture of its amount,
-	// is one write to the books.
-	added, err := p.records.AddToTarget(ctx, refund, KindCapture, outcomeDone)
+	// The usual call, the first with its key on a capture with enough
+	// left, is one write to the books.
+	added, err := p.records.AddRefund(ctx, refund)
 	if err != nil {
 		return "", err
 	}
 	if added {
 		return refund.Ref, nil
 	}
-	// A repeat, a request that cannot be met, or one that lost a race.
+	// A repeat, or a request that cannot be met.
+	if rec, ok, err := p.records.Find(ctx, KindRefund, r.IdempotencyKey); err != nil || ok {
+		if err != nil {
+			return "", err
+		}
+		return answer(rec, r.IdempotencyKey, r.Capture, r.Amount)
+	}
 	capture, ok, err := p.records.ByRef(ctx, r.Capture)
 	if err != nil {
 		return "", err
@@ -178,21 +185,11 @@ func (p *TestMode) Refund(ctx context.Context, r RefundRequest) (string, error) 
 	if !ok || capture.Kind != KindCapture {
 		return "", fmt.Errorf("%w: no capture %q", ErrRejected, r.Capture)
 	}
-	if capture.Amount != r.Amount {
-		return "", fmt.Errorf("%w: refund of %s from a capture of %s", ErrRejected, r.Amount, capture.Amount)
-	}
-	rec, err := p.add(ctx, refund)
-	if errors.Is(err, ErrTargetTaken) {
-		return "", fmt.Errorf("%w: capture %s is already refunded", ErrRejected, r.Capture)
-	}
-	if err != nil {
-		return "", err
-	}
-	return answer(rec, r.IdempotencyKey, r.Capture, r.Amount)
+	return "", fmt.Errorf("%w: a refund of %s is more than capture %s of %s has left", ErrRejected, r.Amount, r.Capture, capture.Amount)
 }
 
-// add records a capture or refund; a repeat with the same key gets the
-// first one back, also when it lost a race with it on the target.
+// add records a capture; a repeat with the same key gets the first one
+// back, also when it lost a race with it on the target.
 func (p *TestMode) add(ctx context.Context, r Record) (Record, error) {
 	rec, err := p.records.Add(ctx, r)
 	if errors.Is(err, ErrTargetTaken) {

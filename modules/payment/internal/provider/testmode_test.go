@@ -133,7 +133,7 @@ func TestTestMode_RefusesAKeyReusedForAnotherRequest(t *testing.T) {
 	})
 }
 
-func TestTestMode_RefundsACaptureOnce(t *testing.T) {
+func TestTestMode_RefundsACaptureInPartsNeverMoreThanIt(t *testing.T) {
 	t.Parallel()
 	forEachBooks(t, func(t *testing.T, records provider.Records) {
 		ctx := context.Background()
@@ -146,22 +146,31 @@ func TestTestMode_RefundsACaptureOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref", Capture: capture, Amount: "7.25"})
+		first, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref", Capture: capture, Amount: "5.00"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref", Capture: capture, Amount: "7.25"})
+		again, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref", Capture: capture, Amount: "5.00"})
 		if err != nil || again != first {
 			t.Fatalf("refund again with the same key: %q, %v; want %q", again, err, first)
 		}
-		if _, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref-2", Capture: capture, Amount: "7.25"}); !errors.Is(err, provider.ErrRejected) {
-			t.Fatalf("a second refund of one capture: %v, want ErrRejected", err)
+		if _, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref", Capture: capture, Amount: "1.00"}); !errors.Is(err, provider.ErrRejected) {
+			t.Fatalf("a key reused for another amount: %v, want ErrRejected", err)
 		}
-		if _, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref-3", Capture: auth, Amount: "7.25"}); !errors.Is(err, provider.ErrRejected) {
+		if _, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref-2", Capture: capture, Amount: "2.26"}); !errors.Is(err, provider.ErrRejected) {
+			t.Fatalf("a refund past what the capture has left: %v, want ErrRejected", err)
+		}
+		if _, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref-3", Capture: capture, Amount: "2.25"}); err != nil {
+			t.Fatalf("a refund of what the capture has left: %v", err)
+		}
+		if _, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref-4", Capture: capture, Amount: "0.01"}); !errors.Is(err, provider.ErrRejected) {
+			t.Fatalf("a refund of a capture refunded in full: %v, want ErrRejected", err)
+		}
+		if _, err := p.Refund(ctx, provider.RefundRequest{IdempotencyKey: "ref-5", Capture: auth, Amount: "7.25"}); !errors.Is(err, provider.ErrRejected) {
 			t.Fatalf("a refund of an authorization: %v, want ErrRejected", err)
 		}
-		if n := count(t, records, provider.KindRefund); n != 1 {
-			t.Fatalf("the provider refunded %d times, want 1", n)
+		if n := count(t, records, provider.KindRefund); n != 2 {
+			t.Fatalf("the provider refunded %d times, want 2", n)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
 import { drawShipping } from '../widgets/fulfilment.js';
 import { FINAL, NOT_CHARGED, customerRef, orderCard, statusBadge, timeline, totalText, traceRef } from '../widgets/order.js';
+import { refundSummary, staffRefundActions } from './staff-refunds.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {
@@ -106,7 +107,10 @@ export async function orderPage(ctx) {
   const payments = h('section', { 'aria-labelledby': 'payments-heading', hidden: true });
   const cancelButton = h('button', { type: 'button', id: 'cancel-order', class: 'secondary' }, 'Cancel order');
   const actions = h('div', { class: 'order-actions', hidden: true }, cancelButton, actionError('cancel-error'));
+  const refunds = h('div', { id: 'refunds-box' });
+  const staffRefunds = h('div', { id: 'staff-refunds-box' });
   let paymentsShown = false;
+  let refundsDrawn = '';
 
   const draw = () => {
     replace(statusLine,
@@ -117,6 +121,18 @@ export async function orderPage(ctx) {
       order.trace_id ? h('p', { class: 'order-trace', id: 'order-trace' }, 'Placed in ', traceRef(order), '.') : null);
     replace(steps, h('h2', { id: 'timeline-heading' }, 'Timeline'), timeline(order, 'order-timeline'));
     drawShipping(shipping, order, isStaff(), (o) => { order = o; draw(); });
+    replace(refunds, refundSummary(order));
+    // When refunds or returns changed, the payment is read again; the
+    // staff's forms are drawn again only then, so that polling keeps what
+    // staff are typing.
+    const drawn = JSON.stringify([order.status, order.refunds, order.items]);
+    if (drawn !== refundsDrawn) {
+      refundsDrawn = drawn;
+      paymentsShown = false;
+      if (isStaff()) {
+        replace(staffRefunds, order.status === 'confirmed' ? staffRefundActions(order, url, (o) => { order = o; draw(); follow(); }, ctx.signal) : null);
+      }
+    }
     actions.hidden = FINAL.has(order.status);
     if (!paymentsShown && FINAL.has(order.status) && settledPayment.has(order.payment_state)) {
       paymentsShown = true;
@@ -149,7 +165,8 @@ export async function orderPage(ctx) {
   let timer = 0;
   let polls = 0;
   const delays = [300, 500, 700, 1000, 1500];
-  const settled = () => FINAL.has(order.status) && !['requested', 'refund_requested'].includes(order.payment_state);
+  const settled = () => FINAL.has(order.status) && !['requested', 'refund_requested'].includes(order.payment_state)
+    && !(order.refunds || []).some((r) => r.status === 'requested');
   const follow = () => {
     clearTimeout(timer);
     if (settled()) {
@@ -181,7 +198,7 @@ export async function orderPage(ctx) {
     h('p', { class: 'crumbs' }, h('a', { href: isStaff() && order.user_id !== currentUser().id ? '/staff/orders' : '/orders' }, '← Orders')),
     h('h1', {}, `Order ${shortID(order.id)}`),
     isStaff() && order.user_id !== currentUser().id ? h('p', { id: 'order-customer' }, customerRef(order)) : null,
-    statusLine, live, actions, items, shipping, steps, payments);
+    statusLine, live, actions, items, shipping, refunds, staffRefunds, steps, payments);
   draw();
   follow();
 }
