@@ -48,6 +48,8 @@ build:
 ## test: every test, with the race detector, against TEST_DATABASE_URL or an embedded PostgreSQL; the web UI in headless Chromium; the rabbitmq bus transport against TEST_AMQP_URL or the local RabbitMQ; the alert rules through promtool. Prints each package as it finishes and the failures again at the end
 test: postgres-binaries chromium rabbitmq promtool openapi-lint $(GOTESTSUM)
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg --raw-command -- $(GO) test -json -race -count=1 -p 2 -timeout 20m $(PKGS)
+	@# cuts the broker under a subscriber; watermill-amqp reconnects with a data race, so without -race (app/probe_broker_test.go)
+	$(GO) test -count=1 -run '^TestReadyz_RabbitMQTransportIncludesTheBroker$$' ./app/
 
 ## chaos: the chaos suite alone, verbosely, and the fault hook's own tests (app/chaos: the shop under order load through database restarts and outages, SIGKILLs, failing handlers and a slow consumer; about 5 minutes; make test runs it too), with its per-fault figures
 chaos: postgres-binaries

@@ -20,10 +20,16 @@ import (
 // broker (and nothing of its address); ready again once it is back, and
 // its events flow again.
 //
-// The process runs the user module alone: no handler of its own reads a
-// queue through the proxy (watermill-amqp's subscriber reconnects with a
-// data race), only its outbox's forwarder publishes through it.
+// The process runs the user module alone. Its one handler (the backfill
+// answerer) reads a queue through the proxy, and watermill-amqp v3.0.2's
+// subscriber reconnects with a data race (ConnectionWrapper.connected,
+// connection.go:114 against :139), which the race detector reports as a
+// failure of whatever test runs beside it. So this test runs without the
+// race detector: make test runs it again on its own without -race.
 func TestReadyz_RabbitMQTransportIncludesTheBroker(t *testing.T) {
+	if raceEnabled {
+		t.Skip("watermill-amqp's subscriber reconnects with a data race; make test runs this test without -race")
+	}
 	t.Parallel()
 	amqpURL := os.Getenv("TEST_AMQP_URL")
 	if amqpURL == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,10 @@ const paymentLease = 2*4*time.Second + 10*time.Second
 // by their deadline.
 //
 // Not parallel, like TestSplit: the processes hold many connections.
+// replicaRegistrations is TestReplicas' MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT:
+// above what the saga suite and the deadline world register from one address.
+const replicaRegistrations = 16
+
 func TestReplicas(t *testing.T) {
 	split := apptest.StartSplit(t, apptest.SplitOptions{
 		OneProcess: true,
@@ -55,11 +60,15 @@ func TestReplicas(t *testing.T) {
 			"MODSHOP_PAYMENT_TEST_DELAY":       "3s",
 			// Every replica runs every module on one pool each.
 			"MODSHOP_DB_MAX_CONNS": "4",
+			// The saga suite and the deadline world register from
+			// 127.0.0.1; the registrations subtest counts this limit.
+			"MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT": strconv.Itoa(replicaRegistrations),
 		},
 	})
-	// The test's own registrations from 127.0.0.1 (the saga suite's eight,
-	// two worlds here) stay within MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT
-	// (10); the other subtests play clients of their own.
+	// The test's own registrations from 127.0.0.1 (the saga suite's, two
+	// worlds here, and the deadline world's) stay within
+	// MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT (replicaRegistrations); the
+	// other subtests play clients of their own.
 	t.Run("saga suite", func(t *testing.T) { sagasuite.Run(t, split) })
 	for _, r := range []string{replicaA, replicaB} {
 		if n := split.Front().Served(r); n < 20 {
@@ -228,8 +237,8 @@ func throttlesAcrossReplicas(t *testing.T, split *apptest.Split) {
 		t.Errorf("failed log-ins allowed per account: %d alternating between the replicas, %d on one; want 5 (MODSHOP_LOGIN_ATTEMPTS_PER_ACCOUNT) for both", logins[1], logins[0])
 	}
 	t.Logf("registrations allowed per client: %d on one replica, %d alternating", regs[0], regs[1])
-	if regs[0] != 10 || regs[1] != regs[0] {
-		t.Errorf("registrations allowed per client: %d alternating between the replicas, %d on one; want 10 (MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT) for both", regs[1], regs[0])
+	if regs[0] != replicaRegistrations || regs[1] != regs[0] {
+		t.Errorf("registrations allowed per client: %d alternating between the replicas, %d on one; want %d (MODSHOP_REGISTER_ATTEMPTS_PER_CLIENT) for both", regs[1], regs[0], replicaRegistrations)
 	}
 }
 

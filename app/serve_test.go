@@ -159,7 +159,7 @@ func TestPlatformEndpoints(t *testing.T) {
 		t.Errorf("unknown API path: %d", r.Status)
 	}
 	r.Problem(t)
-	r = api.Do("PATCH", "/api/v1/users/me", nil)
+	r = api.Do("DELETE", "/api/v1/users/me", nil)
 	if r.Status != http.StatusMethodNotAllowed {
 		t.Errorf("wrong method: %d", r.Status)
 	}
