@@ -7,7 +7,7 @@ import { actionError, showError } from '../forms.js';
 import { currentUser, isStaff } from '../session.js';
 import { drawShipping } from '../widgets/fulfilment.js';
 import { FINAL, NOT_CHARGED, customerRef, orderCard, statusBadge, timeline, totalText, traceRef } from '../widgets/order.js';
-import { refundSummary, staffRefundActions } from './staff-refunds.js';
+import { refundSummary, staffRefundActions } from '../widgets/refunds.js';
 
 /** loginFirst tells an anonymous visitor to log in to see path. */
 export function loginFirst(ctx, heading, path) {

@@ -7,7 +7,7 @@ import { newKey, post } from '../api.js';
 import { busy, h, toast } from '../dom.js';
 import { cents, money, price } from '../format.js';
 import { actionError, clearErrors, field, showError } from '../forms.js';
-import { timeTag } from '../widgets/time.js';
+import { timeTag } from './time.js';
 
 const STATE_LABELS = { none: 'Not refunded', partly_refunded: 'Partly refunded', refunded: 'Refunded' };
 
