@@ -106,7 +106,7 @@ func TestWords_OrdersReadInAShoppersWords(t *testing.T) {
 		if got := s.text("main"); !strings.Contains(got, "Test Visa") {
 			t.Errorf("the order page does not say Test Visa:\n%s", got)
 		}
-		if got := s.text("#order-total"); got != "31.00" {
+		if got := s.text("#order-total"); !showsMoney(got, "31.00", euro) {
 			t.Errorf("order total %q, want 31.00", got)
 		}
 		if found := raw(s); len(found) > 0 {
