@@ -119,9 +119,13 @@ func TestShippingMethods_ArePickupAndTheConfiguredOnes(t *testing.T) {
 			Code, Label, Price string
 			NeedsAddress       bool `json:"needs_address"`
 		}
+		Currency  string
 		Countries []string
 	}
 	r.Decode(t, &got)
+	if got.Currency != "EUR" {
+		t.Errorf("currency %q, want the shop's (EUR by default): every price carries its currency", got.Currency)
+	}
 	var codes []string
 	for _, m := range got.Items {
 		codes = append(codes, m.Code+"="+m.Price)
@@ -470,5 +474,59 @@ func TestList_ToShipIsConfirmedUnfulfilledOldestFirst(t *testing.T) {
 	if r := o.api.Do("GET", "/api/v1/orders?fulfilment=shipped", nil, testkit.Bearer(staff)); r.Status != http.StatusUnprocessableEntity ||
 		!strings.Contains(string(r.Body), `"field":"fulfilment"`) {
 		t.Errorf("unknown fulfilment filter: %d %s, want 422 naming fulfilment", r.Status, r.Body)
+	}
+}
+
+// TestFulfilment_AnOrderRefundedInFullIsNeitherShippedNorCollected: once
+// every cent of a confirmed, unfulfilled order came back, there is nothing
+// to send: shipping it (or marking a pickup collected) is a conflict that
+// changes nothing, and no order.shipped is published. A partly refunded
+// order still ships.
+func TestFulfilment_AnOrderRefundedInFullIsNeitherShippedNorCollected(t *testing.T) {
+	t.Parallel()
+	o := startOrders(t, shippingConfig)
+	_, ann := o.Auth.Customer()
+	_, staff := o.Auth.Admin()
+	dhl := map[string]any{"carrier": "DHL", "tracking_number": "00340434161234567890"}
+	refundAll := func(id string) {
+		t.Helper()
+		r := o.api.Do("GET", "/api/v1/orders/"+id, nil, testkit.Bearer(staff))
+		var got struct{ Total string }
+		r.Decode(t, &got)
+		if r := o.refund(t, staff, id, "all-"+id, map[string]any{"amount": got.Total}); r.Status != http.StatusAccepted {
+			t.Fatalf("refund %s in full: %d %s", got.Total, r.Status, r.Body)
+		}
+		o.paidBack(t, id, o.busPayloads(t, "payment.refund_requested.v1", id)[0])
+		testkit.Eventually(t, "the order to be refunded", func() bool { return o.refunded(t, staff, id).RefundState == "refunded" })
+	}
+
+	shipped := o.confirmed(t, ann, shippedBody("standard", address()))
+	refundAll(shipped)
+	r := o.api.Do("POST", "/api/v1/orders/"+shipped+"/shipment", dhl, testkit.Bearer(staff))
+	if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "refunded") {
+		t.Errorf("ship an order refunded in full: %d %s, want 409 saying it is refunded", r.Status, r.Body)
+	}
+	if got := o.getShipped(t, staff, shipped); got.Fulfilment.State != "unfulfilled" || o.published(t, "order.shipped.v1", shipped) != 0 {
+		t.Errorf("after the refused shipment: fulfilment %q, %d order.shipped, want unfulfilled and none",
+			got.Fulfilment.State, o.published(t, "order.shipped.v1", shipped))
+	}
+	if got := ids(o.list(t, staff, url.Values{"fulfilment": {"to_ship"}}).Items); slices.Contains(got, shipped) {
+		t.Errorf("to ship %v lists the order refunded in full", got)
+	}
+
+	collected := o.confirmed(t, ann, shippedBody("", nil))
+	refundAll(collected)
+	if r := o.api.Do("POST", "/api/v1/orders/"+collected+"/delivery", nil, testkit.Bearer(staff)); r.Status != http.StatusConflict {
+		t.Errorf("mark a pickup refunded in full collected: %d %s, want 409", r.Status, r.Body)
+	}
+
+	partly := o.confirmed(t, ann, shippedBody("standard", address()))
+	if r := o.refund(t, staff, partly, "part-"+partly, map[string]any{"amount": "1.00"}); r.Status != http.StatusAccepted {
+		t.Fatalf("refund 1.00: %d %s", r.Status, r.Body)
+	}
+	o.paidBack(t, partly, o.busPayloads(t, "payment.refund_requested.v1", partly)[0])
+	testkit.Eventually(t, "the order to be partly refunded", func() bool { return o.refunded(t, staff, partly).RefundState == "partly_refunded" })
+	if r := o.api.Do("POST", "/api/v1/orders/"+partly+"/shipment", dhl, testkit.Bearer(staff)); r.Status != http.StatusOK {
+		t.Errorf("ship a partly refunded order: %d %s, want 200", r.Status, r.Body)
 	}
 }

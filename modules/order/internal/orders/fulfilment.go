@@ -144,6 +144,11 @@ func (s *Service) fulfil(ctx context.Context, caller auth.Identity, id string, s
 		if o.Status != Confirmed {
 			return apperr.Conflict(fmt.Sprintf("the order is %s: only confirmed orders are shipped and delivered", o.Status))
 		}
+		if o.FulfilmentState == Unfulfilled && o.RefundState == RefundFull {
+			// Every cent came back before anything left the shop: there
+			// is nothing to send or hand over.
+			return apperr.Conflict("the order is refunded in full: there is nothing to ship or hand over")
+		}
 		return step(tx, o)
 	})
 	if err != nil {

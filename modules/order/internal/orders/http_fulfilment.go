@@ -35,5 +35,5 @@ func (h httpHandler) deliver(c *gin.Context) {
 // shippingMethods lists the methods a customer may choose, pickup first;
 // with them, the country codes a shipping address may name.
 func (h httpHandler) shippingMethods(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"items": h.svc.methods, "countries": countryCodes})
+	c.JSON(http.StatusOK, gin.H{"items": h.svc.methods, "currency": h.svc.cfg.Currency, "countries": countryCodes})
 }

@@ -179,7 +179,7 @@ func orderByID(ctx context.Context, db *gorm.DB, id string) (orderRow, bool, err
 type orderFilter struct {
 	UserID string // "" for every user's
 	Status Status // "" for any
-	// ToShip: confirmed and unfulfilled orders only, oldest first.
+	// ToShip: confirmed and unfulfilled orders not refunded in full, oldest first.
 	ToShip bool
 	After  *cursor.Keyset
 	Limit  int
@@ -197,7 +197,7 @@ func listOrders(ctx context.Context, db *gorm.DB, f orderFilter) ([]orderRow, er
 	}
 	after, order := "<", "DESC"
 	if f.ToShip {
-		where, after, order = append(where, "status = 'confirmed' AND fulfilment_state = 'unfulfilled'"), ">", "ASC"
+		where, after, order = append(where, "status = 'confirmed' AND fulfilment_state = 'unfulfilled' AND refunded_amount < total_amount"), ">", "ASC"
 	}
 	if f.After != nil {
 		where, args = append(where, "(created_at, id) "+after+" (?, ?::uuid)"), append(args, f.After.CreatedAt, f.After.ID)

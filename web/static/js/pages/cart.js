@@ -119,7 +119,7 @@ export async function checkoutPage(ctx) {
   explain();
 
   const shipping = await get('/api/v1/shipping-methods', { signal: ctx.signal });
-  const currency = lines[0].currency;
+  const currency = shipping.currency;
   const address = addressFieldset(shipping.countries);
   const delivery = shippingFieldset(shipping.items, cart.subtotal(), currency, address);
 

@@ -33,6 +33,7 @@ function explain(o) {
     default:
       if (o.status === 'rejected' || o.status === 'cancelled') return `Nothing will be sent: the order was ${o.status}.`;
       if (o.status !== 'confirmed') return pickup ? 'To be collected in store once the order is confirmed.' : 'Ships once the order is confirmed.';
+      if (o.refund_state === 'refunded') return 'Nothing will be sent: the order was refunded in full.';
       return pickup ? 'Ready to collect in store.' : 'Being prepared for shipping.';
   }
 }
@@ -62,6 +63,7 @@ export function fulfilmentActions(o, onChange) {
   const f = o.fulfilment;
   const pickup = o.shipping_method.code === 'pickup';
   if (o.status !== 'confirmed' || f.state === 'delivered') return null;
+  if (f.state === 'unfulfilled' && o.refund_state === 'refunded') return null;
   const url = `/api/v1/orders/${encodeURIComponent(o.id)}`;
   if (f.state === 'unfulfilled' && !pickup) {
     const submit = h('button', { type: 'submit', id: 'ship-order' }, 'Mark shipped');
