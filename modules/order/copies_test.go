@@ -257,3 +257,31 @@ func TestBackfill_AskedAtStartFilledByPagesOlderOnesChangeNothing(t *testing.T) 
 		t.Errorf("a customer asking for a backfill: %d, want 403", r.Status)
 	}
 }
+
+// TestStockRejected_TheTimelineNamesTheProduct: the rejection's timeline
+// entry names the short product by the name its line carries, not by id.
+func TestStockRejected_TheTimelineNamesTheProduct(t *testing.T) {
+	t.Parallel()
+	o := startCopies(t)
+	_, ann := o.Auth.Customer()
+	id := uuid.NewString()
+	o.publish(t, productevents.ProductCreated{ProductID: id, SKU: "MUG-B", Name: "Blue mug", Price: "8.00", CreatedAt: time.Now().UTC()})
+	o.nameIs(t, ann, id, "Blue mug")
+	placed := o.placeOf(t, ann, id)
+	o.reject(t, placed.ID)
+	o.waitStatus(t, ann, placed.ID, "rejected")
+	r := o.api.Do("GET", "/api/v1/orders/"+placed.ID, nil, testkit.Bearer(ann))
+	var got struct {
+		Timeline []struct{ Step, Detail string }
+	}
+	r.Decode(t, &got)
+	var detail string
+	for _, e := range got.Timeline {
+		if e.Step == "stock_rejected" {
+			detail = e.Detail
+		}
+	}
+	if detail != "not enough stock: Blue mug: 1 wanted, 0 available" {
+		t.Errorf("stock_rejected reads %q, want the product named, not %s", detail, id)
+	}
+}

@@ -191,15 +191,25 @@ func (s *Service) OnStockReserved(ctx context.Context, tx *gorm.DB, ev productev
 	})
 }
 
-// OnStockRejected rejects the order.
+// OnStockRejected rejects the order; its timeline names the short
+// products by their lines' names (the copy's, for a line placed before the
+// copy knew it; the id when neither does).
 func (s *Service) OnStockRejected(ctx context.Context, tx *gorm.DB, ev productevents.StockRejected) error {
+	names, err := lineNames(tx, ev.OrderID)
+	if err != nil {
+		return err
+	}
 	var parts []string
 	for _, l := range ev.Short {
+		what := l.ProductID
+		if n := names[l.ProductID]; n != "" {
+			what = n
+		}
 		switch l.Reason {
 		case "insufficient_stock":
-			parts = append(parts, fmt.Sprintf("%s: %d wanted, %d available", l.ProductID, l.Requested, l.Available))
+			parts = append(parts, fmt.Sprintf("%s: %d wanted, %d available", what, l.Requested, l.Available))
 		default:
-			parts = append(parts, fmt.Sprintf("%s: %s", l.ProductID, strings.ReplaceAll(l.Reason, "_", " ")))
+			parts = append(parts, fmt.Sprintf("%s: %s", what, strings.ReplaceAll(l.Reason, "_", " ")))
 		}
 	}
 	return s.stepFrom(ctx, tx, ev.OrderID, StockRejected, State{Pending, NoPayment}, effect{detail: "not enough stock: " + strings.Join(parts, "; ")})
@@ -327,4 +337,19 @@ func (s *Service) RunDeadlines(ctx context.Context) {
 	periodic.Sweep(ctx, s.cfg.DeadlineInterval, s.log, "cancel overdue orders", func(ctx context.Context) (int, error) {
 		return s.CancelOverdue(ctx, 100)
 	})
+}
+
+// lineNames are the names of an order's lines by product id: the name the
+// line was placed with, else the product copy's now.
+func lineNames(tx *gorm.DB, orderID string) (map[string]string, error) {
+	var rows []struct{ ProductID, Name string }
+	if err := tx.Raw(`SELECT oi.product_id::text AS product_id, COALESCE(oi.name, pc.name, '') AS name
+		FROM order_items oi LEFT JOIN product_copies pc ON pc.id = oi.product_id WHERE oi.order_id = ?`, orderID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("names of the lines of order %s: %w", orderID, err)
+	}
+	names := make(map[string]string, len(rows))
+	for _, r := range rows {
+		names[r.ProductID] = r.Name
+	}
+	return names, nil
 }
