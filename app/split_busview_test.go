@@ -29,6 +29,7 @@ var busHandlers = map[string]string{
 	"order.on_payment_succeeded":    "modshop-order",
 	"order.on_payment_failed":       "modshop-order",
 	"order.on_payment_refunded":     "modshop-order",
+	"order.on_refund_failed":        "modshop-order",
 	"payment.charge":                "modshop-payment",
 	"payment.refund":                "modshop-payment",
 	"product.on_backfill_requested": "modshop-product",

@@ -213,6 +213,7 @@ func TestModules_HandlerNamesArePinned(t *testing.T) {
 		{"order.HandlerOnPaymentSucceeded", order.HandlerOnPaymentSucceeded, "order.on_payment_succeeded"},
 		{"order.HandlerOnPaymentFailed", order.HandlerOnPaymentFailed, "order.on_payment_failed"},
 		{"order.HandlerOnPaymentRefunded", order.HandlerOnPaymentRefunded, "order.on_payment_refunded"},
+		{"order.HandlerOnRefundFailed", order.HandlerOnRefundFailed, "order.on_refund_failed"},
 		{"payment.HandlerCharge", payment.HandlerCharge, "payment.charge"},
 		{"payment.HandlerRefund", payment.HandlerRefund, "payment.refund"},
 		{"product.HandlerReserveStock", product.HandlerReserveStock, "product.reserve_stock"},

@@ -80,8 +80,20 @@ func TestInvariants_RefundAndReturnRulesCatchCraftedViolations(t *testing.T) {
 	unsold := uuid.NewString()
 	craft(t, db, `INSERT INTO products.stock_movements (product_id, kind, delta, order_id, return_id)
 		VALUES ('`+product.ID+`', 'return', 1, '`+unsold+`', gen_random_uuid())`)
-	fine, finePay, fineRefund := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	// A refund the provider refused: failed on both sides is fine; failed
+	// on the order's side only is not.
+	failedHalf, failedHalfPay, failedHalfRefund := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	craft(t, db, append(paidOrder(failedHalf, failedHalfPay, "0"),
+		`INSERT INTO payments.refunds (id, payment_id, amount, status, idempotency_key)
+		 VALUES ('`+failedHalfRefund+`', '`+failedHalfPay+`', 2.00, 'pending', 'k')`,
+		`INSERT INTO orders.order_refunds (id, order_id, amount, status, failed_at, failure_reason)
+		 VALUES ('`+failedHalfRefund+`', '`+failedHalf+`', 2.00, 'failed', now(), 'rejected')`)...)
+	fine, finePay, fineRefund, fineRefused := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 	craft(t, db, append(paidOrder(fine, finePay, "4.00"),
+		`INSERT INTO payments.refunds (id, payment_id, amount, status, idempotency_key, failure_reason, failed_at)
+		 VALUES ('`+fineRefused+`', '`+finePay+`', 6.00, 'failed', 'k', 'rejected', now())`,
+		`INSERT INTO orders.order_refunds (id, order_id, amount, status, failed_at, failure_reason)
+		 VALUES ('`+fineRefused+`', '`+fine+`', 6.00, 'failed', now(), 'rejected')`,
 		`INSERT INTO payments.refunds (id, payment_id, amount, status, idempotency_key, provider_refund, refunded_at)
 		 VALUES ('`+fineRefund+`', '`+finePay+`', 4.00, 'succeeded', 'k', 're', now())`,
 		`INSERT INTO orders.order_refunds (id, order_id, amount, status, idempotency_key, refunded_at)
@@ -99,7 +111,8 @@ func TestInvariants_RefundAndReturnRulesCatchCraftedViolations(t *testing.T) {
 	for _, c := range []struct{ rule, id string }{
 		{"refunds exceed a payment's capture", overPay},
 		{"an order's refunded amount disagrees with its payment's succeeded refunds", disagrees},
-		{"a refund the order asked for or heard of is not the payment's succeeded refund", unsettled},
+		{"a refund the order asked for or heard of is not settled as the payment's refund", unsettled},
+		{"a refund the order asked for or heard of is not settled as the payment's refund", failedHalf},
 		{"a return the order recorded did not reach the stock once", returnID},
 		{"goods came back that were not sold", unsold},
 	} {

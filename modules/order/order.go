@@ -42,6 +42,7 @@ const (
 	HandlerOnPaymentSucceeded = "order.on_payment_succeeded"
 	HandlerOnPaymentFailed    = "order.on_payment_failed"
 	HandlerOnPaymentRefunded  = "order.on_payment_refunded"
+	HandlerOnRefundFailed     = "order.on_refund_failed"
 
 	// The copies of products and customers (docs/adr/0031-copies-are-backfilled-on-request.md).
 	HandlerOnProductCreated    = "order.on_product_created"
@@ -61,7 +62,7 @@ func Definition(cfg Config) module.Definition {
 		OpenAPI: openAPI,
 		Paths:   []string{"/api/v1/orders", "/api/v1/shipping-methods"},
 		Handlers: []string{HandlerOnStockReserved, HandlerOnStockRejected,
-			HandlerOnPaymentSucceeded, HandlerOnPaymentFailed, HandlerOnPaymentRefunded,
+			HandlerOnPaymentSucceeded, HandlerOnPaymentFailed, HandlerOnPaymentRefunded, HandlerOnRefundFailed,
 			HandlerOnProductCreated, HandlerOnProductUpdated, HandlerOnProductBackfilled,
 			HandlerOnUserRegistered, HandlerOnUserUpdated, HandlerOnUserBackfilled},
 		RegisterEvents: RegisterEvents,
@@ -130,6 +131,7 @@ func New(d Deps) *Module {
 	bus.Handle(d.Bus, HandlerOnPaymentRefunded, c, func(ctx context.Context, tx *gorm.DB, ev paymentevents.PaymentRefunded) error {
 		return m.svc.OnPaymentRefunded(ctx, tx, ev)
 	})
+	bus.Handle(d.Bus, HandlerOnRefundFailed, c, m.svc.OnRefundFailed)
 	bus.Handle(d.Bus, HandlerOnProductCreated, c, m.svc.OnProductCreated)
 	bus.Handle(d.Bus, HandlerOnProductUpdated, c, m.svc.OnProductUpdated)
 	bus.Handle(d.Bus, HandlerOnProductBackfilled, c, m.svc.OnProductsBackfilled)

@@ -351,3 +351,75 @@ func TestRefund_ALateChargeRefundedShowsAsARefund(t *testing.T) {
 		t.Errorf("payment state %s, want refunded", ps)
 	}
 }
+
+// TestRefund_ARefusedRefundFailsAndMayBeAskedForAgain: payment.refund_failed
+// (the provider refused) marks the order's refund failed with the reason,
+// once however often it arrives; nothing counts as refunded, the line may
+// be refunded again and the whole amount is refundable again; the
+// timeline says so. A refused refund the order never asked for (a late
+// charge's) shows in the timeline alone.
+func TestRefund_ARefusedRefundFailsAndMayBeAskedForAgain(t *testing.T) {
+	t.Parallel()
+	o := startOrders(t, order.Config{})
+	id, product, staff := o.confirmedOrder(t, 2)
+	if r := o.refund(t, staff, id, "line-"+id, lines(product, 1)); r.Status != http.StatusAccepted {
+		t.Fatalf("refund a line: %d %s", r.Status, r.Body)
+	}
+	ask := o.busPayloads(t, "payment.refund_requested.v1", id)[0]
+	refused := paymentevents.PaymentRefundFailed{OrderID: id, PaymentID: uuid.NewString(), RefundID: ask["refund_id"].(string),
+		Amount: "10.00", Currency: "EUR", Reason: "rejected: the card account is closed", FailedAt: time.Now().UTC()}
+	o.publish(t, refused)
+	o.publish(t, refused)
+	var got refundedOrderJSON
+	testkit.Eventually(t, "the refund to fail", func() bool {
+		got = o.refunded(t, staff, id)
+		// The order's lines and its refunds are read one after the other:
+		// wait until both show the failure.
+		return len(got.Refunds) == 1 && got.Refunds[0].Status == "failed" && got.Items[0].RefundedQuantity == 0
+	})
+	if got.RefundState != "none" || got.Refunded != "0.00" || got.Items[0].RefundedQuantity != 0 || got.Status != "confirmed" {
+		t.Fatalf("after payment.refund_failed: %+v, want nothing refunded, the line refundable again", got)
+	}
+	r := o.api.Do("GET", "/api/v1/orders/"+id, nil, testkit.Bearer(staff))
+	var full struct {
+		Refunds []struct {
+			FailureReason *string `json:"failure_reason"`
+			FailedAt      *string `json:"failed_at"`
+		}
+		Timeline []struct{ Step, Detail string }
+	}
+	r.Decode(t, &full)
+	if f := full.Refunds[0]; f.FailureReason == nil || *f.FailureReason != refused.Reason || f.FailedAt == nil {
+		t.Errorf("failed refund reads %+v, want its reason and time", f)
+	}
+	var failures []string
+	for _, e := range full.Timeline {
+		if e.Step == "refund_failed" {
+			failures = append(failures, e.Detail)
+		}
+	}
+	if len(failures) != 1 || !strings.Contains(failures[0], "10.00") || !strings.Contains(failures[0], "card account is closed") {
+		t.Errorf("timeline refund_failed entries %q, want one naming 10.00 and why", failures)
+	}
+	if r := o.refund(t, staff, id, "all-"+id, map[string]any{"amount": "20.00"}); r.Status != http.StatusAccepted {
+		t.Errorf("refund the whole order after the refusal: %d %s, want 202", r.Status, r.Body)
+	}
+
+	late := paymentevents.PaymentRefundFailed{OrderID: id, PaymentID: uuid.NewString(), RefundID: uuid.NewString(),
+		Amount: "20.00", Currency: "EUR", Reason: "rejected", FailedAt: time.Now().UTC()}
+	o.publish(t, late)
+	testkit.Eventually(t, "the late charge's refused refund in the timeline", func() bool {
+		r := o.api.Do("GET", "/api/v1/orders/"+id, nil, testkit.Bearer(staff))
+		r.Decode(t, &full)
+		n := 0
+		for _, e := range full.Timeline {
+			if e.Step == "refund_failed" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if got := o.refunded(t, staff, id); len(got.Refunds) != 2 || got.Refunds[1].Status != "requested" {
+		t.Errorf("refunds %+v, want the failed one and the new request, nothing for the late charge", got.Refunds)
+	}
+}

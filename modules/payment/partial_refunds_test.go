@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -98,5 +99,42 @@ func TestRefund_TheDatabaseRefusesRefundsPastTheCapture(t *testing.T) {
 	}
 	if err := insert("2.01"); err == nil {
 		t.Fatal("a failed refund past the capture was made pending again")
+	}
+}
+
+// TestRefund_TheProviderRefusesItPaymentRefundFailedSaysSo: a refund the
+// provider refuses for good (here: the capture it names is not in the
+// provider's books) is recorded failed and published once as
+// payment.refund_failed with its id, amount, currency and the refusal,
+// never as payment.refunded; the payment keeps its capture.
+func TestRefund_TheProviderRefusesItPaymentRefundFailedSaysSo(t *testing.T) {
+	t.Parallel()
+	shop := startPayment(t)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
+	userID, token := shop.Customer(t)
+	order := charge(t, shop, userID, "12.00", "pm_card_visa", "")
+	waitOutcome(t, db, "payment.succeeded.v1", order)
+	if _, err := db.Exec(`UPDATE payments.payments SET provider_capture = 'cap_unknown_to_the_provider' WHERE order_id = $1`, order); err != nil {
+		t.Fatal(err)
+	}
+	refund := uuid.NewString()
+	ev := orderevents.RefundRequested{OrderID: order, RefundID: refund, Amount: "5.00", Reason: "damaged"}
+	if err := shop.Publish(bus.WithCorrelationID(context.Background(), order), ev); err != nil {
+		t.Fatal(err)
+	}
+	got := waitOutcome(t, db, "payment.refund_failed.v1", order)
+	p := got[0].Payload
+	if len(got) != 1 || p["refund_id"] != refund || p["amount"] != "5.00" || p["currency"] != "EUR" ||
+		!strings.Contains(p["reason"].(string), "no capture") || p["failed_at"] == "" {
+		t.Fatalf("payment.refund_failed = %v, want one for refund %s of 5.00 EUR saying why", got, refund)
+	}
+	if n := len(messages(t, db, "payment.refunded.v1", order)); n != 0 {
+		t.Errorf("%d payment.refunded for a refused refund, want none", n)
+	}
+	if n := testkit.QueryInt(t, db, `SELECT count(*) FROM payments.refunds WHERE id = $1 AND status = 'failed'`, refund); n != 1 {
+		t.Errorf("refund %s is not recorded failed", refund)
+	}
+	if _, pays := orderPayments(t, shop, token, order); len(pays) != 1 || pays[0].Status != "captured" || pays[0].NetAmount != "12.00" {
+		t.Errorf("payments = %+v, want one still captured netting 12.00", pays)
 	}
 }

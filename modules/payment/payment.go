@@ -101,7 +101,7 @@ type Module struct {
 
 // RegisterEvents adds the module's events to the bus registry.
 func RegisterEvents(r *bus.Registry) {
-	r.Register(events.PaymentSucceeded{}, events.PaymentFailed{}, events.PaymentRefunded{})
+	r.Register(events.PaymentSucceeded{}, events.PaymentFailed{}, events.PaymentRefunded{}, events.PaymentRefundFailed{})
 }
 
 // New builds the module and subscribes its handlers: HandlerCharge on

@@ -15,6 +15,8 @@ const (
 	PaymentSucceededV1 = "payment.succeeded.v1"
 	PaymentFailedV1    = "payment.failed.v1"
 	PaymentRefundedV1  = "payment.refunded.v1"
+	// PaymentRefundFailedV1 names a refund the provider refused.
+	PaymentRefundFailedV1 = "payment.refund_failed.v1"
 )
 
 // PaymentSucceeded: the order's amount was authorized and captured.
@@ -54,3 +56,20 @@ type PaymentRefunded struct {
 
 // EventName is the event's name on the bus.
 func (PaymentRefunded) EventName() string { return PaymentRefundedV1 }
+
+// PaymentRefundFailed: the provider refused a refund for good (a refund it
+// did not answer is asked again, never reported failed): the money stays
+// with the shop, and the order may ask for a refund of that amount again.
+// Reason is the provider's answer in a few words.
+type PaymentRefundFailed struct {
+	OrderID   string    `json:"order_id"`
+	PaymentID string    `json:"payment_id"`
+	RefundID  string    `json:"refund_id"`
+	Amount    string    `json:"amount"`
+	Currency  string    `json:"currency"`
+	Reason    string    `json:"reason"`
+	FailedAt  time.Time `json:"failed_at"`
+}
+
+// EventName is the event's name on the bus.
+func (PaymentRefundFailed) EventName() string { return PaymentRefundFailedV1 }

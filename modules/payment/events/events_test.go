@@ -23,5 +23,7 @@ func TestEvents_MatchTheirGoldenFiles(t *testing.T) {
 		events.PaymentSucceeded{OrderID: orderID, PaymentID: paymentID, Amount: "42.50", Currency: "EUR", CapturedAt: at},
 		events.PaymentFailed{OrderID: orderID, PaymentID: paymentID, Reason: "declined", FailedAt: at},
 		events.PaymentRefunded{OrderID: orderID, PaymentID: paymentID, RefundID: "0195a1c4-9999-7888-8777-666655554444", Amount: "42.50", Currency: "EUR", RefundedAt: at},
+		events.PaymentRefundFailed{OrderID: orderID, PaymentID: paymentID, RefundID: "0195a1c4-9999-7888-8777-666655554444", Amount: "42.50", Currency: "EUR",
+			Reason: "rejected: the capture was disputed", FailedAt: at},
 	)
 }

@@ -92,6 +92,7 @@ const STEP_LABELS = {
   payment_failed: 'Payment failed',
   payment_refunded: 'Refunded',
   refund_requested: 'Refund requested',
+  refund_failed: 'Refund refused',
   confirmed: 'Confirmed',
   cancelled_by_customer: 'Cancelled by the customer',
   stock_timeout: 'No stock answer in time',

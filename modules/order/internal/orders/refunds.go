@@ -36,11 +36,15 @@ const (
 type Refund struct {
 	ID         string      `json:"id"`
 	Amount     string      `json:"amount"`
-	Status     string      `json:"status"` // requested, succeeded
+	Status     string      `json:"status"` // requested, succeeded, failed
 	Reason     string      `json:"reason"`
 	Lines      []OrderLine `json:"lines" gorm:"-"` // empty for a refund of an amount
 	CreatedAt  time.Time   `json:"created_at"`
 	RefundedAt *time.Time  `json:"refunded_at"`
+	// FailedAt and FailureReason: when and why the payment provider
+	// refused it (payment.refund_failed); null unless failed.
+	FailedAt      *time.Time `json:"failed_at"`
+	FailureReason *string    `json:"failure_reason"`
 }
 
 // RefundRequest is what staff send to refund a confirmed order: lines

@@ -175,3 +175,18 @@ func copyStatuses(ctx context.Context, db *gorm.DB) ([]copyStatusRow, error) {
 	}
 	return rows, nil
 }
+
+// lineNames are the names of an order's lines by product id: the name the
+// line was placed with, else the product copy's now.
+func lineNames(tx *gorm.DB, orderID string) (map[string]string, error) {
+	var rows []struct{ ProductID, Name string }
+	if err := tx.Raw(`SELECT oi.product_id::text AS product_id, COALESCE(oi.name, pc.name, '') AS name
+		FROM order_items oi LEFT JOIN product_copies pc ON pc.id = oi.product_id WHERE oi.order_id = ?`, orderID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("names of the lines of order %s: %w", orderID, err)
+	}
+	names := make(map[string]string, len(rows))
+	for _, r := range rows {
+		names[r.ProductID] = r.Name
+	}
+	return names, nil
+}

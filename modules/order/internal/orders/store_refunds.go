@@ -61,14 +61,14 @@ func lineArrays(lines []OrderLine) ([]string, []int) {
 }
 
 // refundable is what is left to refund of an order (its total less every
-// refund it asked for or heard of), and whether amount fits in it.
+// refund it asked for or heard of that did not fail), and whether amount fits in it.
 func refundable(tx *gorm.DB, orderID, amount string) (left string, fits bool, err error) {
 	var out struct {
 		Left string
 		Fits bool
 	}
 	err = tx.Raw(`SELECT (o.total_amount - r.taken)::numeric(10,2)::text AS left, ?::numeric <= o.total_amount - r.taken AS fits
-		FROM orders o, LATERAL (SELECT coalesce(sum(amount), 0) AS taken FROM order_refunds WHERE order_id = o.id) r
+		FROM orders o, LATERAL (SELECT coalesce(sum(amount), 0) AS taken FROM order_refunds WHERE order_id = o.id AND status <> 'failed') r
 		WHERE o.id = ?`, amount, orderID).Scan(&out).Error
 	if err != nil {
 		return "", false, fmt.Errorf("refundable amount of order %s: %w", orderID, err)
@@ -199,7 +199,7 @@ func refundsOf(ctx context.Context, db *gorm.DB, ids []string) (map[string][]Ref
 		OrderID string
 		Refund
 	}
-	if err := db.WithContext(ctx).Raw(`SELECT order_id, id, amount::text AS amount, status, reason, created_at, refunded_at
+	if err := db.WithContext(ctx).Raw(`SELECT order_id, id, amount::text AS amount, status, reason, created_at, refunded_at, failed_at, failure_reason
 		FROM order_refunds WHERE order_id IN ? ORDER BY order_id, created_at, id`, ids).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("order refunds: %w", err)
 	}
@@ -231,4 +231,33 @@ func refundsOf(ctx context.Context, db *gorm.DB, ids []string) (map[string][]Ref
 		out[r.OrderID] = append(out[r.OrderID], r.Refund)
 	}
 	return out, nil
+}
+
+// markRefundFailed marks a requested refund of the order failed and gives
+// its lines back to what may be refunded, once: known is false when the
+// order has no refund with that id, failed false when it was settled
+// (failed or succeeded) before.
+func markRefundFailed(tx *gorm.DB, orderID, refundID, reason string, at time.Time) (known, failed bool, err error) {
+	var rows []struct{ Failed bool }
+	err = tx.Raw(`
+		WITH known AS (
+			SELECT id, status FROM order_refunds WHERE id = $1 AND order_id = $2
+		), failed AS (
+			UPDATE order_refunds r SET status = 'failed', failed_at = $3, failure_reason = left($4, 200)
+			  FROM known WHERE r.id = known.id AND known.status = 'requested'
+			RETURNING r.id
+		), released AS (
+			UPDATE order_items i SET refunded_quantity = i.refunded_quantity - l.quantity
+			  FROM order_refund_lines l, failed
+			 WHERE l.refund_id = failed.id AND i.order_id = $2 AND i.product_id = l.product_id
+		)
+		SELECT EXISTS (SELECT FROM failed) AS failed FROM known`,
+		refundID, orderID, at, reason).Scan(&rows).Error
+	if err != nil {
+		return false, false, fmt.Errorf("refund %s of order %s failed: %w", refundID, orderID, err)
+	}
+	if len(rows) == 0 {
+		return false, false, nil
+	}
+	return true, rows[0].Failed, nil
 }

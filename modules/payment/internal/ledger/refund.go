@@ -85,10 +85,30 @@ func (s *Service) settleRefunded(ctx context.Context, r claimedRefund, ref strin
 	})
 }
 
-// settleRefundFailed records a refund the provider refused. No event:
-// the contract has none, and the order has nothing it could do.
+// settleRefundFailed records a refund the provider refused and publishes
+// payment.refund_failed, in one transaction: the order stops counting the
+// amount as on its way back, and staff see why.
 func (s *Service) settleRefundFailed(ctx context.Context, r claimedRefund, cause error) error {
-	return markRefundFailed(ctx, s.db, r, errText(cause))
+	now := s.now().UTC().Truncate(time.Microsecond)
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := markRefundFailed(tx, r, errText(cause), now); err != nil {
+			return err
+		}
+		return s.pub.Publish(outcomeContext(ctx, r.OrderID, r.IdempotencyKey), tx,
+			events.PaymentRefundFailed{OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: r.ID, Amount: r.Amount,
+				Currency: s.currency(r.Currency), Reason: refusal(cause), FailedAt: now})
+	})
+}
+
+// refusal is a provider's refusal in a few words for the order's
+// timeline: the error's text, shortened.
+func refusal(cause error) string {
+	const most = 120
+	text := []rune(errText(cause))
+	if len(text) > most {
+		text = append(text[:most-1], '…')
+	}
+	return string(text)
 }
 
 func (s *Service) retryRefund(ctx context.Context, r claimedRefund, wait time.Duration, cause error) error {

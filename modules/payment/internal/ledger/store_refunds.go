@@ -79,9 +79,9 @@ func markRefunded(tx *gorm.DB, r claimedRefund, ref string, at time.Time) error 
 }
 
 // markRefundFailed records a claimed refund the provider refused.
-func markRefundFailed(ctx context.Context, db *gorm.DB, r claimedRefund, lastError string) error {
-	res := db.WithContext(ctx).Exec(`UPDATE refunds SET status = 'failed', failure_reason = 'rejected', last_error = ?, failed_at = now(), updated_at = now()
-		WHERE id = ? AND status = 'processing' AND attempts = ?`, lastError, r.ID, r.Attempts)
+func markRefundFailed(tx *gorm.DB, r claimedRefund, lastError string, at time.Time) error {
+	res := tx.Exec(`UPDATE refunds SET status = 'failed', failure_reason = 'rejected', last_error = ?, failed_at = ?, updated_at = ?
+		WHERE id = ? AND status = 'processing' AND attempts = ?`, lastError, at, at, r.ID, r.Attempts)
 	return claimHeld(res, "refund", r.ID)
 }
 

@@ -26,14 +26,18 @@ export function refundSummary(o) {
       ' ', h('span', { id: 'refunded-amount' }, `${price(o.refunded, o.currency)} of ${price(o.total, o.currency)} refunded`)),
     h('ul', { class: 'refunds', id: 'refund-list' }, o.refunds.map((r) => h('li', { 'data-refund-status': r.status },
       h('strong', {}, price(r.amount, o.currency)),
-      r.status === 'succeeded' ? [' refunded ', timeTag(r.refunded_at)] : ' being refunded…',
+      r.status === 'succeeded' ? [' refunded ', timeTag(r.refunded_at)]
+        : r.status === 'failed' ? [' not refunded: the payment provider refused it ', timeTag(r.failed_at),
+          r.failure_reason ? h('span', { class: 'muted' }, ` (${r.failure_reason})`) : null]
+          : ' being refunded…',
       r.reason ? ` — ${r.reason}` : '',
       r.lines.length ? h('span', { class: 'muted' }, ` (${r.lines.map((l) => `${l.quantity} × ${nameOf(o, l.product_id)}`).join(', ')})`) : null))));
 }
 
-/** leftToRefund is the order's total less every refund asked for, in cents. */
+/** leftToRefund is the order's total less every refund asked for that did
+ * not fail, in cents. */
 function leftToRefund(o) {
-  return cents(o.total) - o.refunds.reduce((sum, r) => sum + cents(r.amount), 0);
+  return cents(o.total) - o.refunds.filter((r) => r.status !== 'failed').reduce((sum, r) => sum + cents(r.amount), 0);
 }
 
 /** quantities builds one number field per line, at most max(line) each. */
