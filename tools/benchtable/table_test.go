@@ -131,7 +131,24 @@ func TestRun_PrintsTheMarkdownOfAResultsFile(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	if err := run([]string{filepath.Join(t.TempDir(), "none.jsonl")}, &out); err == nil {
-		t.Error("a missing results file printed a table instead of failing")
+}
+
+// When every benchmark failed before recording anything there is no
+// results file: the table still prints, every target not run. A file
+// that is not a results file is an error.
+func TestRun_WithoutAResultsFileEveryTargetIsNotRun(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{filepath.Join(t.TempDir(), "none.jsonl")}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "0 met, 0 not met, 13 not run") || !strings.Contains(out.String(), "no figures recorded") {
+		t.Errorf("output without a results file:\n%s", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{bad}, &out); err == nil {
+		t.Error("a results file that does not parse printed a table instead of failing")
 	}
 }
