@@ -40,6 +40,9 @@ func TestEvaluate_ComparesEachFigureWithItsLimit(t *testing.T) {
 		{"plain at most, at the limit", Target{Num: "a", Cmp: AtMost, Limit: 6, Decimals: 1}, map[string]float64{"a": 6}, "6.0", "", Met},
 		{"strictly below, at the limit", Target{Num: "a", Cmp: Below, Limit: 150, Unit: "ms"}, map[string]float64{"a": 150}, "150 ms", "", NotMet},
 		{"strictly below, met", Target{Num: "a", Cmp: Below, Limit: 150, Unit: "ms"}, map[string]float64{"a": 112.4}, "112 ms", "", Met},
+		// 42/s at 750 tps against 185/s at 500 tps: 0.056 ÷ 0.37, not 42 ÷ 185.
+		{"ratio of ratios to their baselines", Target{Num: "a", NumRef: "ra", Den: "b", DenRef: "rb", Cmp: AtLeast, Limit: 0.5, Decimals: 2},
+			map[string]float64{"a": 42, "ra": 750, "b": 185, "rb": 500}, "0.15", "(42.0 / 750) / (185 / 500)", NotMet},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.target.Measure = c.name
@@ -65,8 +68,8 @@ func TestEvaluate_MissingFiguresAreNotRun(t *testing.T) {
 		t.Fatalf("%d rows for %d targets", len(rows), len(Targets))
 	}
 	saga := rowOf(t, rows, Targets[0].Measure)
-	if saga.Status != NotRun || saga.Figure != "-" || !slices.Equal(saga.Missing, []string{"chain.sustained_per_s"}) {
-		t.Errorf("saga ÷ chain without the chain's figure: %+v, want not run, missing chain.sustained_per_s", saga)
+	if want := []string{"orders.tpcb_tps", "chain.sustained_per_s", "chain.tpcb_tps"}; saga.Status != NotRun || saga.Figure != "-" || !slices.Equal(saga.Missing, want) {
+		t.Errorf("saga ÷ chain without the chain's figures: %+v, want not run, missing %v", saga, want)
 	}
 	bus := rowOf(t, rows, "bus: sustained ÷ pgbench TPC-B")
 	if bus.Status != NotRun || bus.Figure != "-" {
@@ -92,7 +95,7 @@ func TestTargets_ReadOnlyTheRecordedKeys(t *testing.T) {
 		catalog.select_only_tps catalog.search_p1_p50_ms catalog.search_p1_p99_ms catalog.search_p30_p50_ms
 		catalog.search_p30_p99_ms catalog.category_p50_ms catalog.category_p99_ms`)
 	for _, tg := range Targets {
-		for _, k := range []string{tg.Num, tg.Den} {
+		for _, k := range []string{tg.Num, tg.NumRef, tg.Den, tg.DenRef} {
 			if k != "" && !slices.Contains(recorded, k) {
 				t.Errorf("target %q reads %q, which no benchmark records", tg.Measure, k)
 			}
