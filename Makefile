@@ -164,7 +164,7 @@ bench-users: postgres-binaries
 bench-products: postgres-binaries
 	$(GO) test -run '^$$' -bench BenchmarkProducts -benchtime 1x -timeout 10m ./app/bench/
 
-## bench-orders: the saga under fixed-rate load: confirmed orders/s against pgbench TPC-B (capacity, 90% of it, half of it, 10 orders/s), latencies, commits and CPU per order, invariants; then statements per order on a scratch server with pg_stat_statements
+## bench-orders: the saga under fixed-rate load: confirmed orders/s against pgbench TPC-B, latencies, invariants
 bench-orders: postgres-binaries
 	$(GO) test -run '^$$' -bench BenchmarkOrders -benchtime 1x -timeout 15m ./app/bench/
 
