@@ -260,11 +260,6 @@ func BenchmarkOrders(b *testing.B) {
 		fmt.Printf("\ninvariants: all hold after %d orders (checked by apptest.Shop.CheckInvariants)\n", r.totalOrders())
 	}
 
-	// 5. Statements per order, on a scratch server of their own, at the
-	// half rate (the shop alone there: the main shop is idle by now).
-	stmts := countStatements(b, half.rate, min(statementsLength, sustained))
-	stmts.print(os.Stdout)
-
 	// The figures of issue 17's table (make bench; benchkit.Record).
 	record(b, "orders.tpcb_tps", tpcb.TPS)
 	record(b, "orders.sustained_confirmed_per_s", full.confirmedRate())
@@ -279,6 +274,11 @@ func BenchmarkOrders(b *testing.B) {
 	if ten.res.Failed == 0 && ten.saga.confirmed > 0 {
 		record(b, "orders.p50_ms_at_10_per_s", benchkit.Millis(ten.saga.percentile(ten.saga.total, 50)))
 	}
+
+	// 5. Statements per order, on a scratch server of their own, at the
+	// half rate (the shop alone there: the main shop is idle by now).
+	stmts := countStatements(b, half.rate, min(statementsLength, sustained))
+	stmts.print(os.Stdout)
 	if stmts.skipped == "" {
 		record(b, "orders.statements_per_order", stmts.perOrder(stmts.calls))
 	}
