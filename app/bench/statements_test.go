@@ -73,7 +73,7 @@ func countStatements(b *testing.B, rate float64, d time.Duration) statementCount
 		res.skipped, res.reason = "not measured", err.Error()
 		return res
 	}
-	defer stop()
+	b.Cleanup(stop) // after the shop's own cleanup (registered later, run first)
 	mon, err := sql.Open("pgx", serverURL)
 	if err != nil {
 		b.Fatal(err)
