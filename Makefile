@@ -127,8 +127,34 @@ $(VULNDB)/index/db.json: $(INDEXDB)
 		test -d "$$src/data/osv" || { echo "golang.org/x/vulndb@$(VULNDB_VERSION) could not be downloaded"; exit 1; }; \
 		rm -rf $(VULNDB).tmp && $(INDEXDB) -vulns "$$src/data/osv" -out $(VULNDB).tmp && rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
-## bench: every benchmark; each prints its figures beside pgbench measured in the same run
-bench: bench-users bench-products bench-bus bench-chain bench-orders bench-topologies bench-tracing
+# make bench runs each benchmark below (bench-catalog too once the Makefile
+# has it), each appending the figures of issue 17's targets to
+# BENCH_RESULTS (benchkit.Record), and ends with tools/benchtable's table.
+# A benchmark that fails leaves its targets "not run" and fails make bench
+# after the table.
+BENCH_RESULTS := $(CURDIR)/tmp/bench/results.jsonl
+BENCH_TABLE_TARGETS := bench-chain bench-orders bench-bus bench-products $(shell grep -q '^bench-catalog:' $(firstword $(MAKEFILE_LIST)) && echo bench-catalog)
+BENCH_TARGETS := $(BENCH_TABLE_TARGETS) bench-users bench-topologies bench-tracing
+.PHONY: bench-fast bench-table
+
+## bench: every benchmark (each prints its figures beside pgbench measured in the same run), then one table: each target of issue 17, its figure from this run, met / not met / not run (figures in tmp/bench/results.jsonl; about 30 minutes)
+bench: postgres-binaries
+	@mkdir -p $(dir $(BENCH_RESULTS)) && rm -f $(BENCH_RESULTS)
+	@failed=""; for t in $(BENCH_TARGETS); do \
+		echo "== make $$t"; \
+		MODSHOP_BENCH_RESULTS=$(BENCH_RESULTS) $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
+	done; \
+	$(GO) run ./tools/benchtable -commit "$$(git describe --always --dirty 2>/dev/null)" $(BENCH_RESULTS); \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
+
+## bench-fast: the same table in about 12 minutes (plus bench-catalog's): only the benchmarks it reads, with 20 s phases (MODSHOP_BENCH_PHASE) and without the bus benchmarks' comparison variants (MODSHOP_BENCH_FAST)
+bench-fast:
+	@MODSHOP_BENCH_PHASE=$${MODSHOP_BENCH_PHASE:-20s} MODSHOP_BENCH_FAST=1 \
+		$(MAKE) --no-print-directory bench BENCH_TARGETS="$(BENCH_TABLE_TARGETS)"
+
+## bench-table: the table of the last make bench again; BENCHTABLE=-markdown prints it as docs/benchmarks.md's "Where we stand"
+bench-table:
+	@$(GO) run ./tools/benchtable $(BENCHTABLE) -commit "$$(git describe --always --dirty 2>/dev/null)" $(BENCH_RESULTS)
 
 ## bench-users: log-in and /users/me requests/s against pgbench select-only tps
 bench-users: postgres-binaries

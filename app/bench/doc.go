@@ -11,6 +11,11 @@
 // default) sets the length of each max-throughput phase; the open-loop
 // phases last two thirds of it.
 //
+// With MODSHOP_BENCH_RESULTS set (make bench sets it), each benchmark also
+// appends the figures of issue 17's targets to that file
+// (benchkit.Record), and make bench ends with tools/benchtable's table of
+// them.
+//
 // The benchmarks are its test files; the measuring kit they use (pgbench,
 // the open- and closed-loop load drivers, CPU sampling, percentiles) is
 // platform/benchkit, shared with the bus's benchmarks.

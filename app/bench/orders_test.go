@@ -33,6 +33,9 @@ const (
 
 	sustainedDefault = 60 * time.Second // MODSHOP_BENCH_PHASE shortens it
 	halfRateLength   = 20 * time.Second
+	// tenRate is the rate of the last phase: issue 17's placed → confirmed
+	// p50 at 10 orders/s, the latency of a nearly idle shop.
+	tenRate = 10.0
 
 	// The ramp that finds the sustainable rate: open-loop steps of
 	// rampStep, each rampFactor faster than the one before, from rampStart,
@@ -139,12 +142,11 @@ func BenchmarkOrders(b *testing.B) {
 	// 2. The shop, in process, on a loopback listener: production pool
 	// size, log-in throttles out of the way (all load comes from
 	// 127.0.0.1), the demo catalog with plenty of stock.
-	defaults := app.DefaultConfig()
+	defaults := shopConfig()
 	shop := apptest.Start(b, func(c *app.Config) {
-		c.LoginPerClient = 1 << 30
-		c.LoginPerAccount = 1 << 30
-		c.DBMaxConns = defaults.DBMaxConns
-		c.SeedDemo = true
+		databaseURL := c.DatabaseURL
+		*c = defaults
+		c.DatabaseURL = databaseURL
 	})
 	shopDB, err := sql.Open("pgx", shop.DatabaseURL)
 	if err != nil {
@@ -160,16 +162,7 @@ func BenchmarkOrders(b *testing.B) {
 	// The server's processes, to split the machine's CPU (when it runs on
 	// this machine: it is on loopback).
 	postmaster := benchkit.Postmaster(backend)
-	products := productIDs(b, shop)
-	_, adminToken := shop.Admin(b)
-	for _, id := range products {
-		resp := shop.API.Do("POST", "/api/v1/products/"+id+"/stock",
-			map[string]any{"delta": stockDelta, "reason": "order benchmark"}, testkit.Bearer(adminToken))
-		if resp.Status != http.StatusOK {
-			b.Fatalf("restock %s: %d %s", id, resp.Status, resp.Body)
-		}
-	}
-	_, tokens := makeUsers(b, shop)
+	products, tokens := prepareShop(b, shop)
 	b.Logf("shop ready: %d products, %d customers (%v so far)", len(products), len(tokens), time.Since(started).Round(time.Second))
 
 	// One order through the checking client (request and answer against
@@ -210,7 +203,7 @@ func BenchmarkOrders(b *testing.B) {
 			b.Fatal(err)
 		}
 		p := &phase{name: name, rate: rate, length: d, batch: newBatch(name)}
-		c0, x0 := counters(ctx, b, mon, dbName)
+		c0, r0, x0 := counters(ctx, b, mon, dbName)
 		w0 := tableWrites(ctx, b, shopDB)
 		m0 := scrapeBusMetrics(ctx, shop.URL)
 		smp := startSampler(ctx, shop, shopDB, mon, dbName)
@@ -231,8 +224,8 @@ func BenchmarkOrders(b *testing.B) {
 		if err := sleepCtx(ctx, quietWait); err != nil {
 			b.Fatal(err)
 		}
-		c1, x1 := counters(ctx, b, mon, dbName)
-		p.commits, p.xids = c1-c0, x1-x0
+		c1, r1, x1 := counters(ctx, b, mon, dbName)
+		p.commits, p.rollbacks, p.xids = c1-c0, r1-r0, x1-x0
 		p.writes = diffWrites(w0, tableWrites(ctx, b, shopDB))
 		p.saga = readSaga(ctx, b, shopDB, p.batch.ids, p.start, p.start.Add(d))
 		checkFailures(b, name, p.res)
@@ -241,12 +234,14 @@ func BenchmarkOrders(b *testing.B) {
 	}
 	full := runPhase("sustained", capacity*sustainedShare, sustained)
 	half := runPhase("half-rate", full.rate/2, halfLen)
+	// Latency when the shop is nearly idle: issue 17's p50 at 10 orders/s.
+	ten := runPhase("10-per-s", tenRate, halfLen) // the name prefixes Idempotency-Keys: no spaces
 
 	// 4. Report, then the invariants.
 	r := ordersReport{
 		server: server, poolSize: defaults.DBMaxConns, products: len(products), customers: len(tokens),
 		tpcb: tpcb, tpcbCPU: tpcbCPU, ramp: ramp, rampCPU: rampCPU, capacity: capacity, over: saturated, rampDrain: rampDrain,
-		full: full, half: half, firstStep: firstStep, elapsed: time.Since(started),
+		full: full, half: half, ten: ten, firstStep: firstStep, elapsed: time.Since(started),
 	}
 	r.print(os.Stdout)
 
@@ -263,6 +258,29 @@ func BenchmarkOrders(b *testing.B) {
 		fmt.Println("\nINVARIANT CHECK OR LOAD FAILED: see the errors above")
 	} else {
 		fmt.Printf("\ninvariants: all hold after %d orders (checked by apptest.Shop.CheckInvariants)\n", r.totalOrders())
+	}
+
+	// The figures of issue 17's table (make bench; benchkit.Record).
+	record(b, "orders.tpcb_tps", tpcb.TPS)
+	record(b, "orders.sustained_confirmed_per_s", full.confirmedRate())
+	record(b, "orders.commits_per_order", full.commitsPerOrder())
+	if cpu, ok := full.ownCPUPerOrder(); ok {
+		record(b, "orders.cpu_ms_per_order", cpu*1000)
+	}
+	record(b, "orders.half_rate_per_s", half.rate)
+	if half.res.Failed == 0 && half.saga.confirmed > 0 {
+		record(b, "orders.p99_ms_at_half", benchkit.Millis(half.saga.percentile(half.saga.total, 99)))
+	}
+	if ten.res.Failed == 0 && ten.saga.confirmed > 0 {
+		record(b, "orders.p50_ms_at_10_per_s", benchkit.Millis(ten.saga.percentile(ten.saga.total, 50)))
+	}
+
+	// 5. Statements per order, on a scratch server of their own, at the
+	// half rate (the shop alone there: the main shop is idle by now).
+	stmts := countStatements(b, half.rate, min(statementsLength, sustained))
+	stmts.print(os.Stdout)
+	if stmts.skipped == "" {
+		record(b, "orders.statements_per_order", stmts.perOrder(stmts.calls))
 	}
 }
 
@@ -405,6 +423,7 @@ type phase struct {
 	backlogAtEnd int
 	drain        time.Duration // from the last request's answer until every order was final
 	commits      int64         // xact_commit of the shop's database
+	rollbacks    int64         // xact_rollback of the shop's database
 	xids         int64         // transaction ids assigned on the cluster (write transactions)
 	saga         sagaStats
 	samples      samples
@@ -416,6 +435,30 @@ type phase struct {
 // confirmedRate is the orders confirmed within the phase's window per second.
 func (p *phase) confirmedRate() float64 {
 	return float64(p.saga.confirmedInWindow) / p.length.Seconds()
+}
+
+// cpuPerOrder is the machine's CPU time (all cores, every process: shop,
+// load generator, PostgreSQL) per order over the phase's load, in
+// seconds; false when the machine's CPU could not be read.
+func (p *phase) cpuPerOrder() (float64, bool) {
+	if p.cpu.Machine < 0 || p.saga.placed == 0 {
+		return 0, false
+	}
+	wall := p.end.Sub(p.start).Seconds() / float64(p.saga.placed)
+	return p.cpu.Machine * float64(runtime.NumCPU()) * wall, true
+}
+
+// ownCPUPerOrder is cpuPerOrder without what the machine's other
+// processes used (other engineers' builds and tests on a shared
+// machine): this process (shop and load generator), the PostgreSQL
+// server and the interrupts, as a quiet machine would measure it;
+// cpuPerOrder where /proc cannot tell them apart.
+func (p *phase) ownCPUPerOrder() (float64, bool) {
+	if !p.split.OK || p.saga.placed == 0 {
+		return p.cpuPerOrder()
+	}
+	wall := p.end.Sub(p.start).Seconds() / float64(p.saga.placed)
+	return (p.split.Self + p.split.Server + p.split.IRQ) * wall, true
 }
 
 func (p *phase) commitsPerOrder() float64 {
@@ -508,16 +551,16 @@ func confirmedRate(ctx context.Context, db *sql.DB, from, to time.Time) (float64
 	return float64(n) / to.Sub(from).Seconds(), err
 }
 
-// counters reads the shop database's committed transactions and the
-// cluster's next transaction id.
-func counters(ctx context.Context, b *testing.B, mon *sql.DB, dbName string) (commits, nextXid int64) {
+// counters reads the shop database's committed and rolled back
+// transactions and the cluster's next transaction id.
+func counters(ctx context.Context, b *testing.B, mon *sql.DB, dbName string) (commits, rollbacks, nextXid int64) {
 	b.Helper()
-	err := mon.QueryRowContext(ctx, `SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
-		pg_snapshot_xmax(pg_current_snapshot())::text::bigint`, dbName).Scan(&commits, &nextXid)
+	err := mon.QueryRowContext(ctx, `SELECT xact_commit, xact_rollback, pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+		FROM pg_stat_database WHERE datname = $1`, dbName).Scan(&commits, &rollbacks, &nextXid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return commits, nextXid
+	return commits, rollbacks, nextXid
 }
 
 // rowWrites are a table's inserted, updated and deleted rows.
@@ -802,13 +845,16 @@ type ordersReport struct {
 	capacity            float64
 	over                bool
 	rampDrain           time.Duration
-	full, half          *phase
+	full, half, ten     *phase
 	firstStep           []string
 	elapsed             time.Duration
 }
 
+// phases are the fixed-rate phases, in the order they ran.
+func (r ordersReport) phases() []*phase { return []*phase{r.full, r.half, r.ten} }
+
 func (r ordersReport) totalOrders() int {
-	n := 1 + r.full.saga.placed + r.half.saga.placed
+	n := 1 + r.full.saga.placed + r.half.saga.placed + r.ten.saga.placed
 	for _, s := range r.ramp {
 		n += s.res.OK
 	}
@@ -847,23 +893,23 @@ func (r ordersReport) print(w io.Writer) {
 		r.capacity, how, sustainedShare, r.rampCPU, r.rampDrain.Round(time.Millisecond))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "phase\toffered\tplaced\tconfirmed/s\t÷ TPC-B tps\tHTTP p50\tHTTP p99\tplaced→confirmed p50\tp99\tmax\tcommits/order\twrite xacts/order\tbacklog at end\tdrained in\tfailed\tsent late (max)\tCPU: shop+gen cores / machine\t")
-	for _, p := range []*phase{r.full, r.half} {
+	fmt.Fprintln(tw, "phase\toffered\tplaced\tconfirmed/s\t÷ TPC-B tps\tHTTP p50\tHTTP p99\tplaced→confirmed p50\tp99\tmax\tcommits/order\trollbacks\twrite xacts/order\tbacklog at end\tdrained in\tfailed\tsent late (max)\tCPU: shop+gen cores / machine\t")
+	for _, p := range r.phases() {
 		s := p.saga
-		fmt.Fprintf(tw, "%s, %v\t%.1f/s\t%d\t%.1f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d\t%v\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s, %v\t%.1f/s\t%d\t%.1f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%d\t%.2f\t%d\t%v\t%d\t%s\t%s\t\n",
 			p.name, p.length.Round(time.Second), p.rate, s.placed, p.confirmedRate(), p.confirmedRate()/r.tpcb.TPS,
 			benchkit.FormatMs(p.res.Percentile(50)), benchkit.FormatMs(p.res.Percentile(99)),
 			benchkit.FormatMs(s.percentile(s.total, 50)), benchkit.FormatMs(s.percentile(s.total, 99)), benchkit.FormatMs(s.percentile(s.total, 100)),
-			p.commitsPerOrder(), float64(p.xids)/float64(max(s.confirmed, 1)),
+			p.commitsPerOrder(), p.rollbacks, float64(p.xids)/float64(max(s.confirmed, 1)),
 			p.backlogAtEnd, p.drain.Round(time.Millisecond), p.res.Failed, benchkit.FormatMs(p.res.MaxSendLag), p.cpu)
 	}
-	fmt.Fprintf(tw, "pgbench TPC-B, 8 clients\t\t\t%.0f tps\t1\t\t\t\t\t\t\t\t\t\t\t\t%s\t\n", r.tpcb.TPS, r.tpcbCPU)
+	fmt.Fprintf(tw, "pgbench TPC-B, 8 clients\t\t\t%.0f tps\t1\t\t\t\t\t\t\t\t\t\t\t\t\t%s\t\n", r.tpcb.TPS, r.tpcbCPU)
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nwhere the time goes (per phase; segment times from the timeline: placed = orders.created_at):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
 	fmt.Fprintln(tw, "phase\tplaced→stock_reserved p50 / p99\tstock_reserved→confirmed p50 / p99\tunfinished orders (mean / max of samples)\tactive shop backends (mean)\ttop waits of active backends (mean backends)\tactive backends of other databases (mean)\t")
-	for _, p := range []*phase{r.full, r.half} {
+	for _, p := range r.phases() {
 		s := p.saga
 		fmt.Fprintf(tw, "%s\t%s / %s\t%s / %s\t%s\t%s\t%s\t%s\t\n", p.name,
 			benchkit.FormatMs(s.percentile(s.reserve, 50)), benchkit.FormatMs(s.percentile(s.reserve, 99)),
@@ -874,17 +920,18 @@ func (r ordersReport) print(w io.Writer) {
 	tw.Flush()
 
 	tpcbCPU := r.tpcbCPU.Machine * float64(runtime.NumCPU()) / r.tpcb.TPS // seconds of CPU per TPC-B transaction
-	for _, p := range []*phase{r.full, r.half} {
-		if p.cpu.Machine < 0 || p.saga.placed == 0 {
+	for _, p := range r.phases() {
+		machine, ok := p.cpuPerOrder()
+		if !ok {
 			continue
 		}
 		wall := p.end.Sub(p.start).Seconds() / float64(p.saga.placed)
-		machine := p.cpu.Machine * float64(runtime.NumCPU()) * wall
 		proc := p.cpu.Process * wall
 		fmt.Fprintf(w, "%s: %.2f ms of CPU per order on the machine = %.1f pgbench TPC-B transactions at %.3f ms each", p.name, machine*1000, machine/tpcbCPU, tpcbCPU*1000)
 		if sp := p.split; sp.OK {
-			fmt.Fprintf(w, "; cores busy: %.2f this process (shop + load generator, %.2f ms/order), %.2f PostgreSQL (%.2f ms/order), %.2f interrupts, %.2f other processes\n",
-				sp.Self, sp.Self*wall*1000, sp.Server, sp.Server*wall*1000, sp.IRQ, sp.Other+sp.Children+sp.Broker)
+			own, _ := p.ownCPUPerOrder()
+			fmt.Fprintf(w, "; cores busy: %.2f this process (shop + load generator, %.2f ms/order), %.2f PostgreSQL (%.2f ms/order), %.2f interrupts, %.2f other processes; without these %.2f ms per order\n",
+				sp.Self, sp.Self*wall*1000, sp.Server, sp.Server*wall*1000, sp.IRQ, sp.Other+sp.Children+sp.Broker, own*1000)
 		} else {
 			fmt.Fprintf(w, " (%.2f ms in this process: shop + load generator)\n", proc*1000)
 		}
@@ -1008,7 +1055,7 @@ backlog at end: orders not final when the last request was answered; drained in:
 	p99 := r.half.saga.percentile(r.half.saga.total, 99)
 	fmt.Fprintf(w, "  at half that rate placed→confirmed p99 < %v: %s: %s\n", targetConfirmP99, benchkit.FormatMs(p99),
 		verdict(r.half.saga.confirmed == r.half.saga.placed && r.half.saga.confirmed > 0 && p99 < targetConfirmP99))
-	for _, p := range []*phase{r.full, r.half} {
+	for _, p := range r.phases() {
 		if p.samples.n > 0 && float64(p.samples.others)/float64(p.samples.n) >= 0.1 {
 			fmt.Fprintf(w, "  WARNING %s: other databases on the server were busy too (%.2f active backends on average): the figures are low\n",
 				p.name, float64(p.samples.others)/float64(p.samples.n))

@@ -94,6 +94,12 @@ func BenchmarkProducts(b *testing.B) {
 	}
 	reportMeasured(b, "product_get", getM, ref)
 	reportMeasured(b, "product_search", searchM, ref)
+
+	// The figures of issue 17's table (make bench; benchkit.Record).
+	if ref > 0 {
+		record(b, "products.select_only_tps", ref)
+	}
+	record(b, "products.get_by_id_per_s", getM.max.Rate())
 }
 
 // productIDs walks the public listing (each page checked against the

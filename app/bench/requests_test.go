@@ -52,6 +52,15 @@ func phaseLength(b *testing.B) time.Duration {
 	return d
 }
 
+// record appends a figure of issue 17's table to the run's results file
+// (benchkit.Record: only when MODSHOP_BENCH_RESULTS is set, as make bench
+// sets it).
+func record(b *testing.B, key string, value float64) {
+	if err := benchkit.Record(key, value); err != nil {
+		b.Errorf("record %s: %v", key, err)
+	}
+}
+
 // selectOnly is the reference of the request benchmarks: pgbench
 // select-only on a scratch database of the same server, run before and
 // after the shop is measured.
