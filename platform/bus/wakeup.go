@@ -222,24 +222,24 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 		if b.more == nil {
 			return 0 // there may be more
 		}
-		// There may be more: ask in one statement instead of polling.
-		// A wake-up that came during the batch is taken now, before the
-		// question, so the answer covers what it announced: if that is
-		// still invisible (an older transaction open elsewhere), the
-		// quick re-polls chase it as after any wake-up that found nothing.
-		woken := false
+		// There may be more. A wake-up that came during the batch
+		// announces a message the batch did not read (most likely): poll
+		// now, chasing it with the quick re-polls should the poll not
+		// see it yet, as after any wake-up. Without one, ask in one
+		// statement instead of polling: the answer is mostly no (a
+		// message that came one at a time), and yes for a message that
+		// an older transaction hid from the batch and that no wake-up
+		// will announce again.
 		select {
 		case <-b.wake:
-			woken = true
+			b.mu.Lock()
+			b.wokenAt, b.repolled = time.Now(), 0
+			b.mu.Unlock()
+			return 0
 		default:
 		}
 		if more, err := b.more(context.Background()); err != nil || more {
 			return 0 // a poll reads it (or reports the error)
-		}
-		if woken {
-			b.mu.Lock()
-			b.wokenAt, b.repolled = time.Now(), 0
-			b.mu.Unlock()
 		}
 	}
 	// Wait here rather than return a duration: watermill would sleep it
