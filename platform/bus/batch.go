@@ -39,9 +39,10 @@ type inBatch struct {
 	// statement spans name it, not the bus's pool's (db.ActingAs).
 	role string
 	// leaveSteps is leave one statement each, for a pipeline (which
-	// takes one statement per query) ending with a statement of the bus's
-	// (pgx prepares it before the pipeline runs, acting as the module:
-	// module roles may use the bus's schema, as publishers).
+	// takes one statement per query) ending with a statement of the bus's;
+	// nil where the module's role may not use the bus's schema (pgx
+	// prepares a pipeline's statements before it runs any, so as the
+	// module).
 	leaveSteps []string
 }
 
@@ -89,6 +90,16 @@ func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
 	if _, err := tx.ExecContext(ctx, p.enter); err != nil {
 		b.log.Info("bus: the bus cannot act as the module's role; each message gets its own transaction", "module", c.Module, "err", err)
 		return nil, nil
+	}
+	// The offset write is pipelined with the switch back to the bus only
+	// where the module's role may look into the bus's schema (publishers
+	// may): pgx prepares it before the pipeline runs, as the module.
+	var usage bool
+	if err := tx.QueryRowContext(ctx, `SELECT has_schema_privilege($1, $2, 'USAGE')`, mod.role, Schema).Scan(&usage); err != nil {
+		return nil, fmt.Errorf("bus: the rights of module %s: %w", c.Module, err)
+	}
+	if !usage {
+		p.leaveSteps = nil
 	}
 	return p, nil
 }

@@ -305,7 +305,7 @@ func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (w
 	if t.retryLater != nil {
 		return nil, t.retryLaterErr()
 	}
-	if t.in != nil && len(args) > 0 {
+	if t.in != nil && t.in.leaveSteps != nil && len(args) > 0 {
 		// The subscriber's offset write (or the bus's dead letter) goes in
 		// one round trip with the release of the last handler's savepoint.
 		return t.execAsBus(ctx, query, args)
