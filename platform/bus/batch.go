@@ -38,6 +38,12 @@ type inBatch struct {
 	// role is the module's role the handler's statements act as: their
 	// statement spans name it, not the bus's pool's (db.ActingAs).
 	role string
+	// leaveSteps is leave one statement each, for a pipeline (which
+	// takes one statement per query) ending with a statement of the bus's;
+	// nil where the module's role may not use the bus's schema (pgx
+	// prepares a pipeline's statements before it runs any, so as the
+	// module).
+	leaveSteps []string
 }
 
 // sessionIdentity names the database a pool is connected to, the role it
@@ -70,10 +76,11 @@ func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
 		return nil, nil
 	}
 	p := &inBatch{
-		enter: "SAVEPOINT bus_apply; " + switchTo(mod),
-		leave: "RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
-		undo:  "ROLLBACK TO SAVEPOINT bus_apply; RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
-		role:  mod.role,
+		enter:      "SAVEPOINT bus_apply; " + switchTo(mod),
+		leave:      "RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
+		undo:       "ROLLBACK TO SAVEPOINT bus_apply; RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
+		role:       mod.role,
+		leaveSteps: append([]string{"RELEASE SAVEPOINT bus_apply"}, switchSteps(bus)...),
 	}
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -84,12 +91,26 @@ func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
 		b.log.Info("bus: the bus cannot act as the module's role; each message gets its own transaction", "module", c.Module, "err", err)
 		return nil, nil
 	}
+	// The offset write is pipelined with the switch back to the bus only
+	// where the module's role may look into the bus's schema (publishers
+	// may): pgx prepares it before the pipeline runs, as the module.
+	var usage bool
+	if err := tx.QueryRowContext(ctx, `SELECT has_schema_privilege($1, $2, 'USAGE')`, mod.role, Schema).Scan(&usage); err != nil {
+		return nil, fmt.Errorf("bus: the rights of module %s: %w", c.Module, err)
+	}
+	if !usage {
+		p.leaveSteps = nil
+	}
 	return p, nil
 }
 
-func switchTo(s sessionIdentity) string {
-	return "SET LOCAL ROLE " + pgx.Identifier{s.role}.Sanitize() +
-		"; SELECT set_config('search_path', '" + strings.ReplaceAll(s.searchPath, "'", "''") + "', true)"
+func switchTo(s sessionIdentity) string { return strings.Join(switchSteps(s), "; ") }
+
+func switchSteps(s sessionIdentity) []string {
+	return []string{
+		"SET LOCAL ROLE " + pgx.Identifier{s.role}.Sanitize(),
+		"SELECT set_config('search_path', '" + strings.ReplaceAll(s.searchPath, "'", "''") + "', true)",
+	}
 }
 
 // applyInBatch runs h for one message inside the subscriber's transaction t,
@@ -212,10 +233,10 @@ func (t *batchTx) checkpoint(ctx context.Context, lockKey string) error {
 // applyInBatchOnce is one attempt of applyInBatch; t.mu is held.
 func (b *Bus) applyInBatchOnce(ctx context.Context, h *handler, md Metadata, ev Event, t *batchTx) (err error) {
 	hooks := len(t.after)
-	t.pending, t.duplicate, t.opened = nil, false, false
+	t.pending, t.duplicate, t.opened, t.markAfter = nil, false, false, false
 	defer func() {
 		unsent := t.pending != nil
-		t.pending, t.duplicate = nil, false
+		t.pending, t.duplicate, t.markAfter = nil, false, false
 		if err == nil || t.done {
 			return
 		}
@@ -225,8 +246,8 @@ func (b *Bus) applyInBatchOnce(ctx context.Context, h *handler, md Metadata, ev 
 		switch {
 		case !t.opened && unsent:
 			// Nothing of this message reached the database (its handler
-			// failed before its first statement): the open savepoint is
-			// the previous message's, and stays.
+			// failed before its first statement): the open savepoint, if
+			// any, is the previous message's, and stays.
 			return
 		case !t.opened:
 			// Whether this message's savepoint exists is unknown: roll the
@@ -245,29 +266,33 @@ func (b *Bus) applyInBatchOnce(ctx context.Context, h *handler, md Metadata, ev 
 	}()
 	gtx := h.consumer.DB.Session(&gorm.Session{Context: ctx, NewDB: true})
 	gtx.Statement.ConnPool = batchConn{t}
-	if t.in == h.inBatch {
-		// The savepoint and the mark go with the handler's first statement
-		// (or on their own before a query, or after a handler that wrote
-		// nothing); a message found applied is rolled back whatever its
-		// handler made of the news.
-		t.pending = &pendingMark{handler: h.name, messageID: md.MessageID}
-		err := b.runHandler(ctx, h, md, ev, gtx)
-		if err == nil {
-			err = t.sendMark(ctx)
+	if t.in != nil && t.in != h.inBatch {
+		if err := t.actAsBus(ctx); err != nil {
+			return err
 		}
-		if t.duplicate {
-			return errDuplicate
-		}
-		return err
 	}
-	if err := t.actAsBus(ctx); err != nil {
-		return err
+	// The savepoint and the mark go with the handler's first statement
+	// (or on their own before a query, or after a handler that ran no
+	// statement); a message found applied is rolled back whatever its
+	// handler made of the news. The first message of a transaction
+	// (t.in == nil) enters its savepoint and the module's role in the same
+	// round trip; before a query it is looked up there and marked after
+	// its handler (sendMark), so that a handler that reads first takes no
+	// transaction id until it writes.
+	t.pending = &pendingMark{handler: h.name, messageID: md.MessageID}
+	if t.in == nil {
+		t.pending.enter = h.inBatch
 	}
-	if _, err := t.tx.ExecContext(ctx, h.inBatch.enter); err != nil {
-		t.abandon()
-		return fmt.Errorf("enter the handler's savepoint: %w", err)
+	t.markAfter = false
+	err = b.runHandler(ctx, h, md, ev, gtx)
+	if err == nil {
+		err = t.sendMark(ctx)
 	}
-	t.opened = true
-	t.in = h.inBatch
-	return b.applyIn(ctx, h, md, ev, gtx)
+	if err == nil && t.markAfter && !t.duplicate {
+		err = t.sendMarkAfter(ctx, h.name, md.MessageID)
+	}
+	if t.duplicate {
+		return errDuplicate
+	}
+	return err
 }

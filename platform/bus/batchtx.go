@@ -69,6 +69,9 @@ type batchTx struct {
 	pending *pendingMark
 	// duplicate: the pending mark found the message applied already.
 	duplicate bool
+	// markAfter: the message was looked up when its savepoint was
+	// entered (its handler read first) and is marked after its handler.
+	markAfter bool
 	// opened: this message's own savepoint is known to exist. Until then
 	// savepoint bus_apply is the previous message's, holding its effect,
 	// and must not be rolled back.
@@ -118,20 +121,61 @@ func (c batchConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt,
 }
 
 // pendingMark is a message's inbox mark waiting to be sent.
-type pendingMark struct{ handler, messageID string }
+type pendingMark struct {
+	handler, messageID string
+	// enter: the transaction acts as the bus with no savepoint open (the
+	// first message of the transaction): the savepoint is entered, acting
+	// as this module, instead of the previous message's being released.
+	enter *inBatch
+}
+
+// lookupMessage finds a message's inbox mark (RowsAffected: 1 when it is
+// there).
+const lookupMessage = `SELECT 1 FROM processed_messages WHERE handler = $1 AND message_id = $2`
 
 // sendMark sends the pending savepoint and mark on their own; t.mu is held.
+// The first message of the transaction is looked up instead, and marked
+// after its handler (markAfter): a handler that reads first takes no
+// transaction id until it writes.
 func (t *batchTx) sendMark(ctx context.Context) error {
 	p := t.pending
 	if p == nil {
 		return nil
 	}
 	t.pending = nil
+	if p.enter != nil {
+		res, err := t.tx.ExecContext(ctx, p.enter.enter+"; "+lookupMessage, pgx.QueryExecModeSimpleProtocol, p.handler, p.messageID)
+		if err != nil {
+			return fmt.Errorf("look up message: %w", err) // opened unknown: applyInBatch abandons the batch
+		}
+		t.opened, t.in = true, p.enter
+		if n, err := res.RowsAffected(); err != nil || n != 0 {
+			t.duplicate = true
+		} else {
+			t.markAfter = true
+		}
+		return nil
+	}
 	res, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT bus_apply; SAVEPOINT bus_apply; "+markMessage, pgx.QueryExecModeSimpleProtocol, p.handler, p.messageID)
 	if err != nil {
 		return fmt.Errorf("mark message: %w", err) // opened unknown: applyInBatch abandons the batch
 	}
 	t.opened = true
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		t.duplicate = true
+	}
+	return nil
+}
+
+// sendMarkAfter marks a message looked up by sendMark once its handler has
+// run; a concurrent delivery (a replay racing the subscriber) that marked
+// first wins, and this one is a duplicate (its effect rolled back). t.mu
+// is held.
+func (t *batchTx) sendMarkAfter(ctx context.Context, handler, messageID string) error {
+	res, err := t.tx.ExecContext(ctx, markMessage, handler, messageID)
+	if err != nil {
+		return fmt.Errorf("record message: %w", err)
+	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		t.duplicate = true
 	}
@@ -150,29 +194,48 @@ func (t *batchTx) execWithMark(ctx context.Context, query string, args []any) (s
 		if !ok {
 			return fmt.Errorf("bus: the batch's connection is a %T, not pgx's", dc)
 		}
+		// Before the mark: the previous message's savepoint released and
+		// this one's opened. The first message of the transaction enters
+		// its savepoint and the module's role first, on its own: pgx
+		// prepares a pipeline's new statements before it runs any, and
+		// the handler's (and the mark's) names are the module's.
+		prefix := []string{"RELEASE SAVEPOINT bus_apply", "SAVEPOINT bus_apply"}
+		opens := 1 // the index of SAVEPOINT bus_apply
+		if p.enter != nil {
+			if _, err := sc.Conn().Exec(ctx, p.enter.enter); err != nil {
+				return fmt.Errorf("enter the handler's savepoint: %w", err) // opened unknown: applyInBatch abandons the batch
+			}
+			t.opened, t.in = true, p.enter
+			prefix, opens = nil, -1
+		}
 		var batch pgx.Batch
-		batch.Queue("RELEASE SAVEPOINT bus_apply")
-		batch.Queue("SAVEPOINT bus_apply")
+		for _, q := range prefix {
+			batch.Queue(q)
+		}
 		batch.Queue(markMessage, p.handler, p.messageID)
 		batch.Queue(query, args...)
 		results := sc.Conn().SendBatch(ctx, &batch)
-		for i := range 4 {
+		mark := len(prefix)
+		for i := range mark + 2 {
 			tag, err := results.Exec()
 			if err != nil {
 				_ = results.Close()
-				if i < 3 {
+				if i < mark {
+					return fmt.Errorf("enter the handler's savepoint: %w", err)
+				}
+				if i == mark {
 					return fmt.Errorf("mark message: %w", err)
 				}
 				return err
 			}
-			switch i {
-			case 1:
+			switch {
+			case i == opens:
 				t.opened = true
-			case 2:
+			case i == mark:
 				if tag.RowsAffected() != 1 {
 					t.duplicate = true
 				}
-			case 3:
+			case i == mark+1:
 				affected = tag.RowsAffected()
 			}
 		}
@@ -242,10 +305,58 @@ func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (w
 	if t.retryLater != nil {
 		return nil, t.retryLaterErr()
 	}
+	if t.in != nil && t.in.leaveSteps != nil && len(args) > 0 {
+		// The subscriber's offset write (or the bus's dead letter) goes in
+		// one round trip with the release of the last handler's savepoint.
+		return t.execAsBus(ctx, query, args)
+	}
 	if err := t.actAsBus(ctx); err != nil {
 		return nil, err
 	}
 	return t.tx.ExecContext(ctx, query, args...)
+}
+
+// execAsBus is actAsBus and query in one pipeline; t.mu is held.
+func (t *batchTx) execAsBus(ctx context.Context, query string, args []any) (sql.Result, error) {
+	leave := t.in.leaveSteps
+	var affected int64
+	left := false
+	err := t.conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("bus: the batch's connection is a %T, not pgx's", dc)
+		}
+		var batch pgx.Batch
+		for _, q := range leave {
+			batch.Queue(q)
+		}
+		batch.Queue(query, args...)
+		results := sc.Conn().SendBatch(ctx, &batch)
+		for i := range len(leave) + 1 {
+			tag, err := results.Exec()
+			if err != nil {
+				_ = results.Close()
+				return err
+			}
+			if i == len(leave)-1 {
+				left = true
+			}
+			affected = tag.RowsAffected()
+		}
+		return results.Close()
+	})
+	if !left {
+		t.abandon()
+		if err == nil {
+			err = errors.New("bus: the pipeline ended early")
+		}
+		return nil, fmt.Errorf("bus: switch back from the handler's role: %w", err)
+	}
+	t.in = nil
+	if err != nil {
+		return nil, err
+	}
+	return driverResult(affected), nil
 }
 
 func (t *batchTx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {

@@ -177,3 +177,59 @@ func TestSubscriber_MessageHiddenByXminInAPartialBatchIsNotStranded(t *testing.T
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSubscriber_MoreToReadAnswersAsAPollWould: the one statement that
+// stands in for a poll after a batch (moreToRead) says yes whenever a poll
+// would read a message (or a message committed behind an older open
+// transaction would be stranded until the safety poll), and no once the
+// group's offset is past every message and while a message is hidden
+// behind an older transaction, as a poll would find nothing then.
+func TestSubscriber_MoreToReadAnswersAsAPollWould(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.bus(Config{SafetyPoll: 20 * time.Second})
+	ctx := context.Background()
+	gate := make(chan struct{})
+	Handle(b, "testmod.more", e.consumer(), func(ctx context.Context, tx *gorm.DB, ev thingHappened) error {
+		if ev.Key == "M2" {
+			<-gate // in the batch, before its offset is written
+		}
+		return record("testmod.more")(ctx, tx, ev)
+	})
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	more := moreToRead(b.db, thingHappened{}.EventName(), "testmod.more")
+	ask := func() bool {
+		t.Helper()
+		m, err := more(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	e.publish(b, ctx, "M1")
+	e.waitFor("M1 applied and its offset written", func() bool { return e.effects("M1") == 1 && !ask() })
+
+	old, err := e.admin.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Rollback()
+	if _, err := old.ExecContext(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(b, ctx, "M2") // newer than old: no poll reads it until old ends
+	if ask() {
+		t.Error("moreToRead says yes to a message that a poll cannot read yet (behind an older open transaction)")
+	}
+	if err := old.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// M2 is readable now, and stays unread (its batch waits at the gate).
+	if !ask() {
+		t.Error("moreToRead says no to a message a poll would read: the subscriber would leave it to the safety poll")
+	}
+	close(gate)
+	e.waitFor("M2 applied and its offset written", func() bool { return e.effects("M2") == 1 && !ask() })
+}

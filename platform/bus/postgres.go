@@ -95,7 +95,7 @@ func (b *Bus) subscriber(h *handler, logger watermill.LoggerAdapter) (*wmsql.Sub
 		ConsumerGroup:  h.name,
 		AckDeadline:    &ack,
 		ResendInterval: b.cfg.RetryBackoff,
-		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second, polled: b.pollFlag(h.topic, h.name), retry: h.retry, outage: b.outage},
+		BackoffManager: &backoff{wake: b.wake.channel(h.topic), closed: b.closing, safety: b.cfg.SafetyPoll, retryAfter: time.Second, polled: b.pollFlag(h.topic, h.name), retry: h.retry, outage: b.outage, more: moreToRead(b.db, h.topic, h.name)},
 		SchemaAdapter:  b.schemaAdapter(),
 		OffsetsAdapter: offsetsAdapter(),
 	}, logger)

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -142,6 +143,11 @@ type backoff struct {
 	// away and coming back (shared by all subscribers).
 	retry  *groupRetry
 	outage *db.Outage
+	// more, when set, tells in one autocommit statement whether the group
+	// has a message to read (moreToRead): after a batch, and at a quick
+	// re-poll, it stands in for a poll (a transaction of three round
+	// trips) that would find nothing.
+	more func(context.Context) (bool, error)
 
 	mu       sync.Mutex
 	wokenAt  time.Time // zero: not chasing a wake-up
@@ -213,29 +219,82 @@ func (b *backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err er
 		b.mu.Lock()
 		b.wokenAt = time.Time{}
 		b.mu.Unlock()
-		return 0 // there may be more
+		if b.more == nil {
+			return 0 // there may be more
+		}
+		// There may be more. A wake-up that came during the batch
+		// announces a message the batch did not read (most likely): poll
+		// now, chasing it with the quick re-polls should the poll not
+		// see it yet, as after any wake-up. Without one, ask in one
+		// statement instead of polling: the answer is mostly no (a
+		// message that came one at a time), and yes for a message that
+		// an older transaction hid from the batch and that no wake-up
+		// will announce again.
+		select {
+		case <-b.wake:
+			b.mu.Lock()
+			b.wokenAt, b.repolled = time.Now(), 0
+			b.mu.Unlock()
+			return 0
+		default:
+		}
+		if more, err := b.more(context.Background()); err != nil || more {
+			return 0 // a poll reads it (or reports the error)
+		}
 	}
 	// Wait here rather than return a duration: watermill would sleep it
 	// out deaf to wake-ups, and a wake-up that arrived meanwhile would
 	// start a needless chase later.
-	b.mu.Lock()
-	wait := b.safety
-	if !b.wokenAt.IsZero() && time.Since(b.wokenAt) < b.safety {
-		wait = quickRepolls[min(b.repolled, len(quickRepolls)-1)]
-		b.repolled++
-	} else {
-		b.wokenAt = time.Time{}
-	}
-	b.mu.Unlock()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-b.wake:
+	for {
 		b.mu.Lock()
-		b.wokenAt, b.repolled = time.Now(), 0
+		wait, quick := b.safety, false
+		if !b.wokenAt.IsZero() && time.Since(b.wokenAt) < b.safety {
+			wait, quick = quickRepolls[min(b.repolled, len(quickRepolls)-1)], true
+			b.repolled++
+		} else {
+			b.wokenAt = time.Time{}
+		}
 		b.mu.Unlock()
-	case <-b.closed:
-	case <-timer.C:
+		timer := time.NewTimer(wait)
+		select {
+		case <-b.wake:
+			timer.Stop()
+			b.mu.Lock()
+			b.wokenAt, b.repolled = time.Now(), 0
+			b.mu.Unlock()
+			return 0
+		case <-b.closed:
+			timer.Stop()
+			return 0
+		case <-timer.C:
+		}
+		// A quick re-poll that would find nothing is one statement, not
+		// a poll; the safety poll is always a poll (it also tells the
+		// retry state and the heartbeat that the group runs).
+		if !quick || b.more == nil {
+			return 0
+		}
+		if more, err := b.more(context.Background()); err != nil || more {
+			return 0
+		}
 	}
-	return 0
+}
+
+// moreToRead returns the question backoff.more asks for group on topic:
+// is there a message after the group's position that its next poll would
+// read? It has the poll's own conditions (watermill-sql's select query
+// with the offsets adapter's position), visibility below every running
+// transaction included, so it answers no exactly when a poll would find
+// nothing; it takes no lock and holds no transaction.
+func moreToRead(pool *sql.DB, topic, group string) func(context.Context) (bool, error) {
+	query := `SELECT EXISTS (
+		SELECT 1 FROM ` + offsetsTable(topic) + ` o, ` + messagesTable(topic) + ` m
+		 WHERE o.consumer_group = $1
+		   AND ((m.transaction_id = o.last_processed_transaction_id AND m."offset" > o.offset_acked)
+		        OR m.transaction_id > o.last_processed_transaction_id)
+		   AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot()))`
+	return func(ctx context.Context) (more bool, err error) {
+		err = pool.QueryRowContext(ctx, query, group).Scan(&more)
+		return more, err
+	}
 }
