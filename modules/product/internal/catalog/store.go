@@ -87,7 +87,7 @@ func productByID(ctx context.Context, gdb *gorm.DB, id string) (productRow, bool
 	return r, true, nil
 }
 
-var selectProductByID = selectProducts + `
+const selectProductByID = selectProducts + `
 		FROM products p JOIN inventory i ON i.product_id = p.id WHERE p.id = $1`
 
 // listQuery is one page request of the catalog.
