@@ -81,6 +81,7 @@ func serveUser(t *testing.T, m *moduletest.Module, change ...func(*settings)) *s
 	s.Metrics = m.Metrics.Registry
 	mod := user.New(user.Deps{DB: m.DB, Bus: m.Bus, Log: testkit.Logger(), Config: s.Config})
 	m.Start(t)
+	m.Run(t, mod.Run)
 	var proxies []string
 	if s.TrustedProxies != "" {
 		proxies = strings.Split(s.TrustedProxies, ",")

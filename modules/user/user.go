@@ -115,6 +115,11 @@ func (m *Module) Schema() string { return Schema }
 // Routes mounts the module's endpoints under /api/v1.
 func (m *Module) Routes(api *gin.RouterGroup) { m.svc.Routes(api) }
 
+// Run keeps the session cache in step with the database (every change to
+// a session, an account's standing or its roles, announced by the
+// database) until ctx ends; without it, every request asks the database.
+func (m *Module) Run(ctx context.Context) { m.svc.ListenForSessionChanges(ctx) }
+
 // Authenticator resolves session tokens for the platform auth middleware.
 func (m *Module) Authenticator() auth.Authenticator { return m.svc }
 

@@ -107,7 +107,11 @@ func (s *Service) ChangePassword(ctx context.Context, caller auth.Identity, p Pa
 	if !ok {
 		keep = []byte{} // matches no session: every one ends (NULL would match none and end none)
 	}
-	return s.store.setPassword(ctx, u.ID, hash, keep)
+	if err := s.store.setPassword(ctx, u.ID, hash, keep); err != nil {
+		return err
+	}
+	s.settle(ctx)
+	return nil
 }
 
 // checkPassword verifies an account holder's current password under the
@@ -173,5 +177,6 @@ func (s *Service) setStanding(ctx context.Context, userID, by string) (User, err
 	if err != nil {
 		return User{}, err
 	}
+	s.settle(ctx)
 	return s.store.userByID(ctx, userID)
 }

@@ -58,7 +58,10 @@ type Service struct {
 	loginPerClient    *throttle
 	registerPerClient *throttle
 	hashes            *hashGate
-	now               func() time.Time
+	// sessions keeps session lookups while its listener listens
+	// (ListenForSessionChanges).
+	sessions *sessionCache
+	now      func() time.Time
 }
 
 // NewService builds the use cases on the module's database handle.
@@ -88,6 +91,7 @@ func NewService(gdb *gorm.DB, publisher Publisher, log *slog.Logger, cfg Config)
 		loginPerClient:    throttles.throttle("login-client", cfg.Throttle.PerClientBurst, cfg.Throttle.Window),
 		registerPerClient: throttles.throttle("register-client", cfg.RegisterThrottle.PerClientBurst, cfg.RegisterThrottle.Window),
 		hashes:            newHashGate(cfg.PasswordHashes),
+		sessions:          newSessionCache(time.Now),
 		now:               time.Now,
 	}
 	if cfg.Metrics != nil {
@@ -274,6 +278,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Identity
 	if !ok {
 		return auth.Identity{}, auth.ErrInvalidToken
 	}
+	key := tokenKey(hash)
+	if id, ok := s.sessions.lookup(key); ok {
+		return id, nil
+	}
+	gen, cacheable := s.sessions.begin()
 	su, err := s.store.sessionUser(ctx, hash)
 	if errors.Is(err, errNoUser) {
 		return auth.Identity{}, auth.ErrInvalidToken
@@ -285,7 +294,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Identity
 	if su.Roles != "" {
 		roles = splitRoles(su.Roles)
 	}
-	return auth.Identity{UserID: su.UserID, Username: su.Username, Roles: roles}, nil
+	id := auth.Identity{UserID: su.UserID, Username: su.Username, Roles: roles}
+	if cacheable {
+		s.sessions.keep(key, id, su.ExpiresAt, gen)
+	}
+	return id, nil
 }
 
 // Logout revokes the caller's token: it stops working at once.
@@ -294,7 +307,11 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if !ok {
 		return nil
 	}
-	return s.store.revokeSession(ctx, hash)
+	if err := s.store.revokeSession(ctx, hash); err != nil {
+		return err
+	}
+	s.settle(ctx)
+	return nil
 }
 
 // Me returns the caller's account.
@@ -349,6 +366,7 @@ func (s *Service) SetRoles(ctx context.Context, caller auth.Identity, userID str
 	case err != nil:
 		return User{}, err
 	}
+	s.settle(ctx)
 	return s.store.userByID(ctx, userID)
 }
 

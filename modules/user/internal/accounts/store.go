@@ -252,16 +252,18 @@ func (s store) createSession(ctx context.Context, userID string, tokenHash []byt
 }
 
 type sessionUser struct {
-	UserID   string
-	Username string
-	Roles    string
+	UserID    string
+	Username  string
+	Roles     string
+	ExpiresAt time.Time
 }
 
 func (s store) sessionUser(ctx context.Context, tokenHash []byte) (sessionUser, error) {
 	var rows []sessionUser
 	err := s.db.WithContext(ctx).Raw(`
 		SELECT u.id AS user_id, u.username,
-		       coalesce((SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_id = u.id), '') AS roles
+		       coalesce((SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_id = u.id), '') AS roles,
+		       s.expires_at
 		  FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > now() AND u.suspended_at IS NULL`, tokenHash).Scan(&rows).Error
 	if err != nil {
@@ -271,6 +273,27 @@ func (s store) sessionUser(ctx context.Context, tokenHash []byte) (sessionUser, 
 		return sessionUser{}, errNoUser
 	}
 	return rows[0], nil
+}
+
+// notifySessions announces payload on the session channel, as the
+// triggers of migration user 0005 do (settle's barrier).
+func (s store) notifySessions(ctx context.Context, payload string) error {
+	if err := s.db.WithContext(ctx).Exec(`SELECT pg_notify(?, ?)`, sessionChannel, payload).Error; err != nil {
+		return fmt.Errorf("notify %s: %w", sessionChannel, err)
+	}
+	return nil
+}
+
+// sessionListeners counts the connections to this database that listen
+// for session changes (named name once they listen).
+func (s store) sessionListeners(ctx context.Context, name string) (int, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = ?`,
+		name).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count session listeners: %w", err)
+	}
+	return int(n), nil
 }
 
 func (s store) revokeSession(ctx context.Context, tokenHash []byte) error {
