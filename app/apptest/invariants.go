@@ -37,7 +37,10 @@ import (
 //     payment's succeeded refunds, refund by refund, and every refund the
 //     order asked for was settled as the payment module settled it
 //     (succeeded, or failed when the provider refused it);
-//   - each message's effect is applied once.
+//   - each message's effect is applied once;
+//   - no order line or timeline entry without its order, no reservation
+//     line without its reservation, no stock movement without its product
+//     (rules the database's foreign keys held before ADR 0039).
 //
 // docs/adr/0033 gives the rules of refunds and returns.
 //
@@ -155,6 +158,20 @@ func invariantViolations(t testing.TB, db *sql.DB) []string {
 		              WHERE kind = 'return' GROUP BY return_id, product_id) m
 		    ON m.return_id = o.return_id AND m.product_id = o.product_id
 		 WHERE o.quantity IS DISTINCT FROM m.quantity`)
+	// Rows whose foreign key was dropped for the hot path (ADR 0039): the
+	// checker holds the rule the database no longer does.
+	check("an order line or timeline entry has no order", `
+		SELECT 'order_items' AS tbl, c.order_id FROM orders.order_items c
+		 WHERE NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = c.order_id)
+		UNION ALL
+		SELECT 'order_timeline', c.order_id FROM orders.order_timeline c
+		 WHERE NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = c.order_id)`)
+	check("a reservation line has no reservation", `
+		SELECT l.order_id, l.product_id FROM products.reservation_lines l
+		 WHERE NOT EXISTS (SELECT FROM products.reservations r WHERE r.order_id = l.order_id)`)
+	check("a stock movement has no product", `
+		SELECT m.id, m.product_id FROM products.stock_movements m
+		 WHERE NOT EXISTS (SELECT FROM products.products p WHERE p.id = m.product_id)`)
 	check("a message moved an order twice", `
 		SELECT order_id, message_id, step, count(*) FROM orders.order_timeline WHERE message_id IS NOT NULL
 		 GROUP BY order_id, message_id, step HAVING count(*) > 1`)

@@ -126,3 +126,39 @@ func TestInvariants_RefundAndReturnRulesCatchCraftedViolations(t *testing.T) {
 		}
 	}
 }
+
+// TestInvariants_OrphansOfDroppedForeignKeysAreReported: the rows whose
+// foreign keys were dropped for the saga's hot path (ADR 0039) are written
+// here without their parent, as the database now allows even with triggers
+// on, and the checker names each one.
+func TestInvariants_OrphansOfDroppedForeignKeysAreReported(t *testing.T) {
+	shop := Start(t)
+	db := testkit.OpenSQL(t, shop.DatabaseURL)
+	lineOrder, timelineOrder, reservation, product := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, s := range []string{
+		`INSERT INTO orders.order_items (order_id, product_id, quantity) VALUES ('` + lineOrder + `', gen_random_uuid(), 1)`,
+		`INSERT INTO orders.order_timeline (order_id, step) VALUES ('` + timelineOrder + `', 'placed')`,
+		`INSERT INTO products.reservation_lines (order_id, product_id, name, unit_price, quantity)
+		 VALUES ('` + reservation + `', gen_random_uuid(), 'Lost mug', 1.00, 1)`,
+		`INSERT INTO products.stock_movements (product_id, kind, delta, reason) VALUES ('` + product + `', 'correction', 0, 'orphan')`,
+	} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	violations := invariantViolations(t, db)
+	for _, c := range []struct{ rule, id string }{
+		{"an order line or timeline entry has no order", lineOrder},
+		{"an order line or timeline entry has no order", timelineOrder},
+		{"a reservation line has no reservation", reservation},
+		{"a stock movement has no product", product},
+	} {
+		found := false
+		for _, v := range violations {
+			found = found || strings.HasPrefix(v, c.rule+":") && strings.Contains(v, c.id)
+		}
+		if !found {
+			t.Errorf("rule %q did not report %s; violations: %q", c.rule, c.id, violations)
+		}
+	}
+}

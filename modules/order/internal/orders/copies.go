@@ -217,9 +217,9 @@ func addCustomers(ctx context.Context, db *gorm.DB, orders []Order) error {
 }
 
 // checkCopyTotal refuses an order whose lines at the copy's prices come to
-// more than an order can hold, before anything is written.
-func (s *Service) checkCopyTotal(ctx context.Context, lines []OrderLine) error {
-	tooLarge, err := copyTotalTooLarge(ctx, s.db, lines)
+// more than an order can hold, before anything is written in tx.
+func (s *Service) checkCopyTotal(tx *gorm.DB, lines []OrderLine) error {
+	tooLarge, err := copyTotalTooLarge(tx, lines)
 	if err != nil {
 		return err
 	}

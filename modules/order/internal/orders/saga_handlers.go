@@ -22,18 +22,30 @@ import (
 // detail of its timeline entry and what it changes in the order's row.
 type effect struct {
 	detail     string
-	priceTotal bool // the lines were priced: the total is their sum
+	priceTotal bool   // the lines were priced: the total is their sum
+	total      string // that total, as priceLines computed it
+}
+
+// withCurrency is o with the shop's currency when it was placed before
+// orders kept theirs.
+func (s *Service) withCurrency(o orderRow) orderRow {
+	if o.Currency == nil {
+		o.Currency = &s.cfg.Currency
+	}
+	return o
 }
 
 // errMovedOn: the order is no longer in the state a step was computed for.
 var errMovedOn = errors.New("the order moved on")
 
-// apply persists a transition of an order in state from: one UPDATE of
-// the order's row (its state, deadline, and what the input changes), one
-// INSERT of its timeline entries (the input's, then the actions'), and the
-// events its actions publish, all in tx. It returns errMovedOn, having
-// written nothing, when the order is not in state from.
-func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from State, tr Transition, step, messageID string, eff effect) error {
+// apply persists a transition of an order in state from: one statement
+// that updates the order's row (its state, deadline, and what the input
+// changes) and appends its timeline entries (the input's, then the
+// actions'), and the events its actions publish, all in tx. known is the
+// order's row as locked before the step (nil when the step did not read
+// it); an action whose entry tells what the row holds needs it. It returns
+// errMovedOn, having written nothing, when the order is not in state from.
+func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from State, tr Transition, step, messageID string, eff effect, known *orderRow) error {
 	if tr.To == from || !Forward(from, tr.To) {
 		return fmt.Errorf("order %s: no step forward from %v to %v", id, from, tr.To)
 	}
@@ -48,30 +60,41 @@ func (s *Service) apply(ctx context.Context, tx *gorm.DB, id string, from State,
 			c.reason = step
 		}
 	}
-	o, ok, err := changeOrder(tx, id, c)
-	if err != nil {
-		return err
+	// The entries are written with the row, so they are made from the row
+	// as it will be: the one read before the step, with the total the
+	// input priced.
+	will := orderRow{ID: id}
+	if known != nil {
+		will = *known
 	}
-	if !ok {
-		return fmt.Errorf("order %s is not %v: %w", id, from, errMovedOn)
-	}
-	if o.Currency == nil { // placed before orders kept their currency
-		o.Currency = &s.cfg.Currency
+	if eff.priceTotal {
+		will.Total = &eff.total
 	}
 	entries := []timelineEntry{{step: step, messageID: messageID, detail: eff.detail}}
-	var evs []bus.Event
 	for _, a := range tr.Actions {
-		entry, ev, err := act(o, from.Status, a, step)
+		entry, _, err := act(s.withCurrency(will), from.Status, a, step)
 		if err != nil {
 			return err
 		}
 		if entry.step != "" {
 			entries = append(entries, entry)
 		}
-		evs = append(evs, ev)
 	}
-	if err := addTimeline(tx, o.ID, entries...); err != nil {
+	o, ok, err := changeOrder(tx, id, c, entries)
+	if err != nil {
 		return err
+	}
+	if !ok {
+		return fmt.Errorf("order %s is not %v: %w", id, from, errMovedOn)
+	}
+	o = s.withCurrency(o)
+	var evs []bus.Event
+	for _, a := range tr.Actions {
+		_, ev, err := act(o, from.Status, a, step)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, ev)
 	}
 	if len(evs) > 0 {
 		if err := s.pub.Publish(ctx, tx, evs...); err != nil {
@@ -146,7 +169,7 @@ func (s *Service) step(ctx context.Context, tx *gorm.DB, orderID string, in Inpu
 			return err
 		}
 		if tr.Changed {
-			return s.apply(ctx, tx, o.ID, o.state(), tr, string(in), md.MessageID, eff)
+			return s.apply(ctx, tx, o.ID, o.state(), tr, string(in), md.MessageID, eff, &o)
 		}
 	}
 	s.log.InfoContext(ctx, "saga input changes nothing: the order has passed the state it was meant for",
@@ -164,7 +187,7 @@ func (s *Service) stepFrom(ctx context.Context, tx *gorm.DB, orderID string, in 
 	tr, err := Next(usual, in)
 	if err == nil && tr.Changed {
 		md, _ := bus.MessageMetadata(ctx)
-		err = s.apply(ctx, tx, orderID, usual, tr, string(in), md.MessageID, eff)
+		err = s.apply(ctx, tx, orderID, usual, tr, string(in), md.MessageID, eff, nil)
 		if !errors.Is(err, errMovedOn) {
 			return err
 		}
@@ -187,7 +210,7 @@ func (s *Service) OnStockReserved(ctx context.Context, tx *gorm.DB, ev productev
 				len(ev.Lines), total, maxTotal)}, nil
 		}
 		detail := fmt.Sprintf("%d line(s) reserved until %s", len(ev.Lines), ev.ExpiresAt.UTC().Format(time.RFC3339))
-		return StockReserved, effect{detail: detail, priceTotal: true}, nil
+		return StockReserved, effect{detail: detail, priceTotal: true, total: total}, nil
 	})
 }
 
@@ -321,7 +344,7 @@ func (s *Service) cancelOverdue(ctx context.Context, od overdueOrder) (cancelled
 			step = "payment_timeout"
 		}
 		cancelled = true
-		return s.apply(ctx, tx, o.ID, o.state(), tr, step, "", effect{detail: "no answer before the deadline while " + string(o.Status)})
+		return s.apply(ctx, tx, o.ID, o.state(), tr, step, "", effect{detail: "no answer before the deadline while " + string(o.Status)}, &o)
 	})
 	if err != nil {
 		return false, err // the sweep logs it; the span records it

@@ -79,9 +79,6 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	if errs := append(req.validate(), req.validateShipping(s.methods)...); len(errs) > 0 {
 		return Order{}, apperr.Invalid(errs...)
 	}
-	if err := s.checkCopyTotal(ctx, req.Items); err != nil {
-		return Order{}, err
-	}
 	method, _ := methodOf(s.methods, req.ShippingMethod)
 	hash, err := requestHash(req)
 	if err != nil {
@@ -99,7 +96,12 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	}
 	var placed Order
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		row, placedAt, ok, err := insertOrder(tx, newOrder{ID: id, UserID: caller.UserID, PaymentMethod: req.PaymentMethod,
+		// Every statement of the placing goes in its transaction: a
+		// statement outside one is a commit of its own.
+		if err := s.checkCopyTotal(tx, req.Items); err != nil {
+			return err
+		}
+		p, ok, err := insertOrder(tx, newOrder{ID: id, UserID: caller.UserID, PaymentMethod: req.PaymentMethod,
 			IdempotencyKey: idemKey, RequestHash: hash, Lines: req.Items, Detail: detail, Currency: s.cfg.Currency,
 			PlacedAt: now, Deadline: now.Add(s.cfg.StockTimeout), Traceparent: telemetry.Traceparent(ctx),
 			Shipping: method, Address: req.ShippingAddress})
@@ -114,19 +116,16 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 			id = prior
 			return errReplayed
 		}
-		names, err := nameLines(tx, id)
-		if err != nil {
-			return err
-		}
 		// The answer is what was just written, as GET reads it back.
-		placed = toOrder(row)
+		placed = toOrder(p.row)
+		placed.Customer = p.customer
 		lines := make([]events.OrderLine, len(req.Items))
 		for i, l := range req.Items {
-			placed.Items = append(placed.Items, Item{ProductID: l.ProductID, Quantity: l.Quantity, Name: nameOf(names, l.ProductID)})
+			placed.Items = append(placed.Items, Item{ProductID: l.ProductID, Quantity: l.Quantity, Name: nameOf(p.names, l.ProductID)})
 			lines[i] = events.OrderLine{ProductID: l.ProductID, Quantity: l.Quantity}
 		}
 		sortItems(placed.Items)
-		placed.Timeline = append(placed.Timeline, TimeEntry{At: placedAt, Step: "placed", Detail: detail})
+		placed.Timeline = append(placed.Timeline, TimeEntry{At: p.at, Step: "placed", Detail: detail})
 		return s.pub.Publish(ctx, tx, events.OrderPlaced{OrderID: id, UserID: caller.UserID, Lines: lines, PlacedAt: now})
 	})
 	if errors.Is(err, errReplayed) {
@@ -135,11 +134,6 @@ func (s *Service) Place(ctx context.Context, caller auth.Identity, req PlaceOrde
 	if err != nil {
 		return Order{}, err
 	}
-	one := []Order{placed}
-	if err := addCustomers(ctx, s.db, one); err != nil {
-		return Order{}, err
-	}
-	placed = one[0]
 	s.show(caller, &placed)
 	return placed, nil
 }
@@ -287,7 +281,7 @@ func (s *Service) Cancel(ctx context.Context, caller auth.Identity, id string) (
 		if err != nil {
 			return err
 		}
-		return s.apply(ctx, tx, o.ID, o.state(), tr, "cancelled_by_customer", "", effect{detail: "cancelled by the customer"})
+		return s.apply(ctx, tx, o.ID, o.state(), tr, "cancelled_by_customer", "", effect{detail: "cancelled by the customer"}, &o)
 	})
 	if err != nil {
 		return Order{}, err

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -73,18 +74,18 @@ type newOrder struct {
 	Address                   *Address // nil for pickup
 }
 
-// insertOrder writes o in one statement and returns its row and the time
-// of its "placed" entry, as stored. With an idempotency key that is taken
+// insertOrder writes o in one statement and returns what it wrote, with
+// the names its lines took from the product copy and the customer's copy. With an idempotency key that is taken
 // already it writes nothing and ok is false; a request racing with the
 // same key waits for the other to commit or roll back (ON CONFLICT).
 //
 // In the statement, req names the parameters; new_key claims the key (no
 // row when there is none or it is taken); placed writes the order when
-// there is no key or new_key claimed it; the lines and the first timeline
-// entry are written for the order placed, so for no order when the key
-// was taken. The parameters are numbered ($1, ...) because gorm would
+// there is no key or new_key claimed it; the lines (named from the
+// product copy) and the first timeline entry are written for the order
+// placed, so for no order when the key was taken. The parameters are numbered ($1, ...) because gorm would
 // spread a slice given to a ? into a list of parameters.
-func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok bool, err error) {
+func insertOrder(tx *gorm.DB, o newOrder) (placed placedOrder, ok bool, err error) {
 	products := make([]string, len(o.Lines))
 	quantities := make([]int, len(o.Lines))
 	for i, l := range o.Lines {
@@ -95,8 +96,11 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 		a = &Address{}
 	}
 	var rows []struct {
-		Order orderRow `gorm:"embedded"`
-		At    time.Time
+		Order       orderRow `gorm:"embedded"`
+		At          time.Time
+		Names       string
+		Username    *string
+		DisplayName *string
 	}
 	err = tx.Raw(`
 		WITH req AS (
@@ -124,24 +128,49 @@ func insertOrder(tx *gorm.DB, o newOrder) (row orderRow, placedAt time.Time, ok 
 			 WHERE key = '' OR EXISTS (SELECT FROM new_key)
 			RETURNING `+orderColumns+`
 		), lines AS (
-			INSERT INTO order_items (order_id, product_id, quantity)
-			SELECT placed.id, l.product_id, l.quantity FROM placed, unnest($9::uuid[], $10::int[]) AS l(product_id, quantity)
+			INSERT INTO order_items (order_id, product_id, quantity, name)
+			SELECT placed.id, l.product_id, l.quantity, c.name
+			  FROM placed, unnest($9::uuid[], $10::int[]) AS l(product_id, quantity)
+			  LEFT JOIN product_copies c ON c.id = l.product_id
+			RETURNING product_id, name
 		), first_entry AS (
 			INSERT INTO order_timeline (order_id, step, detail)
 			SELECT placed.id, 'placed', req.detail FROM placed, req
 			RETURNING at
 		)
-		SELECT placed.*, first_entry.at FROM placed, first_entry`,
+		SELECT placed.*, first_entry.at,
+		       (SELECT coalesce(json_object_agg(product_id, name) FILTER (WHERE name IS NOT NULL), '{}') FROM lines)::text AS names,
+		       cc.username, cc.display_name
+		  FROM placed CROSS JOIN first_entry LEFT JOIN customer_copies cc ON cc.id = placed.user_id`,
 		o.ID, o.UserID, o.IdempotencyKey, o.RequestHash, o.PaymentMethod, o.PlacedAt, o.Deadline, o.Detail,
 		products, quantities, o.Traceparent, o.Currency, o.Shipping.Code, o.Shipping.Label, o.Shipping.Price,
 		a.Name, a.Line1, a.Line2, a.PostalCode, a.City, a.Country).Scan(&rows).Error
 	if err != nil {
-		return orderRow{}, time.Time{}, false, fmt.Errorf("insert order %s: %w", o.ID, err)
+		return placedOrder{}, false, fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
 	if len(rows) == 0 {
-		return orderRow{}, time.Time{}, false, nil
+		return placedOrder{}, false, nil
 	}
-	return rows[0].Order, rows[0].At, true, nil
+	r := rows[0]
+	p := placedOrder{row: r.Order, at: r.At, customer: Customer{ID: r.Order.UserID, Username: r.Username, DisplayName: r.DisplayName}}
+	if r.Username == nil {
+		p.customer.DisplayName = nil
+	}
+	if err := json.Unmarshal([]byte(r.Names), &p.names); err != nil {
+		return placedOrder{}, false, fmt.Errorf("insert order %s: names of its lines: %w", o.ID, err)
+	}
+	return p, true, nil
+}
+
+// placedOrder is what insertOrder wrote: the order's row, the time of its
+// "placed" entry, its lines' names by product id (from the product copy;
+// a product the copy does not know has none yet) and its customer (from
+// the customer copy).
+type placedOrder struct {
+	row      orderRow
+	at       time.Time
+	names    map[string]string
+	customer Customer
 }
 
 // keyUse is what an idempotency key was first used for.
@@ -269,28 +298,46 @@ type orderChange struct {
 
 // changeOrder writes c to the order's row in one UPDATE, only while the
 // order is in state c.from (the UPDATE waits for and then takes the row's
-// lock, as lockOrder does), and returns the row as written; ok is false
-// when the order is not in that state (or does not exist). Comparing the
-// whole state, not only the status, is what keeps a race from moving
-// either dimension back: the step was computed for c.from and is written
-// only over it.
-func changeOrder(tx *gorm.DB, id string, c orderChange) (orderRow, bool, error) {
-	set := []string{"status = ?", "payment_state = ?", "updated_at = ?"}
-	args := []any{c.to.Status, c.to.Payment, c.at}
+// lock, as lockOrder does), appends entries to its timeline in the same
+// statement, and returns the row as written; ok is false when the order is
+// not in that state (or does not exist), and then nothing is written.
+// Comparing the whole state, not only the status, is what keeps a race
+// from moving either dimension back: the step was computed for c.from and
+// is written only over it. Its parameters are numbered as in insertOrder.
+func changeOrder(tx *gorm.DB, id string, c orderChange, entries []timelineEntry) (orderRow, bool, error) {
+	var args []any
+	param := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	set := []string{"status = " + param(c.to.Status), "payment_state = " + param(c.to.Payment), "updated_at = " + param(c.at)}
 	if c.to.Status != c.from.Status {
-		set = append(set, "deadline_at = ?", "cancel_reason = ?")
-		args = append(args, c.deadline, c.reason)
+		set = append(set, "deadline_at = "+param(c.deadline), "cancel_reason = "+param(c.reason))
 	}
 	if c.priceTotal {
 		set = append(set, "subtotal_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id)",
 			"total_amount = (SELECT sum(unit_price * quantity) FROM order_items WHERE order_id = orders.id) + shipping_price")
 	}
 	if c.paymentRequested {
-		set, args = append(set, "payment_requested_at = ?"), append(args, c.at)
+		set = append(set, "payment_requested_at = "+param(c.at))
+	}
+	steps, messages, details := make([]string, len(entries)), make([]string, len(entries)), make([]string, len(entries))
+	for i, e := range entries {
+		steps[i], messages[i], details[i] = e.step, e.messageID, e.detail
 	}
 	var rows []orderRow
-	err := tx.Raw(`UPDATE orders SET `+strings.Join(set, ", ")+` WHERE id = ? AND status = ? AND payment_state = ? RETURNING `+orderColumns,
-		append(args, id, c.from.Status, c.from.Payment)...).Scan(&rows).Error
+	err := tx.Raw(`
+		WITH changed AS (
+			UPDATE orders SET `+strings.Join(set, ", ")+`
+			 WHERE id = `+param(id)+` AND status = `+param(c.from.Status)+` AND payment_state = `+param(c.from.Payment)+`
+			RETURNING `+orderColumns+`
+		), entries AS (
+			INSERT INTO order_timeline (order_id, step, message_id, detail)
+			SELECT changed.id, e.step, nullif(e.message_id, ''), e.detail
+			  FROM changed, unnest(`+param(steps)+`::text[], `+param(messages)+`::text[], `+param(details)+`::text[]) WITH ORDINALITY AS e(step, message_id, detail, n)
+			 ORDER BY e.n
+		)
+		SELECT * FROM changed`, args...).Scan(&rows).Error
 	if err != nil {
 		return orderRow{}, false, fmt.Errorf("update order %s: %w", id, err)
 	}

@@ -67,32 +67,16 @@ func keepCustomers(tx *gorm.DB, cs []customerCopy) error {
 	return nil
 }
 
-// nameLines names an order's lines from the product copy, in the order's
-// transaction, and returns the names it gave by product id.
-func nameLines(tx *gorm.DB, orderID string) (map[string]string, error) {
-	var rows []struct{ ProductID, Name string }
-	err := tx.Raw(`UPDATE order_items i SET name = c.name FROM product_copies c
-		WHERE i.order_id = ? AND c.id = i.product_id RETURNING i.product_id, i.name`, orderID).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("name the lines of order %s: %w", orderID, err)
-	}
-	out := make(map[string]string, len(rows))
-	for _, r := range rows {
-		out[r.ProductID] = r.Name
-	}
-	return out, nil
-}
-
 // copyTotalTooLarge reports whether lines at the copy's prices come to more
 // than an order holds (maxTotal). Products not in the copy count nothing:
 // the saga's own check at reservation still stands.
-func copyTotalTooLarge(ctx context.Context, db *gorm.DB, lines []OrderLine) (bool, error) {
+func copyTotalTooLarge(tx *gorm.DB, lines []OrderLine) (bool, error) {
 	products, quantities := make([]string, len(lines)), make([]int, len(lines))
 	for i, l := range lines {
 		products[i], quantities[i] = l.ProductID, l.Quantity
 	}
 	var tooLarge bool
-	err := db.WithContext(ctx).Raw(`SELECT coalesce(sum(c.price * l.quantity), 0) > $3::numeric
+	err := tx.Raw(`SELECT coalesce(sum(c.price * l.quantity), 0) > $3::numeric
 		FROM unnest($1::uuid[], $2::int[]) AS l(product_id, quantity) JOIN product_copies c ON c.id = l.product_id`,
 		products, quantities, maxTotal).Scan(&tooLarge).Error
 	if err != nil {

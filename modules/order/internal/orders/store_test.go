@@ -104,7 +104,7 @@ func TestApply_AStepComputedForAnEarlierStateWritesNothing(t *testing.T) {
 		t.Fatalf("Next(%v, payment_succeeded) = %+v, %v", stale, tr, err)
 	}
 	err = s.db.Transaction(func(tx *gorm.DB) error {
-		return s.apply(ctx, tx, placed.ID, stale, tr, string(PaymentSucceeded), uuid.NewString(), effect{detail: "charged 5.00"})
+		return s.apply(ctx, tx, placed.ID, stale, tr, string(PaymentSucceeded), uuid.NewString(), effect{detail: "charged 5.00"}, nil)
 	})
 	if !errors.Is(err, errMovedOn) {
 		t.Fatalf("a step for a state the order has left: %v, want errMovedOn", err)
@@ -150,7 +150,7 @@ func TestApply_RefusesAStepThatIsNotForward(t *testing.T) {
 	now := State{AwaitingPayment, ChargeRequested}
 	for _, to := range []State{now, {Pending, ChargeRequested}, {AwaitingPayment, NoPayment}, {Pending, NoPayment}} {
 		err := s.db.Transaction(func(tx *gorm.DB) error {
-			return s.apply(ctx, tx, placed.ID, now, Transition{To: to, Changed: true}, "backwards", "", effect{})
+			return s.apply(ctx, tx, placed.ID, now, Transition{To: to, Changed: true}, "backwards", "", effect{}, nil)
 		})
 		if err == nil {
 			t.Errorf("apply from %v to %v was written", now, to)

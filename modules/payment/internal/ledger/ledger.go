@@ -99,6 +99,7 @@ type Service struct {
 	wake     chan struct{}
 	expected [2]atomic.Int64 // new rows announced by handlers before their commit, by kind
 	recorded [2]atomic.Bool  // new rows committed by handlers since the last look, by kind
+	handed   handOvers       // charges handlers claimed for the worker (handover.go)
 	now      func() time.Time
 	// outage logs the database going away once, and its return, instead
 	// of an error at every look of the worker meanwhile.

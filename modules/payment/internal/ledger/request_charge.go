@@ -50,8 +50,21 @@ func (s *Service) RecordCharge(ctx context.Context, tx *gorm.DB, req orderevents
 		return s.recordInvalidMethod(ctx, tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount, Currency: req.Currency,
 			IdempotencyKey: key, Traceparent: trace})
 	}
-	recorded, err := insertPayment(tx, newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount, Currency: req.Currency,
-		Method: req.PaymentMethod, IdempotencyKey: key, Traceparent: trace})
+	p := newPayment{ID: id, OrderID: req.OrderID, UserID: req.UserID, Amount: amount, Currency: req.Currency,
+		Method: req.PaymentMethod, IdempotencyKey: key, Traceparent: trace}
+	if ac, ok := s.claimFor(tx); ok {
+		// Claimed for this process's worker, handed to it on commit (handover.go).
+		recorded, err := insertClaimedPayment(tx, p)
+		if err != nil || !recorded {
+			return err
+		}
+		ac.AfterCommit(func() {
+			s.handOver(claimedPayment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency, Method: p.Method,
+				IdempotencyKey: p.IdempotencyKey, Attempts: 1, Traceparent: p.Traceparent})
+		})
+		return nil
+	}
+	recorded, err := insertPayment(tx, p)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,20 @@ func insertPayment(tx *gorm.DB, p newPayment) (bool, error) {
 	return res.RowsAffected == 1, nil
 }
 
+// insertClaimedPayment records a payment claimed already by the worker
+// the handler hands it to: 'processing', attempt 1, its lease from now.
+// It reports false, having changed nothing, when the order has a payment
+// already.
+func insertClaimedPayment(tx *gorm.DB, p newPayment) (bool, error) {
+	res := tx.Exec(`INSERT INTO payments (id, order_id, user_id, amount, method, status, attempts, claimed_at, idempotency_key, traceparent, currency)
+		VALUES (?, ?, ?, ?::numeric, ?, 'processing', 1, now(), ?, nullif(?, ''), nullif(?, '')) ON CONFLICT (order_id) DO NOTHING`,
+		p.ID, p.OrderID, p.UserID, p.Amount, p.Method, p.IdempotencyKey, p.Traceparent, p.Currency)
+	if res.Error != nil {
+		return false, fmt.Errorf("record payment of order %s: %w", p.OrderID, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
 // insertInvalidMethodPayment records a payment failed at once for a
 // method that cannot be one; it reports false, having changed nothing,
 // when the order has a payment already.

@@ -90,6 +90,8 @@ func (s *Service) found(kind int) {
 func (s *Service) Run(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	s.acceptHandOvers(true)
+	defer func() { s.giveBack(ctx, s.acceptHandOvers(false)) }()
 	slots := make(chan struct{}, s.cfg.Concurrency)
 	freed := make(chan struct{}, 1)
 	start := func(job func(context.Context)) {
@@ -125,6 +127,10 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			// Claims handed over start at once, as far as slots are free.
+			for _, p := range s.takeHanded(cap(slots) - len(slots)) {
+				start(func(ctx context.Context) { s.charge(ctx, p) })
+			}
 			// Wake-ups come faster than looks under load: never push a
 			// look that is due sooner further away.
 			chased = 0
@@ -135,6 +141,9 @@ func (s *Service) Run(ctx context.Context) {
 			}
 			continue
 		case <-freed:
+			for _, p := range s.takeHanded(cap(slots) - len(slots)) {
+				start(func(ctx context.Context) { s.charge(ctx, p) })
+			}
 			if !saturated {
 				continue
 			}
@@ -142,6 +151,9 @@ func (s *Service) Run(ctx context.Context) {
 		case <-timer.C:
 		}
 
+		for _, p := range s.takeHanded(cap(slots) - len(slots)) {
+			start(func(ctx context.Context) { s.charge(ctx, p) })
+		}
 		free := cap(slots) - len(slots)
 		saturated = free == 0
 		if free > 0 {

@@ -559,3 +559,62 @@ func TestRefund_RefundsTheCapturedPaymentOnceThroughOutages(t *testing.T) {
 		t.Fatalf("the provider refunded %d times, want 1", n)
 	}
 }
+
+// TestWorker_ACommittedChargeIsClaimedInTheHandlersTransaction: while the
+// worker runs, a charge recorded in a transaction that runs code after its
+// commit is written already claimed for it (ADR 0039: no commit of the
+// worker's own claim), handed over on commit and captured at its first
+// attempt though the worker never polls; a plain transaction still
+// records it pending for the worker to claim.
+func TestWorker_ACommittedChargeIsClaimedInTheHandlersTransaction(t *testing.T) {
+	t.Parallel()
+	cfg := fastConfig()
+	cfg.PollInterval = time.Hour
+	w := newLedger(t, cfg, time.Millisecond)
+	w.run(t)
+	order := uuid.NewString()
+	req := orderevents.PaymentRequested{OrderID: order, UserID: uuid.NewString(), Amount: "4.00", PaymentMethod: "pm_card_visa", RequestedAt: time.Now()}
+	var inTx paymentRow
+	err := w.db.Transaction(func(tx *gorm.DB) error {
+		if err := w.svc.RecordCharge(context.Background(), tx, req); err != nil {
+			return err
+		}
+		return tx.Raw(`SELECT id, status, amount::text AS amount, attempts, failure_reason, capture_attempted FROM payments WHERE order_id = ?`, order).Scan(&inTx).Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inTx.Status != "processing" || inTx.Attempts != 1 || inTx.CaptureAttempted {
+		t.Fatalf("payment in the handler's transaction = %+v, want processing, attempt 1, no capture attempted", inTx)
+	}
+	if p := w.waitSettled(t, order); p.Status != "captured" || p.Attempts != 1 {
+		t.Fatalf("payment %+v, want captured at the first attempt", p)
+	}
+}
+
+// TestWorker_StoppingGivesBackHandedClaimsNotStarted: a claim handed over
+// while every slot is busy waits for one; when the worker stops first, it
+// is given back like the job in flight, no attempt counted.
+func TestWorker_StoppingGivesBackHandedClaimsNotStarted(t *testing.T) {
+	t.Parallel()
+	cfg := fastConfig()
+	cfg.ProviderTimeout = time.Minute
+	cfg.Concurrency = 1
+	w := newLedger(t, cfg, time.Hour)
+	stop := w.run(t)
+	busy, waiting := uuid.NewString(), uuid.NewString()
+	w.requestCharge(t, busy, "3.00", "pm_card_delayed")
+	w.requestCharge(t, waiting, "2.00", "pm_card_delayed")
+	if p := w.payment(t, waiting); p.Status != "processing" || p.Attempts != 1 {
+		t.Fatalf("handed claim before stop = %+v, want processing, attempt 1", p)
+	}
+	stop()
+	for _, order := range []string{busy, waiting} {
+		if p := w.payment(t, order); p.Status != "pending" || p.Attempts != 0 || p.CaptureAttempted {
+			t.Errorf("payment of %s after stop = %+v, want pending, no attempt counted", order, p)
+		}
+	}
+	if len(w.events.all()) != 0 {
+		t.Fatalf("published %v while stopping", w.events.all())
+	}
+}
