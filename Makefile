@@ -138,6 +138,10 @@ bench-users: postgres-binaries
 bench-products: postgres-binaries
 	$(GO) test -run '^$$' -bench BenchmarkProducts -benchtime 1x -timeout 10m ./app/bench/
 
+## bench-catalog: search and category pages (1 and 30) of a generated catalog of 1,000,000 products, p50/p99, beside pgbench select-only; the catalog is generated once (a few minutes) and kept in database modshop_bench_catalog
+bench-catalog: postgres-binaries
+	$(GO) test -run '^$$' -bench '^BenchmarkCatalog$$' -benchtime 1x -timeout 30m ./app/bench/
+
 ## bench-orders: the saga under fixed-rate load: confirmed orders/s against pgbench TPC-B, latencies, invariants
 bench-orders: postgres-binaries
 	$(GO) test -run '^$$' -bench BenchmarkOrders -benchtime 1x -timeout 15m ./app/bench/

@@ -118,6 +118,10 @@ func (s *Service) List(ctx context.Context, r ListRequest) (Page, error) {
 		if err != nil {
 			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
 		}
+		if sort == SortRelevance && c.Tier == 0 {
+			// A cursor of the ranking before tiers (ADR 0037) has none.
+			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
+		}
 		lq.After = &c
 	}
 	rows, err := listProducts(ctx, s.db, lq)
@@ -138,7 +142,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (Page, error) {
 			c := pageCursor{ID: last.ID, Scope: scope}
 			switch sort {
 			case SortRelevance:
-				c.Rank = last.Rank
+				c.Tier, c.Name = last.Tier, last.Name
 			case SortName:
 				c.Name = last.Name
 			case SortPrice, SortPriceDesc:
