@@ -14,17 +14,17 @@ import (
 )
 
 // pageCursor is where the next page of a listing starts: after the last
-// row's sort key and id, (name, id) when browsing, (rank, id) when
-// searching, (price, id) or (created_at, id) when sorted so. It is bound
+// row's sort key and id, (name, id) when browsing, (tier, name, id) when
+// searching (relevance.go), (price, id) or (created_at, id) when sorted so. It is bound
 // to the query and the order it came from, so a cursor cannot be replayed
 // against another search.
 type pageCursor struct {
-	Name  string  `json:"n,omitempty"`
-	Rank  float64 `json:"r,omitempty"`
-	Price string  `json:"p,omitempty"`
-	At    string  `json:"t,omitempty"`
-	ID    string  `json:"i"`
-	Scope string  `json:"s"`
+	Name  string `json:"n,omitempty"`
+	Tier  int    `json:"k,omitempty"`
+	Price string `json:"p,omitempty"`
+	At    string `json:"t,omitempty"`
+	ID    string `json:"i"`
+	Scope string `json:"s"`
 }
 
 // The orders of a listing, as GET /products takes them in sort.
@@ -79,6 +79,9 @@ func decodeCursor(s, scope string) (pageCursor, error) {
 		return pageCursor{}, errBadCursor
 	}
 	if !utf8.ValidString(c.Name) || strings.ContainsRune(c.Name, 0) || len(c.Name) > 4*maxNameLen {
+		return pageCursor{}, errBadCursor
+	}
+	if c.Tier != 0 && c.Tier != tierName && c.Tier != tierDescription {
 		return pageCursor{}, errBadCursor
 	}
 	if _, ok := normalisePrice(c.Price); c.Price != "" && !ok {

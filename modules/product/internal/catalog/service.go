@@ -118,13 +118,30 @@ func (s *Service) List(ctx context.Context, r ListRequest) (Page, error) {
 		if err != nil {
 			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
 		}
+		if sort == SortRelevance && c.Tier == 0 {
+			// A cursor of the ranking before tiers (ADR 0037) has none.
+			return Page{}, apperr.Malformed("the cursor is not one this listing gave out")
+		}
 		lq.After = &c
 	}
-	rows, err := listProducts(ctx, s.db, lq)
+	var rows []productRow
 	var n int
-	if err == nil {
-		n, err = countProducts(ctx, s.db, lq, CountCap)
-	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Each listing is planned for its own values: a plan cached for
+		// every search (a generic plan, which the driver's prepared
+		// statements get after five runs) cannot tell a word in every
+		// product from a rare one, and scanned the whole search index for
+		// a common word's count (ADR 0037).
+		if err := tx.Exec(`SET LOCAL plan_cache_mode = force_custom_plan`).Error; err != nil {
+			return err
+		}
+		var err error
+		if rows, err = listProducts(ctx, tx, lq); err != nil {
+			return err
+		}
+		n, err = countProducts(ctx, tx, lq, CountCap)
+		return err
+	})
 	if err != nil && q != "" {
 		return Page{}, searchFailure(ctx, s.db, q, err)
 	}
@@ -138,7 +155,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (Page, error) {
 			c := pageCursor{ID: last.ID, Scope: scope}
 			switch sort {
 			case SortRelevance:
-				c.Rank = last.Rank
+				c.Tier, c.Name = last.Tier, last.Name
 			case SortName:
 				c.Name = last.Name
 			case SortPrice, SortPriceDesc:

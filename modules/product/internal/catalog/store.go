@@ -37,6 +37,7 @@ type productRow struct {
 	Categories  string // JSON array
 	Images      string // JSON array, without URLs
 	Rank        float64
+	Tier        int // relevance tier (relevance.go); 0 in other orders
 }
 
 func (r productRow) product(staff bool) (Product, error) {
@@ -101,27 +102,44 @@ type listQuery struct {
 }
 
 // filter is the WHERE clause of the products a listing matches, whatever
-// page it is at.
-func (q listQuery) filter() (string, []any) {
+// page it is at. categoryID is the listing's category, resolved
+// (resolveCategory); "" for none.
+func (q listQuery) filter(categoryID string) (string, []any) {
+	where, args := q.filterBut(categoryID)
+	if q.Q != "" {
+		where += " AND p.search @@ websearch_to_tsquery('english', ?)"
+		args = append(args, q.Q)
+	}
+	return where, args
+}
+
+// filterBut is filter without the search.
+func (q listQuery) filterBut(categoryID string) (string, []any) {
 	where := "TRUE"
 	args := []any{}
 	if !q.WithHidden {
 		where += " AND p.active"
 	}
 	if q.Category != "" {
-		// The category and every category below it, at any depth.
-		where += ` AND EXISTS (
-			WITH RECURSIVE tree AS (
-				SELECT id FROM categories WHERE slug = ?
-				UNION SELECT c.id FROM categories c JOIN tree ON c.parent_id = tree.id)
-			SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id AND pc.category_id IN (SELECT id FROM tree))`
-		args = append(args, q.Category)
-	}
-	if q.Q != "" {
-		where += " AND p.search @@ websearch_to_tsquery('english', ?)"
-		args = append(args, q.Q)
+		// Filed under the category or any category below it, at any
+		// depth (category_listing, migration 0008): one indexed probe.
+		where += ` AND EXISTS (SELECT 1 FROM category_listing l WHERE l.category_id = ?::uuid AND l.product_id = p.id)`
+		args = append(args, categoryID)
 	}
 	return where, args
+}
+
+// resolveCategory returns the id of the listing's category; ok is false
+// when no category has its slug (the listing is then empty).
+func resolveCategory(ctx context.Context, db *gorm.DB, slug string) (id string, ok bool, err error) {
+	var ids []string
+	if err := db.WithContext(ctx).Raw(`SELECT id FROM categories WHERE slug = ?`, slug).Scan(&ids).Error; err != nil {
+		return "", false, fmt.Errorf("resolve category %s: %w", slug, err)
+	}
+	if len(ids) == 0 {
+		return "", false, nil
+	}
+	return ids[0], true, nil
 }
 
 // sortKeys is, for each order but relevance, its ORDER BY and the keyset
@@ -143,33 +161,51 @@ var sortKeys = map[string]struct {
 }
 
 // listProducts returns up to Limit+1 products in the listing's order
-// (relevance: most relevant first); keyset-paginated so that pages stay
-// stable while products are added.
+// (relevance: most relevant first, see relevance.go); keyset-paginated so
+// that pages stay stable while products are added.
 func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, error) {
-	where, args := q.filter()
+	categoryID := ""
+	if q.Category != "" {
+		id, ok, err := resolveCategory(ctx, db, q.Category)
+		if err != nil || !ok {
+			return nil, err
+		}
+		categoryID = id
+	}
 	var sql string
-	if q.Sort != SortRelevance {
+	var args []any
+	switch {
+	case categoryID != "" && q.Q == "" && q.Sort == SortName:
+		// A category page: a range of category_listing in (name, id) order.
+		page, pageArgs := categoryPage(q, categoryID)
+		sql = selectProducts + `, 0 AS tier
+			FROM (` + page + `) page
+			JOIN products p ON p.id = page.id JOIN inventory i ON i.product_id = p.id
+			ORDER BY p.name, p.id`
+		args = pageArgs
+	case q.Sort != SortRelevance:
+		var where string
+		where, args = q.filter(categoryID)
 		keys := sortKeys[q.Sort]
 		if q.After != nil {
 			where += " AND " + keys.after
 			args = append(args, keys.args(q.After)...)
 		}
-		sql = selectProducts + `, 0::float8 AS rank
-			FROM products p JOIN inventory i ON i.product_id = p.id
-			WHERE ` + where + ` ORDER BY ` + keys.order + ` LIMIT ?`
-	} else {
-		rank := "ts_rank(p.search, websearch_to_tsquery('english', ?))::float8"
-		rankArgs := []any{q.Q}
-		if q.After != nil {
-			where += " AND (" + rank + " < ? OR (" + rank + " = ? AND p.id > ?::uuid))"
-			args = append(args, q.Q, q.After.Rank, q.Q, q.After.Rank, q.After.ID)
-		}
-		sql = selectProducts + `, ` + rank + ` AS rank
-			FROM products p JOIN inventory i ON i.product_id = p.id
-			WHERE ` + where + ` ORDER BY rank DESC, p.id LIMIT ?`
-		args = append(rankArgs, args...)
+		// The page is chosen on products alone, then joined to its stock,
+		// categories and images: only the rows shown pay for them.
+		sql = selectProducts + `, 0 AS tier
+			FROM (SELECT p.id FROM products p WHERE ` + where + ` ORDER BY ` + keys.order + ` LIMIT ?) page
+			JOIN products p ON p.id = page.id JOIN inventory i ON i.product_id = p.id
+			ORDER BY ` + keys.order
+		args = append(args, q.Limit+1)
+	default:
+		var page string
+		page, args = relevancePage(q, categoryID)
+		sql = selectProducts + `, page.tier
+			FROM (` + page + `) page
+			JOIN products p ON p.id = page.id JOIN inventory i ON i.product_id = p.id
+			ORDER BY page.tier, p.name, p.id`
 	}
-	args = append(args, q.Limit+1)
 	var rows []productRow
 	if err := db.WithContext(ctx).Raw(sql, args...).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list products: %w", err)
@@ -181,10 +217,22 @@ func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, 
 // counting stops there, so a broad search costs at most that many index
 // entries however large the catalog.
 func countProducts(ctx context.Context, db *gorm.DB, q listQuery, atMost int) (int, error) {
-	where, args := q.filter()
+	categoryID := ""
+	if q.Category != "" {
+		id, ok, err := resolveCategory(ctx, db, q.Category)
+		if err != nil || !ok {
+			return 0, err
+		}
+		categoryID = id
+	}
+	sql := `SELECT count(*) FROM (SELECT 1 FROM products p WHERE %s LIMIT ?) matched`
+	where, args := q.filter(categoryID)
+	if categoryID != "" && q.Q == "" {
+		sql = `SELECT count(*) FROM (SELECT 1 FROM category_listing p WHERE %s LIMIT ?) matched`
+		where, args = categoryFilter(q, categoryID)
+	}
 	var n int
-	err := db.WithContext(ctx).Raw(`SELECT count(*) FROM (SELECT 1 FROM products p WHERE `+where+` LIMIT ?) matched`,
-		append(args, atMost+1)...).Scan(&n).Error
+	err := db.WithContext(ctx).Raw(fmt.Sprintf(sql, where), append(args, atMost+1)...).Scan(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("count products: %w", err)
 	}
@@ -254,14 +302,25 @@ func lockCategories(ctx context.Context, tx *gorm.DB) (int64, error) {
 	return n, nil
 }
 
-// insertCategory adds c under parentID (nil for none); errSlugTaken when
-// its slug is.
+// insertCategory adds c under parentID (nil for none), and its rows of
+// the category closure: itself and every category above it; errSlugTaken
+// when its slug is.
 func insertCategory(tx *gorm.DB, c Category, parentID *string) error {
 	err := tx.Exec(`INSERT INTO categories (id, slug, name, parent_id) VALUES (?, ?, ?, ?)`, c.ID, c.Slug, c.Name, parentID).Error
 	if _, dup := db.IsUniqueViolation(err); dup {
 		return errSlugTaken
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	err = tx.Exec(`INSERT INTO category_closure (ancestor_id, descendant_id, depth)
+		SELECT ?::uuid, ?::uuid, 0
+		UNION ALL
+		SELECT ancestor_id, ?::uuid, depth + 1 FROM category_closure WHERE descendant_id = ?::uuid`, c.ID, c.ID, c.ID, parentID).Error
+	if err != nil {
+		return fmt.Errorf("category closure: %w", err)
+	}
+	return nil
 }
 
 // categoryExists reports whether a category has the slug.
