@@ -24,9 +24,18 @@ type sessionCache struct {
 	maxEntries int
 	now        func() time.Time
 
+	// freshFor is how long the cache answers after it last heard from its
+	// listener (a notification, or a ping that succeeded): a listener
+	// that stalls (its process starved, its connection silently gone)
+	// stops the cache's answers within it, and it is no longer than a
+	// settle waits, so a change that settles without a listener's
+	// acknowledgement finds that listener's cache answering nothing.
+	freshFor time.Duration
+
 	mu      sync.Mutex
-	live    bool   // the listener listens: answers may be kept and given
-	gen     uint64 // bumped by every change announced, connect and disconnect
+	heard   time.Time // when the listener last showed it is listening
+	live    bool      // the listener listens: answers may be kept and given
+	gen     uint64    // bumped by every change announced, connect and disconnect
 	entries map[tokenKey]cachedSession
 	byUser  map[string]map[tokenKey]struct{}
 	// barriers are the settles waiting for acknowledgements, by nonce.
@@ -50,7 +59,7 @@ const (
 
 func newSessionCache(now func() time.Time) *sessionCache {
 	return &sessionCache{
-		maxAge: sessionCacheMaxAge, maxEntries: sessionCacheEntries, now: now,
+		maxAge: sessionCacheMaxAge, maxEntries: sessionCacheEntries, now: now, freshFor: settleWaitLimit,
 		entries: map[tokenKey]cachedSession{}, byUser: map[string]map[tokenKey]struct{}{},
 		barriers: map[string]chan struct{}{},
 	}
@@ -61,7 +70,7 @@ func newSessionCache(now func() time.Time) *sessionCache {
 func (c *sessionCache) lookup(key tokenKey) (auth.Identity, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.live {
+	if !c.answers() {
 		return auth.Identity{}, false
 	}
 	e, ok := c.entries[key]
@@ -84,7 +93,20 @@ func (c *sessionCache) lookup(key tokenKey) (auth.Identity, bool) {
 func (c *sessionCache) begin() (gen uint64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gen, c.live
+	return c.gen, c.answers()
+}
+
+// answers reports whether the cache may keep and give answers: its
+// listener listens and was heard from within freshFor. c.mu is held.
+func (c *sessionCache) answers() bool {
+	return c.live && c.now().Sub(c.heard) <= c.freshFor
+}
+
+// heardFrom notes that the listener is listening (its ping succeeded).
+func (c *sessionCache) heardFrom() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.heard = c.now()
 }
 
 // keep stores the database's answer for key, valid until the session
@@ -92,7 +114,7 @@ func (c *sessionCache) begin() (gen uint64, ok bool) {
 func (c *sessionCache) keep(key tokenKey, id auth.Identity, expires time.Time, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.live || gen != c.gen {
+	if !c.answers() || gen != c.gen {
 		return
 	}
 	until := c.now().Add(c.maxAge)
@@ -118,6 +140,7 @@ func (c *sessionCache) keep(key tokenKey, id auth.Identity, expires time.Time, g
 func (c *sessionCache) changed(payload string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.heard = c.now()
 	if strings.HasPrefix(payload, barrierPrefix) {
 		return
 	}
@@ -147,6 +170,7 @@ func (c *sessionCache) setLive(live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.live = live
+	c.heard = c.now()
 	c.gen++
 	c.clear()
 }

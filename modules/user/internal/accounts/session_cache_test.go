@@ -281,6 +281,7 @@ func TestSessionCache_AnswerLivesNoLongerThanItsBoundOrItsSession(t *testing.T) 
 		t.Fatal("an answer within its bound is dropped")
 	}
 	now = now.Add(sessionCacheMaxAge)
+	c.heardFrom() // the listener is still heard from: only the bound ends the answer
 	if _, ok := c.lookup(long); ok {
 		t.Fatalf("an answer outlives the cache's bound of %v", sessionCacheMaxAge)
 	}
@@ -302,5 +303,34 @@ func TestSessionCache_AnswerReadBeforeAChangeIsNotKept(t *testing.T) {
 	c.keep(tokenKey{1}, id, time.Now().Add(time.Hour), gen)
 	if _, hit := c.lookup(tokenKey{1}); ok || hit {
 		t.Fatal("the cache keeps or gives answers while its listener is not listening")
+	}
+}
+
+// TestSessionCache_AListenerNotHeardFromAnswersNothing: a listener that
+// stalls (no notification, no ping that succeeds) stops the cache's
+// answers once it has been silent longer than a settle waits, and they
+// come back when it is heard from again.
+func TestSessionCache_AListenerNotHeardFromAnswersNothing(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	c := newSessionCache(func() time.Time { return now })
+	c.setLive(true)
+	id := auth.Identity{UserID: "u1"}
+	gen, _ := c.begin()
+	c.keep(tokenKey{1}, id, now.Add(time.Hour), gen)
+	now = now.Add(settleWaitLimit)
+	if _, ok := c.lookup(tokenKey{1}); !ok {
+		t.Fatal("an answer is dropped while the listener was heard from within a settle's wait")
+	}
+	now = now.Add(time.Millisecond)
+	if _, ok := c.lookup(tokenKey{1}); ok {
+		t.Fatalf("the cache answers %v after its listener was last heard from", settleWaitLimit+time.Millisecond)
+	}
+	if _, ok := c.begin(); ok {
+		t.Fatal("a silent listener's cache takes new answers")
+	}
+	c.heardFrom()
+	if _, ok := c.lookup(tokenKey{1}); !ok {
+		t.Fatal("the answer does not come back once the listener is heard from again")
 	}
 }

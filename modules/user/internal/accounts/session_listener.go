@@ -26,12 +26,15 @@ const (
 // without a word must not leave the cache on for long), how long that
 // check may take, and how long it waits before listening again. A settle
 // waits for the acknowledgements at most settleWaitLimit: by then a
-// listener that has not acknowledged has turned its cache off.
+// listener that has not acknowledged has turned its cache off, or has not
+// been heard from for that long, which stops its cache's answers too
+// (sessionCache.freshFor). A listening one is heard from every
+// listenerQuiet or so; the margin above that is for a busy machine.
 const (
 	listenerQuiet   = time.Second
 	listenerPing    = time.Second
 	listenerRetry   = time.Second
-	settleWaitLimit = listenerQuiet + listenerPing + 500*time.Millisecond
+	settleWaitLimit = listenerQuiet + listenerPing + 3*time.Second
 )
 
 // ListenForSessionChanges keeps the session cache in step with the

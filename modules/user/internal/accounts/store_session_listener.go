@@ -71,6 +71,7 @@ func receiveSessionChanges(ctx context.Context, pc *pgx.Conn, c *sessionCache) e
 			if err != nil {
 				return fmt.Errorf("session listener: ping: %w", err)
 			}
+			c.heardFrom()
 		default:
 			return fmt.Errorf("session listener: wait: %w", err)
 		}
