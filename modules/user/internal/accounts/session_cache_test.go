@@ -314,6 +314,7 @@ func TestSessionCache_AListenerNotHeardFromAnswersNothing(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	c := newSessionCache(func() time.Time { return now })
+	c.maxAge = time.Hour // only the listener's silence ends the answer here
 	c.setLive(true)
 	id := auth.Identity{UserID: "u1"}
 	gen, _ := c.begin()
