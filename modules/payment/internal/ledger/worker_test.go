@@ -150,6 +150,21 @@ func newLedger(t *testing.T, cfg ledger.Config, delay time.Duration) *ledgerWorl
 }
 
 // run starts the worker until the test ends (or stop is called).
+// waitAccepting waits until the worker started by run takes hand-overs.
+func (w *ledgerWorld) waitAccepting(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if w.svc.AcceptsHandOvers() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker did not start within 15s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (w *ledgerWorld) run(t *testing.T) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -572,6 +587,7 @@ func TestWorker_ACommittedChargeIsClaimedInTheHandlersTransaction(t *testing.T) 
 	cfg.PollInterval = time.Hour
 	w := newLedger(t, cfg, time.Millisecond)
 	w.run(t)
+	w.waitAccepting(t) // Run starts in a goroutine of its own
 	order := uuid.NewString()
 	req := orderevents.PaymentRequested{OrderID: order, UserID: uuid.NewString(), Amount: "4.00", PaymentMethod: "pm_card_visa", RequestedAt: time.Now()}
 	var inTx paymentRow
@@ -602,6 +618,7 @@ func TestWorker_StoppingGivesBackHandedClaimsNotStarted(t *testing.T) {
 	cfg.Concurrency = 1
 	w := newLedger(t, cfg, time.Hour)
 	stop := w.run(t)
+	w.waitAccepting(t)
 	busy, waiting := uuid.NewString(), uuid.NewString()
 	w.requestCharge(t, busy, "3.00", "pm_card_delayed")
 	w.requestCharge(t, waiting, "2.00", "pm_card_delayed")

@@ -15,7 +15,7 @@ import (
 
 // pageCursor is where the next page of a listing starts: after the last
 // row's sort key and id, (name, id) when browsing, (tier, name, id) when
-// searching (relevance.go), (price, id) or (created_at, id) when sorted so. It is bound
+// searching (store_relevance.go), (price, id) or (created_at, id) when sorted so. It is bound
 // to the query and the order it came from, so a cursor cannot be replayed
 // against another search.
 type pageCursor struct {

@@ -127,12 +127,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (Page, error) {
 	var rows []productRow
 	var n int
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Each listing is planned for its own values: a plan cached for
-		// every search (a generic plan, which the driver's prepared
-		// statements get after five runs) cannot tell a word in every
-		// product from a rare one, and scanned the whole search index for
-		// a common word's count (ADR 0037).
-		if err := tx.Exec(`SET LOCAL plan_cache_mode = force_custom_plan`).Error; err != nil {
+		if err := planForTheseValues(tx); err != nil {
 			return err
 		}
 		var err error

@@ -37,7 +37,7 @@ type productRow struct {
 	Categories  string // JSON array
 	Images      string // JSON array, without URLs
 	Rank        float64
-	Tier        int // relevance tier (relevance.go); 0 in other orders
+	Tier        int // relevance tier (store_relevance.go); 0 in other orders
 }
 
 func (r productRow) product(staff bool) (Product, error) {
@@ -161,7 +161,7 @@ var sortKeys = map[string]struct {
 }
 
 // listProducts returns up to Limit+1 products in the listing's order
-// (relevance: most relevant first, see relevance.go); keyset-paginated so
+// (relevance: most relevant first, see store_relevance.go); keyset-paginated so
 // that pages stay stable while products are added.
 func listProducts(ctx context.Context, db *gorm.DB, q listQuery) ([]productRow, error) {
 	categoryID := ""

@@ -1,6 +1,10 @@
 package catalog
 
-import "strconv"
+import (
+	"strconv"
+
+	"gorm.io/gorm"
+)
 
 // Relevance (ADR 0037). A search's results come in two tiers:
 //
@@ -83,4 +87,13 @@ func categoryPage(q listQuery, categoryID string) (string, []any) {
 	}
 	return `SELECT p.product_id AS id FROM category_listing p WHERE ` + where +
 		` ORDER BY p.name, p.product_id LIMIT ?`, append(args, q.Limit+1)
+}
+
+// planForTheseValues makes the listings of tx planned for their own
+// values: a plan cached for every search (a generic plan, which the
+// driver's prepared statements get after five runs) cannot tell a word in
+// every product from a rare one, and scanned the whole search index for a
+// common word's count (ADR 0037).
+func planForTheseValues(tx *gorm.DB) error {
+	return tx.Exec(`SET LOCAL plan_cache_mode = force_custom_plan`).Error
 }
