@@ -10,39 +10,68 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// listenForSessions holds a connection of the module's pool for as long
-// as it listens on sessionChannel, feeding c (live while it listens), and
-// gives it back without its LISTEN (or closed). It is the session
-// cache's listener (session_listener.go).
+// listenForSessions listens on sessionChannel on a connection of its own,
+// made as the module's pool makes its connections but outside the pool, so
+// that the listener never takes a connection requests need (a pool of one
+// would otherwise have none left to log in with). It feeds c (live while
+// it listens) until the connection fails or ctx ends, then closes the
+// connection. It is the session cache's listener (session_listener.go).
 func (s store) listenForSessions(ctx context.Context, c *sessionCache) error {
-	sqlDB, err := s.db.DB()
+	cfg, err := s.connConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("session listener: %w", err)
+		return err
 	}
-	conn, err := sqlDB.Conn(ctx)
+	// Named (settle counts the listeners by this name), and so that an
+	// operator can tell it in pg_stat_activity.
+	cfg.RuntimeParams["application_name"] = listenerName
+	pc, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("session listener: connect: %w", err)
 	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), listenerPing)
+		defer cancel()
+		_ = pc.Close(closeCtx)
+	}()
+	if _, err := pc.Exec(ctx, "LISTEN "+sessionChannel); err != nil {
+		return fmt.Errorf("session listener: listen: %w", err)
+	}
+	c.setLive(true)
+	defer c.setLive(false) // before it stops listening
+	return receiveSessionChanges(ctx, pc, c)
+}
+
+// connConfig is the configuration the module's pool makes its
+// connections with, read from one of them (held only for that).
+func (s store) connConfig(ctx context.Context) (*pgx.ConnConfig, error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("session listener: %w", err)
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("session listener: the pool's configuration: %w", err)
+	}
 	defer func() { _ = conn.Close() }()
-	return conn.Raw(func(dc any) error {
+	var cfg *pgx.ConnConfig
+	err = conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("session listener: a %T is not a pgx connection", dc)
 		}
-		pc := sc.Conn()
-		defer unlisten(pc)
-		if _, err := pc.Exec(ctx, "LISTEN "+sessionChannel); err != nil {
-			return fmt.Errorf("session listener: listen: %w", err)
-		}
-		// Named once it listens (settle counts the listeners by this
-		// name), and so that an operator can tell it in pg_stat_activity.
-		if _, err := pc.Exec(ctx, "SET application_name = '"+listenerName+"'"); err != nil {
-			return fmt.Errorf("session listener: name: %w", err)
-		}
-		c.setLive(true)
-		defer c.setLive(false) // before it stops listening
-		return receiveSessionChanges(ctx, pc, c)
+		cfg = sc.Conn().Config()
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	// The copy still names the pool connection's notification buffer:
+	// this connection's notifications must come to its own.
+	cfg.OnNotification = nil
+	return cfg, nil
 }
 
 // receiveSessionChanges passes each notification to c, and acknowledges
@@ -75,18 +104,5 @@ func receiveSessionChanges(ctx context.Context, pc *pgx.Conn, c *sessionCache) e
 		default:
 			return fmt.Errorf("session listener: wait: %w", err)
 		}
-	}
-}
-
-// unlisten stops listening on a connection going back to the pool; a
-// connection that cannot is closed (the pool then drops it).
-func unlisten(pc *pgx.Conn) {
-	if pc.IsClosed() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), listenerPing)
-	defer cancel()
-	if _, err := pc.Exec(ctx, "RESET application_name; UNLISTEN *"); err != nil {
-		_ = pc.Close(ctx)
 	}
 }
