@@ -144,7 +144,9 @@ func (w *world) shopperOrdersAndSeesConfirmed(t *testing.T) {
 		t.Errorf("after registering the shopper is at %s, want the storefront", p)
 	}
 
-	// Search.
+	// Search, once the storefront has drawn its products: typing into the
+	// form it draws before that is lost when the page draws it again.
+	s.waitFor("the storefront's products", `!document.getElementById("main").hasAttribute("aria-busy") && document.querySelector("#products .card-title") !== null`)
 	s.typeInto("#search-q", "glowworm\n")
 	s.waitFor("the search results", `location.search === "?q=glowworm" && !document.getElementById("main").hasAttribute("aria-busy")`)
 	names := s.texts("#products .card-title")
