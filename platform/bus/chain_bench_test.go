@@ -295,23 +295,22 @@ func BenchmarkBusChain(b *testing.B) {
 	benchRecord(b, "chain.cpu_ms_per_chain", benchkit.Millis(results[0].best.ownCPU))
 }
 
-// rampChain finds the highest start rate the chain keeps up with, from
-// 0.08 × tps up by 1.15 per step; a step that falls behind is repeated
-// once, the second in a row ends the ramp.
-func rampChain(ctx context.Context, b testing.TB, name string, cfg Config, tps float64) chainResult {
-	res := chainResult{name: name}
+// warmChainBus starts a chain environment and its bus with cfg and warms
+// it up with 20 chains (plans, connections, the subscribers' first
+// polls), waiting at most 10 s for them; the caller closes the bus.
+func warmChainBus(ctx context.Context, b testing.TB, cfg Config) (*chainEnv, *chainLog, *Bus) {
 	e := newChainEnv(b)
 	log := &chainLog{started: map[string]time.Time{}, finished: map[string]time.Time{}}
 	bus := chainBus(b, e, cfg, log)
-	defer bus.Close()
 	if err := bus.Start(ctx); err != nil {
+		bus.Close()
 		b.Fatal(err)
 	}
-	// Warm up: plans, connections, the subscribers' first polls.
 	for i := range 20 {
 		key := fmt.Sprintf("warm-%02d", i)
 		at, err := startChain(ctx, bus, e.mods["chaina"], key)
 		if err != nil {
+			bus.Close()
 			b.Fatal(err)
 		}
 		log.start(key, at)
@@ -319,6 +318,16 @@ func rampChain(ctx context.Context, b testing.TB, name string, cfg Config, tps f
 	for t0 := time.Now(); log.done.Load() < 20 && time.Since(t0) < 10*time.Second; {
 		time.Sleep(10 * time.Millisecond)
 	}
+	return e, log, bus
+}
+
+// rampChain finds the highest start rate the chain keeps up with, from
+// 0.08 × tps up by 1.15 per step; a step that falls behind is repeated
+// once, the second in a row ends the ramp.
+func rampChain(ctx context.Context, b testing.TB, name string, cfg Config, tps float64) chainResult {
+	res := chainResult{name: name}
+	e, log, bus := warmChainBus(ctx, b, cfg)
+	defer bus.Close()
 	if log.done.Load() < 20 {
 		b.Fatalf("%s: warm-up chains unfinished after 10 s", name)
 	}

@@ -32,24 +32,8 @@ func BenchmarkBusChainStatements(b *testing.B) {
 	if v, err := strconv.ParseFloat(os.Getenv("MODSHOP_CHAIN_RATE"), 64); err == nil && v > 0 {
 		rate = v
 	}
-	e := newChainEnv(b)
-	log := &chainLog{started: map[string]time.Time{}, finished: map[string]time.Time{}}
-	bus := chainBus(b, e, Config{}, log)
+	e, log, bus := warmChainBus(ctx, b, Config{})
 	defer bus.Close()
-	if err := bus.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	for i := range 20 {
-		key := fmt.Sprintf("warm-%02d", i)
-		at, err := startChain(ctx, bus, e.mods["chaina"], key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		log.start(key, at)
-	}
-	for t0 := time.Now(); log.done.Load() < 20 && time.Since(t0) < 10*time.Second; {
-		time.Sleep(10 * time.Millisecond)
-	}
 	time.Sleep(statsFlushWait)
 	haveStatements := e.admin.QueryRowContext(ctx, `SELECT pg_stat_statements_reset()`).Err() == nil
 	commits0, _ := (&benchEnv{admin: e.admin}).dbStats(ctx)
