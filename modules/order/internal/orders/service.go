@@ -192,14 +192,18 @@ func (s *Service) Get(ctx context.Context, caller auth.Identity, id string) (Ord
 	if u, err := uuid.Parse(id); err != nil || u.String() != id {
 		return Order{}, errNoOrder
 	}
-	row, ok, err := orderByID(ctx, s.db, id)
-	if err != nil {
-		return Order{}, err
-	}
-	if !ok || (row.UserID != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
-		return Order{}, errNoOrder
-	}
-	out, err := loadOrders(ctx, s.db, []orderRow{row})
+	var out []Order
+	err := inOneSnapshot(ctx, s.db, func(tx *gorm.DB) error {
+		row, ok, err := orderByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok || (row.UserID != caller.UserID && !caller.HasRole(auth.RoleAdmin)) {
+			return errNoOrder
+		}
+		out, err = loadOrders(ctx, tx, []orderRow{row})
+		return err
+	})
 	if err != nil {
 		return Order{}, err
 	}
@@ -238,18 +242,22 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, status, fulfil
 		}
 		f.After = &c
 	}
-	rows, err := listOrders(ctx, s.db, f)
-	if err != nil {
-		return Page{}, err
-	}
 	page := Page{}
-	if len(rows) > limit {
-		last := rows[limit-1]
-		next := cursor.Encode(cursor.Keyset{CreatedAt: last.CreatedAt, ID: last.ID})
-		page.NextCursor = &next
-		rows = rows[:limit]
-	}
-	items, err := loadOrders(ctx, s.db, rows)
+	var items []Order
+	err := inOneSnapshot(ctx, s.db, func(tx *gorm.DB) error {
+		rows, err := listOrders(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		if len(rows) > limit {
+			last := rows[limit-1]
+			next := cursor.Encode(cursor.Keyset{CreatedAt: last.CreatedAt, ID: last.ID})
+			page.NextCursor = &next
+			rows = rows[:limit]
+		}
+		items, err = loadOrders(ctx, tx, rows)
+		return err
+	})
 	if err != nil {
 		return Page{}, err
 	}

@@ -2,10 +2,12 @@ package orders
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -191,6 +193,19 @@ func idempotencyKeyUse(tx *gorm.DB, userID, key string) (use keyUse, ok bool, er
 	}
 	return rows[0], true, nil
 }
+
+// inOneSnapshot runs reads in one read-only REPEATABLE READ transaction,
+// so that an order, its lines, timeline and refunds come from the same
+// moment: read one statement at a time, a refund or a step committing in
+// between would show on one and not on the other.
+func inOneSnapshot(ctx context.Context, db *gorm.DB, reads func(tx *gorm.DB) error) error {
+	return db.WithContext(ctx).Transaction(reads, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+}
+
+// betweenReads, when a test sets it, runs in loadOrders after the lines
+// are read and before the timeline is, with the orders' ids: where a
+// write committing between two reads of one answer would show.
+var betweenReads atomic.Pointer[func(ids []string)]
 
 // orderByID reads an order; ok is false if it does not exist.
 func orderByID(ctx context.Context, db *gorm.DB, id string) (orderRow, bool, error) {
@@ -474,6 +489,9 @@ func loadOrders(ctx context.Context, db *gorm.DB, rows []orderRow) ([]Order, err
 	for _, it := range items {
 		o := &out[index[it.OrderID]]
 		o.Items = append(o.Items, it.Item)
+	}
+	if f := betweenReads.Load(); f != nil {
+		(*f)(ids)
 	}
 	var steps []struct {
 		OrderID string
