@@ -13,6 +13,7 @@ import (
 
 	"github.com/modshop/modshop/app"
 	"github.com/modshop/modshop/app/apptest"
+	"github.com/modshop/modshop/platform/benchkit"
 	"github.com/modshop/modshop/platform/testkit"
 )
 
@@ -81,12 +82,27 @@ func BenchmarkProducts(b *testing.B) {
 	getM := measure(b, "GET /api/v1/products/{id}", get(getURLs), warmup, phase, halfPhase, &rows)
 	searchM := measure(b, "GET /api/v1/products?q=…&limit=20", get(searchURLs), warmup, phase, halfPhase, &rows)
 
+	// The HTTP stack's own floor on this machine, beside pgbench's: GET
+	// /healthz goes through the same server, router and middleware (but
+	// tracing) and the same load generator, answers JSON and asks no
+	// database. GET /products/{id} ÷ it says what the read itself costs,
+	// which pgbench's C client, cheaper on a quiet machine, does not.
+	floorClient := benchkit.NewHTTPClient(clients)
+	mark := benchkit.MarkCPU()
+	floor := benchkit.ClosedLoop(b.Context(), clients, warmup, phase, get([]string{shop.URL + "/healthz"}).on(floorClient))
+	rows = append(rows, row{name: "GET /healthz (the HTTP floor), max", load: floor.Mode, res: &floor, cpu: mark.Since()})
+	floorClient.CloseIdleConnections()
+	checkFailures(b, "GET /healthz max", floor)
+
 	// pgbench again, to show how much the machine drifted during the run.
 	pgbench.run(b, "after", &rows)
 
 	// 3. Report.
 	ref := pgbench.ref()
 	printProductsReport(os.Stdout, server, defaults.DBMaxConns, len(ids), hits, ref, rows)
+	if floor.Rate() > 0 {
+		fmt.Printf("GET /api/v1/products/{id} ÷ GET /healthz (the HTTP floor): %.0f / %.0f = %.2f\n", getM.max.Rate(), floor.Rate(), getM.max.Rate()/floor.Rate())
+	}
 
 	b.ReportMetric(0, "ns/op") // one run of ~1.5 minutes: meaningless per op
 	if ref > 0 {
@@ -94,12 +110,14 @@ func BenchmarkProducts(b *testing.B) {
 	}
 	reportMeasured(b, "product_get", getM, ref)
 	reportMeasured(b, "product_search", searchM, ref)
+	b.ReportMetric(floor.Rate(), "http_floor_req/s")
 
 	// The figures of issue 17's table (make bench; benchkit.Record).
 	if ref > 0 {
 		record(b, "products.select_only_tps", ref)
 	}
 	record(b, "products.get_by_id_per_s", getM.max.Rate())
+	record(b, "products.http_floor_per_s", floor.Rate())
 }
 
 // productIDs walks the public listing (each page checked against the
