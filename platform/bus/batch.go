@@ -79,7 +79,7 @@ func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
 		leave:      "RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
 		undo:       "ROLLBACK TO SAVEPOINT bus_apply; RELEASE SAVEPOINT bus_apply; " + switchTo(bus),
 		role:       mod.role,
-		leaveSteps: append([]string{"RELEASE SAVEPOINT bus_apply"}, switchSteps(bus)...),
+		leaveSteps: []string{"RELEASE SAVEPOINT bus_apply", switchTo(bus)},
 	}
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -103,16 +103,12 @@ func (b *Bus) planInBatch(ctx context.Context, c Consumer) (*inBatch, error) {
 	return p, nil
 }
 
-func switchTo(s sessionIdentity) string { return strings.Join(switchSteps(s), "; ") }
-
-// switchSteps acts as s for the rest of the transaction: its role and its
+// switchTo acts as s for the rest of the transaction: its role and its
 // search path, in one statement (set_config('role', …, true) is SET LOCAL
-// ROLE, with the same membership check; two statements were two of the
-// bus's per-message statements, twice per message).
-func switchSteps(s sessionIdentity) []string {
-	return []string{
-		"SELECT set_config('role', " + quoteLiteral(s.role) + ", true), set_config('search_path', " + quoteLiteral(s.searchPath) + ", true)",
-	}
+// ROLE, with the same membership check; as two statements they were two
+// of the bus's per-message statements, twice per message).
+func switchTo(s sessionIdentity) string {
+	return "SELECT set_config('role', " + quoteLiteral(s.role) + ", true), set_config('search_path', " + quoteLiteral(s.searchPath) + ", true)"
 }
 
 // quoteLiteral is v as an SQL string literal (standard_conforming_strings,
